@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import type { HttpResponse, OutgoingRequest } from './http.js';
+
+export type CredentialShape = Record<string, z.ZodType<string | undefined>>;
+
+/** What `authenticate` and test requests may know besides the credential itself. */
+export interface RequestContext {
+  /** The integration's base URL for a variant ("default", or e.g. "us"/"eu"), after configuration overrides. */
+  baseUrl(variant?: string): string;
+}
+
+export interface TestOutcome {
+  ok: boolean;
+  /** A message a user can act on. It never contains a credential value. */
+  message: string;
+}
+
+export interface CredentialTest<Public> {
+  /** The request that checks the credential against the service; `authenticate` is applied to it afterwards. */
+  request(publicFields: Public, ctx: RequestContext): OutgoingRequest;
+  /** Turns the service's answer into an outcome. */
+  interpret(response: HttpResponse): TestOutcome;
+}
+
+export interface CredentialTypeDefinition<Shape extends CredentialShape = CredentialShape> {
+  /** Globally unique id, e.g. `sendgridApiKey`. */
+  type: string;
+  displayName: string;
+  description?: string;
+  fields: Shape;
+  /** Built by `defineCredentialType`: a strict object of `fields` (unknown fields are refused). */
+  schema: z.ZodObject<Shape, z.core.$strict>;
+  /**
+   * Applies the credential to an outgoing request. Pure: returns a new request, puts the secret only
+   * where the service expects it, and leaves the rest of the request as it was.
+   */
+  authenticate(credential: z.output<z.ZodObject<Shape>>, request: OutgoingRequest, ctx: RequestContext): OutgoingRequest;
+  test?: CredentialTest<Record<string, string>>;
+}
+
+export interface CredentialTypeInput<Shape extends CredentialShape>
+  extends Omit<CredentialTypeDefinition<Shape>, 'schema'> {}
+
+export function defineCredentialType<const Shape extends CredentialShape>(
+  definition: CredentialTypeInput<Shape>,
+): CredentialTypeDefinition<Shape> {
+  return { ...definition, schema: z.strictObject(definition.fields) };
+}
+
+/** What an action sees of the credential: its type and its public fields, never a secret value. */
+export interface ActionCredential {
+  type: string;
+  publicFields: Record<string, string>;
+}
+
+export interface ActionContext<Params> {
+  params: Params;
+  credential: ActionCredential;
+  baseUrl(variant?: string): string;
+  /** Sends a request with the node's credential applied by its credential type's `authenticate`. */
+  send(request: OutgoingRequest): Promise<HttpResponse>;
+}
+
+export interface ActionResult {
+  ok: boolean;
+  /** A short summary of what happened ("Email accepted by SendGrid (202)"). Never a credential value. */
+  summary: string;
+}
+
+export interface IntegrationDefinition<Params extends z.ZodObject = z.ZodObject> {
+  /** Package-style id, e.g. `sendgrid`, `http-request`. */
+  id: string;
+  displayName: string;
+  description: string;
+  /** The action node type this integration provides, e.g. `sendgrid`, `httpRequest`. */
+  nodeType: string;
+  /** Base URLs by variant; overridable with `LATCHKEY_BASE_URL_<ID>[_<VARIANT>]`. */
+  baseUrls: Record<string, string>;
+  // biome-ignore lint/suspicious/noExplicitAny: each credential type has its own shape
+  credentialTypes: readonly CredentialTypeDefinition<any>[];
+  /** The node's parameters, described by a zod object whose fields carry `FieldMeta`. */
+  params: Params;
+  action(ctx: ActionContext<z.output<Params>>): Promise<ActionResult>;
+}
+
+export function defineIntegration<const Params extends z.ZodObject>(
+  definition: IntegrationDefinition<Params>,
+): IntegrationDefinition<Params> {
+  return definition;
+}

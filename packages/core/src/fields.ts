@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+/**
+ * UI and policy metadata carried by every credential and parameter field.
+ * It travels inside the JSON Schema (zod keeps `.meta()` keys on properties),
+ * so the settings UI and clients in any language build forms from it.
+ */
+export interface FieldMeta {
+  label: string;
+  help?: string;
+  placeholder?: string;
+  /** Secret fields are encrypted at rest and never returned by any API. */
+  secret: boolean;
+  /** A human-readable format hint, e.g. "Starts with SG.". (Not `format`: that is a JSON Schema keyword.) */
+  formatHint?: string;
+  /** A field shown as a textarea; multi-line fields may contain line breaks. */
+  multiline?: boolean;
+}
+
+/** Per-field and per-credential size limits (bytes of UTF-8). */
+export const FIELD_MAX_BYTES = 8 * 1024;
+export const CREDENTIAL_MAX_BYTES = 64 * 1024;
+
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+const CONTROL_CHARACTERS_EXCEPT_NEWLINES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+export interface StringFieldOptions extends Omit<FieldMeta, 'secret'> {
+  /** Whole-value pattern the field must match (exported to JSON Schema as `pattern`). */
+  pattern?: RegExp;
+  /** Message shown when `pattern` does not match. It must not quote the value. */
+  patternMessage?: string;
+  /** An extra check; returns a message (never quoting the value) or undefined when fine. */
+  check?: (value: string) => string | undefined;
+}
+
+function byteLength(value: string): number {
+  return new TextEncoder().encode(value).length;
+}
+
+function stringField(secret: boolean, options: StringFieldOptions) {
+  const { pattern, patternMessage, check, ...meta } = options;
+  let schema = z
+    .string({ error: 'Must be text' })
+    .min(1, { error: 'Required' })
+    .max(FIELD_MAX_BYTES, { error: `Must be at most ${FIELD_MAX_BYTES} characters`, abort: true })
+    .refine((v) => byteLength(v) <= FIELD_MAX_BYTES, { error: `Must be at most ${FIELD_MAX_BYTES} bytes`, abort: true })
+    .refine((v) => !(meta.multiline ? CONTROL_CHARACTERS_EXCEPT_NEWLINES : CONTROL_CHARACTERS).test(v), {
+      error: 'Must not contain control characters',
+      abort: true,
+    });
+  if (pattern) schema = schema.regex(pattern, { error: patternMessage ?? 'Has the wrong format' });
+  if (check) {
+    schema = schema.superRefine((value, ctx) => {
+      const message = check(value);
+      if (message) ctx.addIssue({ code: 'custom', message });
+    });
+  }
+  return schema.meta({ ...meta, secret });
+}
+
+/**
+ * Field builders: every credential field is declared through one of these so limits and metadata are uniform.
+ * Chain `.optional()` for a field that may be left out.
+ */
+export const field = {
+  /** A value that is encrypted and never shown again (API key, token, password). */
+  secret: (options: StringFieldOptions) => stringField(true, options),
+  /** A value that is stored in clear and may be shown (a domain, a user name, a header name). */
+  text: (options: StringFieldOptions) => stringField(false, options),
+  /** A choice among fixed values, shown in clear. */
+  choice: <const V extends readonly [string, ...string[]]>(values: V, options: Omit<FieldMeta, 'secret'>) =>
+    z.enum(values, { error: `Must be one of: ${values.join(', ')}` }).meta({ ...options, secret: false }),
+};
+
+/** Reads the metadata a field carries, unwrapping optional/default wrappers. */
+export function fieldMeta(schema: z.ZodType): Partial<FieldMeta> | undefined {
+  let current: z.ZodType | undefined = schema;
+  for (let depth = 0; current && depth < 5; depth++) {
+    const meta = current.meta() as Partial<FieldMeta> | undefined;
+    if (meta && typeof meta.label === 'string') return meta;
+    const inner: z.ZodType | undefined = (current as unknown as { def?: { innerType?: z.ZodType } }).def?.innerType;
+    current = inner;
+  }
+  return undefined;
+}

@@ -1,0 +1,5 @@
+export * from './contract.js';
+export * from './fields.js';
+export * from './http.js';
+export * from './registry.js';
+export * from './validation.js';

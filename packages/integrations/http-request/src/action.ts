@@ -1,0 +1,58 @@
+import { type ActionContext, type ActionResult, field, type OutgoingRequest } from '@latchkey/core';
+import { z } from 'zod';
+
+export const httpRequestParams = z.object({
+  method: field.choice(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], { label: 'Method' }),
+  url: field.text({
+    label: 'URL',
+    placeholder: 'https://api.example.com/v1/items',
+    pattern: /^https?:\/\/\S+$/,
+    patternMessage: 'Must be an http:// or https:// URL',
+  }),
+  headers: field.text({
+    label: 'Headers',
+    help: 'One per line, as Name: value. Authentication comes from the selected credential.',
+    multiline: true
+  }).optional(),
+  query: field.text({ label: 'Query parameters', help: 'One per line, as name=value.', multiline: true }).optional(),
+  body: field.text({ label: 'Body', multiline: true }).optional(),
+});
+
+type Params = z.output<typeof httpRequestParams>;
+
+export function parseHeaderLines(text: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of (text ?? '').split('\n')) {
+    const index = line.indexOf(':');
+    if (index <= 0) continue;
+    headers[line.slice(0, index).trim()] = line.slice(index + 1).trim();
+  }
+  return headers;
+}
+
+export function parseQueryLines(text: string | undefined): Record<string, string> {
+  const query: Record<string, string> = {};
+  for (const line of (text ?? '').split('\n')) {
+    const index = line.indexOf('=');
+    if (index <= 0) continue;
+    query[line.slice(0, index).trim()] = line.slice(index + 1).trim();
+  }
+  return query;
+}
+
+export async function sendRequest(ctx: ActionContext<Params>): Promise<ActionResult> {
+  const request: OutgoingRequest = {
+    method: ctx.params.method,
+    url: ctx.params.url,
+    headers: parseHeaderLines(ctx.params.headers),
+    query: parseQueryLines(ctx.params.query),
+    ...(ctx.params.body && ctx.params.method !== 'GET' && ctx.params.method !== 'HEAD' ? { body: ctx.params.body } : {}),
+  };
+  const response = await ctx.send(request);
+  const ok = response.status >= 200 && response.status < 300;
+  if (response.status === 401 || response.status === 403) {
+    return { ok: false, summary: `The credential was rejected by ${new URL(ctx.params.url).host} (HTTP ${response.status})` };
+  }
+  const type = response.headers['content-type']?.split(';')[0] ?? 'no content type';
+  return { ok, summary: `HTTP ${response.status} (${type}, ${new TextEncoder().encode(response.body).length} bytes)` };
+}

@@ -1,0 +1,91 @@
+import { basicAuthorization, bearerAuthorization, defineCredentialType, field, withHeader } from '@latchkey/core';
+
+/** RFC 9110 token: the characters a header name may use. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Hop-by-hop and framing headers a credential must never set (RFC 9110 / 9112). */
+const FORBIDDEN_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+]);
+
+export function isForbiddenCredentialHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return FORBIDDEN_HEADERS.has(lower) || lower.startsWith('proxy-');
+}
+
+export const httpBearerToken = defineCredentialType({
+  type: 'httpBearerToken',
+  displayName: 'Bearer token',
+  description: 'Sent as "Authorization: Bearer <token>" (RFC 6750).',
+  fields: {
+    token: field.secret({
+      label: 'Token',
+      placeholder: 'your-api-token',
+      pattern: /^[A-Za-z0-9._~+/-]+=*$/,
+      patternMessage: 'A bearer token may contain letters, digits and . _ ~ + / - (optionally ending in =)',
+    }),
+  },
+  authenticate: (credential, request) => withHeader(request, 'Authorization', bearerAuthorization(credential.token)),
+});
+
+export const httpBasicAuth = defineCredentialType({
+  type: 'httpBasicAuth',
+  displayName: 'Basic auth',
+  description: 'A user name and password sent as "Authorization: Basic …" (RFC 7617).',
+  fields: {
+    username: field.text({
+      label: 'User name',
+      placeholder: 'api-user',
+      check: (value) => (value.includes(':') ? 'A Basic auth user name cannot contain ":"' : undefined),
+    }),
+    password: field.secret({ label: 'Password' }),
+  },
+  authenticate: (credential, request) =>
+    withHeader(request, 'Authorization', basicAuthorization(credential.username, credential.password)),
+});
+
+export const httpHeaderAuth = defineCredentialType({
+  type: 'httpHeaderAuth',
+  displayName: 'Header auth',
+  description: 'A custom header carrying the secret, e.g. X-API-Key.',
+  fields: {
+    headerName: field.text({
+      label: 'Header name',
+      placeholder: 'X-API-Key',
+      pattern: HEADER_NAME,
+      patternMessage: 'A header name may contain only letters, digits and !#$%&\'*+-.^_`|~',
+      check: (value) =>
+        isForbiddenCredentialHeader(value) ? 'This header controls the connection and cannot carry a credential' : undefined,
+    }),
+    headerValue: field.secret({ label: 'Header value' }),
+  },
+  authenticate: (credential, request) => withHeader(request, credential.headerName, credential.headerValue),
+});
+
+export const httpQueryAuth = defineCredentialType({
+  type: 'httpQueryAuth',
+  displayName: 'Query parameter auth',
+  description: 'A query parameter carrying the secret, e.g. ?api_key=… (for APIs that accept nothing else).',
+  fields: {
+    paramName: field.text({
+      label: 'Parameter name',
+      placeholder: 'api_key',
+      pattern: /^[A-Za-z0-9._~-]+$/,
+      patternMessage: 'A parameter name may contain only letters, digits and . _ ~ -',
+    }),
+    paramValue: field.secret({ label: 'Parameter value' }),
+  },
+  authenticate: (credential, request) => ({
+    ...request,
+    query: { ...request.query, [credential.paramName]: credential.paramValue },
+  }),
+});

@@ -1,0 +1,72 @@
+import { bearerAuthorization, defineCredentialType, field, joinUrl, withHeader } from '@latchkey/core';
+
+export const slackBotToken = defineCredentialType({
+  type: 'slackBotToken',
+  displayName: 'Slack bot token',
+  description: 'A bot user OAuth token of a Slack app installed in your workspace.',
+  fields: {
+    token: field.secret({
+      label: 'Bot token',
+      help: 'Found in your Slack app under OAuth & Permissions. Needs the chat:write scope to post.',
+      placeholder: 'xoxb-…',
+      formatHint: 'Starts with xoxb-',
+      pattern: /^xoxb-[A-Za-z0-9-]+$/,
+      patternMessage: 'A Slack bot token starts with xoxb-',
+    }),
+  },
+  authenticate: (credential, request) => withHeader(request, 'Authorization', bearerAuthorization(credential.token)),
+  test: {
+    // auth.test needs no scope, so any valid bot token passes. Slack reports failures with HTTP 200 and ok:false.
+    request: (_public, ctx) => ({ method: 'POST', url: joinUrl(ctx.baseUrl(), '/auth.test'), headers: {} }),
+    interpret: (response) => {
+      const body = parseSlackBody(response.body);
+      if (response.status === 200 && body.ok === true) {
+        return { ok: true, message: `Slack accepted the token${body.team ? ` for workspace ${body.team}` : ''}.` };
+      }
+      if (body.error && ['invalid_auth', 'not_authed', 'token_revoked', 'account_inactive'].includes(body.error)) {
+        return { ok: false, message: `The credential was rejected by Slack (${body.error}).` };
+      }
+      return { ok: false, message: `Slack answered with ${body.error ?? `HTTP ${response.status}`}.` };
+    },
+  },
+});
+
+export const slackWebhook = defineCredentialType({
+  type: 'slackWebhook',
+  displayName: 'Slack incoming webhook',
+  description: 'An incoming-webhook URL; the URL itself is the secret.',
+  fields: {
+    webhookUrl: field.secret({
+      label: 'Webhook URL',
+      help: 'Created in your Slack app under Incoming Webhooks. It posts to one channel.',
+      placeholder: 'https://hooks.slack.com/services/T…/B…/…',
+      formatHint: 'Starts with https://hooks.slack.com/services/',
+      pattern: /^https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9]+\/[A-Za-z0-9]+\/[A-Za-z0-9]+$/,
+      patternMessage: 'Must be a Slack webhook URL (https://hooks.slack.com/services/…)',
+    }),
+  },
+  // The webhook URL is the secret: it replaces the request's URL, keeping the configured host override
+  // (LATCHKEY_BASE_URL_SLACK_HOOKS) so tests and gateways can stand in for hooks.slack.com.
+  authenticate: (credential, request, ctx) => ({
+    ...request,
+    url: joinUrl(ctx.baseUrl('hooks'), credential.webhookUrl.slice('https://hooks.slack.com'.length)),
+  }),
+  // Slack offers no non-posting check for webhooks, so there is no test request; the URL shape is validated.
+});
+
+export interface SlackBody {
+  ok?: boolean;
+  error?: string;
+  team?: string;
+  channel?: string;
+  ts?: string;
+}
+
+export function parseSlackBody(body: string): SlackBody {
+  try {
+    const parsed = JSON.parse(body) as unknown;
+    return parsed && typeof parsed === 'object' ? (parsed as SlackBody) : {};
+  } catch {
+    return {};
+  }
+}

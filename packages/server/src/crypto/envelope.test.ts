@@ -1,0 +1,246 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  DecryptionError,
+  decryptSecretFields,
+  ENVELOPE_FORMAT_VERSION,
+  encryptSecretFields,
+  readEnvelopeHeader,
+  type SecretBinding,
+} from './envelope.js';
+import { generateDataKey } from './key-provider.js';
+
+// Obviously fake values only.
+const FAKE_DATA_KEY: KeyObject = createSecretKey(Buffer.alloc(32, 0x42));
+const OTHER_DATA_KEY: KeyObject = createSecretKey(Buffer.alloc(32, 0x43));
+const CANARY = 'FAKE-CANARY-not-a-real-token-0123456789';
+const binding: SecretBinding = {
+  workspaceId: 'ws_fake_1',
+  secretId: 'sec_fake_1',
+  credentialType: 'exampleApiKey',
+};
+
+function encrypt(fields: Record<string, string>, version = 1, b: SecretBinding = binding): Buffer {
+  return encryptSecretFields(FAKE_DATA_KEY, version, b, fields);
+}
+
+function decryptionFailure(run: () => unknown): DecryptionError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(DecryptionError);
+    return error as DecryptionError;
+  }
+  throw new Error('expected a DecryptionError, but decryption succeeded');
+}
+
+describe('secret envelopes', () => {
+  describe('round trips', () => {
+    it.each([
+      ['an empty object', {}],
+      ['a 1-byte value', { apiKey: 'x' }],
+      ['an 8 KiB value', { apiKey: 'k'.repeat(8 * 1024) }],
+      ['non-ASCII and emoji values', { apiKey: 'clé-секрет-鍵-🔑🗝️', note: 'ünïcødé 👩‍💻' }],
+      [
+        'several fields, including an empty string',
+        { user: 'fake-user', password: 'fake-password', extra: '' },
+      ],
+      [
+        'field names that look like prototype keys',
+        { constructor: 'fake', toString: 'fake', hasOwnProperty: 'fake' },
+      ],
+    ])('decrypts %s back to the same fields', (_name, fields) => {
+      const envelope = encrypt(fields);
+      expect(decryptSecretFields(FAKE_DATA_KEY, binding, envelope)).toEqual(fields);
+    });
+
+    it('does not let a "__proto__" field change the prototype of the result', () => {
+      const fields = JSON.parse('{"__proto__":"fake-value"}') as Record<string, string>;
+      const result = decryptSecretFields(FAKE_DATA_KEY, binding, encrypt(fields));
+      expect(Object.getPrototypeOf(result)).toBe(Object.prototype);
+      expect(Object.hasOwn(result, '__proto__')).toBe(true);
+    });
+
+    it('works with a freshly generated data key', () => {
+      const raw = generateDataKey();
+      const key = createSecretKey(raw);
+      const envelope = encryptSecretFields(key, 7, binding, { apiKey: CANARY });
+      expect(decryptSecretFields(key, binding, envelope)).toEqual({ apiKey: CANARY });
+    });
+  });
+
+  describe('format', () => {
+    it('lays out format version, data key version, nonce, tag and ciphertext', () => {
+      const fields = { apiKey: CANARY };
+      const envelope = encrypt(fields, 0x01020304);
+      expect(envelope[0]).toBe(ENVELOPE_FORMAT_VERSION);
+      expect(envelope.readUInt32BE(1)).toBe(0x01020304);
+      expect(envelope.length).toBe(1 + 4 + 12 + 16 + Buffer.byteLength(JSON.stringify(fields)));
+    });
+
+    it('exposes the header so callers know which data key version to load', () => {
+      expect(readEnvelopeHeader(encrypt({ apiKey: CANARY }, 42))).toEqual({
+        formatVersion: 1,
+        dataKeyVersion: 42,
+      });
+      expect(readEnvelopeHeader(encrypt({}, 0xffff_ffff)).dataKeyVersion).toBe(0xffff_ffff);
+    });
+
+    it('rejects a data key version outside uint32', () => {
+      for (const version of [-1, 1.5, 2 ** 32, Number.NaN]) {
+        expect(() => encrypt({ apiKey: CANARY }, version)).toThrow(RangeError);
+      }
+    });
+
+    it('rejects a key that is not a 32-byte secret key', () => {
+      const short = createSecretKey(Buffer.alloc(16, 0x42));
+      expect(() => encryptSecretFields(short, 1, binding, {})).toThrow(TypeError);
+    });
+
+    it('rejects non-string field values', () => {
+      expect(() => encrypt({ apiKey: 1 } as unknown as Record<string, string>)).toThrow(TypeError);
+    });
+
+    it('rejects an empty binding value', () => {
+      expect(() => encrypt({}, 1, { ...binding, secretId: '' })).toThrow(TypeError);
+    });
+  });
+
+  describe('confidentiality', () => {
+    it('contains neither the plaintext nor its base64 nor its hex', () => {
+      const fields = { apiKey: CANARY };
+      const envelope = encrypt(fields);
+      const json = JSON.stringify(fields);
+      const needles = [CANARY, json];
+      const haystacks = [envelope.toString('latin1'), envelope.toString('utf8')];
+      const encodings = [
+        envelope.toString('base64'),
+        envelope.toString('base64url'),
+        envelope.toString('hex'),
+      ];
+      for (const needle of needles) {
+        const forms = [
+          needle,
+          Buffer.from(needle).toString('base64'),
+          Buffer.from(needle).toString('base64url'),
+          Buffer.from(needle).toString('hex'),
+        ];
+        for (const form of forms) {
+          for (const haystack of [...haystacks, ...encodings]) expect(haystack.includes(form)).toBe(false);
+        }
+      }
+    });
+
+    it('gives different envelopes for the same plaintext twice', () => {
+      const a = encrypt({ apiKey: CANARY });
+      const b = encrypt({ apiKey: CANARY });
+      expect(a.equals(b)).toBe(false);
+      expect(a.subarray(5, 17).equals(b.subarray(5, 17))).toBe(false); // fresh nonce
+      expect(a.subarray(33).equals(b.subarray(33))).toBe(false);
+    });
+  });
+
+  describe('integrity', () => {
+    it('fails with DecryptionError when any single byte of the envelope is flipped', () => {
+      const envelope = encrypt({ apiKey: CANARY, region: 'eu' });
+      for (let index = 0; index < envelope.length; index++) {
+        for (const mask of [0x01, 0x80, 0xff]) {
+          const altered = Buffer.from(envelope);
+          altered[index] = (altered[index] as number) ^ mask;
+          const error = decryptionFailure(() => decryptSecretFields(FAKE_DATA_KEY, binding, altered));
+          expect(error.message).not.toContain(CANARY);
+        }
+      }
+    });
+
+    it('fails when the envelope is moved to another secret id', () => {
+      const envelope = encrypt({ apiKey: CANARY });
+      decryptionFailure(() =>
+        decryptSecretFields(FAKE_DATA_KEY, { ...binding, secretId: 'sec_fake_2' }, envelope),
+      );
+    });
+
+    it('fails when the envelope is moved to another workspace id', () => {
+      const envelope = encrypt({ apiKey: CANARY });
+      decryptionFailure(() =>
+        decryptSecretFields(FAKE_DATA_KEY, { ...binding, workspaceId: 'ws_fake_2' }, envelope),
+      );
+    });
+
+    it('fails when the envelope is moved to another credential type', () => {
+      const envelope = encrypt({ apiKey: CANARY });
+      decryptionFailure(() =>
+        decryptSecretFields(FAKE_DATA_KEY, { ...binding, credentialType: 'otherApiKey' }, envelope),
+      );
+    });
+
+    it('binds values unambiguously (moving characters between binding values fails)', () => {
+      const envelope = encrypt({ apiKey: CANARY }, 1, {
+        workspaceId: 'ab',
+        secretId: 'c',
+        credentialType: 'd',
+      });
+      decryptionFailure(() =>
+        decryptSecretFields(
+          FAKE_DATA_KEY,
+          { workspaceId: 'a', secretId: 'bc', credentialType: 'd' },
+          envelope,
+        ),
+      );
+    });
+
+    it('fails with another data key', () => {
+      const envelope = encrypt({ apiKey: CANARY });
+      decryptionFailure(() => decryptSecretFields(OTHER_DATA_KEY, binding, envelope));
+    });
+
+    it('fails when the data key version in the header is changed', () => {
+      const envelope = encrypt({ apiKey: CANARY }, 1);
+      envelope.writeUInt32BE(2, 1);
+      decryptionFailure(() => decryptSecretFields(FAKE_DATA_KEY, binding, envelope));
+    });
+
+    it('rejects a truncated tag / too-short envelope', () => {
+      const envelope = encrypt({ apiKey: CANARY });
+      // Header with the tag cut short, and every shorter prefix.
+      for (let length = 0; length < 1 + 4 + 12 + 16 + 2; length++) {
+        const error = decryptionFailure(() =>
+          decryptSecretFields(FAKE_DATA_KEY, binding, envelope.subarray(0, length)),
+        );
+        expect(error.reason).toBe('too-short');
+      }
+      // A truncated ciphertext fails authentication.
+      decryptionFailure(() =>
+        decryptSecretFields(FAKE_DATA_KEY, binding, envelope.subarray(0, envelope.length - 1)),
+      );
+      // An envelope whose tag was shortened (bytes removed from the tag field) does not authenticate.
+      const shortTag = Buffer.concat([envelope.subarray(0, 17 + 8), envelope.subarray(33)]);
+      decryptionFailure(() => decryptSecretFields(FAKE_DATA_KEY, binding, shortTag));
+      expect(() => readEnvelopeHeader(Buffer.alloc(10))).toThrow(DecryptionError);
+    });
+
+    it('rejects an unknown format version', () => {
+      for (const version of [0, 2, 0xff]) {
+        const envelope = encrypt({ apiKey: CANARY });
+        envelope[0] = version;
+        const error = decryptionFailure(() => decryptSecretFields(FAKE_DATA_KEY, binding, envelope));
+        expect(error.reason).toBe('unsupported-format');
+        expect(() => readEnvelopeHeader(envelope)).toThrow(DecryptionError);
+      }
+    });
+
+    it('never puts plaintext, ciphertext or key bytes in the error', () => {
+      const envelope = encrypt({ apiKey: CANARY });
+      const altered = Buffer.from(envelope);
+      altered[40] = (altered[40] as number) ^ 1;
+      const error = decryptionFailure(() => decryptSecretFields(FAKE_DATA_KEY, binding, altered));
+      const printed = `${error.message} ${String(error.stack)} ${JSON.stringify(error)}`;
+      expect(printed).not.toContain(CANARY);
+      expect(printed).not.toContain(envelope.subarray(33).toString('hex'));
+      expect(printed).not.toContain(Buffer.alloc(32, 0x42).toString('base64'));
+      expect(printed).not.toContain(Buffer.alloc(32, 0x42).toString('hex'));
+      expect(error.cause).toBeUndefined();
+      expect(error.message).toMatch(/could not be decrypted/);
+    });
+  });
+});

@@ -1,0 +1,125 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+
+export type Plan = 'personal' | 'team';
+export type Role = 'owner' | 'admin' | 'member';
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string;
+  created_at: CreatedAt;
+}
+
+export interface SessionsTable {
+  /** SHA-256 of the session token: a stolen database does not hold usable session tokens. */
+  token_hash: string;
+  user_id: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+}
+
+export interface WorkspacesTable {
+  id: string;
+  name: string;
+  plan: Plan;
+  created_at: CreatedAt;
+}
+
+export interface MembershipsTable {
+  workspace_id: string;
+  user_id: string;
+  role: Role;
+  joined_at: CreatedAt;
+}
+
+export interface InvitesTable {
+  id: string;
+  workspace_id: string;
+  email: string;
+  role: Role;
+  token_hash: string;
+  invited_by: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  accepted_at: Timestamp | null;
+}
+
+export interface WorkspaceKeysTable {
+  workspace_id: string;
+  version: number;
+  master_key_id: string;
+  wrapped_key: Buffer;
+  created_at: CreatedAt;
+}
+
+export interface SecretsTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  integration_id: string;
+  node_type: string;
+  credential_type: string;
+  public_fields: ColumnType<Record<string, string>, string, string>;
+  ciphertext: Buffer;
+  key_version: number;
+  created_by: string;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+  last_used_at: Timestamp | null;
+}
+
+export interface WorkflowsTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface WorkflowNodesTable {
+  id: string;
+  workflow_id: string;
+  workspace_id: string;
+  name: string;
+  node_type: string;
+  params: ColumnType<Record<string, unknown>, string, string>;
+  secret_id: string | null;
+  /** Name of the secret this node lost when it was deleted; cleared when a new one is selected. */
+  lost_secret_name: string | null;
+  position: number;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface AuditEventsTable {
+  seq: Generated<string>;
+  id: string;
+  workspace_id: string;
+  actor_id: string | null;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  target_name: string | null;
+  details: ColumnType<Record<string, unknown>, string, never>;
+  created_at: CreatedAt;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  workspaces: WorkspacesTable;
+  memberships: MembershipsTable;
+  invites: InvitesTable;
+  workspace_keys: WorkspaceKeysTable;
+  secrets: SecretsTable;
+  workflows: WorkflowsTable;
+  workflow_nodes: WorkflowNodesTable;
+  audit_events: AuditEventsTable;
+}
+
+export type SecretRow = Selectable<SecretsTable>;
+export type NewSecret = Insertable<SecretsTable>;

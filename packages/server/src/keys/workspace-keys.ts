@@ -1,0 +1,65 @@
+import type { KeyObject } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import { generateDataKey, type KeyProvider } from '../crypto/index.js';
+import type { Database } from '../db/schema.js';
+
+export interface ActiveDataKey {
+  version: number;
+  key: KeyObject;
+}
+
+/**
+ * Workspace data keys: one random AES-256 key per workspace (and per version), stored only wrapped by the
+ * master key. Unwrapped keys are kept in memory as KeyObjects (a KMS round trip per secret would put the
+ * KMS on every request's path); secret plaintext itself is never cached.
+ */
+export class WorkspaceKeys {
+  private readonly unwrapped = new Map<string, KeyObject>();
+
+  constructor(private readonly provider: KeyProvider) {}
+
+  async createFirstKey(trx: Transaction<Database>, workspaceId: string): Promise<void> {
+    const dataKey = generateDataKey();
+    try {
+      const { keyId, wrapped } = await this.provider.wrapDataKey(dataKey, workspaceId);
+      await trx
+        .insertInto('workspace_keys')
+        .values({ workspace_id: workspaceId, version: 1, master_key_id: keyId, wrapped_key: wrapped })
+        .execute();
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** The key new secrets of a workspace are encrypted with: its highest version. */
+  async active(db: Kysely<Database>, workspaceId: string): Promise<ActiveDataKey> {
+    const row = await db
+      .selectFrom('workspace_keys')
+      .select(['version', 'master_key_id', 'wrapped_key'])
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    return { version: row.version, key: await this.unwrap(workspaceId, row) };
+  }
+
+  /** Unwraps a stored data key (from a row read together with the secret, so resolving is one query). */
+  async unwrap(
+    workspaceId: string,
+    row: { version: number; master_key_id: string; wrapped_key: Uint8Array },
+  ): Promise<KeyObject> {
+    const wrapped = Buffer.from(row.wrapped_key);
+    const cacheKey = `${workspaceId}:${row.version}:${row.master_key_id}:${wrapped.toString('base64')}`;
+    const cached = this.unwrapped.get(cacheKey);
+    if (cached) return cached;
+    const key = await this.provider.unwrapDataKey(row.master_key_id, wrapped, workspaceId);
+    this.unwrapped.set(cacheKey, key);
+    return key;
+  }
+
+  /** Master key ids that stored data keys were wrapped with and that the provider does not hold. */
+  async unknownMasterKeyIds(db: Kysely<Database>): Promise<string[]> {
+    const rows = await db.selectFrom('workspace_keys').select('master_key_id').distinct().execute();
+    return rows.map((r) => r.master_key_id).filter((id) => !this.provider.knows(id));
+  }
+}

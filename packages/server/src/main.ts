@@ -1,0 +1,22 @@
+import { startLatchkey } from './app.js';
+import { readConfig } from './config.js';
+import { loggerOptions } from './http/server.js';
+
+const config = readConfig();
+try {
+  const running = await startLatchkey(config, loggerOptions(config.logLevel));
+  const where = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite at ${config.dataDir}`;
+  console.log(`Latchkey listening on ${running.url} (storage: ${where})`);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await running.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+} catch (error) {
+  console.error(`Latchkey could not start: ${(error as Error).message}`);
+  process.exit(1);
+}

@@ -1,0 +1,17 @@
+import { readConfig } from './config.js';
+import { openDatabase } from './db/connect.js';
+import { migrateToLatest } from './db/migrations.js';
+
+// Applies pending migrations and exits (the server also migrates on start).
+const config = readConfig();
+const database = await openDatabase(
+  config.databaseUrl
+    ? { kind: 'postgres', url: config.databaseUrl, schema: config.databaseSchema }
+    : { kind: 'pglite', dataDir: config.dataDir },
+);
+try {
+  const applied = await migrateToLatest(database.db);
+  console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'The database is up to date.');
+} finally {
+  await database.close();
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import {
+  createSecret,
+  deleteSecret,
+  listSecrets,
+  replaceSecret,
+  secretUsage,
+  selectableSecrets,
+} from '../../secrets/secrets.js';
+import { displayName, id, nodeType } from '../inputs.js';
+import { authedProcedure, publicProcedure, router } from '../trpc.js';
+
+const secretInput = z.object({ workspaceId: id, secretId: id });
+// Credential data is checked against the integration's schema by the registry (field-level messages).
+const data = z.unknown();
+
+export const integrationsRouter = router({
+  list: publicProcedure.query(({ ctx }) => ctx.svc.registry.describe()),
+});
+
+export const secretsRouter = router({
+  create: authedProcedure
+    .input(z.object({ workspaceId: id, credentialType: z.string().min(1).max(64), name: displayName, data }))
+    .mutation(({ ctx, input }) => createSecret(ctx.svc, ctx.actor, input)),
+  list: authedProcedure
+    .input(
+      z.object({
+        workspaceId: id,
+        nodeType: nodeType.optional(),
+        integrationId: z.string().min(1).max(64).optional(),
+        createdBy: id.optional(),
+        search: z.string().max(120).optional(),
+        cursor: z.string().max(512).optional(),
+        limit: z.number().int().min(1).max(100).optional(),
+      }),
+    )
+    .query(({ ctx, input }) => listSecrets(ctx.svc, ctx.actor, input)),
+  selectable: authedProcedure
+    .input(z.object({ workspaceId: id, nodeType }))
+    .query(({ ctx, input }) => selectableSecrets(ctx.svc, ctx.actor, input)),
+  usage: authedProcedure.input(secretInput).query(({ ctx, input }) => secretUsage(ctx.svc, ctx.actor, input)),
+  replace: authedProcedure
+    .input(secretInput.extend({ data }))
+    .mutation(({ ctx, input }) => replaceSecret(ctx.svc, ctx.actor, input)),
+  delete: authedProcedure.input(secretInput).mutation(({ ctx, input }) => deleteSecret(ctx.svc, ctx.actor, input)),
+});

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import {
+  addNode,
+  createWorkflow,
+  getWorkflow,
+  listWorkflows,
+  removeNode,
+  updateNode,
+} from '../../workflows/workflows.js';
+import { displayName, id, nodeType, workspaceInput } from '../inputs.js';
+import { authedProcedure, router } from '../trpc.js';
+
+const params = z.record(z.string().max(64), z.unknown());
+
+export const workflowsRouter = router({
+  create: authedProcedure
+    .input(z.object({ workspaceId: id, name: displayName }))
+    .mutation(({ ctx, input }) => createWorkflow(ctx.svc, ctx.actor, input)),
+  list: authedProcedure.input(workspaceInput).query(({ ctx, input }) => listWorkflows(ctx.svc, ctx.actor, input)),
+  get: authedProcedure.input(z.object({ workflowId: id })).query(({ ctx, input }) => getWorkflow(ctx.svc, ctx.actor, input)),
+  addNode: authedProcedure
+    .input(z.object({ workflowId: id, name: displayName, nodeType, params: params.default({}) }))
+    .mutation(({ ctx, input }) => addNode(ctx.svc, ctx.actor, input)),
+  updateNode: authedProcedure
+    .input(
+      z.object({ workflowId: id, nodeId: id, name: displayName.optional(), params: params.optional(), secretId: id.nullable().optional() }),
+    )
+    .mutation(({ ctx, input }) => updateNode(ctx.svc, ctx.actor, input)),
+  removeNode: authedProcedure
+    .input(z.object({ workflowId: id, nodeId: id }))
+    .mutation(({ ctx, input }) => removeNode(ctx.svc, ctx.actor, input)),
+});

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import {
+  acceptInvite,
+  createWorkspace,
+  getWorkspace,
+  inviteMember,
+  leaveWorkspace,
+  listMembers,
+  listWorkspaces,
+  removalPreview,
+  removeMember,
+  setRole,
+} from '../../workspaces/workspaces.js';
+import { displayName, email, id, plan, role, workspaceInput } from '../inputs.js';
+import { authedProcedure, router } from '../trpc.js';
+
+const memberInput = z.object({ workspaceId: id, userId: id });
+
+export const workspacesRouter = router({
+  create: authedProcedure
+    .input(z.object({ name: displayName, plan }))
+    .mutation(({ ctx, input }) => createWorkspace(ctx.svc, ctx.actor, input)),
+  list: authedProcedure.query(({ ctx }) => listWorkspaces(ctx.svc, ctx.actor)),
+  get: authedProcedure.input(workspaceInput).query(({ ctx, input }) => getWorkspace(ctx.svc, ctx.actor, input)),
+  members: authedProcedure.input(workspaceInput).query(({ ctx, input }) => listMembers(ctx.svc, ctx.actor, input)),
+  invite: authedProcedure
+    .input(z.object({ workspaceId: id, email, role }))
+    .mutation(({ ctx, input }) => inviteMember(ctx.svc, ctx.actor, input)),
+  acceptInvite: authedProcedure
+    .input(z.object({ token: z.string().min(1).max(256) }))
+    .mutation(({ ctx, input }) => acceptInvite(ctx.svc, ctx.actor, input)),
+  setRole: authedProcedure
+    .input(z.object({ workspaceId: id, userId: id, role }))
+    .mutation(({ ctx, input }) => setRole(ctx.svc, ctx.actor, input)),
+  removalPreview: authedProcedure.input(memberInput).query(({ ctx, input }) => removalPreview(ctx.svc, ctx.actor, input)),
+  removeMember: authedProcedure.input(memberInput).mutation(({ ctx, input }) => removeMember(ctx.svc, ctx.actor, input)),
+  leave: authedProcedure.input(workspaceInput).mutation(({ ctx, input }) => leaveWorkspace(ctx.svc, ctx.actor, input)),
+});

@@ -1,0 +1,101 @@
+import type { FieldIssue } from '@latchkey/core';
+import { initTRPC, TRPCError } from '@trpc/server';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ZodError, type z } from 'zod';
+import { DomainError, InvalidInputError, NotSignedInError } from '../errors.js';
+import { type PublicUser, userForSession } from '../identity/identity.js';
+import type { Services } from '../services.js';
+
+export const SESSION_COOKIE = 'latchkey_session';
+
+export interface Context {
+  svc: Services;
+  sessionToken: string | undefined;
+  /** Sets the session cookie (HttpOnly, SameSite=Lax, Secure over https). */
+  setSession(token: string, expiresAt: Date): void;
+  clearSession(): void;
+}
+
+export function createContextFactory(svc: Services) {
+  return ({ req, res }: { req: FastifyRequest; res: FastifyReply }): Context => ({
+    svc,
+    sessionToken: req.cookies[SESSION_COOKIE] || undefined,
+    setSession(token, expiresAt) {
+      res.setCookie(SESSION_COOKIE, token, {
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: req.protocol === 'https',
+        path: '/',
+        expires: expiresAt,
+      });
+    },
+    clearSession() {
+      res.clearCookie(SESSION_COOKIE, { path: '/' });
+    },
+  });
+}
+
+/** Zod issues as field issues, worded without ever quoting the submitted value. */
+function zodIssues(error: ZodError): FieldIssue[] {
+  return error.issues.map((issue: z.core.$ZodIssue) => {
+    const path = issue.path.map((p) => String(p).slice(0, 64));
+    switch (issue.code) {
+      case 'invalid_type':
+        return { path, message: issue.input === undefined ? 'Required' : `Must be ${issue.expected}` };
+      case 'too_small':
+        return { path, message: issue.origin === 'string' && issue.minimum === 1 ? 'Required' : `Must be at least ${issue.minimum}` };
+      case 'too_big':
+        return { path, message: `Must be at most ${issue.maximum}${issue.origin === 'string' ? ' characters' : ''}` };
+      case 'invalid_value':
+        return { path, message: `Must be one of: ${issue.values.map(String).join(', ')}` };
+      case 'invalid_format':
+        return { path, message: issue.format === 'email' ? 'Must be an email address' : 'Has the wrong format' };
+      case 'unrecognized_keys':
+        return { path, message: 'Unknown field' };
+      default:
+        return { path, message: 'Invalid value' };
+    }
+  });
+}
+
+const t = initTRPC.context<Context>().create({
+  // Plain JSON on the wire (no transformer), so clients in any language can call the API.
+  isDev: false,
+  errorFormatter({ shape, error }) {
+    let issues: FieldIssue[] | undefined;
+    let message = shape.message;
+    if (error.cause instanceof InvalidInputError) {
+      issues = error.cause.issues;
+    } else if (error.cause instanceof ZodError) {
+      issues = zodIssues(error.cause);
+      message = `Some fields are not valid: ${issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}`;
+    } else if (error.code === 'BAD_REQUEST' && !(error.cause instanceof DomainError)) {
+      // Malformed requests (bad JSON, wrong method): a fixed message, never the parser's text.
+      message = 'The request is not valid JSON for this procedure';
+    }
+    if (error.code === 'INTERNAL_SERVER_ERROR') message = 'Something went wrong on our side; the error was logged';
+    const { stack: _stack, ...data } = shape.data;
+    return { ...shape, message, data: { ...data, ...(issues ? { issues } : {}) } };
+  },
+});
+
+/** Domain errors become tRPC errors with the same message; anything else stays an internal error. */
+const domainErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && result.error.cause instanceof DomainError) {
+    const cause = result.error.cause;
+    throw new TRPCError({ code: cause.kind, message: cause.message, cause });
+  }
+  return result;
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const publicProcedure = t.procedure.use(domainErrors);
+
+/** A procedure for signed-in users: the session is checked against the database on every request. */
+export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const user: PublicUser | undefined = ctx.sessionToken ? await userForSession(ctx.svc, ctx.sessionToken) : undefined;
+  if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: new NotSignedInError().message });
+  return next({ ctx: { ...ctx, user, actor: { userId: user.id } } });
+});

@@ -1,0 +1,311 @@
+import { sql, type Transaction } from 'kysely';
+import { recordAudit } from '../audit/audit.js';
+import type { Database, Plan, Role } from '../db/schema.js';
+import { ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
+import { hashToken, newId, newToken } from '../identity/tokens.js';
+import { type AffectedNode, deleteSecretsAndFlagNodes } from '../secrets/secrets.js';
+import type { Actor, Services } from '../services.js';
+import { type Membership, membershipOf, permissions, requirePermission } from './access.js';
+
+export interface WorkspaceSummary {
+  id: string;
+  name: string;
+  plan: Plan;
+  role: Role;
+}
+
+export async function createWorkspace(
+  svc: Services,
+  actor: Actor,
+  input: { name: string; plan: Plan },
+): Promise<{ id: string; name: string; plan: Plan }> {
+  const id = newId();
+  await svc.db.transaction().execute(async (trx) => {
+    await trx.insertInto('workspaces').values({ id, name: input.name, plan: input.plan }).execute();
+    await trx.insertInto('memberships').values({ workspace_id: id, user_id: actor.userId, role: 'owner' }).execute();
+    await svc.keys.createFirstKey(trx, id);
+    await recordAudit(trx, {
+      workspaceId: id,
+      actorId: actor.userId,
+      action: 'workspace.created',
+      targetType: 'workspace',
+      targetId: id,
+      targetName: input.name,
+      details: { plan: input.plan },
+    });
+  });
+  return { id, name: input.name, plan: input.plan };
+}
+
+export async function listWorkspaces(svc: Services, actor: Actor): Promise<WorkspaceSummary[]> {
+  const rows = await svc.db
+    .selectFrom('memberships as m')
+    .innerJoin('workspaces as w', 'w.id', 'm.workspace_id')
+    .select(['w.id', 'w.name', 'w.plan', 'm.role'])
+    .where('m.user_id', '=', actor.userId)
+    .orderBy('w.created_at')
+    .orderBy('w.id')
+    .execute();
+  return rows;
+}
+
+export async function getWorkspace(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string },
+): Promise<WorkspaceSummary & { memberCount: number }> {
+  const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
+  const count = await svc.db
+    .selectFrom('memberships')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('workspace_id', '=', input.workspaceId)
+    .executeTakeFirstOrThrow();
+  return { id: membership.workspaceId, name: membership.name, plan: membership.plan, role: membership.role, memberCount: Number(count.n) };
+}
+
+export async function listMembers(svc: Services, actor: Actor, input: { workspaceId: string }) {
+  await membershipOf(svc.db, input.workspaceId, actor.userId);
+  const rows = await svc.db
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['u.id', 'u.email', 'u.name', 'm.role', 'm.joined_at'])
+    .where('m.workspace_id', '=', input.workspaceId)
+    .orderBy('m.joined_at')
+    .orderBy('u.id')
+    .execute();
+  return rows.map((r) => ({ userId: r.id, email: r.email, name: r.name, role: r.role, joinedAt: new Date(r.joined_at).toISOString() }));
+}
+
+export async function inviteMember(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string; email: string; role: Role },
+): Promise<{ token: string; expiresAt: string }> {
+  const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
+  requirePermission(permissions.manageMembers(membership), 'Only owners and admins can invite members');
+  requirePermission(permissions.manageMemberWithRole(membership, input.role), 'Only owners can invite owners');
+  if (membership.plan !== 'team') {
+    throw new NotAllowedError('A personal workspace has one member: create a team workspace to share secrets');
+  }
+  const email = input.email.trim().toLowerCase();
+  const existing = await svc.db
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select('u.id')
+    .where('m.workspace_id', '=', input.workspaceId)
+    .where('u.email', '=', email)
+    .executeTakeFirst();
+  if (existing) throw new ConflictError('This person is already a member of the workspace');
+  const { token, hash } = newToken();
+  const expiresAt = new Date(Date.now() + svc.inviteTtlMs);
+  const id = newId();
+  await svc.db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('invites')
+      .values({ id, workspace_id: input.workspaceId, email, role: input.role, token_hash: hash, invited_by: actor.userId, expires_at: expiresAt })
+      .execute();
+    await recordAudit(trx, {
+      workspaceId: input.workspaceId,
+      actorId: actor.userId,
+      action: 'member.invited',
+      targetType: 'invite',
+      targetId: id,
+      targetName: email,
+      details: { role: input.role },
+    });
+  });
+  return { token, expiresAt: expiresAt.toISOString() };
+}
+
+/** Accepts an invite: one-time, unexpired, and only by the account with the invited email. */
+export async function acceptInvite(
+  svc: Services,
+  actor: Actor,
+  input: { token: string },
+): Promise<{ workspaceId: string; role: Role }> {
+  return svc.db.transaction().execute(async (trx) => {
+    const invite = await trx
+      .selectFrom('invites')
+      .selectAll()
+      .where('token_hash', '=', hashToken(input.token))
+      .where('accepted_at', 'is', null)
+      .where('expires_at', '>', sql<Date>`now()`)
+      .forUpdate()
+      .executeTakeFirst();
+    const user = await trx.selectFrom('users').select(['email']).where('id', '=', actor.userId).executeTakeFirstOrThrow();
+    if (!invite || invite.email !== user.email) throw new NotFoundError('Invite (it may have expired or been used)');
+    const already = await trx
+      .selectFrom('memberships')
+      .select('role')
+      .where('workspace_id', '=', invite.workspace_id)
+      .where('user_id', '=', actor.userId)
+      .executeTakeFirst();
+    if (already) throw new ConflictError('You are already a member of this workspace');
+    await trx.updateTable('invites').set({ accepted_at: new Date() }).where('id', '=', invite.id).execute();
+    await trx.insertInto('memberships').values({ workspace_id: invite.workspace_id, user_id: actor.userId, role: invite.role }).execute();
+    await recordAudit(trx, {
+      workspaceId: invite.workspace_id,
+      actorId: actor.userId,
+      action: 'member.joined',
+      targetType: 'member',
+      targetId: actor.userId,
+      targetName: user.email,
+      details: { role: invite.role },
+    });
+    return { workspaceId: invite.workspace_id, role: invite.role };
+  });
+}
+
+async function targetMembership(trx: Transaction<Database>, workspaceId: string, userId: string) {
+  const row = await trx
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.role', 'u.email', 'u.name'])
+    .where('m.workspace_id', '=', workspaceId)
+    .where('m.user_id', '=', userId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('Member');
+  return row;
+}
+
+/** Locks the owner rows, so two concurrent removals/demotions cannot leave a workspace without an owner. */
+async function ownerCount(trx: Transaction<Database>, workspaceId: string): Promise<number> {
+  const owners = await trx
+    .selectFrom('memberships')
+    .select('user_id')
+    .where('workspace_id', '=', workspaceId)
+    .where('role', '=', 'owner')
+    .forUpdate()
+    .execute();
+  return owners.length;
+}
+
+export async function setRole(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string; userId: string; role: Role },
+): Promise<{ userId: string; role: Role }> {
+  const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
+  requirePermission(permissions.manageMembers(membership), 'Only owners and admins can change roles');
+  return svc.db.transaction().execute(async (trx) => {
+    const target = await targetMembership(trx, input.workspaceId, input.userId);
+    requirePermission(
+      permissions.manageMemberWithRole(membership, target.role) && permissions.manageMemberWithRole(membership, input.role),
+      'Only owners can change an owner’s role or make someone an owner',
+    );
+    if (target.role === 'owner' && input.role !== 'owner' && (await ownerCount(trx, input.workspaceId)) <= 1) {
+      throw new NotAllowedError('The last owner cannot be demoted: make someone else an owner first');
+    }
+    if (target.role === input.role) return { userId: input.userId, role: input.role };
+    await trx
+      .updateTable('memberships')
+      .set({ role: input.role })
+      .where('workspace_id', '=', input.workspaceId)
+      .where('user_id', '=', input.userId)
+      .execute();
+    await recordAudit(trx, {
+      workspaceId: input.workspaceId,
+      actorId: actor.userId,
+      action: 'member.role_changed',
+      targetType: 'member',
+      targetId: input.userId,
+      targetName: target.email,
+      details: { from: target.role, to: input.role },
+    });
+    return { userId: input.userId, role: input.role };
+  });
+}
+
+async function requireCanRemove(svc: Services, actor: Actor, workspaceId: string, userId: string): Promise<Membership> {
+  const membership = await membershipOf(svc.db, workspaceId, actor.userId);
+  requirePermission(permissions.manageMembers(membership), 'Only owners and admins can remove members');
+  return membership;
+}
+
+export async function removalPreview(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string; userId: string },
+): Promise<{ secrets: number; nodes: AffectedNode[] }> {
+  await requireCanRemove(svc, actor, input.workspaceId, input.userId);
+  const member = await svc.db
+    .selectFrom('memberships')
+    .select('role')
+    .where('workspace_id', '=', input.workspaceId)
+    .where('user_id', '=', input.userId)
+    .executeTakeFirst();
+  if (!member) throw new NotFoundError('Member');
+  const count = await svc.db
+    .selectFrom('secrets')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('workspace_id', '=', input.workspaceId)
+    .where('created_by', '=', input.userId)
+    .executeTakeFirstOrThrow();
+  const nodes = await svc.db
+    .selectFrom('workflow_nodes as n')
+    .innerJoin('secrets as s', 's.id', 'n.secret_id')
+    .innerJoin('workflows as w', 'w.id', 'n.workflow_id')
+    .select(['w.id as workflow_id', 'w.name as workflow_name', 'n.id as node_id', 'n.name as node_name'])
+    .where('s.workspace_id', '=', input.workspaceId)
+    .where('s.created_by', '=', input.userId)
+    .where('n.workspace_id', '=', input.workspaceId)
+    .orderBy('w.name')
+    .orderBy('n.position')
+    .execute();
+  return {
+    secrets: Number(count.n),
+    nodes: nodes.map((r) => ({ workflowId: r.workflow_id, workflowName: r.workflow_name, nodeId: r.node_id, nodeName: r.node_name })),
+  };
+}
+
+/**
+ * Ends a membership and deletes every secret that member created in the workspace, in one transaction:
+ * either all of it happens (membership gone, secrets gone, nodes flagged, audit written) or none of it.
+ */
+async function removeMemberAndTheirSecrets(
+  svc: Services,
+  actor: Actor,
+  workspaceId: string,
+  userId: string,
+  authorize: (targetRole: Role) => void,
+  action: 'member.removed' | 'member.left',
+): Promise<{ deletedSecrets: number; affectedNodes: AffectedNode[] }> {
+  return svc.db.transaction().execute(async (trx) => {
+    const target = await targetMembership(trx, workspaceId, userId);
+    authorize(target.role);
+    if (target.role === 'owner' && (await ownerCount(trx, workspaceId)) <= 1) {
+      throw new NotAllowedError('The last owner cannot leave or be removed: make someone else an owner first');
+    }
+    const result = await deleteSecretsAndFlagNodes(trx, { workspaceId, createdBy: userId });
+    await trx.deleteFrom('memberships').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute();
+    await recordAudit(trx, {
+      workspaceId,
+      actorId: actor.userId,
+      action,
+      targetType: 'member',
+      targetId: userId,
+      targetName: target.email,
+      details: { deletedSecrets: result.deleted.length, affectedNodes: result.affectedNodes.length },
+    });
+    return { deletedSecrets: result.deleted.length, affectedNodes: result.affectedNodes };
+  });
+}
+
+export async function removeMember(svc: Services, actor: Actor, input: { workspaceId: string; userId: string }) {
+  const membership = await requireCanRemove(svc, actor, input.workspaceId, input.userId);
+  if (input.userId === actor.userId) throw new NotAllowedError('Use “leave workspace” to remove yourself');
+  return removeMemberAndTheirSecrets(
+    svc,
+    actor,
+    input.workspaceId,
+    input.userId,
+    (targetRole) => requirePermission(permissions.manageMemberWithRole(membership, targetRole), 'Only owners can remove an owner'),
+    'member.removed',
+  );
+}
+
+export async function leaveWorkspace(svc: Services, actor: Actor, input: { workspaceId: string }) {
+  await membershipOf(svc.db, input.workspaceId, actor.userId);
+  return removeMemberAndTheirSecrets(svc, actor, input.workspaceId, actor.userId, () => {}, 'member.left');
+}
