@@ -13,9 +13,15 @@ const problems = [];
 function reachable(host, port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port, timeout: 1500 });
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
-    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -24,12 +30,17 @@ if (!env.TEST_DATABASE_URL && (await reachable('127.0.0.1', 5432))) {
   console.log(`PostgreSQL found on 127.0.0.1:5432: the server suite also runs on ${env.TEST_DATABASE_URL}`);
 }
 if (!env.TEST_DATABASE_URL) {
-  problems.push('PostgreSQL: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run the server suite on PostgreSQL');
+  problems.push(
+    'PostgreSQL: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run the server suite on PostgreSQL',
+  );
 }
 
 const chromium = env.CHROMIUM_PATH || '/usr/bin/chromium';
 if (existsSync(chromium)) env.CHROMIUM_PATH = chromium;
-else problems.push(`Chromium: not found at ${chromium}; install it (apt-get install chromium) or set CHROMIUM_PATH`);
+else
+  problems.push(
+    `Chromium: not found at ${chromium}; install it (apt-get install chromium) or set CHROMIUM_PATH`,
+  );
 
 if (problems.length) {
   const lines = problems.map((p) => `  - ${p}`).join('\n');
@@ -42,7 +53,9 @@ if (problems.length) {
 }
 
 const run = (args) => spawnSync('pnpm', args, { stdio: 'inherit', env }).status ?? 1;
-let status = run(['exec', 'turbo', 'run', 'build', '--output-logs=errors-only']);
+let status = run(['exec', 'biome', 'check', '.']);
+if (status === 0) status = run(['exec', 'turbo', 'run', 'build', '--output-logs=errors-only']);
 if (status === 0) status = run(['exec', 'turbo', 'run', 'test', '--concurrency=1']);
-if (status === 0 && problems.length) console.warn(`\nPassed, but with suites skipped:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+if (status === 0 && problems.length)
+  console.warn(`\nPassed, but with suites skipped:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 process.exit(status);

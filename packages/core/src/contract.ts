@@ -34,8 +34,17 @@ export interface CredentialTypeDefinition<Shape extends CredentialShape = Creden
    * Applies the credential to an outgoing request. Pure: returns a new request, puts the secret only
    * where the service expects it, and leaves the rest of the request as it was.
    */
-  authenticate(credential: z.output<z.ZodObject<Shape>>, request: OutgoingRequest, ctx: RequestContext): OutgoingRequest;
+  authenticate(
+    credential: z.output<z.ZodObject<Shape>>,
+    request: OutgoingRequest,
+    ctx: RequestContext,
+  ): OutgoingRequest;
   test?: CredentialTest<Record<string, string>>;
+  /**
+   * Hosts this credential may be sent to, from its public fields (e.g. an "allowed domains" field).
+   * When it returns a non-empty list, the server refuses to apply the credential to any other host.
+   */
+  allowedHosts?(publicFields: Record<string, string>): string[] | undefined;
 }
 
 export interface CredentialTypeInput<Shape extends CredentialShape>

@@ -21,7 +21,9 @@ export interface FieldMeta {
 export const FIELD_MAX_BYTES = 8 * 1024;
 export const CREDENTIAL_MAX_BYTES = 64 * 1024;
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL_CHARACTERS_EXCEPT_NEWLINES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 export interface StringFieldOptions extends Omit<FieldMeta, 'secret'> {
@@ -31,6 +33,11 @@ export interface StringFieldOptions extends Omit<FieldMeta, 'secret'> {
   patternMessage?: string;
   /** An extra check; returns a message (never quoting the value) or undefined when fine. */
   check?: (value: string) => string | undefined;
+}
+
+/** Whether text holds control characters (line breaks allowed only when `multiline`). */
+export function hasControlCharacters(value: string, multiline = false): boolean {
+  return (multiline ? CONTROL_CHARACTERS_EXCEPT_NEWLINES : CONTROL_CHARACTERS).test(value);
 }
 
 function byteLength(value: string): number {
@@ -43,8 +50,11 @@ function stringField(secret: boolean, options: StringFieldOptions) {
     .string({ error: 'Must be text' })
     .min(1, { error: 'Required' })
     .max(FIELD_MAX_BYTES, { error: `Must be at most ${FIELD_MAX_BYTES} characters`, abort: true })
-    .refine((v) => byteLength(v) <= FIELD_MAX_BYTES, { error: `Must be at most ${FIELD_MAX_BYTES} bytes`, abort: true })
-    .refine((v) => !(meta.multiline ? CONTROL_CHARACTERS_EXCEPT_NEWLINES : CONTROL_CHARACTERS).test(v), {
+    .refine((v) => byteLength(v) <= FIELD_MAX_BYTES, {
+      error: `Must be at most ${FIELD_MAX_BYTES} bytes`,
+      abort: true,
+    })
+    .refine((v) => !hasControlCharacters(v, meta.multiline), {
       error: 'Must not contain control characters',
       abort: true,
     });
@@ -78,7 +88,8 @@ export function fieldMeta(schema: z.ZodType): Partial<FieldMeta> | undefined {
   for (let depth = 0; current && depth < 5; depth++) {
     const meta = current.meta() as Partial<FieldMeta> | undefined;
     if (meta && typeof meta.label === 'string') return meta;
-    const inner: z.ZodType | undefined = (current as unknown as { def?: { innerType?: z.ZodType } }).def?.innerType;
+    const inner: z.ZodType | undefined = (current as unknown as { def?: { innerType?: z.ZodType } }).def
+      ?.innerType;
     current = inner;
   }
   return undefined;

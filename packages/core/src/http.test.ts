@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
-  basicAuthorization,
   baseUrlVariable,
+  basicAuthorization,
   bearerAuthorization,
   joinUrl,
   type OutgoingRequest,
   withHeader,
 } from './http.js';
 
-const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
 
 describe('basicAuthorization', () => {
   it('encodes user:password in base64 as RFC 7617 describes', () => {
@@ -49,7 +50,10 @@ describe('withHeader', () => {
 
   it('replaces a header of the same name in any case, keeping the new spelling', () => {
     const result = withHeader(request, 'Authorization', 'Bearer new-fake-token');
-    expect(result.headers).toEqual({ 'Content-Type': 'application/json', Authorization: 'Bearer new-fake-token' });
+    expect(result.headers).toEqual({
+      'Content-Type': 'application/json',
+      Authorization: 'Bearer new-fake-token',
+    });
     expect(withHeader(request, 'CONTENT-TYPE', 'text/plain').headers).toEqual({
       authorization: 'Bearer old-fake-token',
       'CONTENT-TYPE': 'text/plain',
@@ -57,14 +61,20 @@ describe('withHeader', () => {
   });
 
   it('adds a header that was not there', () => {
-    expect(withHeader(request, 'X-Api-Key', 'fake-key').headers).toEqual({ ...request.headers, 'X-Api-Key': 'fake-key' });
+    expect(withHeader(request, 'X-Api-Key', 'fake-key').headers).toEqual({
+      ...request.headers,
+      'X-Api-Key': 'fake-key',
+    });
   });
 
   it('returns a new request and leaves the original untouched', () => {
     const result = withHeader(request, 'Authorization', 'Bearer new-fake-token');
     expect(result).not.toBe(request);
     expect(result.headers).not.toBe(request.headers);
-    expect(request.headers).toEqual({ 'Content-Type': 'application/json', authorization: 'Bearer old-fake-token' });
+    expect(request.headers).toEqual({
+      'Content-Type': 'application/json',
+      authorization: 'Bearer old-fake-token',
+    });
     expect(result).toMatchObject({ method: 'POST', url: request.url, query: { page: '2' }, body: '{"a":1}' });
   });
 });

@@ -10,13 +10,17 @@ const PLUGIN_PACKAGES = ['http-request', 'sendgrid', 'mailgun', 'slack'];
 
 const plugins: IntegrationDefinition[] = await Promise.all(
   PLUGIN_PACKAGES.map(async (name) => {
-    const module = (await import(`../../integrations/${name}/src/index.ts`)) as { default: IntegrationDefinition };
+    const module = (await import(`../../integrations/${name}/src/index.ts`)) as {
+      default: IntegrationDefinition;
+    };
     return module.default;
   }),
 );
 const registry = createRegistry(plugins);
 const described = registry.describe();
-const credentialTypes = described.flatMap((i) => i.credentialTypes.map((c) => ({ ...c, nodeType: i.nodeType })));
+const credentialTypes = described.flatMap((i) =>
+  i.credentialTypes.map((c) => ({ ...c, nodeType: i.nodeType })),
+);
 
 /** Expected fields of every credential type: `true` for secret, `false` for shown in clear. */
 const EXPECTED_FIELDS: Record<string, Record<string, boolean>> = {
@@ -28,6 +32,14 @@ const EXPECTED_FIELDS: Record<string, Record<string, boolean>> = {
   mailgunApiKey: { apiKey: true, domain: false, region: false },
   slackBotToken: { token: true },
   slackWebhook: { webhookUrl: true },
+};
+
+/** Optional (not required) fields, all public: HTTP Request credentials may restrict where they are sent. */
+const OPTIONAL_FIELDS: Record<string, string[]> = {
+  httpBearerToken: ['allowedDomains'],
+  httpBasicAuth: ['allowedDomains'],
+  httpHeaderAuth: ['allowedDomains'],
+  httpQueryAuth: ['allowedDomains'],
 };
 
 const properties = (schema: JsonSchema) => schema.properties as Record<string, Record<string, unknown>>;
@@ -42,7 +54,10 @@ describe('the registry of the four plugins', () => {
     ]);
     expect(credentialTypes.map((c) => c.type).sort()).toEqual(Object.keys(EXPECTED_FIELDS).sort());
     for (const credential of credentialTypes) {
-      expect(credential.jsonSchema, credential.type).toMatchObject({ type: 'object', properties: expect.any(Object) });
+      expect(credential.jsonSchema, credential.type).toMatchObject({
+        type: 'object',
+        properties: expect.any(Object),
+      });
     }
   });
 
@@ -50,7 +65,10 @@ describe('the registry of the four plugins', () => {
     for (const integration of described) {
       expect(integration.displayName.length, integration.id).toBeGreaterThan(0);
       expect(integration.description.length, integration.id).toBeGreaterThan(0);
-      expect(integration.paramsSchema, integration.id).toMatchObject({ type: 'object', required: expect.any(Array) });
+      expect(integration.paramsSchema, integration.id).toMatchObject({
+        type: 'object',
+        required: expect.any(Array),
+      });
       for (const [name, property] of Object.entries(properties(integration.paramsSchema))) {
         expect(property.label, `${integration.id} param ${name}`).toEqual(expect.any(String));
         expect(property.secret, `${integration.id} param ${name}`).toBe(false);
@@ -61,7 +79,14 @@ describe('the registry of the four plugins', () => {
   it('describes the params each node needs', () => {
     const params = Object.fromEntries(described.map((i) => [i.nodeType, i.paramsSchema]));
     expect(params.httpRequest?.required).toEqual(['method', 'url']);
-    expect(properties(params.httpRequest ?? {}).method?.enum).toEqual(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']);
+    expect(properties(params.httpRequest ?? {}).method?.enum).toEqual([
+      'GET',
+      'POST',
+      'PUT',
+      'PATCH',
+      'DELETE',
+      'HEAD',
+    ]);
     expect(properties(params.httpRequest ?? {}).body).toMatchObject({ multiline: true });
     expect(params.sendgrid?.required).toEqual(['from', 'to', 'subject', 'text']);
     expect(params.mailgun?.required).toEqual(['from', 'to', 'subject', 'text']);
@@ -69,18 +94,27 @@ describe('the registry of the four plugins', () => {
     expect(Object.keys(properties(params.slack ?? {}))).toEqual(['channel', 'text']);
   });
 
-  it.each(Object.entries(EXPECTED_FIELDS))('exports %s with secret flags, required fields and no extra fields', (type, fields) => {
-    const credential = credentialTypes.find((c) => c.type === type);
-    expect(credential).toBeDefined();
-    const schema = credential?.jsonSchema ?? {};
-    expect(schema.additionalProperties).toBe(false);
-    expect(schema.required).toEqual(Object.keys(fields));
-    expect(Object.keys(properties(schema))).toEqual(Object.keys(fields));
-    for (const [name, secret] of Object.entries(fields)) {
-      expect(properties(schema)[name], `${type}.${name}`).toMatchObject({ secret, label: expect.any(String) });
-    }
-    expect(credential?.secretFields).toEqual(Object.keys(fields).filter((name) => fields[name]));
-  });
+  it.each(Object.entries(EXPECTED_FIELDS))(
+    'exports %s with secret flags, required fields and no extra fields',
+    (type, fields) => {
+      const credential = credentialTypes.find((c) => c.type === type);
+      expect(credential).toBeDefined();
+      const schema = credential?.jsonSchema ?? {};
+      expect(schema.additionalProperties).toBe(false);
+      expect(schema.required).toEqual(Object.keys(fields));
+      const optional = OPTIONAL_FIELDS[type] ?? [];
+      expect(Object.keys(properties(schema))).toEqual([...Object.keys(fields), ...optional]);
+      for (const name of optional)
+        expect(properties(schema)[name], `${type}.${name}`).toMatchObject({ secret: false });
+      for (const [name, secret] of Object.entries(fields)) {
+        expect(properties(schema)[name], `${type}.${name}`).toMatchObject({
+          secret,
+          label: expect.any(String),
+        });
+      }
+      expect(credential?.secretFields).toEqual(Object.keys(fields).filter((name) => fields[name]));
+    },
+  );
 
   it('offers Mailgun regions as an enum of us and eu', () => {
     const schema = credentialTypes.find((c) => c.type === 'mailgunApiKey')?.jsonSchema ?? {};
@@ -90,9 +124,17 @@ describe('the registry of the four plugins', () => {
   it('carries format hints and patterns for keys with a known shape', () => {
     const property = (type: string, name: string) =>
       properties(credentialTypes.find((c) => c.type === type)?.jsonSchema ?? {})[name];
-    expect(property('sendgridApiKey', 'apiKey')).toMatchObject({ formatHint: 'Starts with SG.', pattern: expect.any(String) });
-    expect(property('slackBotToken', 'token')).toMatchObject({ formatHint: 'Starts with xoxb-', pattern: expect.any(String) });
-    expect(property('slackWebhook', 'webhookUrl')).toMatchObject({ pattern: expect.stringContaining('hooks') });
+    expect(property('sendgridApiKey', 'apiKey')).toMatchObject({
+      formatHint: 'Starts with SG.',
+      pattern: expect.any(String),
+    });
+    expect(property('slackBotToken', 'token')).toMatchObject({
+      formatHint: 'Starts with xoxb-',
+      pattern: expect.any(String),
+    });
+    expect(property('slackWebhook', 'webhookUrl')).toMatchObject({
+      pattern: expect.stringContaining('hooks'),
+    });
     expect(property('httpHeaderAuth', 'headerName')).toMatchObject({ pattern: expect.any(String) });
   });
 
@@ -113,9 +155,10 @@ describe('the registry of the four plugins', () => {
     expect(registry.credentialTypesForNodeType('slack')).toEqual(['slackBotToken', 'slackWebhook']);
     for (const credential of credentialTypes) {
       for (const integration of described) {
-        expect(registry.accepts(integration.nodeType, credential.type), `${integration.nodeType} ← ${credential.type}`).toBe(
-          integration.nodeType === credential.nodeType,
-        );
+        expect(
+          registry.accepts(integration.nodeType, credential.type),
+          `${integration.nodeType} ← ${credential.type}`,
+        ).toBe(integration.nodeType === credential.nodeType);
       }
     }
   });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type CredentialTypeDefinition, defineCredentialType, defineIntegration, type IntegrationDefinition } from './contract.js';
+import {
+  type CredentialTypeDefinition,
+  defineCredentialType,
+  defineIntegration,
+  type IntegrationDefinition,
+} from './contract.js';
 import { field } from './fields.js';
 import { withHeader } from './http.js';
 import { createRegistry, IntegrationDeclarationError } from './registry.js';
@@ -8,7 +13,10 @@ import { createRegistry, IntegrationDeclarationError } from './registry.js';
 const apiKey = defineCredentialType({
   type: 'exampleApiKey',
   displayName: 'Example key',
-  fields: { apiKey: field.secret({ label: 'API key' }), region: field.choice(['us', 'eu'], { label: 'Region' }) },
+  fields: {
+    apiKey: field.secret({ label: 'API key' }),
+    region: field.choice(['us', 'eu'], { label: 'Region' }),
+  },
   authenticate: (c, r) => withHeader(r, 'X-Key', c.apiKey),
 });
 
@@ -24,7 +32,10 @@ const example = defineIntegration({
 });
 
 /** A well-formed credential type with its own type name. */
-function credentialType(type: string, fields: Record<string, z.ZodType> = { token: field.secret({ label: 'Token' }) }) {
+function credentialType(
+  type: string,
+  fields: Record<string, z.ZodType> = { token: field.secret({ label: 'Token' }) },
+) {
   return defineCredentialType({
     type,
     displayName: `Credential ${type}`,
@@ -53,7 +64,9 @@ function expectRefused(plugins: unknown[], ...named: string[]): string {
   } catch (error) {
     caught = error;
   }
-  expect(caught, 'the registry accepted a declaration it should refuse').toBeInstanceOf(IntegrationDeclarationError);
+  expect(caught, 'the registry accepted a declaration it should refuse').toBeInstanceOf(
+    IntegrationDeclarationError,
+  );
   const message = (caught as Error).message;
   for (const name of named) expect(message).toContain(`"${name}"`);
   return message;
@@ -73,7 +86,10 @@ describe('registry', () => {
   });
 
   it('splits valid data into public and secret fields', () => {
-    const result = createRegistry([example]).validateCredential('exampleApiKey', { apiKey: 'fake-key-1', region: 'eu' });
+    const result = createRegistry([example]).validateCredential('exampleApiKey', {
+      apiKey: 'fake-key-1',
+      region: 'eu',
+    });
     expect(result).toEqual({
       ok: true,
       value: {
@@ -205,32 +221,46 @@ describe('registry description', () => {
 
   it('hands out a copy, so a caller cannot change what the registry describes', () => {
     const registry = createRegistry([example]);
-    const first = registry.describe();
-    (first[0]?.credentialTypes[0]?.jsonSchema.properties as Record<string, unknown>).apiKey = 'tampered';
-    first[0]!.credentialTypes[0]!.secretFields.length = 0;
+    const first = registry.describe()[0]?.credentialTypes[0];
+    if (!first) throw new Error('the example credential type is missing');
+    (first.jsonSchema.properties as Record<string, unknown>).apiKey = 'tampered';
+    first.secretFields.length = 0;
     const second = registry.describe()[0]?.credentialTypes[0];
     expect(second?.secretFields).toEqual(['apiKey']);
-    expect((second?.jsonSchema.properties as Record<string, unknown>).apiKey).toMatchObject({ secret: true });
+    expect(second?.jsonSchema.properties).toMatchObject({ apiKey: { secret: true } });
   });
 });
 
 describe('registry construction refuses malformed or clashing plugins', () => {
   it('refuses an integration id declared by two plugins, naming it', () => {
-    expect(expectRefused([example, plugin({ id: 'example', nodeType: 'exampleTwo' })], 'example')).toMatch(/twice/);
+    expect(expectRefused([example, plugin({ id: 'example', nodeType: 'exampleTwo' })], 'example')).toMatch(
+      /twice/,
+    );
   });
 
   it('refuses a node type provided by two plugins, naming both', () => {
-    const message = expectRefused([example, plugin({ id: 'copycat', nodeType: 'example' })], 'copycat', 'example');
+    const message = expectRefused(
+      [example, plugin({ id: 'copycat', nodeType: 'example' })],
+      'copycat',
+      'example',
+    );
     expect(message).toMatch(/node type/);
   });
 
   it('refuses a credential type declared by two plugins, naming both', () => {
-    const message = expectRefused([example, plugin({ id: 'copycat', credentialTypes: [apiKey] })], 'copycat', 'example');
+    const message = expectRefused(
+      [example, plugin({ id: 'copycat', credentialTypes: [apiKey] })],
+      'copycat',
+      'example',
+    );
     expect(message).toContain('"exampleApiKey"');
   });
 
   it('refuses a credential type declared twice by the same plugin', () => {
-    const twice = plugin({ id: 'twice', credentialTypes: [credentialType('sameToken'), credentialType('sameToken')] });
+    const twice = plugin({
+      id: 'twice',
+      credentialTypes: [credentialType('sameToken'), credentialType('sameToken')],
+    });
     expect(expectRefused([twice], 'twice', 'sameToken')).toMatch(/already declared/);
   });
 
@@ -260,14 +290,19 @@ describe('registry construction refuses malformed or clashing plugins', () => {
   });
 
   it('refuses a credential field name that is not camelCase, naming the plugin and the field', () => {
-    const bad = plugin({ id: 'snake', credentialTypes: [credentialType('snakeToken', { api_key: field.secret({ label: 'Key' }) })] });
+    const bad = plugin({
+      id: 'snake',
+      credentialTypes: [credentialType('snakeToken', { api_key: field.secret({ label: 'Key' }) })],
+    });
     expectRefused([bad], 'snake', 'api_key');
   });
 
   it('refuses a credential field without label metadata (a plain z.string()), naming the plugin and the field', () => {
     const bad = plugin({
       id: 'plain',
-      credentialTypes: [credentialType('plainToken', { token: field.secret({ label: 'Token' }), extra: z.string() })],
+      credentialTypes: [
+        credentialType('plainToken', { token: field.secret({ label: 'Token' }), extra: z.string() }),
+      ],
     });
     expect(expectRefused([bad], 'plain', 'extra')).toMatch(/label/);
   });
@@ -275,7 +310,9 @@ describe('registry construction refuses malformed or clashing plugins', () => {
   it('refuses a field whose label is blank', () => {
     const bad = plugin({
       id: 'blank',
-      credentialTypes: [credentialType('blankToken', { token: z.string().meta({ label: '  ', secret: true }) })],
+      credentialTypes: [
+        credentialType('blankToken', { token: z.string().meta({ label: '  ', secret: true }) }),
+      ],
     });
     expect(expectRefused([bad], 'blank', 'token')).toMatch(/label/);
   });
@@ -289,12 +326,18 @@ describe('registry construction refuses malformed or clashing plugins', () => {
   });
 
   it('refuses a params field without label metadata, naming the plugin', () => {
-    const bad = plugin({ id: 'params', params: z.object({ text: field.text({ label: 'Text' }), raw: z.string() }) });
+    const bad = plugin({
+      id: 'params',
+      params: z.object({ text: field.text({ label: 'Text' }), raw: z.string() }),
+    });
     expect(expectRefused([bad], 'params', 'raw')).toMatch(/params/);
   });
 
   it('refuses a credential type with no secret field, naming the plugin', () => {
-    const bad = plugin({ id: 'public', credentialTypes: [credentialType('publicOnly', { user: field.text({ label: 'User' }) })] });
+    const bad = plugin({
+      id: 'public',
+      credentialTypes: [credentialType('publicOnly', { user: field.text({ label: 'User' }) })],
+    });
     expect(expectRefused([bad], 'public', 'publicOnly')).toMatch(/no secret field/);
   });
 
@@ -304,7 +347,9 @@ describe('registry construction refuses malformed or clashing plugins', () => {
   });
 
   it('refuses an integration with no credential types, naming it', () => {
-    expect(expectRefused([plugin({ id: 'nocreds', credentialTypes: [] })], 'nocreds')).toMatch(/no credential types/);
+    expect(expectRefused([plugin({ id: 'nocreds', credentialTypes: [] })], 'nocreds')).toMatch(
+      /no credential types/,
+    );
     expectRefused([plugin({ id: 'nolist', credentialTypes: undefined })], 'nolist');
   });
 
@@ -313,7 +358,9 @@ describe('registry construction refuses malformed or clashing plugins', () => {
     ['a zod string', z.string()],
     ['missing', undefined],
   ])('refuses params that are %s instead of a zod object, naming the plugin', (_what, params) => {
-    expect(expectRefused([plugin({ id: 'params', params })], 'params')).toMatch(/params must be a zod object/);
+    expect(expectRefused([plugin({ id: 'params', params })], 'params')).toMatch(
+      /params must be a zod object/,
+    );
   });
 
   it('refuses a credential schema that cannot be turned into JSON Schema (a date field), naming the plugin', () => {
@@ -330,7 +377,10 @@ describe('registry construction refuses malformed or clashing plugins', () => {
   });
 
   it('refuses params that cannot be turned into JSON Schema (a bigint field), naming the plugin', () => {
-    const bad = plugin({ id: 'bignum', params: z.object({ count: z.bigint().meta({ label: 'Count', secret: false }) }) });
+    const bad = plugin({
+      id: 'bignum',
+      params: z.object({ count: z.bigint().meta({ label: 'Count', secret: false }) }),
+    });
     expect(expectRefused([bad], 'bignum')).toMatch(/params cannot be described as JSON Schema/);
   });
 
@@ -356,7 +406,10 @@ describe('registry construction refuses malformed or clashing plugins', () => {
   });
 
   it('refuses a credential type without a display name', () => {
-    const bad = plugin({ id: 'anon', credentialTypes: [{ ...credentialType('anonToken'), displayName: '' }] });
+    const bad = plugin({
+      id: 'anon',
+      credentialTypes: [{ ...credentialType('anonToken'), displayName: '' }],
+    });
     expectRefused([bad], 'anon', 'anonToken');
   });
 
@@ -367,7 +420,10 @@ describe('registry construction refuses malformed or clashing plugins', () => {
   });
 
   it('refuses a credential type without authenticate', () => {
-    const bad = plugin({ id: 'noauth', credentialTypes: [{ ...credentialType('noauthToken'), authenticate: undefined }] });
+    const bad = plugin({
+      id: 'noauth',
+      credentialTypes: [{ ...credentialType('noauthToken'), authenticate: undefined }],
+    });
     expect(expectRefused([bad], 'noauth', 'noauthToken')).toMatch(/authenticate/);
   });
 
@@ -376,7 +432,9 @@ describe('registry construction refuses malformed or clashing plugins', () => {
       ...credentialType('halfToken'),
       test: { request: () => ({ method: 'GET', url: 'https://x.test', headers: {} }) } as never,
     };
-    expect(expectRefused([plugin({ id: 'half', credentialTypes: [half] })], 'half', 'halfToken')).toMatch(/interpret/);
+    expect(expectRefused([plugin({ id: 'half', credentialTypes: [half] })], 'half', 'halfToken')).toMatch(
+      /interpret/,
+    );
   });
 
   it('refuses an entry that is not a plugin object instead of crashing', () => {

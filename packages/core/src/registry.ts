@@ -45,7 +45,9 @@ export interface Registry {
   readonly integrations: readonly IntegrationDefinition[];
   integration(id: string): IntegrationDefinition | undefined;
   integrationForNodeType(nodeType: string): IntegrationDefinition | undefined;
-  credentialType(type: string): { integration: IntegrationDefinition; definition: CredentialTypeDefinition } | undefined;
+  credentialType(
+    type: string,
+  ): { integration: IntegrationDefinition; definition: CredentialTypeDefinition } | undefined;
   /** The credential types a node type accepts (empty for an unknown node type). */
   credentialTypesForNodeType(nodeType: string): string[];
   accepts(nodeType: string, credentialType: string): boolean;
@@ -55,7 +57,11 @@ export interface Registry {
    * Validates a node's parameters. `draft` (while a node is being configured) checks the fields given but
    * requires none; `complete` (at run time) requires every required field.
    */
-  validateParams(nodeType: string, params: unknown, mode?: 'draft' | 'complete'): ValidationResult<Record<string, unknown>>;
+  validateParams(
+    nodeType: string,
+    params: unknown,
+    mode?: 'draft' | 'complete',
+  ): ValidationResult<Record<string, unknown>>;
 }
 
 const INTEGRATION_ID = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -67,19 +73,28 @@ function toJsonSchema(schema: z.ZodType, where: string): JsonSchema {
   try {
     return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'throw' }) as JsonSchema;
   } catch (error) {
-    throw new IntegrationDeclarationError(`${where} cannot be described as JSON Schema: ${(error as Error).message}`);
+    throw new IntegrationDeclarationError(
+      `${where} cannot be described as JSON Schema: ${(error as Error).message}`,
+    );
   }
 }
 
-function checkFields(shape: Record<string, z.ZodType>, where: string, requireSecret: boolean): Record<string, FieldMeta> {
+function checkFields(
+  shape: Record<string, z.ZodType>,
+  where: string,
+  requireSecret: boolean,
+): Record<string, FieldMeta> {
   const metas: Record<string, FieldMeta> = {};
   const names = Object.keys(shape);
   if (names.length === 0) throw new IntegrationDeclarationError(`${where} declares no fields`);
   for (const name of names) {
-    if (!FIELD_NAME.test(name)) throw new IntegrationDeclarationError(`${where}: field "${name}" must be camelCase`);
+    if (!FIELD_NAME.test(name))
+      throw new IntegrationDeclarationError(`${where}: field "${name}" must be camelCase`);
     const meta = fieldMeta(shape[name] as z.ZodType);
     if (!meta || typeof meta.label !== 'string' || meta.label.trim() === '') {
-      throw new IntegrationDeclarationError(`${where}: field "${name}" has no label (declare it with field.secret/text/choice)`);
+      throw new IntegrationDeclarationError(
+        `${where}: field "${name}" has no label (declare it with field.secret/text/choice)`,
+      );
     }
     if (typeof meta.secret !== 'boolean') {
       throw new IntegrationDeclarationError(`${where}: field "${name}" must say whether it is secret`);
@@ -87,7 +102,9 @@ function checkFields(shape: Record<string, z.ZodType>, where: string, requireSec
     metas[name] = meta as FieldMeta;
   }
   if (requireSecret && !Object.values(metas).some((m) => m.secret)) {
-    throw new IntegrationDeclarationError(`${where} has no secret field: a credential must hold at least one secret`);
+    throw new IntegrationDeclarationError(
+      `${where} has no secret field: a credential must hold at least one secret`,
+    );
   }
   return metas;
 }
@@ -112,7 +129,8 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
   for (const plugin of plugins) {
     const name = typeof plugin?.id === 'string' && plugin.id ? plugin.id : '(unnamed)';
     const where = `Integration "${name}"`;
-    if (!plugin || typeof plugin !== 'object') throw new IntegrationDeclarationError(`${where} is not an object`);
+    if (!plugin || typeof plugin !== 'object')
+      throw new IntegrationDeclarationError(`${where} is not an object`);
     if (!INTEGRATION_ID.test(plugin.id ?? '')) {
       throw new IntegrationDeclarationError(`${where}: id must be lower-case words joined by "-"`);
     }
@@ -128,9 +146,12 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
     if (sameId) throw new IntegrationDeclarationError(`${where} is declared twice`);
     const sameNode = byNodeType.get(plugin.nodeType);
     if (sameNode) {
-      throw new IntegrationDeclarationError(`${where}: node type "${plugin.nodeType}" is already provided by "${sameNode.id}"`);
+      throw new IntegrationDeclarationError(
+        `${where}: node type "${plugin.nodeType}" is already provided by "${sameNode.id}"`,
+      );
     }
-    if (typeof plugin.action !== 'function') throw new IntegrationDeclarationError(`${where}: action must be a function`);
+    if (typeof plugin.action !== 'function')
+      throw new IntegrationDeclarationError(`${where}: action must be a function`);
     if (!plugin.baseUrls || typeof plugin.baseUrls !== 'object') {
       throw new IntegrationDeclarationError(`${where}: baseUrls must be an object (it may be empty)`);
     }
@@ -143,7 +164,7 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
       throw new IntegrationDeclarationError(`${where}: params must be a zod object`);
     }
     checkFields(plugin.params.shape as Record<string, z.ZodType>, `${where} params`, false);
-    const paramsSchema = toJsonSchema(plugin.params, `${where} params`);
+    const paramsSchema = toJsonSchema(plugin.params.strict(), `${where} params`);
 
     if (!Array.isArray(plugin.credentialTypes) || plugin.credentialTypes.length === 0) {
       throw new IntegrationDeclarationError(`${where} declares no credential types`);
@@ -168,7 +189,10 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
       if (typeof definition.authenticate !== 'function') {
         throw new IntegrationDeclarationError(`${cwhere}: authenticate must be a function`);
       }
-      if (definition.test && (typeof definition.test.request !== 'function' || typeof definition.test.interpret !== 'function')) {
+      if (
+        definition.test &&
+        (typeof definition.test.request !== 'function' || typeof definition.test.interpret !== 'function')
+      ) {
         throw new IntegrationDeclarationError(`${cwhere}: test needs request and interpret functions`);
       }
       const metas = checkFields(definition.schema.shape as Record<string, z.ZodType>, cwhere, true);
@@ -183,7 +207,12 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
         secretFields,
         testable: Boolean(definition.test),
       };
-      credentials.set(typeName, { integration: plugin, definition, secretFieldNames: new Set(secretFields), description });
+      credentials.set(typeName, {
+        integration: plugin,
+        definition,
+        secretFieldNames: new Set(secretFields),
+        description,
+      });
       credentialDescriptions.push(description);
     }
     byId.set(plugin.id, plugin);
@@ -243,7 +272,7 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
     validateParams(nodeType, params, mode = 'complete') {
       const integration = byNodeType.get(nodeType);
       if (!integration) return { ok: false, issues: [{ path: ['nodeType'], message: 'Unknown node type' }] };
-      const schema = mode === 'draft' ? integration.params.partial() : integration.params;
+      const schema = mode === 'draft' ? integration.params.partial().strict() : integration.params.strict();
       return validateAgainst(schema, params ?? {}) as ValidationResult<Record<string, unknown>>;
     },
   };

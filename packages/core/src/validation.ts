@@ -22,6 +22,7 @@ function collectStrings(value: unknown, into: string[], depth = 0): void {
 
 /** Keeps field names readable and bounded; a field *name* is not a value, but it may be hostile. */
 function safeSegment(segment: PropertyKey): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
   const text = String(segment).replace(/[\u0000-\u001f\u007f]/g, '?');
   return text.length > MAX_PATH_SEGMENT ? `${text.slice(0, MAX_PATH_SEGMENT)}…` : text;
 }
@@ -30,8 +31,12 @@ function messageFor(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'unrecognized_keys':
       return 'Unknown field';
+    case 'invalid_value':
+      return issue.input === undefined ? 'Required' : issue.message;
     case 'invalid_type':
-      return issue.input === undefined ? 'Required' : `Must be ${issue.expected === 'string' ? 'text' : issue.expected}`;
+      return issue.input === undefined
+        ? 'Required'
+        : `Must be ${issue.expected === 'string' ? 'text' : issue.expected}`;
     default:
       return issue.message;
   }
@@ -52,7 +57,10 @@ export function validateAgainst<T>(schema: z.ZodType<T>, data: unknown): Validat
     return { ok: false, issues: [{ path: [], message: 'Must be plain JSON' }] };
   }
   if (size > CREDENTIAL_MAX_BYTES) {
-    return { ok: false, issues: [{ path: [], message: `Must be at most ${CREDENTIAL_MAX_BYTES} bytes in all` }] };
+    return {
+      ok: false,
+      issues: [{ path: [], message: `Must be at most ${CREDENTIAL_MAX_BYTES} bytes in all` }],
+    };
   }
   // `reportInput` lets `messageFor` tell a missing field from a wrong type; the input itself is never returned.
   const parsed = schema.safeParse(data, { reportInput: true });

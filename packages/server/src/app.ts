@@ -8,6 +8,7 @@ import { buildHttpServer } from './http/server.js';
 import { OWASP_SCRYPT, type ScryptCost } from './identity/passwords.js';
 import { WorkspaceKeys } from './keys/workspace-keys.js';
 import { plugins as defaultPlugins } from './plugins.js';
+import { type RunnerSettings, runnerSettingsFromEnv } from './runner/settings.js';
 import type { Services } from './services.js';
 
 export class StartupError extends Error {
@@ -19,6 +20,8 @@ export interface ServicesOptions {
   keyProvider: KeyProvider;
   plugins?: readonly IntegrationDefinition[];
   passwordCost?: ScryptCost;
+  /** Outbound settings; read from the environment when not given. */
+  runner?: RunnerSettings;
 }
 
 /**
@@ -26,7 +29,8 @@ export interface ServicesOptions {
  * stops start-up (naming the expected key ids) before anything is written.
  */
 export async function createServices(options: ServicesOptions): Promise<Services> {
-  await migrateToLatest(options.database.db);
+  // The key check comes first: a wrong key must leave the database exactly as it was (no migration either).
+  const registry = createRegistry(options.plugins ?? defaultPlugins);
   const keys = new WorkspaceKeys(options.keyProvider);
   const unknown = await keys.unknownMasterKeyIds(options.database.db);
   if (unknown.length) {
@@ -35,13 +39,15 @@ export async function createServices(options: ServicesOptions): Promise<Services
         `but the configured key is ${options.keyProvider.activeKeyId}. Start with the right LATCHKEY_MASTER_KEY.`,
     );
   }
+  await migrateToLatest(options.database.db, options.database.schema);
   return {
     db: options.database.db,
-    registry: createRegistry(options.plugins ?? defaultPlugins),
+    registry,
     keys,
     passwordCost: options.passwordCost ?? OWASP_SCRYPT,
     sessionTtlMs: 30 * 24 * 3600 * 1000,
     inviteTtlMs: 7 * 24 * 3600 * 1000,
+    runner: options.runner ?? runnerSettingsFromEnv(process.env),
   };
 }
 
@@ -51,7 +57,10 @@ export interface RunningLatchkey {
   close(): Promise<void>;
 }
 
-export async function startLatchkey(config: Config, logger: FastifyServerOptions['logger']): Promise<RunningLatchkey> {
+export async function startLatchkey(
+  config: Config,
+  logger: FastifyServerOptions['logger'],
+): Promise<RunningLatchkey> {
   const embedded = !config.databaseUrl;
   const warnings: string[] = [];
   const masterKeys = loadMasterKeys({
@@ -73,7 +82,12 @@ export async function startLatchkey(config: Config, logger: FastifyServerOptions
     await database.close();
     throw error;
   }
-  const server = await buildHttpServer(services, { webDir: config.webDir, logger });
+  const server = await buildHttpServer(services, {
+    webDir: config.webDir,
+    logger,
+    trustProxy: config.trustProxy,
+    secureCookies: config.secureCookies,
+  });
   for (const warning of warnings) server.log.warn(warning);
   const address = await server.listen({ host: config.host, port: config.port });
   return {

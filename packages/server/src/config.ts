@@ -13,11 +13,21 @@ export interface Config {
   keyDir: string | undefined;
   webDir: string;
   logLevel: string;
+  /** Fastify `trustProxy`: honour X-Forwarded-* from a proxy in front (`true`, or comma-separated addresses/CIDRs). */
+  trustProxy: boolean | string;
+  /** Mark the session cookie Secure even when requests arrive over plain http (behind TLS termination). */
+  secureCookies: boolean;
+}
+
+function parseTrustProxy(value: string | undefined): boolean | string {
+  if (!value || value === 'false') return false;
+  return value === 'true' ? true : value;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = Number(env.PORT ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('PORT must be a port number (0–65535)');
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error('PORT must be a port number (0–65535)');
   return {
     host: env.HOST ?? '127.0.0.1',
     port,
@@ -28,5 +38,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyDir: env.LATCHKEY_KEY_DIR || undefined,
     webDir: path.resolve(env.LATCHKEY_WEB_DIR ?? fileURLToPath(new URL('../../web/dist', import.meta.url))),
     logLevel: env.LOG_LEVEL ?? 'info',
+    trustProxy: parseTrustProxy(env.LATCHKEY_TRUST_PROXY),
+    secureCookies: env.LATCHKEY_SECURE_COOKIES
+      ? env.LATCHKEY_SECURE_COOKIES === 'true'
+      : env.NODE_ENV === 'production',
   };
 }

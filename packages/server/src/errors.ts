@@ -5,7 +5,13 @@ import type { FieldIssue } from '@latchkey/core';
  * the tRPC layer maps `kind` to an error code.
  */
 export abstract class DomainError extends Error {
-  abstract readonly kind: 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'CONFLICT' | 'TOO_MANY_REQUESTS';
+  abstract readonly kind:
+    | 'BAD_REQUEST'
+    | 'UNAUTHORIZED'
+    | 'FORBIDDEN'
+    | 'NOT_FOUND'
+    | 'CONFLICT'
+    | 'TOO_MANY_REQUESTS';
 }
 
 export class InvalidInputError extends DomainError {

@@ -1,5 +1,5 @@
+export { createServices, StartupError, startLatchkey } from './app.js';
+export { type Config, readConfig } from './config.js';
+export type { AffectedNode, SecretMeta } from './secrets/secrets.js';
 export type { AppRouter } from './trpc/router.js';
 export { appRouter, createCaller } from './trpc/router.js';
-export { startLatchkey, createServices, StartupError } from './app.js';
-export { readConfig, type Config } from './config.js';
-export type { SecretMeta, AffectedNode } from './secrets/secrets.js';

@@ -10,7 +10,7 @@ const database = await openDatabase(
     : { kind: 'pglite', dataDir: config.dataDir },
 );
 try {
-  const applied = await migrateToLatest(database.db);
+  const applied = await migrateToLatest(database.db, database.schema);
   console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'The database is up to date.');
 } finally {
   await database.close();

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from './db/schema.js';
 import type { ScryptCost } from './identity/passwords.js';
 import type { WorkspaceKeys } from './keys/workspace-keys.js';
+import type { RunnerSettings } from './runner/settings.js';
 
 /** What the domain modules need; built once at start-up and shared by every request. */
 export interface Services {
@@ -12,6 +13,7 @@ export interface Services {
   passwordCost: ScryptCost;
   sessionTtlMs: number;
   inviteTtlMs: number;
+  runner: RunnerSettings;
 }
 
 /** The signed-in user a domain operation acts for. */

@@ -1,4 +1,9 @@
-import { type ActionCredential, createRegistry, type HttpResponse, type OutgoingRequest } from '@latchkey/core';
+import {
+  type ActionCredential,
+  createRegistry,
+  type HttpResponse,
+  type OutgoingRequest,
+} from '@latchkey/core';
 import { describe, expect, it } from 'vitest';
 import { parseHeaderLines, parseQueryLines, sendRequest } from './action.js';
 import { httpHeaderAuth, httpQueryAuth, httpRequest } from './index.js';
@@ -56,7 +61,11 @@ describe('HTTP Request action', () => {
   });
 
   it.each(['PUT', 'PATCH', 'DELETE'] as const)('sends the body with %s', async (method) => {
-    const { ctx, sent } = fakeContext({ method, url: 'https://api.example.test/v1/items/1', body: 'payload' });
+    const { ctx, sent } = fakeContext({
+      method,
+      url: 'https://api.example.test/v1/items/1',
+      body: 'payload',
+    });
     await sendRequest(ctx);
     expect(sent[0]).toMatchObject({ method, body: 'payload' });
   });
@@ -94,7 +103,10 @@ describe('HTTP Request action', () => {
   });
 
   it('reports a server error as a failure', async () => {
-    const { ctx } = fakeContext({ method: 'GET', url: 'https://api.example.test/v1' }, { status: 500, body: 'oops' });
+    const { ctx } = fakeContext(
+      { method: 'GET', url: 'https://api.example.test/v1' },
+      { status: 500, body: 'oops' },
+    );
     expect(await sendRequest(ctx)).toEqual({ ok: false, summary: 'HTTP 500 (no content type, 4 bytes)' });
   });
 
@@ -147,7 +159,11 @@ describe('header and query lines', () => {
   });
 
   it('reads one query parameter per line as name=value, keeping = in values and skipping junk', () => {
-    expect(parseQueryLines('a=1\r\n b = two \nfilter=x=y\n=nameless\nflag\n')).toEqual({ a: '1', b: 'two', filter: 'x=y' });
+    expect(parseQueryLines('a=1\r\n b = two \nfilter=x=y\n=nameless\nflag\n')).toEqual({
+      a: '1',
+      b: 'two',
+      filter: 'x=y',
+    });
     expect(parseQueryLines('')).toEqual({});
   });
 });

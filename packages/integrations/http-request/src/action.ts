@@ -1,5 +1,6 @@
 import { type ActionContext, type ActionResult, field, type OutgoingRequest } from '@latchkey/core';
 import { z } from 'zod';
+import { HEADER_NAME, isForbiddenCredentialHeader } from './credentials.js';
 
 export const httpRequestParams = z.object({
   method: field.choice(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], { label: 'Method' }),
@@ -9,12 +10,24 @@ export const httpRequestParams = z.object({
     pattern: /^https?:\/\/\S+$/,
     patternMessage: 'Must be an http:// or https:// URL',
   }),
-  headers: field.text({
-    label: 'Headers',
-    help: 'One per line, as Name: value. Authentication comes from the selected credential.',
-    multiline: true
-  }).optional(),
-  query: field.text({ label: 'Query parameters', help: 'One per line, as name=value.', multiline: true }).optional(),
+  headers: field
+    .text({
+      label: 'Headers',
+      help: 'One per line, as Name: value. Authentication comes from the selected credential.',
+      multiline: true,
+      check: (text) => {
+        const names = Object.keys(parseHeaderLines(text));
+        if (names.some((name) => !HEADER_NAME.test(name)))
+          return 'Each line must be Name: value with a valid header name';
+        return names.some(isForbiddenCredentialHeader)
+          ? 'Host, Content-Length, Transfer-Encoding, Connection and Proxy-* headers are set by the server'
+          : undefined;
+      },
+    })
+    .optional(),
+  query: field
+    .text({ label: 'Query parameters', help: 'One per line, as name=value.', multiline: true })
+    .optional(),
   body: field.text({ label: 'Body', multiline: true }).optional(),
 });
 
@@ -46,13 +59,21 @@ export async function sendRequest(ctx: ActionContext<Params>): Promise<ActionRes
     url: ctx.params.url,
     headers: parseHeaderLines(ctx.params.headers),
     query: parseQueryLines(ctx.params.query),
-    ...(ctx.params.body && ctx.params.method !== 'GET' && ctx.params.method !== 'HEAD' ? { body: ctx.params.body } : {}),
+    ...(ctx.params.body && ctx.params.method !== 'GET' && ctx.params.method !== 'HEAD'
+      ? { body: ctx.params.body }
+      : {}),
   };
   const response = await ctx.send(request);
   const ok = response.status >= 200 && response.status < 300;
   if (response.status === 401 || response.status === 403) {
-    return { ok: false, summary: `The credential was rejected by ${new URL(ctx.params.url).host} (HTTP ${response.status})` };
+    return {
+      ok: false,
+      summary: `The credential was rejected by ${new URL(ctx.params.url).host} (HTTP ${response.status})`,
+    };
   }
   const type = response.headers['content-type']?.split(';')[0] ?? 'no content type';
-  return { ok, summary: `HTTP ${response.status} (${type}, ${new TextEncoder().encode(response.body).length} bytes)` };
+  return {
+    ok,
+    summary: `HTTP ${response.status} (${type}, ${new TextEncoder().encode(response.body).length} bytes)`,
+  };
 }

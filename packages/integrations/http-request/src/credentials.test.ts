@@ -6,13 +6,21 @@ import {
   type ValidationResult,
 } from '@latchkey/core';
 import { describe, expect, it } from 'vitest';
-import { httpBasicAuth, httpBearerToken, httpHeaderAuth, httpQueryAuth, httpRequest, isForbiddenCredentialHeader } from './index.js';
+import {
+  httpBasicAuth,
+  httpBearerToken,
+  httpHeaderAuth,
+  httpQueryAuth,
+  httpRequest,
+  isForbiddenCredentialHeader,
+} from './index.js';
 
 /** Every string (and stringified number) inside a submitted value. */
 function submittedStrings(value: unknown, into: string[] = []): string[] {
   if (typeof value === 'string') into.push(value);
   else if (typeof value === 'number') into.push(String(value));
-  else if (value && typeof value === 'object') for (const item of Object.values(value)) submittedStrings(item, into);
+  else if (value && typeof value === 'object')
+    for (const item of Object.values(value)) submittedStrings(item, into);
   return into;
 }
 
@@ -28,7 +36,8 @@ function expectRejected(result: ValidationResult<unknown>, submitted: unknown): 
     expect(issue.message.length).toBeGreaterThan(0);
     for (const value of values) {
       expect(issue.message, 'a message echoes a submitted value').not.toContain(value);
-      for (const segment of issue.path) expect(segment, 'a path echoes a submitted value').not.toContain(value);
+      for (const segment of issue.path)
+        expect(segment, 'a path echoes a submitted value').not.toContain(value);
     }
   }
   for (const value of values) expect(serialized).not.toContain(JSON.stringify(value).slice(1, -1));
@@ -63,7 +72,7 @@ describe('HTTP Request credential samples', () => {
     ['httpBasicAuth', { username: 'José', password: 'fäke-pässwörd' }],
     ['httpHeaderAuth', { headerName: 'X-API-Key', headerValue: 'fake-header-value' }],
     ['httpHeaderAuth', { headerName: 'Authorization', headerValue: 'Token fake-token' }],
-    ["httpHeaderAuth", { headerName: "x-custom_auth!#$%&'*+.^`|~", headerValue: 'fake' }],
+    ['httpHeaderAuth', { headerName: "x-custom_auth!#$%&'*+.^`|~", headerValue: 'fake' }],
     ['httpQueryAuth', { paramName: 'api_key', paramValue: 'fake-query-value' }],
     ['httpQueryAuth', { paramName: 'key.v2~x-y', paramValue: 'fake value with spaces & symbols' }],
   ])('accepts a valid %s', (type, data) => {
@@ -73,17 +82,26 @@ describe('HTTP Request credential samples', () => {
   });
 
   it('keeps the user name and header or parameter names public, and the secrets apart', () => {
-    const basic = registry.validateCredential('httpBasicAuth', { username: 'api-user', password: 'fake-password' });
+    const basic = registry.validateCredential('httpBasicAuth', {
+      username: 'api-user',
+      password: 'fake-password',
+    });
     expect(basic.ok && basic.value).toMatchObject({
       publicFields: { username: 'api-user' },
       secretFields: { password: 'fake-password' },
     });
-    const header = registry.validateCredential('httpHeaderAuth', { headerName: 'X-API-Key', headerValue: 'fake-value' });
+    const header = registry.validateCredential('httpHeaderAuth', {
+      headerName: 'X-API-Key',
+      headerValue: 'fake-value',
+    });
     expect(header.ok && header.value).toMatchObject({
       publicFields: { headerName: 'X-API-Key' },
       secretFields: { headerValue: 'fake-value' },
     });
-    const query = registry.validateCredential('httpQueryAuth', { paramName: 'api_key', paramValue: 'fake-value' });
+    const query = registry.validateCredential('httpQueryAuth', {
+      paramName: 'api_key',
+      paramValue: 'fake-value',
+    });
     expect(query.ok && query.value).toMatchObject({
       publicFields: { paramName: 'api_key' },
       secretFields: { paramValue: 'fake-value' },
@@ -98,7 +116,9 @@ describe('HTTP Request credential samples', () => {
   ])('refuses a bearer token containing %s', (_what, token) => {
     const data = { token };
     const issues = expectRejected(registry.validateCredential('httpBearerToken', data), data);
-    expect(issues).toEqual([{ path: ['token'], message: expect.stringContaining('bearer token may contain') }]);
+    expect(issues).toEqual([
+      { path: ['token'], message: expect.stringContaining('bearer token may contain') },
+    ]);
   });
 
   it.each([
@@ -133,19 +153,26 @@ describe('HTTP Request credential samples', () => {
   ])('refuses a header name containing %s, as it is not an HTTP token', (_what, headerName) => {
     const data = { headerName, headerValue: 'fake-header-value' };
     const issues = expectRejected(registry.validateCredential('httpHeaderAuth', data), data);
-    expect(issues).toEqual([{ path: ['headerName'], message: expect.stringContaining('A header name may contain only') }]);
+    expect(issues).toEqual([
+      { path: ['headerName'], message: expect.stringContaining('A header name may contain only') },
+    ]);
   });
 
-  it.each(['Host', 'content-length', 'Transfer-Encoding', 'Connection', 'Upgrade', 'Proxy-Authorization', 'TE'])(
-    'refuses %s as a credential header, since it controls the connection',
-    (headerName) => {
-      const data = { headerName, headerValue: 'fake-header-value' };
-      const issues = expectRejected(registry.validateCredential('httpHeaderAuth', data), data);
-      expect(issues).toEqual([
-        { path: ['headerName'], message: 'This header controls the connection and cannot carry a credential' },
-      ]);
-    },
-  );
+  it.each([
+    'Host',
+    'content-length',
+    'Transfer-Encoding',
+    'Connection',
+    'Upgrade',
+    'Proxy-Authorization',
+    'TE',
+  ])('refuses %s as a credential header, since it controls the connection', (headerName) => {
+    const data = { headerName, headerValue: 'fake-header-value' };
+    const issues = expectRejected(registry.validateCredential('httpHeaderAuth', data), data);
+    expect(issues).toEqual([
+      { path: ['headerName'], message: 'This header controls the connection and cannot carry a credential' },
+    ]);
+  });
 
   it('refuses a header value that would inject another header (CR LF)', () => {
     const data = { headerName: 'X-API-Key', headerValue: 'fake-value\r\nX-Injected: yes' };
@@ -160,7 +187,9 @@ describe('HTTP Request credential samples', () => {
   ])('refuses a query parameter name containing %s', (_what, paramName) => {
     const data = { paramName, paramValue: 'fake-query-value' };
     const issues = expectRejected(registry.validateCredential('httpQueryAuth', data), data);
-    expect(issues).toEqual([{ path: ['paramName'], message: expect.stringContaining('A parameter name may contain only') }]);
+    expect(issues).toEqual([
+      { path: ['paramName'], message: expect.stringContaining('A parameter name may contain only') },
+    ]);
   });
 
   it('refuses a field of one credential type submitted to another', () => {
@@ -199,7 +228,11 @@ describe('HTTP Request authenticate', () => {
   });
 
   it('sends Basic auth as base64 of user:password in UTF-8', () => {
-    const result = httpBasicAuth.authenticate({ username: 'José', password: 'fäke:pässwörd' }, frozenRequest(), ctx);
+    const result = httpBasicAuth.authenticate(
+      { username: 'José', password: 'fäke:pässwörd' },
+      frozenRequest(),
+      ctx,
+    );
     const expected = `Basic ${Buffer.from('José:fäke:pässwörd', 'utf8').toString('base64')}`;
     expect(result.headers.Authorization).toBe(expected);
   });
@@ -212,13 +245,21 @@ describe('HTTP Request authenticate', () => {
 
   it('sends the secret in the custom header, replacing a same-named header in another case', () => {
     const request = { ...frozenRequest(), headers: { 'x-api-key': 'from-params', Accept: '*/*' } };
-    const result = httpHeaderAuth.authenticate({ headerName: 'X-API-Key', headerValue: 'fake-header-value' }, request, ctx);
+    const result = httpHeaderAuth.authenticate(
+      { headerName: 'X-API-Key', headerValue: 'fake-header-value' },
+      request,
+      ctx,
+    );
     expect(result.headers).toEqual({ Accept: '*/*', 'X-API-Key': 'fake-header-value' });
     expect(result.query).toEqual({ page: '2' });
   });
 
   it('sends the secret as a query parameter, keeping the other parameters and the headers', () => {
-    const result = httpQueryAuth.authenticate({ paramName: 'api_key', paramValue: 'fake-query-value' }, frozenRequest(), ctx);
+    const result = httpQueryAuth.authenticate(
+      { paramName: 'api_key', paramValue: 'fake-query-value' },
+      frozenRequest(),
+      ctx,
+    );
     expect(result.query).toEqual({ page: '2', api_key: 'fake-query-value' });
     expect(result.headers).toEqual(frozenRequest().headers);
     expect(result.url).toBe('https://api.example.test/v1/items?existing=1');
@@ -226,17 +267,32 @@ describe('HTTP Request authenticate', () => {
 
   it('replaces a query parameter of the same name and adds one to a request without a query', () => {
     const request = { ...frozenRequest(), query: { api_key: 'from-params' } };
-    const result = httpQueryAuth.authenticate({ paramName: 'api_key', paramValue: 'fake-query-value' }, request, ctx);
+    const result = httpQueryAuth.authenticate(
+      { paramName: 'api_key', paramValue: 'fake-query-value' },
+      request,
+      ctx,
+    );
     expect(result.query).toEqual({ api_key: 'fake-query-value' });
     const { query: _query, ...withoutQuery } = frozenRequest();
-    expect(httpQueryAuth.authenticate({ paramName: 'k', paramValue: 'fake' }, withoutQuery, ctx).query).toEqual({ k: 'fake' });
+    expect(
+      httpQueryAuth.authenticate({ paramName: 'k', paramValue: 'fake' }, withoutQuery, ctx).query,
+    ).toEqual({ k: 'fake' });
   });
 
   it.each([
     ['httpBearerToken', () => httpBearerToken.authenticate({ token: 'fake-token' }, frozenRequest(), ctx)],
-    ['httpBasicAuth', () => httpBasicAuth.authenticate({ username: 'u', password: 'fake' }, frozenRequest(), ctx)],
-    ['httpHeaderAuth', () => httpHeaderAuth.authenticate({ headerName: 'X-Key', headerValue: 'fake' }, frozenRequest(), ctx)],
-    ['httpQueryAuth', () => httpQueryAuth.authenticate({ paramName: 'k', paramValue: 'fake' }, frozenRequest(), ctx)],
+    [
+      'httpBasicAuth',
+      () => httpBasicAuth.authenticate({ username: 'u', password: 'fake' }, frozenRequest(), ctx),
+    ],
+    [
+      'httpHeaderAuth',
+      () => httpHeaderAuth.authenticate({ headerName: 'X-Key', headerValue: 'fake' }, frozenRequest(), ctx),
+    ],
+    [
+      'httpQueryAuth',
+      () => httpQueryAuth.authenticate({ paramName: 'k', paramValue: 'fake' }, frozenRequest(), ctx),
+    ],
   ])('%s is pure: a new request, the input untouched, method, URL and body kept', (_type, apply) => {
     const result = apply();
     const original = frozenRequest();
@@ -265,13 +321,23 @@ describe('HTTP Request authenticate', () => {
   });
 
   it('has no test request: an arbitrary API offers no standard check', () => {
-    for (const type of [httpBearerToken, httpBasicAuth, httpHeaderAuth, httpQueryAuth]) expect(type.test).toBeUndefined();
+    for (const type of [httpBearerToken, httpBasicAuth, httpHeaderAuth, httpQueryAuth])
+      expect(type.test).toBeUndefined();
   });
 });
 
 describe('isForbiddenCredentialHeader', () => {
   it('flags hop-by-hop and framing headers in any case, and any Proxy- header', () => {
-    for (const name of ['host', 'HOST', 'Content-Length', 'keep-alive', 'Trailer', 'Expect', 'Proxy-Foo', 'proxy-connection']) {
+    for (const name of [
+      'host',
+      'HOST',
+      'Content-Length',
+      'keep-alive',
+      'Trailer',
+      'Expect',
+      'Proxy-Foo',
+      'proxy-connection',
+    ]) {
       expect(isForbiddenCredentialHeader(name), name).toBe(true);
     }
   });

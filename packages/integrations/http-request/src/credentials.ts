@@ -1,7 +1,13 @@
-import { basicAuthorization, bearerAuthorization, defineCredentialType, field, withHeader } from '@latchkey/core';
+import {
+  basicAuthorization,
+  bearerAuthorization,
+  defineCredentialType,
+  field,
+  withHeader,
+} from '@latchkey/core';
 
 /** RFC 9110 token: the characters a header name may use. */
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Hop-by-hop and framing headers a credential must never set (RFC 9110 / 9112). */
 const FORBIDDEN_HEADERS = new Set([
@@ -22,6 +28,28 @@ export function isForbiddenCredentialHeader(name: string): boolean {
   return FORBIDDEN_HEADERS.has(lower) || lower.startsWith('proxy-');
 }
 
+/**
+ * Optional on every HTTP Request credential: the hosts it may be sent to. The server refuses to apply the
+ * credential anywhere else, so a workflow edit cannot send a token to an arbitrary URL.
+ */
+const allowedDomains = field
+  .text({
+    label: 'Allowed domains',
+    help: 'Optional. Comma-separated domains this credential may be sent to (subdomains included). Empty: any host.',
+    placeholder: 'api.example.com',
+    pattern: /^[A-Za-z0-9.-]+(\s*,\s*[A-Za-z0-9.-]+)*$/,
+    patternMessage: 'A comma-separated list of domain names',
+  })
+  .optional();
+
+function allowedHosts(publicFields: Record<string, string>): string[] | undefined {
+  const list = publicFields.allowedDomains
+    ?.split(',')
+    .map((d) => d.trim())
+    .filter(Boolean);
+  return list?.length ? list : undefined;
+}
+
 export const httpBearerToken = defineCredentialType({
   type: 'httpBearerToken',
   displayName: 'Bearer token',
@@ -33,8 +61,11 @@ export const httpBearerToken = defineCredentialType({
       pattern: /^[A-Za-z0-9._~+/-]+=*$/,
       patternMessage: 'A bearer token may contain letters, digits and . _ ~ + / - (optionally ending in =)',
     }),
+    allowedDomains,
   },
-  authenticate: (credential, request) => withHeader(request, 'Authorization', bearerAuthorization(credential.token)),
+  allowedHosts,
+  authenticate: (credential, request) =>
+    withHeader(request, 'Authorization', bearerAuthorization(credential.token)),
 });
 
 export const httpBasicAuth = defineCredentialType({
@@ -48,7 +79,9 @@ export const httpBasicAuth = defineCredentialType({
       check: (value) => (value.includes(':') ? 'A Basic auth user name cannot contain ":"' : undefined),
     }),
     password: field.secret({ label: 'Password' }),
+    allowedDomains,
   },
+  allowedHosts,
   authenticate: (credential, request) =>
     withHeader(request, 'Authorization', basicAuthorization(credential.username, credential.password)),
 });
@@ -62,12 +95,16 @@ export const httpHeaderAuth = defineCredentialType({
       label: 'Header name',
       placeholder: 'X-API-Key',
       pattern: HEADER_NAME,
-      patternMessage: 'A header name may contain only letters, digits and !#$%&\'*+-.^_`|~',
+      patternMessage: "A header name may contain only letters, digits and !#$%&'*+-.^_`|~",
       check: (value) =>
-        isForbiddenCredentialHeader(value) ? 'This header controls the connection and cannot carry a credential' : undefined,
+        isForbiddenCredentialHeader(value)
+          ? 'This header controls the connection and cannot carry a credential'
+          : undefined,
     }),
     headerValue: field.secret({ label: 'Header value' }),
+    allowedDomains,
   },
+  allowedHosts,
   authenticate: (credential, request) => withHeader(request, credential.headerName, credential.headerValue),
 });
 
@@ -83,7 +120,9 @@ export const httpQueryAuth = defineCredentialType({
       patternMessage: 'A parameter name may contain only letters, digits and . _ ~ -',
     }),
     paramValue: field.secret({ label: 'Parameter value' }),
+    allowedDomains,
   },
+  allowedHosts,
   authenticate: (credential, request) => ({
     ...request,
     query: { ...request.query, [credential.paramName]: credential.paramValue },

@@ -14,5 +14,5 @@ export const httpRequest = defineIntegration({
 });
 
 export default httpRequest;
-export { httpBasicAuth, httpBearerToken, httpHeaderAuth, httpQueryAuth, httpRequestParams };
 export { isForbiddenCredentialHeader } from './credentials.js';
+export { httpBasicAuth, httpBearerToken, httpHeaderAuth, httpQueryAuth, httpRequestParams };

@@ -3,7 +3,11 @@ import { z } from 'zod';
 
 export const mailgunParams = z.object({
   from: field.text({ label: 'From', placeholder: 'Team <team@mg.example.com>' }),
-  to: field.text({ label: 'To', placeholder: 'someone@example.com', help: 'One or more addresses, comma-separated.' }),
+  to: field.text({
+    label: 'To',
+    placeholder: 'someone@example.com',
+    help: 'One or more addresses, comma-separated.',
+  }),
   subject: field.text({ label: 'Subject', placeholder: 'Welcome!' }),
   text: field.text({ label: 'Body (plain text)', multiline: true }),
 });
@@ -32,9 +36,13 @@ export async function sendMessage(ctx: ActionContext<Params>): Promise<ActionRes
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     body: form.toString(),
   });
-  if (response.status === 200) return { ok: true, summary: `Message queued by Mailgun for ${domain} (${region.toUpperCase()})` };
+  if (response.status === 200)
+    return { ok: true, summary: `Message queued by Mailgun for ${domain} (${region.toUpperCase()})` };
   if (response.status === 401 || response.status === 403) {
     return { ok: false, summary: 'The credential was rejected by Mailgun' };
   }
-  return { ok: false, summary: `Mailgun refused the message (HTTP ${response.status})${mailgunMessage(response.body)}` };
+  return {
+    ok: false,
+    summary: `Mailgun refused the message (HTTP ${response.status})${mailgunMessage(response.body)}`,
+  };
 }

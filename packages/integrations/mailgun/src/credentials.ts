@@ -23,22 +23,29 @@ export const mailgunApiKey = defineCredentialType({
       help: 'The region your domain was created in (US: api.mailgun.net, EU: api.eu.mailgun.net).',
     }),
   },
-  authenticate: (credential, request) => withHeader(request, 'Authorization', basicAuthorization('api', credential.apiKey)),
+  authenticate: (credential, request) =>
+    withHeader(request, 'Authorization', basicAuthorization('api', credential.apiKey)),
   test: {
     request: (publicFields, ctx) => ({
       method: 'GET',
-      url: joinUrl(ctx.baseUrl(publicFields.region), `/v4/domains/${encodeURIComponent(publicFields.domain ?? '')}`),
+      url: joinUrl(
+        ctx.baseUrl(publicFields.region),
+        `/v4/domains/${encodeURIComponent(publicFields.domain ?? '')}`,
+      ),
       headers: {},
     }),
     interpret: (response) => {
-      if (response.status === 200) return { ok: true, message: 'Mailgun accepted the API key for this domain.' };
+      if (response.status === 200)
+        return { ok: true, message: 'Mailgun accepted the API key for this domain.' };
       if (response.status === 401 || response.status === 403) {
         return {
           ok: false,
-          message: 'The credential was rejected by Mailgun (wrong key, wrong region, or a sending key, which cannot be tested).',
+          message:
+            'The credential was rejected by Mailgun (wrong key, wrong region, or a sending key, which cannot be tested).',
         };
       }
-      if (response.status === 404) return { ok: false, message: 'Mailgun does not know this domain in this region.' };
+      if (response.status === 404)
+        return { ok: false, message: 'Mailgun does not know this domain in this region.' };
       return { ok: false, message: `Mailgun answered with HTTP ${response.status}.` };
     },
   },

@@ -3,7 +3,11 @@ import { z } from 'zod';
 
 export const sendgridParams = z.object({
   from: field.text({ label: 'From', placeholder: 'team@example.com', help: 'A verified sender address.' }),
-  to: field.text({ label: 'To', placeholder: 'someone@example.com', help: 'One or more addresses, comma-separated.' }),
+  to: field.text({
+    label: 'To',
+    placeholder: 'someone@example.com',
+    help: 'One or more addresses, comma-separated.',
+  }),
   subject: field.text({ label: 'Subject', placeholder: 'Welcome!' }),
   text: field.text({ label: 'Body (plain text)', multiline: true }),
 });
@@ -13,7 +17,9 @@ type Params = z.output<typeof sendgridParams>;
 function errorMessages(body: string): string {
   try {
     const parsed = JSON.parse(body) as { errors?: { message?: string; field?: string | null }[] };
-    const messages = (parsed.errors ?? []).map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).filter(Boolean);
+    const messages = (parsed.errors ?? [])
+      .map((e) => (e.field ? `${e.field}: ${e.message}` : e.message))
+      .filter(Boolean);
     return messages.length ? `: ${messages.join('; ')}` : '';
   } catch {
     return '';
@@ -38,10 +44,16 @@ export async function sendEmail(ctx: ActionContext<Params>): Promise<ActionResul
     }),
   });
   if (response.status === 202 || response.status === 200) {
-    return { ok: true, summary: `Email to ${recipients.length} recipient(s) accepted by SendGrid (${response.status})` };
+    return {
+      ok: true,
+      summary: `Email to ${recipients.length} recipient(s) accepted by SendGrid (${response.status})`,
+    };
   }
   if (response.status === 401 || response.status === 403) {
     return { ok: false, summary: 'The credential was rejected by SendGrid' };
   }
-  return { ok: false, summary: `SendGrid refused the email (HTTP ${response.status})${errorMessages(response.body)}` };
+  return {
+    ok: false,
+    summary: `SendGrid refused the email (HTTP ${response.status})${errorMessages(response.body)}`,
+  };
 }

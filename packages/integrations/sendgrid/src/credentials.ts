@@ -17,16 +17,21 @@ export const sendgridApiKey = defineCredentialType({
       patternMessage: 'A SendGrid API key has the form SG.<id>.<secret>',
     }),
   },
-  authenticate: (credential, request) => withHeader(request, 'Authorization', bearerAuthorization(credential.apiKey)),
+  authenticate: (credential, request) =>
+    withHeader(request, 'Authorization', bearerAuthorization(credential.apiKey)),
   test: {
     // /v3/scopes answers for any valid key, restricted ones included (unlike /v3/user/account).
     request: (_public, ctx) => ({ method: 'GET', url: joinUrl(ctx.baseUrl(), '/v3/scopes'), headers: {} }),
     interpret: (response) => {
       if (response.status === 200) return { ok: true, message: 'SendGrid accepted the API key.' };
       if (response.status === 401 || response.status === 403) {
-        return { ok: false, message: 'The credential was rejected by SendGrid (invalid, expired or revoked key).' };
+        return {
+          ok: false,
+          message: 'The credential was rejected by SendGrid (invalid, expired or revoked key).',
+        };
       }
-      if (response.status === 429) return { ok: false, message: 'SendGrid is rate limiting requests; try again shortly.' };
+      if (response.status === 429)
+        return { ok: false, message: 'SendGrid is rate limiting requests; try again shortly.' };
       return { ok: false, message: `SendGrid answered with HTTP ${response.status}.` };
     },
   },

@@ -14,17 +14,29 @@ export const slackBotToken = defineCredentialType({
       patternMessage: 'A Slack bot token starts with xoxb-',
     }),
   },
-  authenticate: (credential, request) => withHeader(request, 'Authorization', bearerAuthorization(credential.token)),
+  authenticate: (credential, request) =>
+    withHeader(request, 'Authorization', bearerAuthorization(credential.token)),
   test: {
     // auth.test needs no scope, so any valid bot token passes. Slack reports failures with HTTP 200 and ok:false.
     request: (_public, ctx) => ({ method: 'POST', url: joinUrl(ctx.baseUrl(), '/auth.test'), headers: {} }),
     interpret: (response) => {
       const body = parseSlackBody(response.body);
       if (response.status === 200 && body.ok === true) {
-        return { ok: true, message: `Slack accepted the token${body.team ? ` for workspace ${body.team}` : ''}.` };
+        return {
+          ok: true,
+          message: `Slack accepted the token${body.team ? ` for workspace ${body.team}` : ''}.`,
+        };
       }
-      if (body.error && ['invalid_auth', 'not_authed', 'token_revoked', 'account_inactive'].includes(body.error)) {
-        return { ok: false, message: `The credential was rejected by Slack (${body.error}).` };
+      if (
+        response.status === 401 ||
+        response.status === 403 ||
+        (body.error &&
+          ['invalid_auth', 'not_authed', 'token_revoked', 'account_inactive'].includes(body.error))
+      ) {
+        return {
+          ok: false,
+          message: `The credential was rejected by Slack (${body.error ?? `HTTP ${response.status}`}).`,
+        };
       }
       return { ok: false, message: `Slack answered with ${body.error ?? `HTTP ${response.status}`}.` };
     },

@@ -29,7 +29,10 @@ export interface AuditEvent {
 }
 
 /** Appends an audit event inside the caller's transaction, so the event and the change commit together. */
-export async function recordAudit(trx: Transaction<Database> | Kysely<Database>, event: AuditEvent): Promise<void> {
+export async function recordAudit(
+  trx: Transaction<Database> | Kysely<Database>,
+  event: AuditEvent,
+): Promise<void> {
   await trx
     .insertInto('audit_events')
     .values({
@@ -88,7 +91,10 @@ async function listAudit(
     items: page.map((r) => ({
       id: r.id,
       action: r.action,
-      actor: r.actor_id && r.actor_name && r.actor_email ? { id: r.actor_id, name: r.actor_name, email: r.actor_email } : null,
+      actor:
+        r.actor_id && r.actor_name && r.actor_email
+          ? { id: r.actor_id, name: r.actor_name, email: r.actor_email }
+          : null,
       targetType: r.target_type,
       targetId: r.target_id,
       targetName: r.target_name,
@@ -100,7 +106,11 @@ async function listAudit(
 }
 
 /** The audit log of a workspace, for its owners and admins. */
-export async function readAuditLog(svc: Services, actor: Actor, input: { workspaceId: string; cursor?: string | undefined }) {
+export async function readAuditLog(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string; cursor?: string | undefined },
+) {
   const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
   requirePermission(permissions.readAudit(membership), 'Only owners and admins can read the audit log');
   return listAudit(svc.db, input.workspaceId, input.cursor);

@@ -13,6 +13,8 @@ export type DatabaseTarget =
 export interface DatabaseHandle {
   db: Kysely<Database>;
   kind: DatabaseTarget['kind'];
+  /** The PostgreSQL schema in use, when one was configured. */
+  schema?: string | undefined;
   close(): Promise<void>;
 }
 
@@ -21,11 +23,22 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 // int8 (bigserial, count(*)) as string, never a lossy number; timestamps as Date (pg default).
 pg.types.setTypeParser(20, (value) => value);
 
-export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
+export interface OpenOptions {
+  /** Called with the SQL of every statement executed (tests count round trips with it). */
+  onQuery?: (sql: string) => void;
+}
+
+export async function openDatabase(
+  target: DatabaseTarget,
+  options: OpenOptions = {},
+): Promise<DatabaseHandle> {
+  const log = options.onQuery
+    ? (event: { level: string; query: { sql: string } }) => options.onQuery?.(event.query.sql)
+    : undefined;
   if (target.kind === 'pglite') {
     if (target.dataDir) mkdirSync(path.dirname(path.resolve(target.dataDir)), { recursive: true });
     const client = target.dataDir ? await PGlite.create(target.dataDir) : await PGlite.create();
-    const db = new Kysely<Database>({ dialect: new PGliteDialect(client) });
+    const db = new Kysely<Database>({ dialect: new PGliteDialect(client), ...(log ? { log } : {}) });
     return { db, kind: 'pglite', close: () => db.destroy() };
   }
 
@@ -49,7 +62,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<DatabaseHand
   });
   // An idle client that loses its server (restart, failover) must not crash the process.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...(log ? { log } : {}) });
   await sql`select 1`.execute(db);
-  return { db, kind: 'postgres', close: () => db.destroy() };
+  return { db, kind: 'postgres', schema: target.schema, close: () => db.destroy() };
 }

@@ -125,15 +125,31 @@ const initial: Migration = {
   },
 };
 
+const credentialTests: Migration = {
+  async up(db: Kysely<unknown>) {
+    await runScript(
+      db,
+      `
+      alter table secrets add column last_test_ok boolean;
+      alter table secrets add column last_test_message text;
+      alter table secrets add column last_tested_at timestamptz(3);
+    `,
+    );
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_credential_tests': credentialTests,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
-export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider });
+export async function migrateToLatest(db: Kysely<any>, schema?: string): Promise<string[]> {
+  // With a schema, Kysely must keep its bookkeeping tables there: otherwise it finds another schema's
+  // tables through the catalog and never creates its own.
+  const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);

@@ -70,6 +70,9 @@ export interface SecretsTable {
   created_at: CreatedAt;
   updated_at: Timestamp;
   last_used_at: Timestamp | null;
+  last_test_ok: boolean | null;
+  last_test_message: string | null;
+  last_tested_at: Timestamp | null;
 }
 
 export interface WorkflowsTable {

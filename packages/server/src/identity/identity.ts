@@ -23,7 +23,10 @@ let decoyHash: Promise<string> | undefined;
 async function startSession(svc: Services, userId: string): Promise<{ token: string; expiresAt: Date }> {
   const { token, hash } = newToken();
   const expiresAt = new Date(Date.now() + svc.sessionTtlMs);
-  await svc.db.insertInto('sessions').values({ token_hash: hash, user_id: userId, expires_at: expiresAt }).execute();
+  await svc.db
+    .insertInto('sessions')
+    .values({ token_hash: hash, user_id: userId, expires_at: expiresAt })
+    .execute();
   return { token, expiresAt };
 }
 
@@ -37,7 +40,10 @@ export async function signUp(
   const passwordHash = await hashPassword(input.password, svc.passwordCost);
   const id = newId();
   try {
-    await svc.db.insertInto('users').values({ id, email, name: input.name.trim(), password_hash: passwordHash }).execute();
+    await svc.db
+      .insertInto('users')
+      .values({ id, email, name: input.name.trim(), password_hash: passwordHash })
+      .execute();
   } catch (error) {
     if (isUniqueViolation(error)) throw new ConflictError('An account with this email already exists');
     throw error;

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { generateDataKey, type KeyProvider } from '../crypto/index.js';
 import type { Database } from '../db/schema.js';
 
@@ -59,6 +59,11 @@ export class WorkspaceKeys {
 
   /** Master key ids that stored data keys were wrapped with and that the provider does not hold. */
   async unknownMasterKeyIds(db: Kysely<Database>): Promise<string[]> {
+    // A database that was never migrated has no keys to check yet.
+    const exists = await sql<{
+      table: string | null;
+    }>`select to_regclass('workspace_keys')::text as table`.execute(db);
+    if (!exists.rows[0]?.table) return [];
     const rows = await db.selectFrom('workspace_keys').select('master_key_id').distinct().execute();
     return rows.map((r) => r.master_key_id).filter((id) => !this.provider.knows(id));
   }

@@ -13,12 +13,21 @@ describe('secrets', () => {
     const me = await caller.auth.me();
     const workspaceId = me?.workspaces[0]?.id as string;
     for (const [credentialType, data] of Object.entries(FAKE_DATA)) {
-      const meta = await caller.secrets.create({ workspaceId, credentialType, name: `My ${credentialType}`, data });
+      const meta = await caller.secrets.create({
+        workspaceId,
+        credentialType,
+        name: `My ${credentialType}`,
+        data,
+      });
       expect(meta.credentialType).toBe(credentialType);
       expect(meta.createdBy.id).toBe(user.id);
       const body = JSON.stringify(meta);
       for (const [field, value] of Object.entries(data)) {
-        const secret = app.svc.registry.describe().flatMap((i) => i.credentialTypes).find((c) => c.type === credentialType)?.secretFields.includes(field);
+        const secret = app.svc.registry
+          .describe()
+          .flatMap((i) => i.credentialTypes)
+          .find((c) => c.type === credentialType)
+          ?.secretFields.includes(field);
         if (secret) expect(body).not.toContain(value);
       }
     }
@@ -29,7 +38,12 @@ describe('secrets', () => {
   it('refuses a duplicate name for the same credential type with CONFLICT', async () => {
     const { caller } = await signedInUser(app.svc);
     const workspaceId = (await caller.auth.me())?.workspaces[0]?.id as string;
-    const input = { workspaceId, credentialType: 'sendgridApiKey', name: 'Marketing', data: FAKE_DATA.sendgridApiKey };
+    const input = {
+      workspaceId,
+      credentialType: 'sendgridApiKey',
+      name: 'Marketing',
+      data: FAKE_DATA.sendgridApiKey,
+    };
     await caller.secrets.create(input);
     await expect(caller.secrets.create(input)).rejects.toMatchObject({ code: 'CONFLICT' });
   });
@@ -38,7 +52,12 @@ describe('secrets', () => {
     const { caller } = await signedInUser(app.svc);
     const workspaceId = (await caller.auth.me())?.workspaces[0]?.id as string;
     for (let i = 0; i < 7; i++) {
-      await caller.secrets.create({ workspaceId, credentialType: 'httpBearerToken', name: `Token ${i}`, data: FAKE_DATA.httpBearerToken });
+      await caller.secrets.create({
+        workspaceId,
+        credentialType: 'httpBearerToken',
+        name: `Token ${i}`,
+        data: FAKE_DATA.httpBearerToken,
+      });
     }
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -53,17 +72,39 @@ describe('secrets', () => {
 
   it('deletes the secrets of a member who is removed, and flags the nodes that used them', async () => {
     const { workspaceId, owner, member } = await teamWorkspace(app.svc);
-    const secret = await member.caller.secrets.create({ workspaceId, credentialType: 'sendgridApiKey', name: 'Mia key', data: FAKE_DATA.sendgridApiKey });
+    const secret = await member.caller.secrets.create({
+      workspaceId,
+      credentialType: 'sendgridApiKey',
+      name: 'Mia key',
+      data: FAKE_DATA.sendgridApiKey,
+    });
     const workflow = await owner.caller.workflows.create({ workspaceId, name: 'Welcome' });
-    const node = await owner.caller.workflows.addNode({ workflowId: workflow.id, name: 'Send welcome email', nodeType: 'sendgrid', params: {} });
-    await owner.caller.workflows.updateNode({ workflowId: workflow.id, nodeId: node.id, secretId: secret.id });
+    const node = await owner.caller.workflows.addNode({
+      workflowId: workflow.id,
+      name: 'Send welcome email',
+      nodeType: 'sendgrid',
+      params: {},
+    });
+    await owner.caller.workflows.updateNode({
+      workflowId: workflow.id,
+      nodeId: node.id,
+      secretId: secret.id,
+    });
 
     const result = await owner.caller.workspaces.removeMember({ workspaceId, userId: member.user.id });
     expect(result.deletedSecrets).toBe(1);
-    expect(result.affectedNodes).toEqual([{ workflowId: workflow.id, workflowName: 'Welcome', nodeId: node.id, nodeName: 'Send welcome email' }]);
+    expect(result.affectedNodes).toEqual([
+      { workflowId: workflow.id, workflowName: 'Welcome', nodeId: node.id, nodeName: 'Send welcome email' },
+    ]);
     const after = await owner.caller.workflows.get({ workflowId: workflow.id });
-    expect(after.nodes[0]).toMatchObject({ status: 'needs-credential', secretId: null, lostSecretName: 'Mia key' });
-    expect((await owner.caller.secrets.list({ workspaceId })).items.map((s) => s.id)).not.toContain(secret.id);
+    expect(after.nodes[0]).toMatchObject({
+      status: 'needs-credential',
+      secretId: null,
+      lostSecretName: 'Mia key',
+    });
+    expect((await owner.caller.secrets.list({ workspaceId })).items.map((s) => s.id)).not.toContain(
+      secret.id,
+    );
     await expect(member.caller.secrets.list({ workspaceId })).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

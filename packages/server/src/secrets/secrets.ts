@@ -19,6 +19,8 @@ export interface SecretMeta {
   createdAt: string;
   updatedAt: string;
   lastUsedAt: string | null;
+  /** The last `secrets.test` result; its message never contains a secret value. */
+  lastTest: { ok: boolean; message: string; testedAt: string } | null;
 }
 
 export interface AffectedNode {
@@ -43,6 +45,9 @@ const metaColumns = [
   's.created_at',
   's.updated_at',
   's.last_used_at',
+  's.last_test_ok',
+  's.last_test_message',
+  's.last_tested_at',
 ] as const;
 
 type MetaRow = {
@@ -58,6 +63,9 @@ type MetaRow = {
   created_at: Date;
   updated_at: Date;
   last_used_at: Date | null;
+  last_test_ok: boolean | null;
+  last_test_message: string | null;
+  last_tested_at: Date | null;
 };
 
 function toMeta(row: MetaRow): SecretMeta {
@@ -72,6 +80,14 @@ function toMeta(row: MetaRow): SecretMeta {
     createdAt: iso(row.created_at) as string,
     updatedAt: iso(row.updated_at) as string,
     lastUsedAt: iso(row.last_used_at),
+    lastTest:
+      row.last_test_ok === null || row.last_tested_at === null
+        ? null
+        : {
+            ok: row.last_test_ok,
+            message: row.last_test_message ?? '',
+            testedAt: iso(row.last_tested_at) as string,
+          },
   };
 }
 
@@ -112,6 +128,16 @@ export async function createSecret(
   );
   try {
     await svc.db.transaction().execute(async (trx) => {
+      // Re-check the membership under a share lock: a removal running now either finishes first (and we
+      // refuse) or waits for this insert and then deletes the new secret with the others (rule 4).
+      const stillMember = await trx
+        .selectFrom('memberships')
+        .select('user_id')
+        .where('workspace_id', '=', input.workspaceId)
+        .where('user_id', '=', actor.userId)
+        .forShare()
+        .executeTakeFirst();
+      if (!stillMember) throw new NotFoundError('Workspace');
       await trx
         .insertInto('secrets')
         .values({
@@ -196,14 +222,23 @@ export async function listSecrets(
   }
   if (input.cursor) {
     const cursor = decodeCursor(input.cursor);
-    query = query.where(sql<boolean>`(s.created_at, s.id) < (${cursor.createdAt}::timestamptz, ${cursor.id})`);
+    query = query.where(
+      sql<boolean>`(s.created_at, s.id) < (${cursor.createdAt}::timestamptz, ${cursor.id})`,
+    );
   }
-  const rows = await query.orderBy('s.created_at', 'desc').orderBy('s.id', 'desc').limit(limit + 1).execute();
+  const rows = await query
+    .orderBy('s.created_at', 'desc')
+    .orderBy('s.id', 'desc')
+    .limit(limit + 1)
+    .execute();
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {
     items: page.map(toMeta),
-    nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: iso(last.created_at) as string, id: last.id }) : null,
+    nextCursor:
+      rows.length > limit && last
+        ? encodeCursor({ createdAt: iso(last.created_at) as string, id: last.id })
+        : null,
   };
 }
 
@@ -258,7 +293,12 @@ export async function secretUsage(
     .orderBy('w.name')
     .orderBy('n.position')
     .execute();
-  return rows.map((r) => ({ workflowId: r.workflow_id, workflowName: r.workflow_name, nodeId: r.node_id, nodeName: r.node_name }));
+  return rows.map((r) => ({
+    workflowId: r.workflow_id,
+    workflowName: r.workflow_name,
+    nodeId: r.node_id,
+    nodeName: r.node_name,
+  }));
 }
 
 /** Replaces a secret's value in place: same id, so every node that uses it keeps working. */
@@ -315,7 +355,9 @@ export async function deleteSecretsAndFlagNodes(
 ): Promise<{ deleted: { id: string; name: string }[]; affectedNodes: AffectedNode[] }> {
   const inWorkspace = trx.selectFrom('secrets').select('id').where('workspace_id', '=', where.workspaceId);
   const matching =
-    'secretId' in where ? inWorkspace.where('id', '=', where.secretId) : inWorkspace.where('created_by', '=', where.createdBy);
+    'secretId' in where
+      ? inWorkspace.where('id', '=', where.secretId)
+      : inWorkspace.where('created_by', '=', where.createdBy);
   const flagged = await trx
     .updateTable('workflow_nodes as n')
     .from('secrets as s')
@@ -358,7 +400,10 @@ export async function deleteSecret(
 ): Promise<{ affectedNodes: AffectedNode[] }> {
   const existing = await manageableSecret(svc, actor, input.workspaceId, input.secretId);
   return svc.db.transaction().execute(async (trx) => {
-    const result = await deleteSecretsAndFlagNodes(trx, { workspaceId: input.workspaceId, secretId: existing.id });
+    const result = await deleteSecretsAndFlagNodes(trx, {
+      workspaceId: input.workspaceId,
+      secretId: existing.id,
+    });
     if (result.deleted.length === 0) throw new NotFoundError('Secret');
     await recordAudit(trx, {
       workspaceId: input.workspaceId,

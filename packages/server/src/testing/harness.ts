@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServices } from '../app.js';
 import { LocalKeyProvider, parseMasterKey } from '../crypto/index.js';
-import { type DatabaseHandle, openDatabase } from '../db/connect.js';
+import { type DatabaseHandle, type OpenOptions, openDatabase } from '../db/connect.js';
 import type { Services } from '../services.js';
 import { createCaller } from '../trpc/router.js';
 import type { Context } from '../trpc/trpc.js';
@@ -19,12 +19,15 @@ export function testBackend(): Backend {
  * A fresh, empty database for one test file: in-memory PGlite, or a schema of its own on the PostgreSQL
  * server of TEST_DATABASE_URL (dropped on close), so parallel test files never see each other's rows.
  */
-export async function openTestDatabase(backend: Backend = testBackend()): Promise<DatabaseHandle & { schema?: string }> {
-  if (backend === 'pglite') return openDatabase({ kind: 'pglite', dataDir: null });
+export async function openTestDatabase(
+  backend: Backend = testBackend(),
+  options: OpenOptions = {},
+): Promise<DatabaseHandle & { schema?: string }> {
+  if (backend === 'pglite') return openDatabase({ kind: 'pglite', dataDir: null }, options);
   const url = process.env.TEST_DATABASE_URL;
   if (!url) throw new Error('TEST_DATABASE_URL is not set');
   const schema = `t_${randomBytes(6).toString('hex')}`;
-  const handle = await openDatabase({ kind: 'postgres', url, schema, poolSize: 4 });
+  const handle = await openDatabase({ kind: 'postgres', url, schema, poolSize: 4 }, options);
   return {
     ...handle,
     schema,
@@ -49,8 +52,11 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function createTestApp(backend: Backend = testBackend()): Promise<TestApp> {
-  const database = await openTestDatabase(backend);
+export async function createTestApp(
+  backend: Backend = testBackend(),
+  options: OpenOptions = {},
+): Promise<TestApp> {
+  const database = await openTestDatabase(backend, options);
   const key = testMasterKey();
   const svc = await createServices({
     database,
@@ -102,7 +108,11 @@ export async function teamWorkspace(svc: Services) {
     [admin, 'admin'],
     [member, 'member'],
   ] as const) {
-    const invite = await owner.caller.workspaces.invite({ workspaceId: workspace.id, email: person.email, role });
+    const invite = await owner.caller.workspaces.invite({
+      workspaceId: workspace.id,
+      email: person.email,
+      role,
+    });
     await person.caller.workspaces.acceptInvite({ token: invite.token });
   }
   return { workspaceId: workspace.id, owner, admin, member };

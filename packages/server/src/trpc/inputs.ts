@@ -1,3 +1,4 @@
+import { hasControlCharacters } from '@latchkey/core';
 import { z } from 'zod';
 
 /** Shared input pieces: bounded, trimmed, and without control characters. */
@@ -7,7 +8,7 @@ export const displayName = z
   .trim()
   .min(1)
   .max(120)
-  .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), { error: 'Must not contain control characters' });
+  .refine((v) => !hasControlCharacters(v), { error: 'Must not contain control characters' });
 export const email = z.email().max(254);
 export const password = z.string().min(10, { error: 'Must be at least 10 characters' }).max(1024);
 export const plan = z.enum(['personal', 'team']);

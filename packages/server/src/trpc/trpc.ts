@@ -16,7 +16,11 @@ export interface Context {
   clearSession(): void;
 }
 
-export function createContextFactory(svc: Services) {
+/**
+ * `secureCookies`: mark the session cookie Secure even when the request reached us over http — the case
+ * behind a TLS-terminating proxy without `trustProxy`. On by default in production.
+ */
+export function createContextFactory(svc: Services, secureCookies = false) {
   return ({ req, res }: { req: FastifyRequest; res: FastifyReply }): Context => ({
     svc,
     sessionToken: req.cookies[SESSION_COOKIE] || undefined,
@@ -24,7 +28,7 @@ export function createContextFactory(svc: Services) {
       res.setCookie(SESSION_COOKIE, token, {
         httpOnly: true,
         sameSite: 'lax',
-        secure: req.protocol === 'https',
+        secure: secureCookies || req.protocol === 'https',
         path: '/',
         expires: expiresAt,
       });
@@ -43,13 +47,25 @@ function zodIssues(error: ZodError): FieldIssue[] {
       case 'invalid_type':
         return { path, message: issue.input === undefined ? 'Required' : `Must be ${issue.expected}` };
       case 'too_small':
-        return { path, message: issue.origin === 'string' && issue.minimum === 1 ? 'Required' : `Must be at least ${issue.minimum}` };
+        return {
+          path,
+          message:
+            issue.origin === 'string' && issue.minimum === 1
+              ? 'Required'
+              : `Must be at least ${issue.minimum}`,
+        };
       case 'too_big':
-        return { path, message: `Must be at most ${issue.maximum}${issue.origin === 'string' ? ' characters' : ''}` };
+        return {
+          path,
+          message: `Must be at most ${issue.maximum}${issue.origin === 'string' ? ' characters' : ''}`,
+        };
       case 'invalid_value':
         return { path, message: `Must be one of: ${issue.values.map(String).join(', ')}` };
       case 'invalid_format':
-        return { path, message: issue.format === 'email' ? 'Must be an email address' : 'Has the wrong format' };
+        return {
+          path,
+          message: issue.format === 'email' ? 'Must be an email address' : 'Has the wrong format',
+        };
       case 'unrecognized_keys':
         return { path, message: 'Unknown field' };
       default:
@@ -73,7 +89,8 @@ const t = initTRPC.context<Context>().create({
       // Malformed requests (bad JSON, wrong method): a fixed message, never the parser's text.
       message = 'The request is not valid JSON for this procedure';
     }
-    if (error.code === 'INTERNAL_SERVER_ERROR') message = 'Something went wrong on our side; the error was logged';
+    if (error.code === 'INTERNAL_SERVER_ERROR')
+      message = 'Something went wrong on our side; the error was logged';
     const { stack: _stack, ...data } = shape.data;
     return { ...shape, message, data: { ...data, ...(issues ? { issues } : {}) } };
   },
@@ -95,7 +112,9 @@ export const publicProcedure = t.procedure.use(domainErrors);
 
 /** A procedure for signed-in users: the session is checked against the database on every request. */
 export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const user: PublicUser | undefined = ctx.sessionToken ? await userForSession(ctx.svc, ctx.sessionToken) : undefined;
+  const user: PublicUser | undefined = ctx.sessionToken
+    ? await userForSession(ctx.svc, ctx.sessionToken)
+    : undefined;
   if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: new NotSignedInError().message });
   return next({ ctx: { ...ctx, user, actor: { userId: user.id } } });
 });

@@ -41,7 +41,9 @@ function toNode(row: NodeRow): WorkflowNode {
 async function reachableWorkflow(db: Kysely<Database>, actor: Actor, workflowId: string) {
   const workflow = await db
     .selectFrom('workflows as w')
-    .innerJoin('memberships as m', (join) => join.onRef('m.workspace_id', '=', 'w.workspace_id').on('m.user_id', '=', actor.userId))
+    .innerJoin('memberships as m', (join) =>
+      join.onRef('m.workspace_id', '=', 'w.workspace_id').on('m.user_id', '=', actor.userId),
+    )
     .select(['w.id', 'w.workspace_id', 'w.name'])
     .where('w.id', '=', workflowId)
     .executeTakeFirst();
@@ -52,17 +54,26 @@ async function reachableWorkflow(db: Kysely<Database>, actor: Actor, workflowId:
 function validParams(svc: Services, nodeType: string, params: unknown): Record<string, unknown> {
   const result = svc.registry.validateParams(nodeType, params, 'draft');
   if (!result.ok) {
-    throw new InvalidInputError(result.issues.map((i) => (i.path[0] === 'nodeType' ? i : { ...i, path: ['params', ...i.path] })));
+    throw new InvalidInputError(
+      result.issues.map((i) => (i.path[0] === 'nodeType' ? i : { ...i, path: ['params', ...i.path] })),
+    );
   }
   return result.value;
 }
 
 const nodeColumns = ['id', 'name', 'node_type', 'params', 'secret_id', 'lost_secret_name'] as const;
 
-export async function createWorkflow(svc: Services, actor: Actor, input: { workspaceId: string; name: string }) {
+export async function createWorkflow(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string; name: string },
+) {
   await membershipOf(svc.db, input.workspaceId, actor.userId);
   const id = newId();
-  await svc.db.insertInto('workflows').values({ id, workspace_id: input.workspaceId, name: input.name, updated_at: new Date() }).execute();
+  await svc.db
+    .insertInto('workflows')
+    .values({ id, workspace_id: input.workspaceId, name: input.name, updated_at: new Date() })
+    .execute();
   return { id, workspaceId: input.workspaceId, name: input.name };
 }
 
@@ -101,7 +112,12 @@ export async function getWorkflow(svc: Services, actor: Actor, input: { workflow
     .orderBy('position')
     .orderBy('id')
     .execute();
-  return { id: workflow.id, workspaceId: workflow.workspace_id, name: workflow.name, nodes: nodes.map(toNode) };
+  return {
+    id: workflow.id,
+    workspaceId: workflow.workspace_id,
+    name: workflow.name,
+    nodes: nodes.map(toNode),
+  };
 }
 
 export async function addNode(
@@ -118,7 +134,11 @@ export async function addNode(
       .select((eb) => eb.fn.max('position').as('max'))
       .where('workflow_id', '=', workflow.id)
       .executeTakeFirst();
-    await trx.updateTable('workflows').set({ updated_at: new Date() }).where('id', '=', workflow.id).execute();
+    await trx
+      .updateTable('workflows')
+      .set({ updated_at: new Date() })
+      .where('id', '=', workflow.id)
+      .execute();
     return trx
       .insertInto('workflow_nodes')
       .values({
@@ -142,7 +162,13 @@ export async function addNode(
 export async function updateNode(
   svc: Services,
   actor: Actor,
-  input: { workflowId: string; nodeId: string; name?: string | undefined; params?: unknown; secretId?: string | null | undefined },
+  input: {
+    workflowId: string;
+    nodeId: string;
+    name?: string | undefined;
+    params?: unknown;
+    secretId?: string | null | undefined;
+  },
 ): Promise<WorkflowNode> {
   const workflow = await reachableWorkflow(svc.db, actor, input.workflowId);
   const node = await svc.db
@@ -153,9 +179,15 @@ export async function updateNode(
     .executeTakeFirst();
   if (!node) throw new NotFoundError('Node');
 
-  const changes: Partial<{ name: string; params: string; secret_id: string | null; lost_secret_name: string | null }> = {};
+  const changes: Partial<{
+    name: string;
+    params: string;
+    secret_id: string | null;
+    lost_secret_name: string | null;
+  }> = {};
   if (input.name !== undefined) changes.name = input.name;
-  if (input.params !== undefined) changes.params = JSON.stringify(validParams(svc, node.node_type, input.params));
+  if (input.params !== undefined)
+    changes.params = JSON.stringify(validParams(svc, node.node_type, input.params));
   if (input.secretId === null) {
     changes.secret_id = null;
     changes.lost_secret_name = null;
@@ -177,7 +209,11 @@ export async function updateNode(
   }
   if (Object.keys(changes).length === 0) return toNode(node);
   const updated = await svc.db.transaction().execute(async (trx) => {
-    await trx.updateTable('workflows').set({ updated_at: new Date() }).where('id', '=', workflow.id).execute();
+    await trx
+      .updateTable('workflows')
+      .set({ updated_at: new Date() })
+      .where('id', '=', workflow.id)
+      .execute();
     return trx
       .updateTable('workflow_nodes')
       .set({ ...changes, updated_at: new Date() })

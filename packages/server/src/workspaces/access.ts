@@ -27,7 +27,13 @@ export async function membershipOf(
     .where('m.user_id', '=', userId)
     .executeTakeFirst();
   if (!row) throw new NotFoundError('Workspace');
-  return { workspaceId: row.workspace_id, userId: row.user_id, role: row.role, plan: row.plan, name: row.name };
+  return {
+    workspaceId: row.workspace_id,
+    userId: row.user_id,
+    role: row.role,
+    plan: row.plan,
+    name: row.name,
+  };
 }
 
 const isManager = (role: Role) => role === 'owner' || role === 'admin';
@@ -39,9 +45,22 @@ export const permissions = {
   readAudit: (m: Membership) => isManager(m.role),
   manageMembers: (m: Membership) => isManager(m.role),
   /** Admins manage members and admins; only owners touch owners or grant ownership. */
-  manageMemberWithRole: (m: Membership, targetRole: Role) => m.role === 'owner' || (m.role === 'admin' && targetRole !== 'owner'),
+  manageMemberWithRole: (m: Membership, targetRole: Role) =>
+    m.role === 'owner' || (m.role === 'admin' && targetRole !== 'owner'),
 };
 
 export function requirePermission(allowed: boolean, message: string): void {
   if (!allowed) throw new NotAllowedError(message);
+}
+
+/**
+ * Serialises membership changes of one workspace (role changes, removals, leaving, joining): each takes this
+ * lock first, so concurrent changes queue instead of deadlocking, and "last owner" checks see settled rows.
+ * FOR NO KEY UPDATE does not block inserts that merely reference the workspace (secrets, nodes).
+ */
+export async function lockWorkspaceMembership(
+  trx: Transaction<Database>,
+  workspaceId: string,
+): Promise<void> {
+  await trx.selectFrom('workspaces').select('id').where('id', '=', workspaceId).forNoKeyUpdate().execute();
 }

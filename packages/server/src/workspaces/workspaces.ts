@@ -5,7 +5,13 @@ import { ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
 import { hashToken, newId, newToken } from '../identity/tokens.js';
 import { type AffectedNode, deleteSecretsAndFlagNodes } from '../secrets/secrets.js';
 import type { Actor, Services } from '../services.js';
-import { type Membership, membershipOf, permissions, requirePermission } from './access.js';
+import {
+  lockWorkspaceMembership,
+  type Membership,
+  membershipOf,
+  permissions,
+  requirePermission,
+} from './access.js';
 
 export interface WorkspaceSummary {
   id: string;
@@ -22,7 +28,10 @@ export async function createWorkspace(
   const id = newId();
   await svc.db.transaction().execute(async (trx) => {
     await trx.insertInto('workspaces').values({ id, name: input.name, plan: input.plan }).execute();
-    await trx.insertInto('memberships').values({ workspace_id: id, user_id: actor.userId, role: 'owner' }).execute();
+    await trx
+      .insertInto('memberships')
+      .values({ workspace_id: id, user_id: actor.userId, role: 'owner' })
+      .execute();
     await svc.keys.createFirstKey(trx, id);
     await recordAudit(trx, {
       workspaceId: id,
@@ -60,7 +69,13 @@ export async function getWorkspace(
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .where('workspace_id', '=', input.workspaceId)
     .executeTakeFirstOrThrow();
-  return { id: membership.workspaceId, name: membership.name, plan: membership.plan, role: membership.role, memberCount: Number(count.n) };
+  return {
+    id: membership.workspaceId,
+    name: membership.name,
+    plan: membership.plan,
+    role: membership.role,
+    memberCount: Number(count.n),
+  };
 }
 
 export async function listMembers(svc: Services, actor: Actor, input: { workspaceId: string }) {
@@ -73,7 +88,13 @@ export async function listMembers(svc: Services, actor: Actor, input: { workspac
     .orderBy('m.joined_at')
     .orderBy('u.id')
     .execute();
-  return rows.map((r) => ({ userId: r.id, email: r.email, name: r.name, role: r.role, joinedAt: new Date(r.joined_at).toISOString() }));
+  return rows.map((r) => ({
+    userId: r.id,
+    email: r.email,
+    name: r.name,
+    role: r.role,
+    joinedAt: new Date(r.joined_at).toISOString(),
+  }));
 }
 
 export async function inviteMember(
@@ -83,9 +104,14 @@ export async function inviteMember(
 ): Promise<{ token: string; expiresAt: string }> {
   const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
   requirePermission(permissions.manageMembers(membership), 'Only owners and admins can invite members');
-  requirePermission(permissions.manageMemberWithRole(membership, input.role), 'Only owners can invite owners');
+  requirePermission(
+    permissions.manageMemberWithRole(membership, input.role),
+    'Only owners can invite owners',
+  );
   if (membership.plan !== 'team') {
-    throw new NotAllowedError('A personal workspace has one member: create a team workspace to share secrets');
+    throw new NotAllowedError(
+      'A personal workspace has one member: create a team workspace to share secrets',
+    );
   }
   const email = input.email.trim().toLowerCase();
   const existing = await svc.db
@@ -102,7 +128,15 @@ export async function inviteMember(
   await svc.db.transaction().execute(async (trx) => {
     await trx
       .insertInto('invites')
-      .values({ id, workspace_id: input.workspaceId, email, role: input.role, token_hash: hash, invited_by: actor.userId, expires_at: expiresAt })
+      .values({
+        id,
+        workspace_id: input.workspaceId,
+        email,
+        role: input.role,
+        token_hash: hash,
+        invited_by: actor.userId,
+        expires_at: expiresAt,
+      })
       .execute();
     await recordAudit(trx, {
       workspaceId: input.workspaceId,
@@ -132,8 +166,14 @@ export async function acceptInvite(
       .where('expires_at', '>', sql<Date>`now()`)
       .forUpdate()
       .executeTakeFirst();
-    const user = await trx.selectFrom('users').select(['email']).where('id', '=', actor.userId).executeTakeFirstOrThrow();
-    if (!invite || invite.email !== user.email) throw new NotFoundError('Invite (it may have expired or been used)');
+    const user = await trx
+      .selectFrom('users')
+      .select(['email'])
+      .where('id', '=', actor.userId)
+      .executeTakeFirstOrThrow();
+    if (!invite || invite.email !== user.email)
+      throw new NotFoundError('Invite (it may have expired or been used)');
+    await lockWorkspaceMembership(trx, invite.workspace_id);
     const already = await trx
       .selectFrom('memberships')
       .select('role')
@@ -142,7 +182,10 @@ export async function acceptInvite(
       .executeTakeFirst();
     if (already) throw new ConflictError('You are already a member of this workspace');
     await trx.updateTable('invites').set({ accepted_at: new Date() }).where('id', '=', invite.id).execute();
-    await trx.insertInto('memberships').values({ workspace_id: invite.workspace_id, user_id: actor.userId, role: invite.role }).execute();
+    await trx
+      .insertInto('memberships')
+      .values({ workspace_id: invite.workspace_id, user_id: actor.userId, role: invite.role })
+      .execute();
     await recordAudit(trx, {
       workspaceId: invite.workspace_id,
       actorId: actor.userId,
@@ -154,6 +197,19 @@ export async function acceptInvite(
     });
     return { workspaceId: invite.workspace_id, role: invite.role };
   });
+}
+
+async function retirePendingInvites(
+  trx: Transaction<Database>,
+  workspaceId: string,
+  email: string,
+): Promise<void> {
+  await trx
+    .deleteFrom('invites')
+    .where('workspace_id', '=', workspaceId)
+    .where('email', '=', email)
+    .where('accepted_at', 'is', null)
+    .execute();
 }
 
 async function targetMembership(trx: Transaction<Database>, workspaceId: string, userId: string) {
@@ -169,14 +225,13 @@ async function targetMembership(trx: Transaction<Database>, workspaceId: string,
   return row;
 }
 
-/** Locks the owner rows, so two concurrent removals/demotions cannot leave a workspace without an owner. */
+/** Owners of a workspace; called under `lockWorkspaceMembership`, so the count cannot change underneath. */
 async function ownerCount(trx: Transaction<Database>, workspaceId: string): Promise<number> {
   const owners = await trx
     .selectFrom('memberships')
     .select('user_id')
     .where('workspace_id', '=', workspaceId)
     .where('role', '=', 'owner')
-    .forUpdate()
     .execute();
   return owners.length;
 }
@@ -186,15 +241,21 @@ export async function setRole(
   actor: Actor,
   input: { workspaceId: string; userId: string; role: Role },
 ): Promise<{ userId: string; role: Role }> {
-  const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
-  requirePermission(permissions.manageMembers(membership), 'Only owners and admins can change roles');
   return svc.db.transaction().execute(async (trx) => {
+    await lockWorkspaceMembership(trx, input.workspaceId);
+    const membership = await membershipOf(trx, input.workspaceId, actor.userId);
+    requirePermission(permissions.manageMembers(membership), 'Only owners and admins can change roles');
     const target = await targetMembership(trx, input.workspaceId, input.userId);
     requirePermission(
-      permissions.manageMemberWithRole(membership, target.role) && permissions.manageMemberWithRole(membership, input.role),
+      permissions.manageMemberWithRole(membership, target.role) &&
+        permissions.manageMemberWithRole(membership, input.role),
       'Only owners can change an owner’s role or make someone an owner',
     );
-    if (target.role === 'owner' && input.role !== 'owner' && (await ownerCount(trx, input.workspaceId)) <= 1) {
+    if (
+      target.role === 'owner' &&
+      input.role !== 'owner' &&
+      (await ownerCount(trx, input.workspaceId)) <= 1
+    ) {
       throw new NotAllowedError('The last owner cannot be demoted: make someone else an owner first');
     }
     if (target.role === input.role) return { userId: input.userId, role: input.role };
@@ -217,18 +278,16 @@ export async function setRole(
   });
 }
 
-async function requireCanRemove(svc: Services, actor: Actor, workspaceId: string, userId: string): Promise<Membership> {
-  const membership = await membershipOf(svc.db, workspaceId, actor.userId);
-  requirePermission(permissions.manageMembers(membership), 'Only owners and admins can remove members');
-  return membership;
-}
+const ONLY_MANAGERS_REMOVE = 'Only owners and admins can remove members';
+const ONLY_OWNERS_REMOVE_OWNERS = 'Only owners can remove an owner';
 
 export async function removalPreview(
   svc: Services,
   actor: Actor,
   input: { workspaceId: string; userId: string },
 ): Promise<{ secrets: number; nodes: AffectedNode[] }> {
-  await requireCanRemove(svc, actor, input.workspaceId, input.userId);
+  const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
+  requirePermission(permissions.manageMembers(membership), ONLY_MANAGERS_REMOVE);
   const member = await svc.db
     .selectFrom('memberships')
     .select('role')
@@ -236,6 +295,7 @@ export async function removalPreview(
     .where('user_id', '=', input.userId)
     .executeTakeFirst();
   if (!member) throw new NotFoundError('Member');
+  requirePermission(permissions.manageMemberWithRole(membership, member.role), ONLY_OWNERS_REMOVE_OWNERS);
   const count = await svc.db
     .selectFrom('secrets')
     .select((eb) => eb.fn.countAll<string>().as('n'))
@@ -255,30 +315,45 @@ export async function removalPreview(
     .execute();
   return {
     secrets: Number(count.n),
-    nodes: nodes.map((r) => ({ workflowId: r.workflow_id, workflowName: r.workflow_name, nodeId: r.node_id, nodeName: r.node_name })),
+    nodes: nodes.map((r) => ({
+      workflowId: r.workflow_id,
+      workflowName: r.workflow_name,
+      nodeId: r.node_id,
+      nodeName: r.node_name,
+    })),
   };
 }
 
 /**
  * Ends a membership and deletes every secret that member created in the workspace, in one transaction:
- * either all of it happens (membership gone, secrets gone, nodes flagged, audit written) or none of it.
+ * either all of it happens (membership gone, secrets gone, nodes flagged, pending invites retired, audit
+ * written) or none of it. Permissions are checked inside the transaction, under the workspace lock.
  */
 async function removeMemberAndTheirSecrets(
   svc: Services,
   actor: Actor,
   workspaceId: string,
   userId: string,
-  authorize: (targetRole: Role) => void,
+  authorize: (actorMembership: Membership, targetRole: Role) => void,
   action: 'member.removed' | 'member.left',
 ): Promise<{ deletedSecrets: number; affectedNodes: AffectedNode[] }> {
   return svc.db.transaction().execute(async (trx) => {
+    await lockWorkspaceMembership(trx, workspaceId);
+    const actorMembership = await membershipOf(trx, workspaceId, actor.userId);
     const target = await targetMembership(trx, workspaceId, userId);
-    authorize(target.role);
+    authorize(actorMembership, target.role);
     if (target.role === 'owner' && (await ownerCount(trx, workspaceId)) <= 1) {
-      throw new NotAllowedError('The last owner cannot leave or be removed: make someone else an owner first');
+      throw new NotAllowedError(
+        'The last owner cannot leave or be removed: make someone else an owner first',
+      );
     }
     const result = await deleteSecretsAndFlagNodes(trx, { workspaceId, createdBy: userId });
-    await trx.deleteFrom('memberships').where('workspace_id', '=', workspaceId).where('user_id', '=', userId).execute();
+    await trx
+      .deleteFrom('memberships')
+      .where('workspace_id', '=', workspaceId)
+      .where('user_id', '=', userId)
+      .execute();
+    await retirePendingInvites(trx, workspaceId, target.email);
     await recordAudit(trx, {
       workspaceId,
       actorId: actor.userId,
@@ -292,20 +367,26 @@ async function removeMemberAndTheirSecrets(
   });
 }
 
-export async function removeMember(svc: Services, actor: Actor, input: { workspaceId: string; userId: string }) {
-  const membership = await requireCanRemove(svc, actor, input.workspaceId, input.userId);
-  if (input.userId === actor.userId) throw new NotAllowedError('Use “leave workspace” to remove yourself');
+export async function removeMember(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string; userId: string },
+) {
   return removeMemberAndTheirSecrets(
     svc,
     actor,
     input.workspaceId,
     input.userId,
-    (targetRole) => requirePermission(permissions.manageMemberWithRole(membership, targetRole), 'Only owners can remove an owner'),
+    (membership, targetRole) => {
+      requirePermission(permissions.manageMembers(membership), ONLY_MANAGERS_REMOVE);
+      if (input.userId === actor.userId)
+        throw new NotAllowedError('Use “leave workspace” to remove yourself');
+      requirePermission(permissions.manageMemberWithRole(membership, targetRole), ONLY_OWNERS_REMOVE_OWNERS);
+    },
     'member.removed',
   );
 }
 
 export async function leaveWorkspace(svc: Services, actor: Actor, input: { workspaceId: string }) {
-  await membershipOf(svc.db, input.workspaceId, actor.userId);
   return removeMemberAndTheirSecrets(svc, actor, input.workspaceId, actor.userId, () => {}, 'member.left');
 }

@@ -32,4 +32,3 @@ export const authRouter = router({
     return { user, workspaces: await listWorkspaces(ctx.svc, { userId: user.id }) };
   }),
 });
-

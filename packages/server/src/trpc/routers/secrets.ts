@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { testCredential } from '../../runner/runner.js';
 import {
   createSecret,
   deleteSecret,
@@ -42,5 +43,13 @@ export const secretsRouter = router({
   replace: authedProcedure
     .input(secretInput.extend({ data }))
     .mutation(({ ctx, input }) => replaceSecret(ctx.svc, ctx.actor, input)),
-  delete: authedProcedure.input(secretInput).mutation(({ ctx, input }) => deleteSecret(ctx.svc, ctx.actor, input)),
+  delete: authedProcedure
+    .input(secretInput)
+    .mutation(({ ctx, input }) => deleteSecret(ctx.svc, ctx.actor, input)),
+  /** Checks a saved secret, or unsaved form data, against its service: `{ok, message}`. */
+  test: authedProcedure
+    .input(
+      z.union([secretInput, z.object({ workspaceId: id, credentialType: z.string().min(1).max(64), data })]),
+    )
+    .mutation(({ ctx, input }) => testCredential(ctx.svc, ctx.actor, input)),
 });

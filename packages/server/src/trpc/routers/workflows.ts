@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { runWorkflow } from '../../runner/runner.js';
 import {
   addNode,
   createWorkflow,
@@ -16,17 +17,30 @@ export const workflowsRouter = router({
   create: authedProcedure
     .input(z.object({ workspaceId: id, name: displayName }))
     .mutation(({ ctx, input }) => createWorkflow(ctx.svc, ctx.actor, input)),
-  list: authedProcedure.input(workspaceInput).query(({ ctx, input }) => listWorkflows(ctx.svc, ctx.actor, input)),
-  get: authedProcedure.input(z.object({ workflowId: id })).query(({ ctx, input }) => getWorkflow(ctx.svc, ctx.actor, input)),
+  list: authedProcedure
+    .input(workspaceInput)
+    .query(({ ctx, input }) => listWorkflows(ctx.svc, ctx.actor, input)),
+  get: authedProcedure
+    .input(z.object({ workflowId: id }))
+    .query(({ ctx, input }) => getWorkflow(ctx.svc, ctx.actor, input)),
   addNode: authedProcedure
     .input(z.object({ workflowId: id, name: displayName, nodeType, params: params.default({}) }))
     .mutation(({ ctx, input }) => addNode(ctx.svc, ctx.actor, input)),
   updateNode: authedProcedure
     .input(
-      z.object({ workflowId: id, nodeId: id, name: displayName.optional(), params: params.optional(), secretId: id.nullable().optional() }),
+      z.object({
+        workflowId: id,
+        nodeId: id,
+        name: displayName.optional(),
+        params: params.optional(),
+        secretId: id.nullable().optional(),
+      }),
     )
     .mutation(({ ctx, input }) => updateNode(ctx.svc, ctx.actor, input)),
   removeNode: authedProcedure
     .input(z.object({ workflowId: id, nodeId: id }))
     .mutation(({ ctx, input }) => removeNode(ctx.svc, ctx.actor, input)),
+  run: authedProcedure
+    .input(z.object({ workflowId: id }))
+    .mutation(({ ctx, input }) => runWorkflow(ctx.svc, ctx.actor, input)),
 });

@@ -21,8 +21,12 @@ export const workspacesRouter = router({
     .input(z.object({ name: displayName, plan }))
     .mutation(({ ctx, input }) => createWorkspace(ctx.svc, ctx.actor, input)),
   list: authedProcedure.query(({ ctx }) => listWorkspaces(ctx.svc, ctx.actor)),
-  get: authedProcedure.input(workspaceInput).query(({ ctx, input }) => getWorkspace(ctx.svc, ctx.actor, input)),
-  members: authedProcedure.input(workspaceInput).query(({ ctx, input }) => listMembers(ctx.svc, ctx.actor, input)),
+  get: authedProcedure
+    .input(workspaceInput)
+    .query(({ ctx, input }) => getWorkspace(ctx.svc, ctx.actor, input)),
+  members: authedProcedure
+    .input(workspaceInput)
+    .query(({ ctx, input }) => listMembers(ctx.svc, ctx.actor, input)),
   invite: authedProcedure
     .input(z.object({ workspaceId: id, email, role }))
     .mutation(({ ctx, input }) => inviteMember(ctx.svc, ctx.actor, input)),
@@ -32,7 +36,13 @@ export const workspacesRouter = router({
   setRole: authedProcedure
     .input(z.object({ workspaceId: id, userId: id, role }))
     .mutation(({ ctx, input }) => setRole(ctx.svc, ctx.actor, input)),
-  removalPreview: authedProcedure.input(memberInput).query(({ ctx, input }) => removalPreview(ctx.svc, ctx.actor, input)),
-  removeMember: authedProcedure.input(memberInput).mutation(({ ctx, input }) => removeMember(ctx.svc, ctx.actor, input)),
-  leave: authedProcedure.input(workspaceInput).mutation(({ ctx, input }) => leaveWorkspace(ctx.svc, ctx.actor, input)),
+  removalPreview: authedProcedure
+    .input(memberInput)
+    .query(({ ctx, input }) => removalPreview(ctx.svc, ctx.actor, input)),
+  removeMember: authedProcedure
+    .input(memberInput)
+    .mutation(({ ctx, input }) => removeMember(ctx.svc, ctx.actor, input)),
+  leave: authedProcedure
+    .input(workspaceInput)
+    .mutation(({ ctx, input }) => leaveWorkspace(ctx.svc, ctx.actor, input)),
 });

@@ -1,0 +1,137 @@
+import { inspect } from 'node:util';
+import type { HttpResponse } from '@latchkey/core';
+
+/**
+ * Decrypted credential fields, held only in memory for the duration of one use. Printing, logging or
+ * serialising it shows `[redacted]`, so a stray `console.log` or JSON response cannot leak it.
+ */
+export class DecryptedCredential {
+  readonly #fields: Readonly<Record<string, string>>;
+
+  constructor(
+    readonly credentialType: string,
+    readonly publicFields: Readonly<Record<string, string>>,
+    secretFields: Record<string, string>,
+  ) {
+    this.#fields = Object.freeze({ ...publicFields, ...secretFields });
+    const values = Object.values(secretFields).filter((v) => v.length > 0);
+    this.secretValues = [...new Set([...values, ...values.flatMap(urlSecretParts)])];
+  }
+
+  /**
+   * The secret values themselves (and, for a secret that is a URL, its secret-bearing parts), for scrubbing
+   * them from anything shown to a person.
+   */
+  readonly secretValues: readonly string[];
+
+  /** Every field, public and secret, for the credential type's `authenticate`. */
+  fields(): Record<string, string> {
+    return { ...this.#fields };
+  }
+
+  toJSON(): string {
+    return '[redacted]';
+  }
+
+  toString(): string {
+    return '[redacted]';
+  }
+
+  [inspect.custom](): string {
+    return 'DecryptedCredential [redacted]';
+  }
+}
+
+/**
+ * The parts of a URL-valued secret (a Slack webhook URL, say) that carry the secret on their own: a service
+ * or gateway that answers "Cannot POST /services/T…/B…/<token>" echoes the path, not the whole URL.
+ */
+function urlSecretParts(value: string): string[] {
+  if (!/^https?:\/\//i.test(value)) return [];
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return [];
+  }
+  const parts = [
+    `${url.pathname}${url.search}`,
+    url.pathname,
+    ...url.pathname.split('/'),
+    ...url.searchParams.values(),
+  ];
+  if (url.password) parts.push(url.password, decodeURIComponent(url.password));
+  return parts.filter((part) => part.length >= 16);
+}
+
+const BASE64_CHAR = /[A-Za-z0-9+/_-]/;
+
+/**
+ * The base64 text of a value wherever it sits in an encoded string: the value's bytes may start at any of the
+ * three positions of a 3-byte group ("api:<key>" in a Basic header starts the key at offset 4), so each shift
+ * gives a different core. Only the characters that depend on the value alone are kept.
+ */
+function base64Cores(value: string): string[] {
+  const bytes = Buffer.from(value, 'utf8');
+  const cores: string[] = [];
+  for (let shift = 0; shift < 3; shift++) {
+    const padded = Buffer.concat([Buffer.alloc(shift), bytes]);
+    const complete = Math.floor(padded.length / 3) * 4;
+    const core = padded.toString('base64').slice(shift === 0 ? 0 : 4, complete);
+    if (core.length >= 8) cores.push(core, core.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  return cores;
+}
+
+/** Replaces every run of base64 characters that contains `core` (the whole encoded token goes, not just the core). */
+function redactBase64Runs(text: string, core: string): string {
+  let result = text;
+  let from = 0;
+  for (;;) {
+    const at = result.indexOf(core, from);
+    if (at < 0) return result;
+    let start = at;
+    let end = at + core.length;
+    while (start > 0 && BASE64_CHAR.test(result[start - 1] as string)) start--;
+    while (end < result.length && BASE64_CHAR.test(result[end] as string)) end++;
+    while (result[end] === '=') end++;
+    result = `${result.slice(0, start)}[redacted]${result.slice(end)}`;
+    from = start + '[redacted]'.length;
+  }
+}
+
+/**
+ * Removes secret values from text shown to people (summaries, error messages), including the encodings a
+ * remote service might echo them back in: base64 at any alignment (Basic auth), URL encoding, JSON escaping, hex.
+ */
+export function scrubSecrets(text: string, secretValues: readonly string[]): string {
+  let result = text;
+  // Longest first, so that a value containing another (a URL and its path) is removed whole.
+  for (const value of [...secretValues].sort((a, b) => b.length - a.length)) {
+    if (value.length < 4) continue;
+    const forms = new Set([
+      value,
+      encodeURIComponent(value),
+      JSON.stringify(value).slice(1, -1),
+      Buffer.from(value).toString('hex'),
+    ]);
+    for (const form of forms) if (form.length >= 4) result = result.split(form).join('[redacted]');
+    for (const core of base64Cores(value)) result = redactBase64Runs(result, core);
+  }
+  // Basic auth headers carry "user:password" in base64; a service echoing the header leaks both together.
+  result = result.replace(/Basic\s+[A-Za-z0-9+/=]{8,}/g, 'Basic [redacted]');
+  return result;
+}
+
+/**
+ * A response with every secret value removed from its body and headers, before an integration's code reads
+ * it: whatever the plugin makes of an echoed credential (a filtered error code, a quoted message), the value
+ * is no longer there to be shown.
+ */
+export function scrubResponse(response: HttpResponse, secretValues: readonly string[]): HttpResponse {
+  if (secretValues.length === 0) return response;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(response.headers))
+    headers[name] = scrubSecrets(value, secretValues);
+  return { status: response.status, headers, body: scrubSecrets(response.body, secretValues) };
+}

@@ -1,0 +1,545 @@
+import type { LookupAddress } from 'node:dns';
+import {
+  defineCredentialType,
+  defineIntegration,
+  field,
+  type IntegrationDefinition,
+  withHeader,
+} from '@latchkey/core';
+import httpRequest from '@latchkey/integration-http-request';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createServices } from '../app.js';
+import { plugins } from '../plugins.js';
+import type { Services } from '../services.js';
+import {
+  freshFakeData,
+  PARAMS,
+  personalWorkspace,
+  type RunnerTestEnv,
+  startRunnerTestEnv,
+  workflowWith,
+} from '../testing/fake-services.js';
+import { clientFor, signedInUser, TEST_SCRYPT } from '../testing/harness.js';
+import {
+  checkAddress,
+  checkHostName,
+  isHostAllowedByName,
+  OutboundRefusedError,
+  parseOutboundAllow,
+} from './outbound-guard.js';
+import type { Resolver } from './outbound-http.js';
+import { runnerSettingsFromEnv } from './settings.js';
+
+const NOTHING_ALLOWED = parseOutboundAllow(undefined);
+
+/** The hostname as the runner sees it: through the WHATWG URL parser (which normalises 127.1, 0x7f.0.0.1, …). */
+const hostOf = (host: string) => new URL(`http://${host}/`).hostname;
+
+const refused = (host: string, policy = NOTHING_ALLOWED) => {
+  try {
+    checkHostName(policy, hostOf(host));
+    return false;
+  } catch (error) {
+    expect(error).toBeInstanceOf(OutboundRefusedError);
+    return true;
+  }
+};
+
+describe('outbound guard (unit)', () => {
+  it.each([
+    '127.0.0.1',
+    '127.1',
+    '2130706433',
+    '0x7f.0.0.1',
+    '0177.0.0.1',
+    '127.255.255.254',
+    '[::1]',
+    '[::ffff:127.0.0.1]',
+    '[::ffff:169.254.169.254]',
+    '[0:0:0:0:0:ffff:7f00:1]',
+    '169.254.169.254',
+    '169.254.170.2',
+    '100.100.100.200',
+    '[fd00:ec2::254]',
+    '[64:ff9b::7f00:1]',
+    '[64:ff9b::a9fe:a9fe]',
+    '[2002:7f00:1::]',
+    '[2002:a9fe:a9fe::]',
+    '[fe80::1]',
+    '[::]',
+    '[ff02::1]',
+    '0.0.0.0',
+    '0',
+    '10.0.0.1',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    '192.0.0.8',
+    '198.18.0.1',
+    '224.0.0.1',
+    '240.0.0.1',
+    '255.255.255.255',
+    'localhost',
+    'LOCALHOST',
+    'localhost.',
+    'a.localhost',
+    'deep.a.localhost',
+    'metadata.google.internal',
+    'METADATA.GOOGLE.INTERNAL.',
+  ])('refuses %s', (host) => {
+    expect(refused(host)).toBe(true);
+  });
+
+  it.each([
+    '93.184.216.34',
+    '8.8.8.8',
+    '100.63.255.255',
+    '100.128.0.1',
+    '172.32.0.1',
+    '169.253.255.255',
+    '[2606:4700:4700::1111]',
+    '[64:ff9b::808:808]',
+    '[2002:808:808::]',
+    'example.com',
+    'api.sendgrid.com',
+    'localhost.example.com',
+    'metadata.google.internal.example.com',
+  ])('allows %s', (host) => {
+    expect(refused(host)).toBe(false);
+  });
+
+  it('checks resolved addresses as a resolver returns them (zone ids, mapped, NAT64), each on its own', () => {
+    for (const address of [
+      '127.0.0.1',
+      'fe80::1%eth0',
+      '::ffff:10.0.0.1',
+      '::ffff:7f00:1',
+      '64:ff9b::a00:1',
+      'fd12::1',
+      '::1',
+    ]) {
+      expect(() => checkAddress(NOTHING_ALLOWED, address), address).toThrow(OutboundRefusedError);
+    }
+    for (const address of ['93.184.216.34', '2606:4700:4700::1111']) {
+      expect(() => checkAddress(NOTHING_ALLOWED, address), address).not.toThrow();
+    }
+    expect(() => checkAddress(NOTHING_ALLOWED, 'not an address')).toThrow(OutboundRefusedError);
+  });
+
+  it('allows what LATCHKEY_OUTBOUND_ALLOW lists (hosts, addresses, CIDRs), and nothing next to it', () => {
+    const policy = parseOutboundAllow(' 127.0.0.1, 10.0.0.0/8 ,Internal.Example.Test., fd00::/8,');
+    for (const host of [
+      '127.0.0.1',
+      '127.1',
+      '10.20.30.40',
+      '[::ffff:10.1.2.3]',
+      'internal.example.test',
+      'INTERNAL.example.test.',
+      '[fd00:ec2::254]',
+    ]) {
+      expect(refused(host, policy), host).toBe(false);
+    }
+    for (const host of ['127.0.0.2', '169.254.169.254', '192.168.0.1', 'localhost', '[::1]']) {
+      expect(refused(host, policy), host).toBe(true);
+    }
+    expect(isHostAllowedByName(policy, 'internal.example.test')).toBe(true);
+    // Only the exact name: a sibling or parent name is checked after resolution like any other.
+    expect(isHostAllowedByName(policy, 'other.internal.example.test')).toBe(false);
+    expect(isHostAllowedByName(policy, 'example.test')).toBe(false);
+    // Resolved addresses: an allowed CIDR passes, the rest of the private ranges do not.
+    expect(() => checkAddress(policy, '10.9.9.9')).not.toThrow();
+    expect(() => checkAddress(policy, '172.16.0.1')).toThrow(OutboundRefusedError);
+  });
+
+  it('refuses a malformed allow-list entry at start-up, naming it', () => {
+    expect(() => parseOutboundAllow('http://intranet/')).toThrow(/"http:\/\/intranet\/" is not a host name/);
+    expect(() => parseOutboundAllow('10.0.0.0/33')).toThrow(/10\.0\.0\.0\/33/);
+  });
+
+  it('reads the allow-list and base URL overrides from the environment', () => {
+    const settings = runnerSettingsFromEnv({
+      LATCHKEY_OUTBOUND_ALLOW: '192.168.0.0/16',
+      LATCHKEY_BASE_URL_SENDGRID: 'http://sendgrid.gateway.test/',
+      LATCHKEY_BASE_URL_MAILGUN_EU: 'http://eu.gateway.test',
+      LATCHKEY_OUTBOUND_TIMEOUT_MS: '1234',
+    });
+    expect(settings.baseUrlOverrides).toEqual({
+      LATCHKEY_BASE_URL_SENDGRID: 'http://sendgrid.gateway.test',
+      LATCHKEY_BASE_URL_MAILGUN_EU: 'http://eu.gateway.test',
+    });
+    expect(settings.timeoutMs).toBe(1234);
+    expect(refused('192.168.5.5', settings.policy)).toBe(false);
+    expect(refused('10.0.0.1', settings.policy)).toBe(true);
+    expect(() => runnerSettingsFromEnv({ LATCHKEY_OUTBOUND_TIMEOUT_MS: 'soon' })).toThrow(
+      /LATCHKEY_OUTBOUND_TIMEOUT_MS/,
+    );
+    for (const bad of ['sendgrid.gateway.test', 'ftp://gateway.test/']) {
+      expect(() => runnerSettingsFromEnv({ LATCHKEY_BASE_URL_SENDGRID: bad })).toThrow(
+        'LATCHKEY_BASE_URL_SENDGRID must be an http:// or https:// URL',
+      );
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// End to end: HTTP Request nodes run through workflows.run against the fakes.
+
+let env: RunnerTestEnv;
+let person: Awaited<ReturnType<typeof signedInUser>>;
+let workspaceId: string;
+/** Services that refuse every private address (nothing allowed), resolving names through `dns`. */
+let strict: Services;
+const dns = new Map<string, string[]>();
+const resolver: Resolver = async (hostname) => {
+  const addresses = dns.get(hostname.toLowerCase());
+  if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+  return addresses.map((address): LookupAddress => ({ address, family: address.includes(':') ? 6 : 4 }));
+};
+
+beforeAll(async () => {
+  env = await startRunnerTestEnv({ resolver });
+  strict = await env.servicesWith({ policy: NOTHING_ALLOWED });
+  person = await signedInUser(env.svc, 'Guard Tester');
+  workspaceId = await personalWorkspace(person.caller);
+});
+afterAll(() => env.close());
+beforeEach(() => {
+  env.fakes.resetAll();
+  dns.clear();
+});
+
+function callerOn(svc: Services) {
+  const client = clientFor(svc);
+  client.session.token = person.session.token;
+  return client.caller;
+}
+
+async function bearer() {
+  const data = freshFakeData().httpBearerToken as { token: string };
+  const s = await person.caller.secrets.create({
+    workspaceId,
+    credentialType: 'httpBearerToken',
+    name: `Token ${Math.random()}`,
+    data,
+  });
+  return { id: s.id, token: data.token };
+}
+
+async function runHttp(
+  url: string,
+  secretId: string,
+  svc: Services = env.svc,
+  extra: Record<string, unknown> = {},
+) {
+  const { workflowId } = await workflowWith(person.caller, workspaceId, `Guarded ${url}`, [
+    { name: 'Call API', nodeType: 'httpRequest', params: PARAMS.http(url, extra), secretId },
+  ]);
+  const result = await callerOn(svc).workflows.run({ workflowId });
+  return result.nodes[0];
+}
+
+const REFUSED_PRIVATE = (address: string) =>
+  `Node 'Call API': The request was refused: requests to private, loopback or metadata addresses (${address}) are not allowed`;
+
+describe('outbound guard (end to end, HTTP Request node)', () => {
+  it('refuses 127.0.0.1 by default, however it is written, and nothing reaches the fake', async () => {
+    const { id } = await bearer();
+    const port = env.fakes.http.port;
+    for (const host of ['127.0.0.1', '127.1', '2130706433', '0x7f.0.0.1', '[::ffff:127.0.0.1]']) {
+      const node = await runHttp(`http://${host}:${port}/x`, id, strict);
+      expect(node?.error, host).toBe(REFUSED_PRIVATE('127.0.0.1'));
+    }
+    expect((await runHttp(`http://localhost:${port}/x`, id, strict))?.error).toBe(
+      "Node 'Call API': The request was refused: requests to localhost are not allowed",
+    );
+    expect(env.fakes.http.requests).toEqual([]);
+  });
+
+  it('refuses a DNS name that resolves to 127.0.0.1 (checked after resolution), with no request reaching the fake', async () => {
+    const { id } = await bearer();
+    dns.set('rebind.example.test', ['127.0.0.1']);
+    const url = `http://rebind.example.test:${env.fakes.http.port}/internal`;
+    expect((await runHttp(url, id, strict))?.error).toBe(REFUSED_PRIVATE('127.0.0.1'));
+    expect(env.fakes.http.requests).toEqual([]);
+
+    // Control: the same name, with 127.0.0.1 allowed, does reach the fake through the injected resolver
+    // (so the refusal above is the guard's doing, not a failed lookup), Host naming the name.
+    const node = await runHttp(url, id, env.svc);
+    expect(node?.ok).toBe(true);
+    expect(env.fakes.http.only().headers.host).toBe(`rebind.example.test:${env.fakes.http.port}`);
+  });
+
+  it('refuses a name when ANY of its addresses is private (public + loopback, or IPv4-mapped loopback)', async () => {
+    const { id } = await bearer();
+    dns.set('mixed.example.test', ['93.184.216.34', '127.0.0.1']);
+    dns.set('mapped.example.test', ['::ffff:127.0.0.1']);
+    expect((await runHttp(`http://mixed.example.test:${env.fakes.http.port}/`, id, strict))?.error).toBe(
+      REFUSED_PRIVATE('127.0.0.1'),
+    );
+    expect((await runHttp(`http://mapped.example.test:${env.fakes.http.port}/`, id, strict))?.error).toBe(
+      REFUSED_PRIVATE('127.0.0.1'),
+    );
+    expect(env.fakes.http.requests).toEqual([]);
+  });
+
+  it('a name that does not resolve fails with a message naming the node, not the credential', async () => {
+    const { id, token } = await bearer();
+    const node = await runHttp('http://nowhere.example.test/', id, strict);
+    expect(node?.ok).toBe(false);
+    expect(node?.error).toMatch(/^Node 'Call API': nowhere\.example\.test could not be reached/);
+    expect(node?.error).not.toContain(token);
+  });
+
+  it('refuses a redirect to 169.254.169.254 (the first hop was allowed, the metadata hop is not)', async () => {
+    const { id } = await bearer();
+    env.fakes.http.respond({ kind: 'redirect', location: 'http://169.254.169.254/latest/meta-data' });
+    const node = await runHttp(`${env.fakes.http.url}/start`, id);
+    expect(node?.error).toBe(REFUSED_PRIVATE('169.254.169.254'));
+    expect(env.fakes.http.requests).toHaveLength(1);
+  });
+
+  it('refuses a redirect from an integration’s own base URL (SendGrid) to the metadata address', async () => {
+    env.fakes.sendgrid.respond({ kind: 'redirect', location: 'http://169.254.169.254/latest/meta-data/iam' });
+    const data = freshFakeData().sendgridApiKey as Record<string, string>;
+    const s = await person.caller.secrets.create({
+      workspaceId,
+      credentialType: 'sendgridApiKey',
+      name: `SG ${Math.random()}`,
+      data,
+    });
+    const { workflowId } = await workflowWith(person.caller, workspaceId, 'SG redirect', [
+      { name: 'Send welcome email', nodeType: 'sendgrid', params: PARAMS.sendgrid, secretId: s.id },
+    ]);
+    const result = await person.caller.workflows.run({ workflowId });
+    expect(result.nodes[0]?.error).toBe(
+      "Node 'Send welcome email': The request was refused: requests to private, loopback or metadata addresses (169.254.169.254) are not allowed",
+    );
+  });
+
+  it('refuses a redirect to a name that resolves to a private address, and to a non-http scheme', async () => {
+    const { id } = await bearer();
+    dns.set('sneaky.example.test', ['10.0.0.7']);
+    env.fakes.http.respond({ kind: 'redirect', location: 'http://sneaky.example.test/' });
+    expect((await runHttp(`${env.fakes.http.url}/a`, id))?.error).toBe(REFUSED_PRIVATE('10.0.0.7'));
+    env.fakes.http.respond({ kind: 'redirect', location: 'file:///etc/passwd' });
+    expect((await runHttp(`${env.fakes.http.url}/b`, id))?.error).toBe(
+      "Node 'Call API': redirects may only go to http or https URLs",
+    );
+  });
+
+  it('a redirect to another origin arrives WITHOUT the credential (Authorization, custom header); the node still succeeds', async () => {
+    const { id } = await bearer();
+    env.fakes.http.respond({ kind: 'redirect', location: `${env.fakes.otherHttp.url}/landing` });
+    const node = await runHttp(`${env.fakes.http.url}/start`, id);
+    expect(node?.ok).toBe(true);
+    expect(env.fakes.http.only().headers.authorization).toMatch(/^Bearer fake-bearer-/);
+    const landed = env.fakes.otherHttp.only();
+    expect(landed.path).toBe('/landing');
+    expect(landed.headers.authorization).toBeUndefined();
+
+    env.fakes.resetAll();
+    env.fakes.http.respond({ kind: 'redirect', location: `${env.fakes.otherHttp.url}/landing` });
+    const header = {
+      headerName: 'X-Fake-Api-Key',
+      headerValue: `fake-header-${Math.random().toString(36).slice(2)}`,
+    };
+    const hs = await person.caller.secrets.create({
+      workspaceId,
+      credentialType: 'httpHeaderAuth',
+      name: `Hdr ${Math.random()}`,
+      data: header,
+    });
+    await runHttp(`${env.fakes.http.url}/start`, hs.id);
+    expect(env.fakes.http.only().headers['x-fake-api-key']).toBe(header.headerValue);
+    expect(env.fakes.otherHttp.only().headers['x-fake-api-key']).toBeUndefined();
+  });
+
+  it('an integration’s cross-origin redirect (SendGrid → elsewhere) also drops the Authorization header', async () => {
+    env.fakes.sendgrid.respond({
+      kind: 'redirect',
+      location: `${env.fakes.otherHttp.url}/v3/mail/send`,
+      status: 307,
+    });
+    const data = freshFakeData().sendgridApiKey as Record<string, string>;
+    const s = await person.caller.secrets.create({
+      workspaceId,
+      credentialType: 'sendgridApiKey',
+      name: `SG ${Math.random()}`,
+      data,
+    });
+    const { workflowId } = await workflowWith(person.caller, workspaceId, 'SG elsewhere', [
+      { name: 'Send', nodeType: 'sendgrid', params: PARAMS.sendgrid, secretId: s.id },
+    ]);
+    await person.caller.workflows.run({ workflowId });
+    const landed = env.fakes.otherHttp.only();
+    expect(landed.method).toBe('POST');
+    expect(landed.headers.authorization).toBeUndefined();
+    expect(JSON.parse(landed.body)).toMatchObject({ subject: 'Welcome' });
+  });
+
+  it('a same-origin redirect keeps the credential (302 turns POST into GET; 307 keeps method and body)', async () => {
+    const { id, token } = await bearer();
+    env.fakes.http.respond({ kind: 'redirect', location: '/landing', fromPath: '/start' });
+    const node = await runHttp(`${env.fakes.http.url}/start`, id, env.svc, {
+      method: 'POST',
+      body: 'payload',
+    });
+    expect(node?.ok).toBe(true);
+    expect(env.fakes.http.requests.map((r) => [r.method, r.path, r.headers.authorization, r.body])).toEqual([
+      ['POST', '/start', `Bearer ${token}`, 'payload'],
+      ['GET', '/landing', `Bearer ${token}`, ''],
+    ]);
+
+    env.fakes.resetAll();
+    env.fakes.http.respond({ kind: 'redirect', location: '/landing', fromPath: '/start', status: 307 });
+    await runHttp(`${env.fakes.http.url}/start`, id, env.svc, { method: 'PUT', body: 'again' });
+    expect(env.fakes.http.requests.map((r) => [r.method, r.path, r.headers.authorization, r.body])).toEqual([
+      ['PUT', '/start', `Bearer ${token}`, 'again'],
+      ['PUT', '/landing', `Bearer ${token}`, 'again'],
+    ]);
+  });
+
+  it('drops connection and proxy headers typed into the node (Host, Transfer-Encoding, Proxy-*), keeps the rest', async () => {
+    const { id, token } = await bearer();
+    const headers = [
+      'Host: metadata.google.internal',
+      'Transfer-Encoding: chunked',
+      'Connection: upgrade',
+      'Upgrade: websocket',
+      'Proxy-Authorization: Basic Zm9vOmJhcg==',
+      'X-Kept: yes',
+    ].join('\n');
+    const node = await runHttp(`${env.fakes.http.url}/headers`, id, env.svc, {
+      method: 'POST',
+      headers,
+      body: 'abc',
+    });
+    expect(node?.ok).toBe(true);
+    const req = env.fakes.http.only();
+    expect(req.headers.host).toBe(`127.0.0.1:${env.fakes.http.port}`);
+    expect(req.headers['transfer-encoding']).toBeUndefined();
+    expect(req.headers.upgrade).toBeUndefined();
+    expect(req.headers['proxy-authorization']).toBeUndefined();
+    expect(req.headers['content-length']).toBe('3');
+    expect(req.headers['x-kept']).toBe('yes');
+    expect(req.headers.authorization).toBe(`Bearer ${token}`);
+    expect(req.body).toBe('abc');
+  });
+
+  it('stops after the configured number of redirects', async () => {
+    const { id } = await bearer();
+    env.fakes.http.respond({ kind: 'redirect', location: '/loop' });
+    const node = await runHttp(`${env.fakes.http.url}/loop`, id);
+    expect(node?.error).toBe(
+      `Node 'Call API': 127.0.0.1:${env.fakes.http.port} redirected more than 5 times`,
+    );
+    expect(env.fakes.http.requests).toHaveLength(6);
+  });
+
+  it('fails a response over the size cap, on the HTTP Request node and on an integration alike', async () => {
+    const { id } = await bearer();
+    env.fakes.http.respond({ kind: 'oversized', bytes: 2 * 1024 * 1024 });
+    const node = await runHttp(`${env.fakes.http.url}/big`, id);
+    expect(node?.error).toBe(
+      `Node 'Call API': 127.0.0.1:${env.fakes.http.port} answered with more than ${256 * 1024} bytes`,
+    );
+
+    env.fakes.sendgrid.respond({ kind: 'oversized', bytes: 2 * 1024 * 1024 });
+    const outcome = await person.caller.secrets.test({
+      workspaceId,
+      credentialType: 'sendgridApiKey',
+      data: freshFakeData().sendgridApiKey,
+    });
+    expect(outcome).toEqual({
+      ok: false,
+      message: `127.0.0.1:${env.fakes.sendgrid.port} answered with more than ${256 * 1024} bytes`,
+    });
+
+    // Just under the cap is fine.
+    env.fakes.http.respond({ kind: 'oversized', bytes: 256 * 1024 });
+    expect((await runHttp(`${env.fakes.http.url}/fits`, id))?.ok).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// A credential restricted to some domains (CredentialTypeDefinition.allowedHosts). The HTTP Request plugin does
+// not declare an "allowed domains" field yet, so a test-only integration declares one to exercise the runner.
+
+const scopedBearer = defineCredentialType({
+  type: 'scopedBearerToken',
+  displayName: 'Scoped bearer token',
+  fields: {
+    token: field.secret({ label: 'Token' }),
+    allowedDomains: field.text({ label: 'Allowed domains', help: 'Comma-separated' }),
+  },
+  authenticate: (credential, request) => withHeader(request, 'Authorization', `Bearer ${credential.token}`),
+  allowedHosts: (publicFields) =>
+    (publicFields.allowedDomains ?? '')
+      .split(',')
+      .map((d) => d.trim())
+      .filter(Boolean),
+});
+
+const scopedHttp: IntegrationDefinition = defineIntegration({
+  id: 'scoped-http',
+  displayName: 'Scoped HTTP',
+  description: 'HTTP Request with a domain-restricted credential (test only)',
+  nodeType: 'scopedHttp',
+  baseUrls: {},
+  credentialTypes: [scopedBearer],
+  params: httpRequest.params,
+  action: httpRequest.action,
+});
+
+describe('a credential with allowed domains', () => {
+  it('is applied on its domains (and their subdomains) and refused anywhere else, before anything is sent', async () => {
+    const svc = await createServices({
+      database: env.database,
+      keyProvider: env.keyProvider,
+      passwordCost: TEST_SCRYPT,
+      plugins: [...plugins, scopedHttp],
+      runner: { ...env.settings, resolver },
+    });
+    const client = clientFor(svc);
+    client.session.token = person.session.token;
+    const token = `fake-scoped-${Math.random().toString(36).slice(2)}`;
+    const s = await client.caller.secrets.create({
+      workspaceId,
+      credentialType: 'scopedBearerToken',
+      name: 'Scoped',
+      data: { token, allowedDomains: 'api.example.test' },
+    });
+    dns.set('api.example.test', ['127.0.0.1']);
+    dns.set('eu.api.example.test', ['127.0.0.1']);
+    dns.set('evil.example.test', ['127.0.0.1']);
+    const port = env.fakes.http.port;
+    const run = async (host: string) => {
+      const { workflowId } = await workflowWith(client.caller, workspaceId, `Scoped ${host}`, [
+        {
+          name: 'Scoped call',
+          nodeType: 'scopedHttp',
+          params: PARAMS.http(`http://${host}:${port}/x`),
+          secretId: s.id,
+        },
+      ]);
+      return (await client.caller.workflows.run({ workflowId })).nodes[0];
+    };
+
+    expect((await run('api.example.test'))?.ok).toBe(true);
+    expect((await run('eu.api.example.test'))?.ok).toBe(true);
+    expect(env.fakes.http.requests.map((r) => r.headers.authorization)).toEqual([
+      `Bearer ${token}`,
+      `Bearer ${token}`,
+    ]);
+    env.fakes.resetAll();
+
+    for (const host of ['evil.example.test', 'api.example.test.evil.example.test', '127.0.0.1']) {
+      dns.set(host, ['127.0.0.1']);
+      const node = await run(host);
+      expect(node?.error, host).toBe(
+        "Node 'Scoped call': The request was refused: The credential 'Scoped' may only be used with api.example.test",
+      );
+    }
+    expect(env.fakes.http.requests).toEqual([]);
+  });
+});

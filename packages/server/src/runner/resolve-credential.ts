@@ -1,0 +1,89 @@
+import type { IntegrationDefinition } from '@latchkey/core';
+import { decryptSecretFields } from '../crypto/index.js';
+import type { Services } from '../services.js';
+import { DecryptedCredential } from './decrypted-credential.js';
+
+export interface NodeToRun {
+  id: string;
+  name: string;
+  nodeType: string;
+  secretId: string | null;
+  lostSecretName: string | null;
+}
+
+/** "an HTTP Request", "an Airtable", "a SendGrid": a vowel, or an acronym whose first letter sounds like one. */
+function article(name: string): 'a' | 'an' {
+  return /^([AEIOUaeiou]|[FHLMNRSX][A-Z0-9])/.test(name) ? 'an' : 'a';
+}
+
+/** A node's credential cannot be used; the message names the node and says what to do. */
+export class CredentialUnavailableError extends Error {
+  override name = 'CredentialUnavailableError';
+}
+
+export interface ResolvedCredential {
+  secretId: string;
+  secretName: string;
+  credential: DecryptedCredential;
+}
+
+/**
+ * Resolves a node's credential with ONE indexed read (the secret joined with the data key it was encrypted
+ * with), fresh on every use: a secret deleted on any server instance is gone for the very next run.
+ * The secret must be in the node's workspace and of a type the node accepts; plaintext lives only in memory.
+ */
+export async function resolveNodeCredential(
+  svc: Services,
+  workspaceId: string,
+  node: NodeToRun,
+  integration: IntegrationDefinition,
+): Promise<ResolvedCredential> {
+  const needs = `Node '${node.name}' needs ${article(integration.displayName)} ${integration.displayName} credential`;
+  if (!node.secretId) {
+    throw new CredentialUnavailableError(
+      node.lostSecretName
+        ? `${needs}: the one it used ('${node.lostSecretName}') was deleted. Select another credential for this node.`
+        : `${needs}: none is selected. Select one in the node editor.`,
+    );
+  }
+  const row = await svc.db
+    .selectFrom('secrets as s')
+    .innerJoin('workspace_keys as k', (join) =>
+      join.onRef('k.workspace_id', '=', 's.workspace_id').onRef('k.version', '=', 's.key_version'),
+    )
+    .select([
+      's.id',
+      's.name',
+      's.workspace_id',
+      's.credential_type',
+      's.public_fields',
+      's.ciphertext',
+      'k.version',
+      'k.master_key_id',
+      'k.wrapped_key',
+    ])
+    .where('s.id', '=', node.secretId)
+    .where('s.workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+  if (!row) {
+    throw new CredentialUnavailableError(
+      `${needs}: the one it used was deleted. Select another credential for this node.`,
+    );
+  }
+  if (!integration.credentialTypes.some((c) => c.type === row.credential_type)) {
+    throw new CredentialUnavailableError(
+      `${needs}: the selected credential is of another type. Select ${article(integration.displayName)} ${integration.displayName} credential.`,
+    );
+  }
+  const dataKey = await svc.keys.unwrap(workspaceId, row);
+  const secretFields = decryptSecretFields(
+    dataKey,
+    { workspaceId, secretId: row.id, credentialType: row.credential_type },
+    Buffer.from(row.ciphertext),
+  );
+  return {
+    secretId: row.id,
+    secretName: row.name,
+    credential: new DecryptedCredential(row.credential_type, row.public_fields, secretFields),
+  };
+}

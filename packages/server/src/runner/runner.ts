@@ -1,0 +1,318 @@
+import type {
+  CredentialTypeDefinition,
+  IntegrationDefinition,
+  OutgoingRequest,
+  RequestContext,
+} from '@latchkey/core';
+import { recordAudit } from '../audit/audit.js';
+import { DecryptionError } from '../crypto/index.js';
+import { InvalidInputError, NotFoundError } from '../errors.js';
+import type { Actor, Services } from '../services.js';
+import { membershipOf } from '../workspaces/access.js';
+import { DecryptedCredential, scrubResponse, scrubSecrets } from './decrypted-credential.js';
+import { OutboundRefusedError } from './outbound-guard.js';
+import { type CredentialApplier, OutboundError, sendOutbound } from './outbound-http.js';
+import { CredentialUnavailableError, type NodeToRun, resolveNodeCredential } from './resolve-credential.js';
+import { baseUrlFor, trustedOrigins } from './settings.js';
+
+export interface NodeRunResult {
+  nodeId: string;
+  nodeName: string;
+  ok: boolean;
+  summary?: string;
+  error?: string;
+  durationMs: number;
+}
+
+function requestContext(svc: Services, integration: IntegrationDefinition): RequestContext {
+  return { baseUrl: (variant) => baseUrlFor(svc.runner, integration, variant) };
+}
+
+function hostMatches(host: string, domain: string): boolean {
+  const h = host.toLowerCase();
+  const d = domain.toLowerCase().replace(/^\*\./, '');
+  return h === d || h.endsWith(`.${d}`);
+}
+
+/** The credential, applied by its type's `authenticate`, only where the credential allows itself to go. */
+function credentialApplier(
+  svc: Services,
+  integration: IntegrationDefinition,
+  definition: CredentialTypeDefinition,
+  credential: DecryptedCredential,
+  label: string,
+): CredentialApplier {
+  const allowed = definition.allowedHosts?.(credential.publicFields as Record<string, string>);
+  return (request: OutgoingRequest) => {
+    if (allowed?.length) {
+      const host = new URL(request.url).hostname;
+      if (!allowed.some((domain) => hostMatches(host, domain))) {
+        throw new OutboundRefusedError(`${label} may only be used with ${allowed.join(', ')}`);
+      }
+    }
+    return definition.authenticate(credential.fields(), request, requestContext(svc, integration));
+  };
+}
+
+function outboundOptions(svc: Services, integration: IntegrationDefinition) {
+  const trusted = trustedOrigins(svc.runner, integration);
+  return { ...svc.runner, guard: (url: URL) => !trusted.has(url.origin) };
+}
+
+const UNDECRYPTABLE =
+  'The stored credential could not be decrypted (it was altered, or encrypted with a key this server does not have). ' +
+  'Replace its value, or select another credential.';
+
+/**
+ * A failure as a person reads it. In a run, every message names the node (`subject` is "Node 'X'"); in a
+ * credential test there is no node. Secret values are scrubbed from anything that came from outside.
+ */
+function describeFailure(error: unknown, secretValues: readonly string[], subject?: string): string {
+  if (error instanceof CredentialUnavailableError) return error.message;
+  const prefix = subject ? `${subject}: ` : '';
+  if (error instanceof InvalidInputError) return `${prefix}${scrubSecrets(error.message, secretValues)}`;
+  if (error instanceof OutboundRefusedError)
+    return `${prefix}The request was refused: ${scrubSecrets(error.message, secretValues)}`;
+  if (error instanceof OutboundError) return `${prefix}${scrubSecrets(error.message, secretValues)}`;
+  if (error instanceof DecryptionError) {
+    return `${prefix}${UNDECRYPTABLE}`;
+  }
+  // Anything else carries no message we could vouch for (it might quote a value): say only what kind it was.
+  const kind = error instanceof Error ? error.name : typeof error;
+  return `${prefix}failed unexpectedly (${kind})`;
+}
+
+async function markUsed(
+  svc: Services,
+  actor: Actor,
+  workspaceId: string,
+  use: {
+    secretId: string;
+    secretName: string;
+    action: 'secret.used' | 'secret.tested';
+    details: Record<string, unknown>;
+  },
+  test?: { ok: boolean; message: string },
+): Promise<void> {
+  await svc.db.transaction().execute(async (trx) => {
+    const now = new Date();
+    await trx
+      .updateTable('secrets')
+      .set({
+        last_used_at: now,
+        ...(test ? { last_test_ok: test.ok, last_test_message: test.message, last_tested_at: now } : {}),
+      })
+      .where('id', '=', use.secretId)
+      .where('workspace_id', '=', workspaceId)
+      .execute();
+    await recordAudit(trx, {
+      workspaceId,
+      actorId: actor.userId,
+      action: use.action,
+      targetType: 'secret',
+      targetId: use.secretId,
+      targetName: use.secretName,
+      details: use.details,
+    });
+  });
+}
+
+async function runNode(
+  svc: Services,
+  actor: Actor,
+  workflow: { id: string; workspaceId: string },
+  node: NodeToRun & { params: Record<string, unknown> },
+): Promise<NodeRunResult> {
+  const started = performance.now();
+  const done = (result: Omit<NodeRunResult, 'nodeId' | 'nodeName' | 'durationMs'>): NodeRunResult => ({
+    nodeId: node.id,
+    nodeName: node.name,
+    ...result,
+    durationMs: Math.round(performance.now() - started),
+  });
+  const integration = svc.registry.integrationForNodeType(node.nodeType);
+  if (!integration)
+    return done({
+      ok: false,
+      error: `Node '${node.name}' uses node type '${node.nodeType}', which is not installed`,
+    });
+
+  const params = svc.registry.validateParams(node.nodeType, node.params, 'complete');
+  if (!params.ok) {
+    const fields = params.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    return done({ ok: false, error: `Node '${node.name}' is not fully configured (${fields})` });
+  }
+
+  let secretValues: readonly string[] = [];
+  try {
+    const resolved = await resolveNodeCredential(svc, workflow.workspaceId, node, integration);
+    const { credential } = resolved;
+    secretValues = credential.secretValues;
+    const definition = svc.registry.credentialType(credential.credentialType)?.definition;
+    if (!definition)
+      throw new CredentialUnavailableError(
+        `Node '${node.name}' uses a credential type that is not installed`,
+      );
+    const apply = credentialApplier(
+      svc,
+      integration,
+      definition,
+      credential,
+      `The credential '${resolved.secretName}'`,
+    );
+    const options = outboundOptions(svc, integration);
+    let outcome: { ok: boolean; summary: string };
+    try {
+      outcome = await integration.action({
+        params: params.value,
+        credential: { type: credential.credentialType, publicFields: { ...credential.publicFields } },
+        baseUrl: (variant) => baseUrlFor(svc.runner, integration, variant),
+        // The plugin reads the response only after every secret value was removed from it.
+        send: async (request) =>
+          scrubResponse(await sendOutbound(request, apply, options), credential.secretValues),
+      });
+    } finally {
+      await markUsed(svc, actor, workflow.workspaceId, {
+        secretId: resolved.secretId,
+        secretName: resolved.secretName,
+        action: 'secret.used',
+        details: { workflowId: workflow.id, nodeId: node.id, nodeName: node.name },
+      });
+    }
+    const summary = scrubSecrets(outcome.summary, secretValues);
+    return done(outcome.ok ? { ok: true, summary } : { ok: false, error: `Node '${node.name}': ${summary}` });
+  } catch (error) {
+    return done({ ok: false, error: describeFailure(error, secretValues, `Node '${node.name}'`) });
+  }
+}
+
+/**
+ * Runs every node of a workflow in order. Each node resolves its credential afresh; a node that fails
+ * (no credential, refused, rejected) does not stop the others, and the result says which failed and why.
+ */
+export async function runWorkflow(svc: Services, actor: Actor, input: { workflowId: string }) {
+  const workflow = await svc.db
+    .selectFrom('workflows as w')
+    .innerJoin('memberships as m', (join) =>
+      join.onRef('m.workspace_id', '=', 'w.workspace_id').on('m.user_id', '=', actor.userId),
+    )
+    .select(['w.id', 'w.workspace_id'])
+    .where('w.id', '=', input.workflowId)
+    .executeTakeFirst();
+  if (!workflow) throw new NotFoundError('Workflow');
+  const nodes = await svc.db
+    .selectFrom('workflow_nodes')
+    .select(['id', 'name', 'node_type', 'params', 'secret_id', 'lost_secret_name'])
+    .where('workflow_id', '=', workflow.id)
+    .orderBy('position')
+    .orderBy('id')
+    .execute();
+  const results: NodeRunResult[] = [];
+  for (const node of nodes) {
+    results.push(
+      await runNode(
+        svc,
+        actor,
+        { id: workflow.id, workspaceId: workflow.workspace_id },
+        {
+          id: node.id,
+          name: node.name,
+          nodeType: node.node_type,
+          params: node.params,
+          secretId: node.secret_id,
+          lostSecretName: node.lost_secret_name,
+        },
+      ),
+    );
+  }
+  return { ok: results.every((r) => r.ok), nodes: results };
+}
+
+const noTestMessage = (definition: CredentialTypeDefinition) =>
+  `${definition.displayName} credentials have no test request: use them in a workflow to check them`;
+
+async function runCredentialTest(
+  svc: Services,
+  credential: DecryptedCredential,
+  label: string,
+): Promise<{ ok: boolean; message: string }> {
+  const entry = svc.registry.credentialType(credential.credentialType);
+  if (!entry) return { ok: false, message: 'This credential type is not installed' };
+  const { integration, definition } = entry;
+  if (!definition.test) return { ok: false, message: noTestMessage(definition) };
+  try {
+    const request = definition.test.request({ ...credential.publicFields }, requestContext(svc, integration));
+    const response = await sendOutbound(
+      request,
+      credentialApplier(svc, integration, definition, credential, label),
+      outboundOptions(svc, integration),
+    );
+    const outcome = definition.test.interpret(scrubResponse(response, credential.secretValues));
+    return { ok: outcome.ok, message: scrubSecrets(outcome.message, credential.secretValues) };
+  } catch (error) {
+    return { ok: false, message: describeFailure(error, credential.secretValues) };
+  }
+}
+
+export type TestCredentialInput =
+  | { workspaceId: string; secretId: string }
+  | { workspaceId: string; credentialType: string; data: unknown };
+
+/** Checks a saved secret, or unsaved form data, against its service. A saved secret's result is kept. */
+export async function testCredential(
+  svc: Services,
+  actor: Actor,
+  input: TestCredentialInput,
+): Promise<{ ok: boolean; message: string }> {
+  await membershipOf(svc.db, input.workspaceId, actor.userId);
+  if ('secretId' in input) {
+    const secret = await svc.db
+      .selectFrom('secrets')
+      .select(['id', 'name', 'node_type', 'credential_type'])
+      .where('id', '=', input.secretId)
+      .where('workspace_id', '=', input.workspaceId)
+      .executeTakeFirst();
+    if (!secret) throw new NotFoundError('Secret');
+    // A type without a test request: nothing is decrypted or sent, so nothing is recorded as a use or as a
+    // (failed) test result that the secrets list would then show against a credential that may work fine.
+    const definition = svc.registry.credentialType(secret.credential_type)?.definition;
+    if (definition && !definition.test) return { ok: false, message: noTestMessage(definition) };
+    const integration = svc.registry.integrationForNodeType(secret.node_type);
+    if (!integration) throw new NotFoundError('Integration');
+    let outcome: { ok: boolean; message: string };
+    try {
+      const resolved = await resolveNodeCredential(
+        svc,
+        input.workspaceId,
+        { id: '', name: secret.name, nodeType: secret.node_type, secretId: secret.id, lostSecretName: null },
+        integration,
+      );
+      outcome = await runCredentialTest(svc, resolved.credential, `The credential '${secret.name}'`);
+    } catch (error) {
+      // Deleted since the read above: as if it never existed. Undecryptable: a failed test the list should show.
+      if (error instanceof CredentialUnavailableError) throw new NotFoundError('Secret');
+      if (!(error instanceof DecryptionError)) throw error;
+      outcome = { ok: false, message: UNDECRYPTABLE };
+    }
+    await markUsed(
+      svc,
+      actor,
+      input.workspaceId,
+      { secretId: secret.id, secretName: secret.name, action: 'secret.tested', details: { ok: outcome.ok } },
+      outcome,
+    );
+    return outcome;
+  }
+  const result = svc.registry.validateCredential(input.credentialType, input.data);
+  if (!result.ok) {
+    throw new InvalidInputError(
+      result.issues.map((i) => (i.path[0] === 'credentialType' ? i : { ...i, path: ['data', ...i.path] })),
+    );
+  }
+  const credential = new DecryptedCredential(
+    input.credentialType,
+    result.value.publicFields,
+    result.value.secretFields,
+  );
+  return runCredentialTest(svc, credential, 'This credential');
+}

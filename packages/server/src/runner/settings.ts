@@ -1,0 +1,70 @@
+import { baseUrlVariable, type IntegrationDefinition } from '@latchkey/core';
+import { type OutboundPolicy, parseOutboundAllow } from './outbound-guard.js';
+import type { Resolver } from './outbound-http.js';
+
+export interface RunnerSettings {
+  /** `LATCHKEY_BASE_URL_*` overrides, read once at start-up. */
+  baseUrlOverrides: Record<string, string>;
+  policy: OutboundPolicy;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  maxRedirects: number;
+  /** DNS resolver for guarded requests (tests inject one to simulate a name resolving to a private address). */
+  resolver?: Resolver;
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number`);
+  return value;
+}
+
+export function runnerSettingsFromEnv(env: NodeJS.ProcessEnv): RunnerSettings {
+  const baseUrlOverrides: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('LATCHKEY_BASE_URL_') || !value) continue;
+    // Checked at start-up: a malformed override would otherwise fail every run of the integration's nodes.
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new Error(`${name} must be an http:// or https:// URL`);
+    }
+    baseUrlOverrides[name] = value.replace(/\/+$/, '');
+  }
+  return {
+    baseUrlOverrides,
+    policy: parseOutboundAllow(env.LATCHKEY_OUTBOUND_ALLOW),
+    timeoutMs: positiveInt(env, 'LATCHKEY_OUTBOUND_TIMEOUT_MS', 15_000),
+    maxResponseBytes: positiveInt(env, 'LATCHKEY_OUTBOUND_MAX_BYTES', 1024 * 1024),
+    maxRedirects: 5,
+  };
+}
+
+/** An integration's base URL for a variant, after configuration overrides. */
+export function baseUrlFor(
+  settings: RunnerSettings,
+  integration: IntegrationDefinition,
+  variant?: string,
+): string {
+  const name =
+    variant ?? ('default' in integration.baseUrls ? 'default' : Object.keys(integration.baseUrls)[0]);
+  if (!name) throw new Error(`${integration.displayName} has no base URL`);
+  const url = settings.baseUrlOverrides[baseUrlVariable(integration.id, name)] ?? integration.baseUrls[name];
+  if (!url) throw new Error(`${integration.displayName} has no base URL "${name}"`);
+  return url;
+}
+
+/** Origins of an integration's configured base URLs: requests there are trusted configuration, not user input. */
+export function trustedOrigins(settings: RunnerSettings, integration: IntegrationDefinition): Set<string> {
+  return new Set(
+    Object.keys(integration.baseUrls).map(
+      (variant) => new URL(baseUrlFor(settings, integration, variant)).origin,
+    ),
+  );
+}

@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+
+// What the browser suite needs from the machine, and what it does when something is missing: in CI (and
+// by default) a missing browser or database fails the run with a message; LATCHKEY_TEST_ALLOW_SKIP=1
+// (set by scripts/test.mjs on a developer machine that lacks them) skips loudly instead.
+
+export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const allowSkip = process.env.LATCHKEY_TEST_ALLOW_SKIP === '1';
+
+export const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export function chromiumProblem(): string | null {
+  if (existsSync(chromiumPath)) return null;
+  return `Chromium not found at ${chromiumPath}. Install Debian's package (apt-get install chromium) or set CHROMIUM_PATH; set LATCHKEY_TEST_ALLOW_SKIP=1 to skip the browser suite on a machine without it.`;
+}
+
+export interface Backend {
+  name: 'PGlite' | 'PostgreSQL';
+  /** Extra environment for the server process. */
+  env: Record<string, string>;
+}
+
+export interface PlannedBackend {
+  name: Backend['name'];
+  backend: Backend | null;
+  /** Why it cannot run here (null when it can). */
+  problem: string | null;
+}
+
+export function plannedBackends(): PlannedBackend[] {
+  const pglite: PlannedBackend = { name: 'PGlite', backend: { name: 'PGlite', env: {} }, problem: null };
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url)
+    return [
+      pglite,
+      {
+        name: 'PostgreSQL',
+        backend: null,
+        problem:
+          'TEST_DATABASE_URL is not set, so the browser flows cannot run against PostgreSQL (set it, e.g. TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test, or set LATCHKEY_TEST_ALLOW_SKIP=1 to skip them on purpose).',
+      },
+    ];
+  const schema = `web_e2e_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  return [
+    pglite,
+    {
+      name: 'PostgreSQL',
+      backend: {
+        name: 'PostgreSQL',
+        env: {
+          DATABASE_URL: url,
+          LATCHKEY_DATABASE_SCHEMA: schema,
+          LATCHKEY_MASTER_KEY: randomBytes(32).toString('base64'),
+        },
+      },
+      problem: null,
+    },
+  ];
+}

@@ -1,0 +1,174 @@
+import { useMutation } from '@tanstack/react-query';
+import { FormProvider, useForm } from 'react-hook-form';
+import { errorCode, errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
+import { Link, navigate, nextPath, paths, useDocumentTitle } from '../app/router';
+import { applyFieldIssues } from '../schema-form/SchemaFields';
+import { ErrorAlert } from '../ui/Feedback';
+import { TextField } from '../ui/TextField';
+
+function AuthLayout({
+  title,
+  subtitle,
+  children,
+}: {
+  title: string;
+  subtitle: string;
+  children: React.ReactNode;
+}) {
+  useDocumentTitle(title);
+  return (
+    <div className="auth-page">
+      <main className="auth-card" id="main">
+        <div className="brand brand-large">
+          <span className="brand-mark" aria-hidden="true">
+            L
+          </span>
+          <span className="brand-name">Latchkey</span>
+        </div>
+        <h1 className="auth-title">{title}</h1>
+        <p className="auth-subtitle">{subtitle}</p>
+        {children}
+      </main>
+    </div>
+  );
+}
+
+async function afterAuthentication() {
+  // A different user may have been signed in before: nothing of theirs may stay in the cache.
+  queryClient.clear();
+  await queryClient.fetchQuery(trpc.auth.me.queryOptions());
+  navigate(nextPath() ?? '/', { replace: true });
+}
+
+interface SignInValues {
+  email: string;
+  password: string;
+}
+
+export function SignInPage() {
+  const form = useForm<SignInValues>({ defaultValues: { email: '', password: '' } });
+  const signIn = useMutation(trpc.auth.signIn.mutationOptions());
+  const next = nextPath();
+
+  const onSubmit = form.handleSubmit(async (values) => {
+    try {
+      await signIn.mutateAsync(values);
+      form.reset();
+      signIn.reset();
+      await afterAuthentication();
+    } catch (error) {
+      applyFieldIssues(fieldIssues(error), new Set(['email', 'password']), form.setError);
+    }
+  });
+
+  const failure =
+    signIn.error && errorCode(signIn.error) === 'UNAUTHORIZED'
+      ? 'That email and password do not match an account.'
+      : signIn.error && fieldIssues(signIn.error).length === 0
+        ? errorMessage(signIn.error)
+        : null;
+
+  return (
+    <AuthLayout title="Sign in" subtitle="Manage the credentials your workflows use.">
+      <FormProvider {...form}>
+        <form className="stack" onSubmit={onSubmit} noValidate>
+          <ErrorAlert>{failure}</ErrorAlert>
+          <TextField name="email" label="Email" type="email" autoComplete="username" required autoFocus />
+          <TextField
+            name="password"
+            label="Password"
+            type="password"
+            autoComplete="current-password"
+            required
+          />
+          <button
+            type="submit"
+            className="button button-primary button-block"
+            disabled={form.formState.isSubmitting}
+          >
+            {form.formState.isSubmitting ? 'Signing in…' : 'Sign in'}
+          </button>
+        </form>
+      </FormProvider>
+      <p className="auth-switch">
+        New to Latchkey? <Link href={paths.signUp(next ?? undefined)}>Create an account</Link>
+      </p>
+    </AuthLayout>
+  );
+}
+
+interface SignUpValues {
+  name: string;
+  email: string;
+  password: string;
+}
+
+export function SignUpPage() {
+  const form = useForm<SignUpValues>({ defaultValues: { name: '', email: '', password: '' } });
+  const signUp = useMutation(trpc.auth.signUp.mutationOptions());
+  const next = nextPath();
+
+  const onSubmit = form.handleSubmit(async (values) => {
+    try {
+      await signUp.mutateAsync(values);
+      form.reset();
+      signUp.reset();
+      await afterAuthentication();
+    } catch (error) {
+      applyFieldIssues(fieldIssues(error), new Set(['name', 'email', 'password']), form.setError);
+    }
+  });
+
+  const failure =
+    signUp.error && errorCode(signUp.error) === 'CONFLICT'
+      ? 'An account with this email already exists. Sign in instead.'
+      : signUp.error && fieldIssues(signUp.error).length === 0
+        ? errorMessage(signUp.error)
+        : null;
+
+  return (
+    <AuthLayout
+      title="Create your account"
+      subtitle="Store API keys once, use them safely in every workflow."
+    >
+      <FormProvider {...form}>
+        <form className="stack" onSubmit={onSubmit} noValidate>
+          <ErrorAlert>{failure}</ErrorAlert>
+          <TextField name="name" label="Your name" autoComplete="name" required autoFocus />
+          <TextField
+            name="email"
+            label="Email"
+            type="email"
+            autoComplete="email"
+            required
+            rules={{
+              pattern: {
+                value: /^[^\s@]+@[^\s@]+$/,
+                message: 'Enter an email address like you@example.com.',
+              },
+            }}
+          />
+          <TextField
+            name="password"
+            label="Password"
+            type="password"
+            autoComplete="new-password"
+            required
+            help="At least 10 characters. A passphrase of a few words is easy to remember and hard to guess."
+            rules={{ minLength: { value: 10, message: 'Password must be at least 10 characters long.' } }}
+          />
+          <button
+            type="submit"
+            className="button button-primary button-block"
+            disabled={form.formState.isSubmitting}
+          >
+            {form.formState.isSubmitting ? 'Creating account…' : 'Create account'}
+          </button>
+        </form>
+      </FormProvider>
+      <p className="auth-switch">
+        Already have an account? <Link href={paths.signIn(next ?? undefined)}>Sign in</Link>
+      </p>
+    </AuthLayout>
+  );
+}

@@ -1,0 +1,84 @@
+import { useMutation } from '@tanstack/react-query';
+import type { Me } from '../api/hooks';
+import { errorCode, errorMessage, queryClient, trpc } from '../api/trpc';
+import { Link, navigate, paths, useDocumentTitle } from '../app/router';
+import { ErrorAlert } from '../ui/Feedback';
+
+export function AcceptInvitePage({ token, me }: { token: string; me: Me | null }) {
+  useDocumentTitle('Join a workspace');
+  const accept = useMutation(trpc.workspaces.acceptInvite.mutationOptions());
+  const here = paths.invite(token);
+
+  async function join() {
+    try {
+      const result: unknown = await accept.mutateAsync({ token });
+      accept.reset();
+      await queryClient.invalidateQueries();
+      const fresh = await queryClient.fetchQuery({ ...trpc.auth.me.queryOptions(), staleTime: 0 });
+      const workspaceId = joinedWorkspaceId(result) ?? fresh?.workspaces.at(-1)?.id;
+      navigate(workspaceId ? paths.section(workspaceId, 'secrets') : '/', { replace: true });
+    } catch {
+      // Shown below.
+    }
+  }
+
+  const failure =
+    accept.error &&
+    (errorCode(accept.error) === 'NOT_FOUND' || errorCode(accept.error) === 'BAD_REQUEST'
+      ? 'This invite link is not valid any more: it was already used, it expired, or it was mistyped. Ask for a new one.'
+      : errorMessage(accept.error));
+
+  return (
+    <div className="auth-page">
+      <main className="auth-card" id="main">
+        <div className="brand brand-large">
+          <span className="brand-mark" aria-hidden="true">
+            L
+          </span>
+          <span className="brand-name">Latchkey</span>
+        </div>
+        <h1 className="auth-title">You’re invited to a workspace</h1>
+        {me ? (
+          <>
+            <p className="auth-subtitle">
+              Join as <strong>{me.user.email}</strong>. You will be able to select the workspace’s secrets in
+              your workflow nodes.
+            </p>
+            <ErrorAlert>{failure}</ErrorAlert>
+            <button
+              type="button"
+              className="button button-primary button-block"
+              onClick={join}
+              disabled={accept.isPending}
+            >
+              {accept.isPending ? 'Joining…' : 'Accept invitation'}
+            </button>
+            <p className="auth-switch">
+              <Link href="/">Not now</Link>
+            </p>
+          </>
+        ) : (
+          <>
+            <p className="auth-subtitle">Sign in or create an account to accept the invitation.</p>
+            <div className="stack">
+              <Link href={paths.signUp(here)} className="button button-primary button-block">
+                Create an account
+              </Link>
+              <Link href={paths.signIn(here)} className="button button-block">
+                Sign in
+              </Link>
+            </div>
+          </>
+        )}
+      </main>
+    </div>
+  );
+}
+
+function joinedWorkspaceId(result: unknown): string | null {
+  if (!result || typeof result !== 'object') return null;
+  const record = result as { workspaceId?: unknown; id?: unknown; workspace?: { id?: unknown } };
+  for (const candidate of [record.workspaceId, record.workspace?.id, record.id])
+    if (typeof candidate === 'string') return candidate;
+  return null;
+}

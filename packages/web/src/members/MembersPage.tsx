@@ -1,0 +1,459 @@
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+import { FormProvider, useForm } from 'react-hook-form';
+import {
+  canManageWorkspace,
+  groupByWorkflow,
+  type Me,
+  type Member,
+  type WorkspaceSummary,
+} from '../api/hooks';
+import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
+import { navigate, paths, useDocumentTitle } from '../app/router';
+import { initials, PageHeader, roleLabel } from '../app/Shell';
+import { applyFieldIssues } from '../schema-form/SchemaFields';
+import { Dialog } from '../ui/Dialog';
+import { EmptyState, ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
+import { formatDateTime, plural } from '../ui/format';
+import { SelectField, TextField } from '../ui/TextField';
+import { Time } from '../ui/Time';
+
+type Role = 'owner' | 'admin' | 'member';
+
+/** The roles the current user may hand out (DESIGN §6: admins manage members but not owners). */
+function assignableRoles(myRole: string): Role[] {
+  if (myRole === 'owner') return ['owner', 'admin', 'member'];
+  if (myRole === 'admin') return ['admin', 'member'];
+  return [];
+}
+
+function mayManage(myRole: string, member: Member): boolean {
+  if (myRole === 'owner') return true;
+  return myRole === 'admin' && member.role !== 'owner';
+}
+
+export function MembersPage({ me, workspace }: { me: Me; workspace: WorkspaceSummary }) {
+  useDocumentTitle('Members');
+  const members = useQuery(trpc.workspaces.members.queryOptions({ workspaceId: workspace.id }));
+  const [inviting, setInviting] = useState(false);
+  const [removing, setRemoving] = useState<Member | null>(null);
+  const [leaving, setLeaving] = useState(false);
+  const manage = canManageWorkspace(workspace.role);
+
+  if (workspace.plan !== 'team')
+    return (
+      <>
+        <PageHeader title="Members" />
+        <EmptyState title="Members are part of the team plan">
+          <p>
+            “{workspace.name}” is a personal workspace: it has one member, you. To share secrets with other
+            people, create a workspace on the team plan and invite them there.
+          </p>
+        </EmptyState>
+      </>
+    );
+
+  return (
+    <>
+      <PageHeader
+        title="Members"
+        description="Everyone here can select the workspace’s secrets in workflow nodes of the matching type. When someone leaves or is removed, the secrets they created are deleted with them."
+        actions={
+          <>
+            <button type="button" className="button" onClick={() => setLeaving(true)}>
+              Leave workspace
+            </button>
+            {manage && (
+              <button type="button" className="button button-primary" onClick={() => setInviting(true)}>
+                Invite people
+              </button>
+            )}
+          </>
+        }
+      />
+      {members.isPending && <Spinner label="Loading members" />}
+      {members.isError && <ErrorAlert>{errorMessage(members.error)}</ErrorAlert>}
+      {members.data && (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="visually-hidden">Members of {workspace.name}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Role</th>
+                <th scope="col">Joined</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {members.data.map((member) => (
+                <tr key={member.userId} data-member-email={member.email}>
+                  <th scope="row" className="cell-name">
+                    <span className="member">
+                      <span className="avatar avatar-small" aria-hidden="true">
+                        {initials(member.name || member.email)}
+                      </span>
+                      <span>
+                        <span className="cell-main">
+                          {member.name}
+                          {member.userId === me.user.id ? ' (you)' : ''}
+                        </span>
+                        <span className="cell-sub">{member.email}</span>
+                      </span>
+                    </span>
+                  </th>
+                  <td>
+                    {member.userId !== me.user.id && mayManage(workspace.role, member) ? (
+                      <RoleSelect workspace={workspace} member={member} />
+                    ) : (
+                      <span className={`badge badge-role-${member.role}`}>{roleLabel(member.role)}</span>
+                    )}
+                  </td>
+                  <td>
+                    <Time iso={member.joinedAt} />
+                  </td>
+                  <td className="cell-actions">
+                    {member.userId !== me.user.id && mayManage(workspace.role, member) && (
+                      <button
+                        type="button"
+                        className="button button-small button-danger-ghost"
+                        onClick={() => setRemoving(member)}
+                        aria-label={`Remove ${member.name}`}
+                      >
+                        Remove
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <InviteDialog workspace={workspace} open={inviting} onClose={() => setInviting(false)} />
+      <RemoveMemberDialog workspace={workspace} member={removing} onClose={() => setRemoving(null)} />
+      <LeaveDialog me={me} workspace={workspace} open={leaving} onClose={() => setLeaving(false)} />
+    </>
+  );
+}
+
+function RoleSelect({ workspace, member }: { workspace: WorkspaceSummary; member: Member }) {
+  const setRole = useMutation(trpc.workspaces.setRole.mutationOptions());
+  const toast = useToast();
+  const roles = assignableRoles(workspace.role);
+  const options = roles.includes(member.role as Role) ? roles : [member.role as Role, ...roles];
+  async function change(role: Role) {
+    try {
+      await setRole.mutateAsync({ workspaceId: workspace.id, userId: member.userId, role });
+      await queryClient.invalidateQueries({
+        queryKey: trpc.workspaces.members.queryKey({ workspaceId: workspace.id }),
+      });
+      toast(`${member.name} is now ${role === 'admin' ? 'an' : 'a'} ${role}.`);
+    } catch {
+      // Shown below.
+    }
+  }
+  return (
+    <div>
+      <select
+        className="input input-compact"
+        aria-label={`Role of ${member.name}`}
+        value={member.role}
+        disabled={setRole.isPending}
+        onChange={(event) => change(event.target.value as Role)}
+      >
+        {options.map((role) => (
+          <option key={role} value={role}>
+            {roleLabel(role)}
+          </option>
+        ))}
+      </select>
+      {setRole.error && (
+        <p className="field-error" role="alert">
+          {errorMessage(setRole.error)}
+        </p>
+      )}
+    </div>
+  );
+}
+
+interface InviteValues {
+  email: string;
+  role: Role;
+}
+
+function InviteDialog({
+  workspace,
+  open,
+  onClose,
+}: {
+  workspace: WorkspaceSummary;
+  open: boolean;
+  onClose: () => void;
+}) {
+  return (
+    <Dialog open={open} onClose={onClose} title={`Invite people to ${workspace.name}`}>
+      <InviteForm workspace={workspace} onClose={onClose} />
+    </Dialog>
+  );
+}
+
+function InviteForm({ workspace, onClose }: { workspace: WorkspaceSummary; onClose: () => void }) {
+  const form = useForm<InviteValues>({ defaultValues: { email: '', role: 'member' } });
+  const invite = useMutation(trpc.workspaces.invite.mutationOptions());
+  const [link, setLink] = useState<{ url: string; email: string; expiresAt: string } | null>(null);
+  const [copied, setCopied] = useState(false);
+  // The invite token is a one-time credential: it lives only in this dialog and goes with it.
+  useEffect(() => () => invite.reset(), [invite.reset]);
+
+  const onSubmit = form.handleSubmit(async (values) => {
+    try {
+      const result = await invite.mutateAsync({
+        workspaceId: workspace.id,
+        email: values.email.trim(),
+        role: values.role,
+      });
+      setLink({
+        url: `${window.location.origin}${paths.invite(result.token)}`,
+        email: values.email.trim(),
+        expiresAt: result.expiresAt,
+      });
+      invite.reset();
+      form.reset();
+    } catch (error) {
+      applyFieldIssues(fieldIssues(error), new Set(['email', 'role']), form.setError);
+    }
+  });
+
+  if (link)
+    return (
+      <div className="stack">
+        <Notice>
+          Send this link to <strong>{link.email}</strong>. It is shown only once and works once; it expires{' '}
+          {formatDateTime(link.expiresAt)}.
+        </Notice>
+        <div className="field">
+          <label htmlFor="invite-link" className="field-label">
+            Invite link
+          </label>
+          <div className="copy-row">
+            <input
+              id="invite-link"
+              className="input input-mono"
+              readOnly
+              value={link.url}
+              onFocus={(event) => event.target.select()}
+            />
+            <button
+              type="button"
+              className="button"
+              onClick={async () => {
+                await navigator.clipboard?.writeText(link.url).catch(() => undefined);
+                setCopied(true);
+              }}
+            >
+              {copied ? 'Copied' : 'Copy'}
+            </button>
+          </div>
+        </div>
+        <div className="form-actions">
+          <button type="button" className="button button-primary" onClick={onClose}>
+            Done
+          </button>
+        </div>
+      </div>
+    );
+
+  const roleOptions = assignableRoles(workspace.role).map((role) => ({
+    value: role,
+    label: roleLabel(role),
+  }));
+  return (
+    <FormProvider {...form}>
+      <form className="stack" onSubmit={onSubmit} noValidate aria-label="Invite a person">
+        {invite.error && fieldIssues(invite.error).length === 0 && (
+          <ErrorAlert>{errorMessage(invite.error)}</ErrorAlert>
+        )}
+        <TextField
+          name="email"
+          label="Email"
+          type="email"
+          required
+          autoComplete="off"
+          placeholder="colleague@example.com"
+          rules={{
+            pattern: {
+              value: /^[^\s@]+@[^\s@]+$/,
+              message: 'Enter an email address like colleague@example.com.',
+            },
+          }}
+        />
+        <SelectField
+          name="role"
+          label="Role"
+          options={roleOptions}
+          required
+          help="Members manage their own secrets and can select any secret in a node. Admins also see and manage every secret and the audit log."
+        />
+        <div className="form-actions">
+          <button type="button" className="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="button button-primary" disabled={form.formState.isSubmitting}>
+            {form.formState.isSubmitting ? 'Creating link…' : 'Create invite link'}
+          </button>
+        </div>
+      </form>
+    </FormProvider>
+  );
+}
+
+function consequences(name: string, preview: { secrets: number; nodes: { workflowId: string }[] }): string {
+  const workflows = new Set(preview.nodes.map((node) => node.workflowId)).size;
+  return `${plural(preview.secrets, 'secret')} created by ${name} will be deleted; ${plural(preview.nodes.length, 'node')} in ${plural(workflows, 'workflow')} will need a new credential.`;
+}
+
+function RemoveMemberDialog({
+  workspace,
+  member,
+  onClose,
+}: {
+  workspace: WorkspaceSummary;
+  member: Member | null;
+  onClose: () => void;
+}) {
+  return (
+    <Dialog
+      open={member !== null}
+      onClose={onClose}
+      title={member ? `Remove ${member.name}?` : 'Remove member'}
+    >
+      {member && <RemoveMemberBody workspace={workspace} member={member} onClose={onClose} />}
+    </Dialog>
+  );
+}
+
+function RemoveMemberBody({
+  workspace,
+  member,
+  onClose,
+}: {
+  workspace: WorkspaceSummary;
+  member: Member;
+  onClose: () => void;
+}) {
+  const preview = useQuery({
+    ...trpc.workspaces.removalPreview.queryOptions({ workspaceId: workspace.id, userId: member.userId }),
+    staleTime: 0,
+  });
+  const remove = useMutation(trpc.workspaces.removeMember.mutationOptions());
+  const toast = useToast();
+
+  async function confirm() {
+    try {
+      const result = await remove.mutateAsync({ workspaceId: workspace.id, userId: member.userId });
+      await Promise.all([
+        queryClient.invalidateQueries({ queryKey: trpc.workspaces.pathKey() }),
+        queryClient.invalidateQueries({ queryKey: trpc.secrets.pathKey() }),
+        queryClient.invalidateQueries({ queryKey: trpc.workflows.pathKey() }),
+      ]);
+      toast(
+        `${member.name} was removed. ${plural(result.deletedSecrets, 'secret')} deleted; ${plural(result.affectedNodes.length, 'node')} ${result.affectedNodes.length === 1 ? 'needs' : 'need'} a new credential.`,
+      );
+      onClose();
+    } catch {
+      // Shown below.
+    }
+  }
+
+  return (
+    <div className="stack">
+      <p>
+        {member.name} ({member.email}) loses access to {workspace.name} immediately.
+      </p>
+      {preview.isPending && <Spinner label="Checking what will be deleted" />}
+      {preview.isError && <ErrorAlert>{errorMessage(preview.error)}</ErrorAlert>}
+      {preview.data && (
+        <Notice tone={preview.data.secrets > 0 || preview.data.nodes.length > 0 ? 'warning' : 'info'}>
+          <p className="removal-summary">{consequences(member.name, preview.data)}</p>
+          {preview.data.nodes.length > 0 && (
+            <ul className="affected-list">
+              {groupByWorkflow(preview.data.nodes).map((group) => (
+                <li key={group.workflowId}>
+                  <strong>{group.workflowName}</strong>: {group.nodes.map((node) => node.nodeName).join(', ')}
+                </li>
+              ))}
+            </ul>
+          )}
+        </Notice>
+      )}
+      {remove.error && <ErrorAlert>{errorMessage(remove.error)}</ErrorAlert>}
+      <div className="form-actions">
+        <button type="button" className="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button
+          type="button"
+          className="button button-danger"
+          onClick={confirm}
+          disabled={!preview.data || remove.isPending}
+        >
+          {remove.isPending ? 'Removing…' : `Remove ${member.name}`}
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function LeaveDialog({
+  me,
+  workspace,
+  open,
+  onClose,
+}: {
+  me: Me;
+  workspace: WorkspaceSummary;
+  open: boolean;
+  onClose: () => void;
+}) {
+  return (
+    <Dialog open={open} onClose={onClose} title={`Leave ${workspace.name}?`}>
+      <LeaveBody me={me} workspace={workspace} onClose={onClose} />
+    </Dialog>
+  );
+}
+
+function LeaveBody({ me, workspace, onClose }: { me: Me; workspace: WorkspaceSummary; onClose: () => void }) {
+  const preview = useQuery({
+    ...trpc.workspaces.removalPreview.queryOptions({ workspaceId: workspace.id, userId: me.user.id }),
+    staleTime: 0,
+    retry: false,
+  });
+  const leave = useMutation(trpc.workspaces.leave.mutationOptions());
+  async function confirm() {
+    try {
+      await leave.mutateAsync({ workspaceId: workspace.id });
+      queryClient.clear();
+      navigate('/', { replace: true });
+    } catch {
+      // Shown below.
+    }
+  }
+  return (
+    <div className="stack">
+      <p>You lose access to this workspace, its workflows and its secrets.</p>
+      {preview.data && <Notice tone="warning">{consequences('you', preview.data)}</Notice>}
+      {leave.error && <ErrorAlert>{errorMessage(leave.error)}</ErrorAlert>}
+      <div className="form-actions">
+        <button type="button" className="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button type="button" className="button button-danger" onClick={confirm} disabled={leave.isPending}>
+          {leave.isPending ? 'Leaving…' : 'Leave workspace'}
+        </button>
+      </div>
+    </div>
+  );
+}

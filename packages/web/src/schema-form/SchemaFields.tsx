@@ -1,0 +1,174 @@
+import { useId, useState } from 'react';
+import { type FieldValues, type UseFormSetError, useFormContext } from 'react-hook-form';
+import type { FieldIssue } from '../api/trpc';
+import { type SchemaField, validateValue } from './jsonSchema';
+
+interface SchemaFieldsProps {
+  fields: SchemaField[];
+  /** Where the values live in the form, e.g. `data` (credential forms) or `params` (node parameters). */
+  prefix: string;
+}
+
+/**
+ * Renders a JSON-Schema-described object as labelled inputs inside a react-hook-form <FormProvider>:
+ * the single form renderer for every credential type and every node type's parameters.
+ */
+export function SchemaFields({ fields, prefix }: SchemaFieldsProps) {
+  if (fields.length === 0) return <p className="muted">This form has no fields.</p>;
+  return (
+    <>
+      {fields.map((field) => (
+        <SchemaFieldInput key={field.name} field={field} name={`${prefix}.${field.name}`} />
+      ))}
+    </>
+  );
+}
+
+function SchemaFieldInput({ field, name }: { field: SchemaField; name: string }) {
+  const { register, getFieldState, formState } = useFormContext();
+  const id = useId();
+  const helpId = `${id}-help`;
+  const errorId = `${id}-error`;
+  const { error } = getFieldState(name, formState);
+  const describedBy = [field.help || field.formatHint ? helpId : null, error ? errorId : null]
+    .filter(Boolean)
+    .join(' ');
+  const registration = register(name, {
+    validate: (value: unknown) => validateValue(field, typeof value === 'string' ? value : '') ?? true,
+  });
+  const common = {
+    id,
+    'aria-invalid': error ? true : undefined,
+    'aria-describedby': describedBy || undefined,
+    'aria-required': field.required || undefined,
+    placeholder: field.placeholder,
+    ...registration,
+  } as const;
+
+  let control: React.ReactNode;
+  if (field.options) {
+    const { placeholder: _unused, ...selectProps } = common;
+    control = (
+      <select className="input" {...selectProps}>
+        {!field.required || !field.defaultValue ? (
+          <option value="">{field.required ? 'Choose…' : '(none)'}</option>
+        ) : null}
+        {field.options.map((option) => (
+          <option key={option} value={option}>
+            {option}
+          </option>
+        ))}
+      </select>
+    );
+  } else if (field.secret) {
+    control = <SecretInput field={field} common={common} />;
+  } else if (field.multiline) {
+    control = <textarea className="input" rows={4} spellCheck={false} {...common} />;
+  } else {
+    control = <input className="input" type="text" autoComplete="off" spellCheck={false} {...common} />;
+  }
+
+  return (
+    <div className="field" data-field={field.name}>
+      <label htmlFor={id} className="field-label">
+        {field.label}
+        {field.required ? (
+          <span className="required-mark" aria-hidden="true">
+            {' '}
+            *
+          </span>
+        ) : (
+          <span className="optional-mark"> (optional)</span>
+        )}
+        {field.secret && <span className="badge badge-secret">Secret</span>}
+      </label>
+      {control}
+      {(field.help || field.formatHint) && (
+        <p id={helpId} className="field-help">
+          {[field.help, field.formatHint].filter(Boolean).join(' ')}
+        </p>
+      )}
+      {error?.message && (
+        <p id={errorId} className="field-error" role="alert">
+          {error.message}
+        </p>
+      )}
+    </div>
+  );
+}
+
+type CommonProps = {
+  id: string;
+  placeholder: string | undefined;
+} & Record<string, unknown>;
+
+/**
+ * A masked input with a show/hide toggle for checking what was typed. The toggle is the only way the
+ * value is ever visible, and only until the form is saved: the server never sends it back.
+ */
+function SecretInput({ field, common }: { field: SchemaField; common: CommonProps }) {
+  const [visible, setVisible] = useState(false);
+  const input = field.multiline ? (
+    <textarea
+      className={`input${visible ? '' : ' masked'}`}
+      rows={4}
+      spellCheck={false}
+      autoComplete="off"
+      data-secret="true"
+      {...common}
+    />
+  ) : (
+    <input
+      className="input"
+      type={visible ? 'text' : 'password'}
+      autoComplete="new-password"
+      spellCheck={false}
+      data-secret="true"
+      {...common}
+    />
+  );
+  return (
+    <div className="secret-input">
+      {input}
+      <button
+        type="button"
+        className="button button-ghost button-small secret-toggle"
+        aria-pressed={visible}
+        aria-controls={common.id}
+        onClick={() => setVisible((current) => !current)}
+      >
+        {visible ? 'Hide' : 'Show'}
+        <span className="visually-hidden"> {field.label}</span>
+      </button>
+    </div>
+  );
+}
+
+/**
+ * Puts a BAD_REQUEST's field issues next to their fields. Issues whose field is not on the form are
+ * returned, for a banner.
+ */
+export function applyFieldIssues<T extends FieldValues>(
+  issues: FieldIssue[],
+  knownFields: Set<string>,
+  setError: UseFormSetError<T>,
+): FieldIssue[] {
+  const unplaced: FieldIssue[] = [];
+  let focused = false;
+  for (const issue of issues) {
+    const path = issue.path.join('.');
+    if (knownFields.has(path)) {
+      setError(
+        path as Parameters<UseFormSetError<T>>[0],
+        { type: 'server', message: issue.message },
+        {
+          shouldFocus: !focused,
+        },
+      );
+      focused = true;
+    } else {
+      unplaced.push(issue);
+    }
+  }
+  return unplaced;
+}

@@ -1,0 +1,265 @@
+import { useMutation } from '@tanstack/react-query';
+import { useEffect, useId, useMemo } from 'react';
+import { FormProvider, useForm, useFormContext } from 'react-hook-form';
+import { type Integration, type SecretMeta, useIntegrations } from '../api/hooks';
+import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
+import { schemaFields, submittedValues } from '../schema-form/jsonSchema';
+import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
+import { Dialog } from '../ui/Dialog';
+import { ErrorAlert, Spinner, useToast } from '../ui/Feedback';
+import { TextField } from '../ui/TextField';
+
+interface CreateSecretDialogProps {
+  workspaceId: string;
+  open: boolean;
+  onClose: () => void;
+  /** From the node editor: only this node type's integration is offered. */
+  nodeType?: string;
+  onCreated?: (secret: SecretMeta) => void;
+}
+
+export function CreateSecretDialog({
+  workspaceId,
+  open,
+  onClose,
+  nodeType,
+  onCreated,
+}: CreateSecretDialogProps) {
+  return (
+    <Dialog
+      open={open}
+      onClose={onClose}
+      title="New secret"
+      size="large"
+      description="Pick the service, fill in its credential, and give it a name. After saving, the value can be used by workflow nodes but is never shown again."
+    >
+      <CreateSecretForm
+        workspaceId={workspaceId}
+        nodeType={nodeType}
+        onDone={onClose}
+        onCreated={onCreated}
+      />
+    </Dialog>
+  );
+}
+
+interface Values {
+  integrationId: string;
+  credentialType: string;
+  name: string;
+  data: Record<string, string>;
+}
+
+function CreateSecretForm({
+  workspaceId,
+  nodeType,
+  onDone,
+  onCreated,
+}: {
+  workspaceId: string;
+  nodeType?: string;
+  onDone: () => void;
+  onCreated?: (secret: SecretMeta) => void;
+}) {
+  const integrations = useIntegrations();
+  const offered = useMemo(
+    () => (integrations.data ?? []).filter((integration) => !nodeType || integration.nodeType === nodeType),
+    [integrations.data, nodeType],
+  );
+  const form = useForm<Values>({
+    defaultValues: { integrationId: '', credentialType: '', name: '', data: {} },
+    // Fields of a credential type that is no longer selected leave the form state with their values.
+    shouldUnregister: true,
+  });
+  const create = useMutation(trpc.secrets.create.mutationOptions());
+  const toast = useToast();
+  const integrationSelectId = useId();
+  const integrationHelpId = useId();
+
+  const integrationId = form.watch('integrationId');
+  const credentialTypeName = form.watch('credentialType');
+  const integration = offered.find((candidate) => candidate.id === integrationId);
+  const credentialType = integration?.credentialTypes.find(
+    (candidate) => candidate.type === credentialTypeName,
+  );
+  const fields = useMemo(() => schemaFields(credentialType?.jsonSchema), [credentialType]);
+
+  useEffect(() => {
+    if (!integrationId && offered.length === 1 && offered[0]) form.setValue('integrationId', offered[0].id);
+  }, [offered, integrationId, form]);
+
+  useEffect(() => {
+    // One credential type: nothing to choose. Several: the user picks (no silent default for a security choice).
+    const only = integration?.credentialTypes.length === 1 ? integration.credentialTypes[0] : undefined;
+    form.setValue('credentialType', only?.type ?? '');
+  }, [integration, form]);
+
+  // The mutation's variables hold the secret value: drop them when the form goes away.
+  useEffect(() => () => create.reset(), [create.reset]);
+
+  const onSubmit = form.handleSubmit(async (values) => {
+    if (!credentialType) return;
+    try {
+      const secret = await create.mutateAsync({
+        workspaceId,
+        credentialType: credentialType.type,
+        name: values.name.trim(),
+        data: submittedValues(fields, values.data),
+      });
+      form.reset({ integrationId: '', credentialType: '', name: '', data: {} });
+      create.reset();
+      await Promise.all([
+        queryClient.invalidateQueries({ queryKey: trpc.secrets.list.pathKey() }),
+        queryClient.invalidateQueries({ queryKey: trpc.secrets.selectable.pathKey() }),
+      ]);
+      toast(`Secret “${secret.name}” saved. Its value will not be shown again.`);
+      onCreated?.(secret);
+      onDone();
+    } catch (error) {
+      const known = new Set(['name', ...fields.map((field) => `data.${field.name}`)]);
+      applyFieldIssues(fieldIssues(error), known, form.setError);
+    }
+  });
+
+  if (integrations.isPending) return <Spinner label="Loading integrations" />;
+  if (integrations.isError) return <ErrorAlert>{errorMessage(integrations.error)}</ErrorAlert>;
+
+  const issues = create.error ? fieldIssues(create.error) : [];
+  const knownPaths = new Set(['name', ...fields.map((field) => `data.${field.name}`)]);
+  const bannerIssues = issues.filter((issue) => !knownPaths.has(issue.path.join('.')));
+
+  return (
+    <FormProvider {...form}>
+      <form className="stack" onSubmit={onSubmit} noValidate aria-label="New secret">
+        {create.error && issues.length === 0 && <ErrorAlert>{errorMessage(create.error)}</ErrorAlert>}
+        {bannerIssues.length > 0 && (
+          <ErrorAlert>
+            {bannerIssues.map((issue) => (
+              <span key={`${issue.path.join('.')}:${issue.message}`}>{issue.message} </span>
+            ))}
+          </ErrorAlert>
+        )}
+        {issues.length > 0 && bannerIssues.length === 0 && (
+          <ErrorAlert>Check the highlighted fields.</ErrorAlert>
+        )}
+        <p className="form-legend">
+          Fields marked <span aria-hidden="true">*</span>
+          <span className="visually-hidden">with an asterisk</span> are required.
+        </p>
+
+        <div className="field">
+          <label htmlFor={integrationSelectId} className="field-label">
+            Integration
+            <span className="required-mark" aria-hidden="true">
+              {' '}
+              *
+            </span>
+          </label>
+          <select
+            id={integrationSelectId}
+            className="input"
+            aria-required="true"
+            aria-describedby={integrationHelpId}
+            {...form.register('integrationId', { required: 'Choose the integration this secret is for.' })}
+          >
+            {offered.length !== 1 && <option value="">Choose an integration…</option>}
+            {offered.map((candidate) => (
+              <option key={candidate.id} value={candidate.id}>
+                {candidate.displayName}
+              </option>
+            ))}
+          </select>
+          <p id={integrationHelpId} className="field-help">
+            {integration
+              ? `${integration.description} Only ${integration.displayName} nodes can use this secret.`
+              : 'A secret is usable only by nodes of the integration it is created for.'}
+          </p>
+        </div>
+
+        {integration && integration.credentialTypes.length > 1 && (
+          <CredentialTypeChoice integration={integration} />
+        )}
+
+        {credentialType && (
+          <>
+            {credentialType.description && <p className="muted">{credentialType.description}</p>}
+            <TextField
+              name="name"
+              label="Name"
+              required
+              autoComplete="off"
+              placeholder={`${integration?.displayName ?? ''} – production`}
+              help="How people will recognise this secret when they pick it in a workflow node."
+              rules={{
+                validate: (value: unknown) =>
+                  (typeof value === 'string' && value.trim() !== '') || 'Name is required.',
+                maxLength: { value: 120, message: 'Name must be at most 120 characters long.' },
+              }}
+            />
+            <fieldset className="fieldset" key={credentialType.type}>
+              <legend className="fieldset-legend">{credentialType.displayName}</legend>
+              <SchemaFields fields={fields} prefix="data" />
+            </fieldset>
+          </>
+        )}
+
+        <div className="form-actions">
+          {/*
+            Issue 5 adds secrets.test: a "Test" button goes here, enabled when credentialType.testable,
+            calling secrets.test {workspaceId, credentialType, data} and announcing {ok, message} in a
+            live region. It is not rendered until the server offers the procedure.
+          */}
+          <button type="button" className="button" onClick={onDone}>
+            Cancel
+          </button>
+          <button
+            type="submit"
+            className="button button-primary"
+            disabled={!credentialType || form.formState.isSubmitting}
+          >
+            {form.formState.isSubmitting ? 'Saving…' : 'Save secret'}
+          </button>
+        </div>
+      </form>
+    </FormProvider>
+  );
+}
+
+function CredentialTypeChoice({ integration }: { integration: Integration }) {
+  const { register, getFieldState, formState } = useFormContextTyped();
+  const { error } = getFieldState('credentialType', formState);
+  const errorId = useId();
+  return (
+    <fieldset className="field radio-cards" aria-describedby={error ? errorId : undefined}>
+      <legend className="field-label">
+        Credential type
+        <span className="required-mark" aria-hidden="true">
+          {' '}
+          *
+        </span>
+      </legend>
+      {integration.credentialTypes.map((type) => (
+        <label key={type.type} className="radio-card">
+          <input
+            type="radio"
+            value={type.type}
+            {...register('credentialType', { required: 'Choose a credential type.' })}
+          />
+          <span>
+            <span className="radio-card-title">{type.displayName}</span>
+            {type.description && <span className="radio-card-text">{type.description}</span>}
+          </span>
+        </label>
+      ))}
+      {error?.message && (
+        <p id={errorId} className="field-error" role="alert">
+          {error.message}
+        </p>
+      )}
+    </fieldset>
+  );
+}
+
+function useFormContextTyped() {
+  return useFormContext<Values>();
+}

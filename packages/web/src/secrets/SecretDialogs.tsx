@@ -1,0 +1,233 @@
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { useEffect, useMemo } from 'react';
+import { FormProvider, useForm } from 'react-hook-form';
+import { findCredentialType, groupByWorkflow, type SecretMeta, useIntegrations } from '../api/hooks';
+import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
+import { initialValues, schemaFields, submittedValues } from '../schema-form/jsonSchema';
+import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
+import { Dialog } from '../ui/Dialog';
+import { ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
+import { plural } from '../ui/format';
+
+interface SecretDialogProps {
+  workspaceId: string;
+  secret: SecretMeta | null;
+  onClose: () => void;
+}
+
+function invalidateSecrets() {
+  return Promise.all([
+    queryClient.invalidateQueries({ queryKey: trpc.secrets.list.pathKey() }),
+    queryClient.invalidateQueries({ queryKey: trpc.secrets.selectable.pathKey() }),
+    queryClient.invalidateQueries({ queryKey: trpc.workflows.pathKey() }),
+  ]);
+}
+
+export function DeleteSecretDialog({ workspaceId, secret, onClose }: SecretDialogProps) {
+  return (
+    <Dialog open={secret !== null} onClose={onClose} title="Delete secret" size="medium">
+      {secret && <DeleteSecretBody workspaceId={workspaceId} secret={secret} onClose={onClose} />}
+    </Dialog>
+  );
+}
+
+function DeleteSecretBody({
+  workspaceId,
+  secret,
+  onClose,
+}: {
+  workspaceId: string;
+  secret: SecretMeta;
+  onClose: () => void;
+}) {
+  const usage = useQuery({
+    ...trpc.secrets.usage.queryOptions({ workspaceId, secretId: secret.id }),
+    staleTime: 0,
+  });
+  const remove = useMutation(trpc.secrets.delete.mutationOptions());
+  const toast = useToast();
+
+  async function confirm() {
+    try {
+      const result = await remove.mutateAsync({ workspaceId, secretId: secret.id });
+      await invalidateSecrets();
+      const affected = result.affectedNodes.length;
+      toast(
+        affected > 0
+          ? `Secret “${secret.name}” deleted. ${plural(affected, 'node')} now ${affected === 1 ? 'needs' : 'need'} a new credential.`
+          : `Secret “${secret.name}” deleted.`,
+      );
+      onClose();
+    } catch {
+      // Shown below.
+    }
+  }
+
+  const groups = usage.data ? groupByWorkflow(usage.data) : [];
+  return (
+    <div className="stack">
+      <p>
+        Delete <strong>{secret.name}</strong>? It stops working immediately, everywhere: workflow nodes can no
+        longer use it, and it cannot be restored.
+      </p>
+      {usage.isPending && <Spinner label="Checking which workflow nodes use it" />}
+      {usage.isError && <ErrorAlert>{errorMessage(usage.error)}</ErrorAlert>}
+      {usage.data && usage.data.length === 0 && <p className="muted">No workflow node uses this secret.</p>}
+      {usage.data && usage.data.length > 0 && (
+        <Notice tone="warning">
+          <p>
+            {plural(usage.data.length, 'node')} in {plural(groups.length, 'workflow')} will need a new
+            credential:
+          </p>
+          <ul className="affected-list">
+            {groups.map((group) => (
+              <li key={group.workflowId}>
+                <strong>{group.workflowName}</strong>: {group.nodes.map((node) => node.nodeName).join(', ')}
+              </li>
+            ))}
+          </ul>
+        </Notice>
+      )}
+      {remove.error && <ErrorAlert>{errorMessage(remove.error)}</ErrorAlert>}
+      <div className="form-actions">
+        <button type="button" className="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button
+          type="button"
+          className="button button-danger"
+          onClick={confirm}
+          disabled={remove.isPending || usage.isPending}
+        >
+          {remove.isPending ? 'Deleting…' : 'Delete secret'}
+        </button>
+      </div>
+    </div>
+  );
+}
+
+export function RotateSecretDialog({ workspaceId, secret, onClose }: SecretDialogProps) {
+  return (
+    <Dialog
+      open={secret !== null}
+      onClose={onClose}
+      title="Rotate secret"
+      size="large"
+      description={
+        <>
+          <p>
+            Enter the new value. The secret keeps its name and identity, so every workflow node that uses it
+            keeps working and uses the new value from its next run.
+          </p>
+          <p className="muted">
+            Deleting the secret and creating a new one also rotates it, but then every node that used the old
+            one needs a new credential selected.
+          </p>
+        </>
+      }
+    >
+      {secret && <RotateSecretForm workspaceId={workspaceId} secret={secret} onClose={onClose} />}
+    </Dialog>
+  );
+}
+
+interface RotateValues {
+  data: Record<string, string>;
+}
+
+function RotateSecretForm({
+  workspaceId,
+  secret,
+  onClose,
+}: {
+  workspaceId: string;
+  secret: SecretMeta;
+  onClose: () => void;
+}) {
+  const integrations = useIntegrations();
+  if (integrations.isPending) return <Spinner label="Loading the credential form" />;
+  const found = findCredentialType(integrations.data, secret.credentialType);
+  if (!found)
+    return (
+      <ErrorAlert>
+        The credential type {secret.credentialType} is no longer offered by any integration, so its value
+        cannot be replaced here. Delete the secret instead.
+      </ErrorAlert>
+    );
+  return <RotateSecretFields workspaceId={workspaceId} secret={secret} found={found} onClose={onClose} />;
+}
+
+function RotateSecretFields({
+  workspaceId,
+  secret,
+  found,
+  onClose,
+}: {
+  workspaceId: string;
+  secret: SecretMeta;
+  found: NonNullable<ReturnType<typeof findCredentialType>>;
+  onClose: () => void;
+}) {
+  const fields = useMemo(() => schemaFields(found.credentialType.jsonSchema), [found.credentialType]);
+  // Public fields (a Mailgun domain, a header name) are shown again; secret fields start empty.
+  const form = useForm<RotateValues>({ defaultValues: { data: initialValues(fields, secret.publicFields) } });
+  const replace = useMutation(trpc.secrets.replace.mutationOptions());
+  const toast = useToast();
+
+  useEffect(() => () => replace.reset(), [replace.reset]);
+
+  const onSubmit = form.handleSubmit(async (values) => {
+    try {
+      await replace.mutateAsync({
+        workspaceId,
+        secretId: secret.id,
+        data: submittedValues(fields, values.data),
+      });
+      form.reset({ data: {} });
+      replace.reset();
+      await invalidateSecrets();
+      toast(`Secret “${secret.name}” rotated. Nodes that use it now use the new value.`);
+      onClose();
+    } catch (error) {
+      applyFieldIssues(
+        fieldIssues(error),
+        new Set(fields.map((field) => `data.${field.name}`)),
+        form.setError,
+      );
+    }
+  });
+
+  const issues = replace.error ? fieldIssues(replace.error) : [];
+  return (
+    <FormProvider {...form}>
+      <form className="stack" onSubmit={onSubmit} noValidate aria-label={`Rotate ${secret.name}`}>
+        {replace.error && issues.length === 0 && <ErrorAlert>{errorMessage(replace.error)}</ErrorAlert>}
+        {issues.length > 0 && <ErrorAlert>Check the highlighted fields.</ErrorAlert>}
+        <dl className="summary-list">
+          <div>
+            <dt>Secret</dt>
+            <dd>{secret.name}</dd>
+          </div>
+          <div>
+            <dt>Type</dt>
+            <dd>
+              {found.integration.displayName} · {found.credentialType.displayName}
+            </dd>
+          </div>
+        </dl>
+        <fieldset className="fieldset">
+          <legend className="fieldset-legend">New {found.credentialType.displayName}</legend>
+          <SchemaFields fields={fields} prefix="data" />
+        </fieldset>
+        <div className="form-actions">
+          <button type="button" className="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="button button-primary" disabled={form.formState.isSubmitting}>
+            {form.formState.isSubmitting ? 'Replacing…' : 'Replace value'}
+          </button>
+        </div>
+      </form>
+    </FormProvider>
+  );
+}

@@ -1,0 +1,274 @@
+import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import { useEffect, useId, useState } from 'react';
+import {
+  canManageWorkspace,
+  findCredentialType,
+  type Me,
+  type SecretMeta,
+  useIntegrations,
+  type WorkspaceSummary,
+} from '../api/hooks';
+import { errorMessage, trpc } from '../api/trpc';
+import { useDocumentTitle } from '../app/router';
+import { PageHeader } from '../app/Shell';
+import { EmptyState, ErrorAlert, Spinner } from '../ui/Feedback';
+import { Time } from '../ui/Time';
+import { CreateSecretDialog } from './CreateSecretDialog';
+import { DeleteSecretDialog, RotateSecretDialog } from './SecretDialogs';
+
+const PAGE_SIZE = 20;
+
+function useDebounced<T>(value: T, delay: number): T {
+  const [debounced, setDebounced] = useState(value);
+  useEffect(() => {
+    const timer = window.setTimeout(() => setDebounced(value), delay);
+    return () => window.clearTimeout(timer);
+  }, [value, delay]);
+  return debounced;
+}
+
+export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSummary }) {
+  useDocumentTitle('Secrets & API Keys');
+  const manage = canManageWorkspace(workspace.role);
+  const integrations = useIntegrations();
+  const members = useQuery({
+    ...trpc.workspaces.members.queryOptions({ workspaceId: workspace.id }),
+    enabled: manage,
+  });
+  const [integrationId, setIntegrationId] = useState('');
+  const [createdBy, setCreatedBy] = useState('');
+  const [searchText, setSearchText] = useState('');
+  const search = useDebounced(searchText.trim(), 250);
+  const [creating, setCreating] = useState(false);
+  const [deleting, setDeleting] = useState<SecretMeta | null>(null);
+  const [rotating, setRotating] = useState<SecretMeta | null>(null);
+  const filterIds = { integration: useId(), creator: useId(), search: useId() };
+
+  const secrets = useInfiniteQuery(
+    trpc.secrets.list.infiniteQueryOptions(
+      {
+        workspaceId: workspace.id,
+        limit: PAGE_SIZE,
+        ...(integrationId ? { integrationId } : {}),
+        ...(createdBy ? { createdBy } : {}),
+        ...(search ? { search } : {}),
+      },
+      { getNextPageParam: (last) => last.nextCursor ?? undefined },
+    ),
+  );
+  const items = secrets.data?.pages.flatMap((page) => page.items) ?? [];
+  const filtered = Boolean(integrationId || createdBy || search);
+
+  const newButton = (
+    <button type="button" className="button button-primary" onClick={() => setCreating(true)}>
+      New secret
+    </button>
+  );
+
+  return (
+    <>
+      <PageHeader
+        title="Secrets & API Keys"
+        description={
+          manage
+            ? 'Credentials that workflow nodes use to call services. Everyone in the workspace can select them in a node of the matching type; values are never shown again after saving.'
+            : 'The credentials you added. You can also select the secrets your teammates added when you configure a node of the matching type.'
+        }
+        actions={newButton}
+      />
+
+      <section aria-label="Filters" className="toolbar">
+        <div className="toolbar-field toolbar-search">
+          <label htmlFor={filterIds.search} className="field-label field-label-small">
+            Search by name
+          </label>
+          <input
+            id={filterIds.search}
+            className="input"
+            type="search"
+            value={searchText}
+            onChange={(event) => setSearchText(event.target.value)}
+            placeholder="Search secrets…"
+            autoComplete="off"
+          />
+        </div>
+        <div className="toolbar-field">
+          <label htmlFor={filterIds.integration} className="field-label field-label-small">
+            Integration
+          </label>
+          <select
+            id={filterIds.integration}
+            className="input"
+            value={integrationId}
+            onChange={(event) => setIntegrationId(event.target.value)}
+          >
+            <option value="">All integrations</option>
+            {integrations.data?.map((integration) => (
+              <option key={integration.id} value={integration.id}>
+                {integration.displayName}
+              </option>
+            ))}
+          </select>
+        </div>
+        {manage && (
+          <div className="toolbar-field">
+            <label htmlFor={filterIds.creator} className="field-label field-label-small">
+              Created by
+            </label>
+            <select
+              id={filterIds.creator}
+              className="input"
+              value={createdBy}
+              onChange={(event) => setCreatedBy(event.target.value)}
+            >
+              <option value="">Anyone</option>
+              {members.data?.map((member) => (
+                <option key={member.userId} value={member.userId}>
+                  {member.userId === me.user.id ? `${member.name} (you)` : member.name}
+                </option>
+              ))}
+            </select>
+          </div>
+        )}
+      </section>
+
+      {secrets.isPending && <Spinner label="Loading secrets" />}
+      {secrets.isError && <ErrorAlert>{errorMessage(secrets.error)}</ErrorAlert>}
+
+      {secrets.isSuccess && items.length === 0 && !filtered && (
+        <EmptyState title="No secrets yet" action={newButton}>
+          <p>
+            A secret holds what an action node needs to call a service on your behalf: an API key, a bot
+            token, a password. Save it once here; nodes of the matching type (a SendGrid key for SendGrid
+            nodes, a bearer token for HTTP Request nodes) can then use it by name.
+          </p>
+          <p>The value is encrypted and never shown again, not even to you.</p>
+        </EmptyState>
+      )}
+      {secrets.isSuccess && items.length === 0 && filtered && (
+        <div className="empty-inline" role="status">
+          No secrets match these filters.
+        </div>
+      )}
+
+      {items.length > 0 && (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="visually-hidden">Secrets in {workspace.name}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Integration</th>
+                <th scope="col">Credential type</th>
+                <th scope="col">Created by</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((secret) => {
+                const found = findCredentialType(integrations.data, secret.credentialType);
+                const integration =
+                  found?.integration ??
+                  integrations.data?.find((candidate) => candidate.id === secret.integrationId);
+                const mayChange = manage || secret.createdBy.id === me.user.id;
+                const publicFields = Object.entries(secret.publicFields);
+                return (
+                  <tr key={secret.id} data-secret-id={secret.id}>
+                    <th scope="row" className="cell-name">
+                      <span className="secret-name">{secret.name}</span>
+                      {publicFields.length > 0 && (
+                        <span className="cell-sub">
+                          {publicFields
+                            .map(
+                              ([key, value]) =>
+                                `${fieldLabel(found?.credentialType.jsonSchema, key)}: ${value}`,
+                            )
+                            .join(' · ')}
+                        </span>
+                      )}
+                    </th>
+                    <td>
+                      <span className="cell-main">{integration?.displayName ?? secret.integrationId}</span>
+                      <code className="cell-sub node-type">{secret.nodeType}</code>
+                    </td>
+                    <td>{found?.credentialType.displayName ?? secret.credentialType}</td>
+                    <td title={secret.createdBy.email}>
+                      {secret.createdBy.id === me.user.id
+                        ? `${secret.createdBy.name} (you)`
+                        : secret.createdBy.name}
+                    </td>
+                    <td className="nowrap">
+                      <Time iso={secret.createdAt} />
+                    </td>
+                    <td>
+                      {secret.lastUsedAt ? (
+                        <Time iso={secret.lastUsedAt} withTime />
+                      ) : (
+                        <span className="muted">Never</span>
+                      )}
+                    </td>
+                    <td className="cell-actions">
+                      {mayChange && (
+                        <>
+                          <button
+                            type="button"
+                            className="button button-small"
+                            onClick={() => setRotating(secret)}
+                            aria-label={`Rotate ${secret.name}`}
+                          >
+                            Rotate
+                          </button>
+                          <button
+                            type="button"
+                            className="button button-small button-danger-ghost"
+                            onClick={() => setDeleting(secret)}
+                            aria-label={`Delete ${secret.name}`}
+                          >
+                            Delete
+                          </button>
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+
+      {secrets.hasNextPage && (
+        <div className="load-more">
+          <button
+            type="button"
+            className="button"
+            onClick={() => secrets.fetchNextPage()}
+            disabled={secrets.isFetchingNextPage}
+          >
+            {secrets.isFetchingNextPage ? 'Loading…' : 'Load more'}
+          </button>
+        </div>
+      )}
+      {items.length > 0 && (
+        <p className="list-count" aria-live="polite">
+          Showing {items.length} {items.length === 1 ? 'secret' : 'secrets'}
+          {secrets.hasNextPage ? ' (more available)' : ''}.
+        </p>
+      )}
+
+      <CreateSecretDialog workspaceId={workspace.id} open={creating} onClose={() => setCreating(false)} />
+      <DeleteSecretDialog workspaceId={workspace.id} secret={deleting} onClose={() => setDeleting(null)} />
+      <RotateSecretDialog workspaceId={workspace.id} secret={rotating} onClose={() => setRotating(null)} />
+    </>
+  );
+}
+
+function fieldLabel(schema: unknown, key: string): string {
+  const properties = (schema as { properties?: Record<string, { label?: unknown }> } | undefined)?.properties;
+  const label = properties?.[key]?.label;
+  return typeof label === 'string' ? label : key;
+}

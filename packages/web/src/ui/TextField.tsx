@@ -1,0 +1,124 @@
+import { type ReactNode, useId } from 'react';
+import { type RegisterOptions, useFormContext } from 'react-hook-form';
+
+interface TextFieldProps {
+  name: string;
+  label: string;
+  type?: 'text' | 'email' | 'password';
+  autoComplete?: string;
+  help?: ReactNode;
+  required?: boolean;
+  placeholder?: string;
+  rules?: RegisterOptions;
+  autoFocus?: boolean;
+}
+
+/** A labelled text input inside a react-hook-form <FormProvider>, with its help and error wired for screen readers. */
+export function TextField({
+  name,
+  label,
+  type = 'text',
+  autoComplete,
+  help,
+  required,
+  placeholder,
+  rules,
+  autoFocus,
+}: TextFieldProps) {
+  const { register, getFieldState, formState } = useFormContext();
+  const id = useId();
+  const { error } = getFieldState(name, formState);
+  const describedBy = [help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ');
+  return (
+    <div className="field">
+      <label htmlFor={id} className="field-label">
+        {label}
+        {required && (
+          <span className="required-mark" aria-hidden="true">
+            {' '}
+            *
+          </span>
+        )}
+      </label>
+      <input
+        id={id}
+        className="input"
+        type={type}
+        autoComplete={autoComplete}
+        placeholder={placeholder}
+        aria-required={required || undefined}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy || undefined}
+        // biome-ignore lint/a11y/noAutofocus: the first field of a page whose only purpose is this form
+        autoFocus={autoFocus}
+        {...register(name, { ...(required ? { required: `${label} is required.` } : {}), ...rules })}
+      />
+      {help && (
+        <p id={`${id}-help`} className="field-help">
+          {help}
+        </p>
+      )}
+      {error?.message && (
+        <p id={`${id}-error`} className="field-error" role="alert">
+          {error.message}
+        </p>
+      )}
+    </div>
+  );
+}
+
+interface SelectFieldProps {
+  name: string;
+  label: string;
+  options: { value: string; label: string }[];
+  help?: ReactNode;
+  required?: boolean;
+  rules?: RegisterOptions;
+}
+
+export function SelectField({ name, label, options, help, required, rules }: SelectFieldProps) {
+  const { register, getFieldState, formState } = useFormContext();
+  const id = useId();
+  const { error } = getFieldState(name, formState);
+  const describedBy = [help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ');
+  return (
+    <div className="field">
+      <label htmlFor={id} className="field-label">
+        {label}
+        {required && (
+          <span className="required-mark" aria-hidden="true">
+            {' '}
+            *
+          </span>
+        )}
+      </label>
+      <select
+        id={id}
+        className="input"
+        aria-required={required || undefined}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy || undefined}
+        {...register(name, {
+          ...(required ? { required: `Choose a ${label.toLowerCase()}.` } : {}),
+          ...rules,
+        })}
+      >
+        {options.map((option) => (
+          <option key={option.value} value={option.value}>
+            {option.label}
+          </option>
+        ))}
+      </select>
+      {help && (
+        <p id={`${id}-help`} className="field-help">
+          {help}
+        </p>
+      )}
+      {error?.message && (
+        <p id={`${id}-error`} className="field-error" role="alert">
+          {error.message}
+        </p>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,301 @@
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { useEffect, useId, useMemo, useRef, useState } from 'react';
+import { Controller, FormProvider, useForm } from 'react-hook-form';
+import {
+  findIntegrationByNodeType,
+  type SecretMeta,
+  useIntegrations,
+  type Workflow,
+  type WorkflowNode,
+} from '../api/hooks';
+import { errorMessage, fieldIssues, queryClient, type RouterOutputs, trpc } from '../api/trpc';
+import { initialValues, schemaFields, submittedValues } from '../schema-form/jsonSchema';
+import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
+import { CreateSecretDialog } from '../secrets/CreateSecretDialog';
+import { Dialog } from '../ui/Dialog';
+import { ErrorAlert, Spinner, useToast } from '../ui/Feedback';
+import { TextField } from '../ui/TextField';
+
+interface NodeDialogProps {
+  workspaceId: string;
+  workflow: Workflow;
+  /** null: add a new node. */
+  node: WorkflowNode | null;
+  open: boolean;
+  onClose: () => void;
+}
+
+export function NodeDialog({ workspaceId, workflow, node, open, onClose }: NodeDialogProps) {
+  return (
+    <Dialog open={open} onClose={onClose} title={node ? `Edit ${node.name}` : 'Add a node'} size="large">
+      <NodeForm workspaceId={workspaceId} workflow={workflow} node={node} onClose={onClose} />
+    </Dialog>
+  );
+}
+
+interface Values {
+  nodeType: string;
+  name: string;
+  params: Record<string, string>;
+  secretId: string;
+}
+
+type Selectable = RouterOutputs['secrets']['selectable'];
+
+function NodeForm({ workspaceId, workflow, node, onClose }: Omit<NodeDialogProps, 'open'>) {
+  const integrations = useIntegrations();
+  const toast = useToast();
+  const form = useForm<Values>({
+    defaultValues: {
+      nodeType: node?.nodeType ?? '',
+      name: node?.name ?? '',
+      params: {},
+      secretId: node?.secretId ?? '',
+    },
+    shouldUnregister: true,
+  });
+  // An existing node keeps its type (there is no input for it, so it is not a form value).
+  const watchedNodeType = form.watch('nodeType');
+  const nodeType = node?.nodeType ?? watchedNodeType;
+  const integration = findIntegrationByNodeType(integrations.data, nodeType);
+  const fields = useMemo(() => schemaFields(integration?.paramsSchema), [integration]);
+  const addNode = useMutation(trpc.workflows.addNode.mutationOptions());
+  const updateNode = useMutation(trpc.workflows.updateNode.mutationOptions());
+  const [creatingSecret, setCreatingSecret] = useState(false);
+  const nodeTypeId = useId();
+
+  // The parameter fields change with the node type; an existing node starts with its saved values.
+  // (Keyed on the node type only: a background refetch of the workflow must not wipe what is being typed.)
+  const nodeRef = useRef(node);
+  nodeRef.current = node;
+  const integrationNodeType = integration?.nodeType;
+  useEffect(() => {
+    if (!integrationNodeType) return;
+    const current = nodeRef.current;
+    const known =
+      current && current.nodeType === integrationNodeType ? (current.params as Record<string, unknown>) : {};
+    form.setValue('params', initialValues(fields, known));
+    if (!current || current.nodeType !== integrationNodeType) form.setValue('secretId', '');
+  }, [integrationNodeType, fields, form]);
+
+  const onSubmit = form.handleSubmit(async (values) => {
+    if (!integration) return;
+    const params = submittedValues(fields, values.params);
+    try {
+      if (node) {
+        await updateNode.mutateAsync({
+          workflowId: workflow.id,
+          nodeId: node.id,
+          name: values.name.trim(),
+          params,
+          secretId: values.secretId || null,
+        });
+      } else {
+        const created = await addNode.mutateAsync({
+          workflowId: workflow.id,
+          name: values.name.trim(),
+          nodeType: integration.nodeType,
+          params,
+        });
+        if (values.secretId)
+          await updateNode.mutateAsync({
+            workflowId: workflow.id,
+            nodeId: created.id,
+            secretId: values.secretId,
+          });
+      }
+      await queryClient.invalidateQueries({ queryKey: trpc.workflows.pathKey() });
+      toast(node ? `Node “${values.name.trim()}” saved.` : `Node “${values.name.trim()}” added.`);
+      onClose();
+    } catch (error) {
+      const known = new Set(['name', 'secretId', ...fields.map((field) => `params.${field.name}`)]);
+      applyFieldIssues(fieldIssues(error), known, form.setError);
+    }
+  });
+
+  if (integrations.isPending) return <Spinner label="Loading node types" />;
+  if (integrations.isError) return <ErrorAlert>{errorMessage(integrations.error)}</ErrorAlert>;
+  const failure = addNode.error ?? updateNode.error;
+
+  return (
+    <FormProvider {...form}>
+      <form
+        className="stack"
+        onSubmit={onSubmit}
+        noValidate
+        aria-label={node ? `Edit ${node.name}` : 'Add a node'}
+      >
+        {failure && fieldIssues(failure).length === 0 && <ErrorAlert>{errorMessage(failure)}</ErrorAlert>}
+        {failure && fieldIssues(failure).length > 0 && <ErrorAlert>Check the highlighted fields.</ErrorAlert>}
+        {node ? (
+          <p className="muted">
+            Node type: <strong>{integration?.displayName ?? node.nodeType}</strong>{' '}
+            <code>{node.nodeType}</code>
+          </p>
+        ) : (
+          <div className="field">
+            <label htmlFor={nodeTypeId} className="field-label">
+              Node type
+              <span className="required-mark" aria-hidden="true">
+                {' '}
+                *
+              </span>
+            </label>
+            <select
+              id={nodeTypeId}
+              className="input"
+              aria-required="true"
+              aria-describedby={`${nodeTypeId}-help`}
+              {...form.register('nodeType', { required: 'Choose a node type.' })}
+            >
+              <option value="">Choose a node type…</option>
+              {integrations.data.map((candidate) => (
+                <option key={candidate.nodeType} value={candidate.nodeType}>
+                  {candidate.displayName}
+                </option>
+              ))}
+            </select>
+            <p id={`${nodeTypeId}-help`} className="field-help">
+              {integration?.description ?? 'What the node does when the workflow runs.'}
+            </p>
+          </div>
+        )}
+
+        {integration && (
+          <>
+            <TextField
+              name="name"
+              label="Node name"
+              required
+              autoComplete="off"
+              placeholder={`${integration.displayName} step`}
+              help="Shown in the workflow and in error messages when a run fails."
+              rules={{
+                validate: (value: unknown) =>
+                  (typeof value === 'string' && value.trim() !== '') || 'Node name is required.',
+              }}
+            />
+            <fieldset className="fieldset" key={integration.nodeType}>
+              <legend className="fieldset-legend">Parameters</legend>
+              <SchemaFields fields={fields} prefix="params" />
+            </fieldset>
+            <CredentialPicker
+              workspaceId={workspaceId}
+              nodeType={integration.nodeType}
+              displayName={integration.displayName}
+              lostSecretName={node?.status === 'needs-credential' ? (node.lostSecretName ?? null) : null}
+              onCreateNew={() => setCreatingSecret(true)}
+            />
+          </>
+        )}
+
+        <div className="form-actions">
+          <button type="button" className="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button
+            type="submit"
+            className="button button-primary"
+            disabled={!integration || form.formState.isSubmitting}
+          >
+            {form.formState.isSubmitting ? 'Saving…' : node ? 'Save node' : 'Add node'}
+          </button>
+        </div>
+      </form>
+      {integration && (
+        <CreateSecretDialog
+          workspaceId={workspaceId}
+          nodeType={integration.nodeType}
+          open={creatingSecret}
+          onClose={() => setCreatingSecret(false)}
+          onCreated={(secret: SecretMeta) => {
+            const key = trpc.secrets.selectable.queryKey({ workspaceId, nodeType: integration.nodeType });
+            // Show the new secret in the picker at once, before the list is fetched again.
+            queryClient.setQueryData(key, (current: Selectable | undefined) =>
+              current?.some((item) => item.id === secret.id)
+                ? current
+                : [
+                    ...(current ?? []),
+                    { id: secret.id, name: secret.name, credentialType: secret.credentialType },
+                  ],
+            );
+            form.setValue('secretId', secret.id, { shouldDirty: true, shouldValidate: true });
+          }}
+        />
+      )}
+    </FormProvider>
+  );
+}
+
+function CredentialPicker({
+  workspaceId,
+  nodeType,
+  displayName,
+  lostSecretName,
+  onCreateNew,
+}: {
+  workspaceId: string;
+  nodeType: string;
+  displayName: string;
+  lostSecretName: string | null;
+  onCreateNew: () => void;
+}) {
+  const selectable = useQuery(trpc.secrets.selectable.queryOptions({ workspaceId, nodeType }));
+  const integrations = useIntegrations();
+  const integration = findIntegrationByNodeType(integrations.data, nodeType);
+  const id = useId();
+  const helpId = `${id}-help`;
+  const typeName = (type: string) =>
+    integration?.credentialTypes.find((candidate) => candidate.type === type)?.displayName ?? type;
+  return (
+    <Controller
+      name="secretId"
+      render={({ field, fieldState }) => (
+        <div className="field">
+          <label htmlFor={id} className="field-label">
+            Credential
+          </label>
+          {lostSecretName && !field.value && (
+            <p className="needs-credential">
+              <span className="badge badge-warning">Needs a credential</span> The secret “{lostSecretName}”
+              this node used was deleted.
+            </p>
+          )}
+          <div className="picker-row">
+            <select
+              id={id}
+              className="input"
+              aria-describedby={`${helpId}${fieldState.error ? ` ${id}-error` : ''}`}
+              aria-invalid={fieldState.error ? true : undefined}
+              value={field.value ?? ''}
+              onChange={(event) => field.onChange(event.target.value)}
+              onBlur={field.onBlur}
+              ref={field.ref}
+              disabled={selectable.isPending}
+            >
+              <option value="">{selectable.isPending ? 'Loading…' : 'No credential'}</option>
+              {selectable.data?.map((secret) => (
+                <option key={secret.id} value={secret.id}>
+                  {secret.name} — {typeName(secret.credentialType)}
+                </option>
+              ))}
+            </select>
+            <button type="button" className="button" onClick={onCreateNew}>
+              Create new…
+            </button>
+          </div>
+          <p id={helpId} className="field-help">
+            Only {displayName} credentials can be used by this node.
+            {selectable.data?.length === 0 ? ' There are none in this workspace yet: create one.' : ''}
+          </p>
+          {fieldState.error?.message && (
+            <p id={`${id}-error`} className="field-error" role="alert">
+              {fieldState.error.message}
+            </p>
+          )}
+          {selectable.isError && <ErrorAlert>{errorMessage(selectable.error)}</ErrorAlert>}
+        </div>
+      )}
+    />
+  );
+}
