@@ -28,6 +28,7 @@ import {
   parseOutboundAllow,
 } from './outbound-guard.js';
 import type { Resolver } from './outbound-http.js';
+import { sendOutbound } from './outbound-http.js';
 import { runnerSettingsFromEnv } from './settings.js';
 
 const NOTHING_ALLOWED = parseOutboundAllow(undefined);
@@ -399,22 +400,36 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
     ]);
   });
 
-  it('drops connection and proxy headers typed into the node (Host, Transfer-Encoding, Proxy-*), keeps the rest', async () => {
-    const { id, token } = await bearer();
-    const headers = [
-      'Host: metadata.google.internal',
-      'Transfer-Encoding: chunked',
-      'Connection: upgrade',
-      'Upgrade: websocket',
-      'Proxy-Authorization: Basic Zm9vOmJhcg==',
-      'X-Kept: yes',
-    ].join('\n');
-    const node = await runHttp(`${env.fakes.http.url}/headers`, id, env.svc, {
-      method: 'POST',
-      headers,
-      body: 'abc',
-    });
-    expect(node?.ok).toBe(true);
+  const connectionHeaders = [
+    'Host: metadata.google.internal',
+    'Transfer-Encoding: chunked',
+    'Connection: upgrade',
+    'Upgrade: websocket',
+    'Proxy-Authorization: Basic Zm9vOmJhcg==',
+    'X-Kept: yes',
+  ].join('\n');
+
+  it('refuses connection and proxy headers when a node is configured, naming the field', async () => {
+    await expect(
+      runHttp(`${env.fakes.http.url}/headers`, 'unused', env.svc, { headers: connectionHeaders }),
+    ).rejects.toMatchObject({ code: 'BAD_REQUEST', cause: { issues: [{ path: ['params', 'headers'] }] } });
+  });
+
+  it('drops connection and proxy headers at the wire even if a request carries them, keeps the rest', async () => {
+    // Node parameters refuse these headers (above); the outbound client drops them as a second wall.
+    const response = await sendOutbound(
+      {
+        method: 'POST',
+        url: `${env.fakes.http.url}/headers`,
+        headers: Object.fromEntries(
+          connectionHeaders.split('\n').map((line) => line.split(': ') as [string, string]),
+        ),
+        body: 'abc',
+      },
+      (request) => ({ ...request, headers: { ...request.headers, Authorization: 'Bearer wire-test-token' } }),
+      { ...env.svc.runner, guard: () => false },
+    );
+    expect(response.status).toBe(200);
     const req = env.fakes.http.only();
     expect(req.headers.host).toBe(`127.0.0.1:${env.fakes.http.port}`);
     expect(req.headers['transfer-encoding']).toBeUndefined();
@@ -422,8 +437,35 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
     expect(req.headers['proxy-authorization']).toBeUndefined();
     expect(req.headers['content-length']).toBe('3');
     expect(req.headers['x-kept']).toBe('yes');
-    expect(req.headers.authorization).toBe(`Bearer ${token}`);
+    expect(req.headers.authorization).toBe('Bearer wire-test-token');
     expect(req.body).toBe('abc');
+  });
+
+  it('fails a node whose stored headers are refused, before anything is sent', async () => {
+    const { id } = await bearer();
+    const { workflowId, nodes } = await workflowWith(person.caller, workspaceId, 'Stored headers', [
+      {
+        name: 'Call API',
+        nodeType: 'httpRequest',
+        params: PARAMS.http(`${env.fakes.http.url}/headers`),
+        secretId: id,
+      },
+    ]);
+    // A node saved before headers were checked: written straight to the database.
+    await env.svc.db
+      .updateTable('workflow_nodes')
+      .set({
+        params: JSON.stringify({
+          ...PARAMS.http(`${env.fakes.http.url}/headers`),
+          headers: connectionHeaders,
+        }),
+      })
+      .where('id', '=', nodes[0]?.id ?? '')
+      .execute();
+    const node = (await callerOn(env.svc).workflows.run({ workflowId })).nodes[0];
+    expect(node?.ok).toBe(false);
+    expect(node?.error).toMatch(/^Node 'Call API' is not fully configured \(headers: /);
+    expect(env.fakes.http.requests).toEqual([]);
   });
 
   it('stops after the configured number of redirects', async () => {
