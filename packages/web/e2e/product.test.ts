@@ -21,6 +21,7 @@ import {
   chromiumProblem,
   plannedBackends,
 } from './support/environment';
+import { type FakeSendGrid, startFakeSendGrid } from './support/fake-sendgrid';
 import {
   type CredentialTypeInfo,
   fakeValue,
@@ -87,6 +88,7 @@ function productFlows(backend: Backend) {
   describe(`Latchkey in Chromium on ${backend.name}`, () => {
     const run = randomBytes(4).toString('hex');
     let server: RunningServer;
+    let fakeSendGrid: FakeSendGrid;
     let browser: Browser;
     let owner: Visitor;
     let member: Visitor;
@@ -112,6 +114,16 @@ function productFlows(backend: Backend) {
     /** Integration id → the name of the secret its node in the owner's workflow uses. */
     const nodeSecret = new Map<string, string>();
     const shot = (page: Page, name: string) => screenshot(page, backend.name, name);
+    // Obviously fake SendGrid keys (the shape SG.<id>.<secret>, nothing like a real key's lengths): the fake
+    // SendGrid accepts the second only. They are canaries too: no page, response or storage may hold them.
+    const sendgridKeys = {
+      rejected: `SG.fake-rejected-${run}.fake-test-secret`,
+      accepted: `SG.fake-accepted-${run}.fake-test-secret`,
+    };
+    canaries.push(sendgridKeys.rejected, sendgridKeys.accepted);
+    const emailWorkflowName = `Welcome emails ${run}`;
+    const emailSecretName = `Marketing key ${run}`;
+    const emailNodeName = 'Send welcome email';
 
     function newCanary(): string {
       const canary = `Lk${run}Canary${canaries.length}Zq`;
@@ -123,9 +135,16 @@ function productFlows(backend: Backend) {
       integrations.flatMap((integration) =>
         integration.credentialTypes.map((credentialType) => ({ integration, credentialType })),
       );
+    /** The SendGrid API key type: the flows that run against the local fake SendGrid use it. */
+    const sendgridType = () => {
+      const found = credentialTypes().find(({ credentialType }) => credentialType.type === 'sendgridApiKey');
+      if (!found) throw new Error('the SendGrid integration is not registered');
+      return found;
+    };
 
     beforeAll(async () => {
-      server = await startServer(backend);
+      fakeSendGrid = await startFakeSendGrid(sendgridKeys.accepted);
+      server = await startServer(backend, { LATCHKEY_BASE_URL_SENDGRID: fakeSendGrid.url });
       browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
       integrations = await fetchIntegrations(server.url);
       owner = await openVisitor(browser, server.url);
@@ -134,6 +153,7 @@ function productFlows(backend: Backend) {
     afterAll(async () => {
       await browser?.close();
       await server?.stop();
+      await fakeSendGrid?.stop();
     });
 
     it('signs up, with the form checking its fields before sending anything', async () => {
@@ -742,6 +762,215 @@ function productFlows(backend: Backend) {
       await shot(page, 'audit-log');
     });
 
+    it('tests a SendGrid key before saving it, and the saved secret from the list', async () => {
+      const { page, network } = owner;
+      const { integration: sendgrid, credentialType } = sendgridType();
+      expect(credentialType.testable).toBe(true);
+      const keyField = credentialType.secretFields[0] as string;
+      const fakeCalls = () =>
+        fakeSendGrid.requests.map((request) => `${request.method} ${request.path} ${request.authorization}`);
+      const callsBefore = fakeCalls().length;
+
+      // A workspace of its own, so the pictures show this flow only.
+      await page.getByRole('button', { name: '+ New workspace' }).click();
+      let dialog = openDialog(page);
+      await dialog.getByLabel('Workspace name').fill(`Email ${run}`);
+      await dialog.getByRole('button', { name: 'Create workspace' }).click();
+      await page.waitForURL(
+        (url) =>
+          /\/w\/[^/]+\/secrets$/.test(url.pathname) &&
+          ![teamWorkspaceId, personalWorkspaceId].some((id) => url.pathname.includes(id)),
+      );
+      await page.getByRole('heading', { name: 'No secrets yet' }).waitFor();
+
+      await page.getByRole('button', { name: 'New secret' }).first().click();
+      dialog = openDialog(page);
+      const testButton = dialog.getByRole('button', { name: 'Test', exact: true });
+      // A credential type without a test request offers no Test button.
+      const untestable = credentialTypes().find(({ credentialType }) => !credentialType.testable);
+      if (untestable) {
+        await selectCredentialType(dialog, untestable.integration, untestable.credentialType);
+        expect(await testButton.count()).toBe(0);
+      }
+      await selectCredentialType(dialog, sendgrid, credentialType);
+      await testButton.waitFor();
+      const nameInput = dialog.getByRole('textbox', { name: 'Name', exact: true });
+      await nameInput.fill(emailSecretName);
+      const keyInput = fieldControl(dialog, keyField);
+
+      // The form's own checks come first: a malformed key is not sent anywhere.
+      await keyInput.fill('not a key');
+      await testButton.click();
+      await expect.poll(() => keyInput.getAttribute('aria-invalid')).toBe('true');
+      expect(network.procedureCalls('secrets.test')).toBe(0);
+
+      // A key the service refuses: the answer appears in the live region and the form keeps its values.
+      const region = dialog.locator('.test-result-region');
+      expect(await region.getAttribute('role')).toBe('status');
+      await keyInput.fill(sendgridKeys.rejected);
+      await testButton.click();
+      await region.locator('[data-test-result="failed"]').waitFor();
+      expect(await region.textContent()).toContain('rejected by SendGrid');
+      expect(await keyInput.inputValue()).toBe(sendgridKeys.rejected);
+      expect(await nameInput.inputValue()).toBe(emailSecretName);
+      await assertAccessible(page, 'the create-secret dialog after a failed test');
+      await shot(page, 'create-secret-test-failed');
+
+      // Editing the value retires the old answer; the accepted key passes.
+      await keyInput.fill(sendgridKeys.accepted);
+      await expect.poll(() => region.textContent()).toBe('');
+      await testButton.click();
+      await region.locator('[data-test-result="ok"]').waitFor();
+      expect(await region.textContent()).toContain('SendGrid accepted the API key');
+      expect(await keyInput.inputValue()).toBe(sendgridKeys.accepted);
+      await assertAccessible(page, 'the create-secret dialog after a passed test');
+      await shot(page, 'create-secret-test-ok');
+
+      // SendGrid saw each key once, as typed; the browser got back only {ok, message}.
+      expect(fakeCalls().slice(callsBefore)).toEqual([
+        `GET /v3/scopes Bearer ${sendgridKeys.rejected}`,
+        `GET /v3/scopes Bearer ${sendgridKeys.accepted}`,
+      ]);
+      const testResponses = (await network.responses()).filter((response) =>
+        response.url.includes('secrets.test'),
+      );
+      expect(testResponses).toHaveLength(2);
+      for (const response of testResponses) {
+        expect(response.status).toBe(200);
+        expect(response.body).not.toContain('fake-test-secret');
+      }
+
+      await dialog.getByRole('button', { name: 'Save secret' }).click();
+      await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
+      const row = page.locator('tr[data-secret-id]', { hasText: emailSecretName });
+      await row.waitFor();
+      // Testing unsaved values is not a use of the saved secret.
+      expect(await row.textContent()).toContain('Never');
+      expect(await row.textContent()).toContain('Not tested');
+
+      // Neither key stays in the page's memory (form state, the mutation cache) once the dialog is closed.
+      await page.waitForTimeout(300);
+      const heap = await heapStrings(page);
+      expect([sendgridKeys.rejected, sendgridKeys.accepted].filter((key) => heap.includes(key))).toEqual([]);
+
+      // Testing the saved secret: the list shows the result and the use.
+      await row.getByRole('button', { name: `Test ${emailSecretName}` }).click();
+      await row.locator('[data-last-test="ok"]').waitFor();
+      const rowText = (await row.textContent()) ?? '';
+      expect(rowText).toContain('Test passed');
+      expect(rowText).toContain('SendGrid accepted the API key');
+      expect(rowText).not.toContain('Never');
+      expect(await row.locator('.cell-last-used time').count()).toBe(1);
+      await page
+        .getByRole('status')
+        .filter({ hasText: `Test of “${emailSecretName}” passed` })
+        .waitFor();
+      expect(fakeCalls().at(-1)).toBe(`GET /v3/scopes Bearer ${sendgridKeys.accepted}`);
+      await assertAccessible(page, 'the secrets list with a tested secret');
+      await shot(page, 'secrets-list-tested');
+
+      // Rotation can try a new value first; that does not change the saved secret's recorded result.
+      await page.getByRole('button', { name: `Rotate ${emailSecretName}` }).click();
+      const rotate = openDialog(page);
+      await fieldControl(rotate, keyField).fill(sendgridKeys.rejected);
+      await rotate.getByRole('button', { name: 'Test', exact: true }).click();
+      await rotate.locator('[data-test-result="failed"]').waitFor();
+      expect(await rotate.locator('.test-result-region').textContent()).toContain('rejected by SendGrid');
+      await assertAccessible(page, 'the rotate dialog after a failed test');
+      await page.keyboard.press('Escape');
+      await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
+      await page.reload();
+      await row.locator('[data-last-test="ok"]').waitFor();
+    });
+
+    it('runs a workflow against the configured SendGrid, then fails naming the node once its secret is deleted', async () => {
+      const { page } = owner;
+      const { integration: sendgrid, credentialType } = sendgridType();
+      const sends = () =>
+        fakeSendGrid.requests.filter(
+          (request) => request.method === 'POST' && request.path === '/v3/mail/send',
+        );
+      expect(sends()).toHaveLength(0);
+
+      await page.getByRole('link', { name: 'Workflows' }).click();
+      await page.getByRole('heading', { name: 'No workflows yet' }).waitFor();
+      await page.getByRole('textbox', { name: 'New workflow' }).fill(emailWorkflowName);
+      await page.getByRole('button', { name: 'Create workflow' }).click();
+      await page.getByRole('heading', { name: emailWorkflowName, level: 1 }).waitFor();
+      const runButton = page.getByRole('button', { name: 'Run workflow' });
+      expect(await runButton.isDisabled()).toBe(true);
+
+      await page
+        .getByRole('button', { name: /^Add (the first )?node$/ })
+        .first()
+        .click();
+      const dialog = openDialog(page);
+      await dialog.getByLabel('Node type').selectOption({ label: sendgrid.displayName });
+      await dialog.getByRole('textbox', { name: 'Node name', exact: true }).fill(emailNodeName);
+      await fillField(dialog, 'from', 'team@example.com');
+      await fillField(dialog, 'to', 'new.customer@example.com');
+      await fillField(dialog, 'subject', 'Welcome!');
+      await fillField(dialog, 'text', 'Thanks for signing up.');
+      const picker = dialog.getByLabel('Credential', { exact: true });
+      await expect.poll(() => picker.isEnabled()).toBe(true);
+      await picker.selectOption({ label: `${emailSecretName} — ${credentialType.displayName}` });
+      await dialog.getByRole('button', { name: 'Add node' }).click();
+      await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
+      const card = page.locator(`li[data-node-name="${emailNodeName}"]`);
+      await card.waitFor();
+
+      const runStatus = page.locator('[data-testid="run-status"]');
+      expect(await runStatus.getAttribute('role')).toBe('status');
+      const result = card.locator('[data-testid="node-result"]');
+      await runButton.click();
+      await result.waitFor();
+      expect(await result.getAttribute('data-result')).toBe('ok');
+      expect(await result.textContent()).toContain('accepted by SendGrid');
+      expect(await runStatus.textContent()).toContain(`${emailNodeName} succeeded`);
+      expect(sends()).toHaveLength(1);
+      const [sent] = sends();
+      expect(sent?.authorization).toBe(`Bearer ${sendgridKeys.accepted}`);
+      expect(JSON.parse(sent?.body ?? '{}')).toMatchObject({
+        personalizations: [{ to: [{ email: 'new.customer@example.com' }] }],
+        from: { email: 'team@example.com' },
+        subject: 'Welcome!',
+      });
+      await assertAccessible(page, 'a workflow after a successful run');
+      await shot(page, 'workflow-run-ok');
+
+      // Deleting the secret names the node that uses it.
+      await page.getByRole('link', { name: 'Secrets & API Keys' }).click();
+      await page.getByRole('button', { name: `Delete ${emailSecretName}` }).click();
+      const confirm = openDialog(page);
+      await confirm.getByText('1 node in 1 workflow will need a new credential').waitFor();
+      expect(await confirm.textContent()).toContain(`${emailWorkflowName}: ${emailNodeName}`);
+      await confirm.getByRole('button', { name: 'Delete secret' }).click();
+      await expect
+        .poll(() => page.locator('tr[data-secret-id]', { hasText: emailSecretName }).count())
+        .toBe(0);
+
+      // The next run fails for that node, saying which node and what happened, and sends nothing.
+      await page.getByRole('link', { name: 'Workflows' }).click();
+      await page
+        .locator(`tr[data-workflow-name="${emailWorkflowName}"]`, { hasText: 'Needs attention' })
+        .waitFor();
+      await page.getByRole('link', { name: emailWorkflowName }).click();
+      await card.locator('[data-testid="needs-credential"]').waitFor();
+      await runButton.click();
+      await result.waitFor();
+      expect(await result.getAttribute('data-result')).toBe('failed');
+      const failure = (await result.textContent()) ?? '';
+      expect(failure).toContain(`Node '${emailNodeName}'`);
+      expect(failure).toContain('SendGrid credential');
+      expect(failure).toMatch(/was deleted/);
+      expect(await runStatus.textContent()).toContain(`Node '${emailNodeName}'`);
+      expect(await runStatus.textContent()).toMatch(/1 of 1 node failed/);
+      expect(sends()).toHaveLength(1);
+      await assertAccessible(page, 'a workflow after a failed run');
+      await shot(page, 'workflow-run-failed');
+      await assertNoSecretValues(owner, canaries);
+    });
+
     it('kept every secret value out of both people’s pages, responses and storage, then signs out', async () => {
       await assertNoSecretValues(owner, canaries);
       await assertNoSecretValues(member, canaries);
@@ -773,6 +1002,8 @@ function productFlows(backend: Backend) {
           'create-secret-dialog',
           'workflow-needs-credential',
           'remove-member-dialog',
+          'create-secret-test-failed',
+          'workflow-run-failed',
         ])
           copyFileSync(
             join(repoRoot, 'packages/web/test-results/pglite', `${name}.png`),

@@ -32,8 +32,14 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts the real built server (packages/server/dist/main.js) serving the built app, on a fresh data dir. */
-export async function startServer(backend: Backend): Promise<RunningServer> {
+/**
+ * Starts the real built server (packages/server/dist/main.js) serving the built app, on a fresh data dir.
+ * `env` adds configuration, e.g. LATCHKEY_BASE_URL_SENDGRID pointing at a local fake.
+ */
+export async function startServer(
+  backend: Backend,
+  env: Record<string, string> = {},
+): Promise<RunningServer> {
   for (const [what, path] of [
     ['the server build', serverMain],
     ['the web build', join(webDist, 'index.html')],
@@ -58,6 +64,7 @@ export async function startServer(backend: Backend): Promise<RunningServer> {
       LATCHKEY_KEY_DIR: keyDir,
       LATCHKEY_WEB_DIR: webDist,
       LOG_LEVEL: 'warn',
+      ...env,
       ...backend.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

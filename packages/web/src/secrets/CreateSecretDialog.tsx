@@ -8,6 +8,7 @@ import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { TextField } from '../ui/TextField';
+import { TestButton, TestResult, useUnsavedCredentialTest } from './CredentialTest';
 
 interface CreateSecretDialogProps {
   workspaceId: string;
@@ -96,6 +97,26 @@ function CreateSecretForm({
 
   // The mutation's variables hold the secret value: drop them when the form goes away.
   useEffect(() => () => create.reset(), [create.reset]);
+
+  const credentialTest = useUnsavedCredentialTest({
+    workspaceId,
+    credentialType: credentialType?.testable ? credentialType.type : null,
+    validate: () =>
+      form.trigger(
+        fields.map((field) => `data.${field.name}` as const),
+        { shouldFocus: true },
+      ),
+    collect: () => submittedValues(fields, form.getValues('data')),
+    placeIssues: (issues) =>
+      applyFieldIssues(issues, new Set(fields.map((field) => `data.${field.name}`)), form.setError),
+  });
+  const clearTest = credentialTest.clear;
+  useEffect(() => {
+    const subscription = form.watch((_values, { name }) => {
+      if (name?.startsWith('data.')) clearTest();
+    });
+    return () => subscription.unsubscribe();
+  }, [form, clearTest]);
 
   const onSubmit = form.handleSubmit(async (values) => {
     if (!credentialType) return;
@@ -203,15 +224,20 @@ function CreateSecretForm({
           </>
         )}
 
+        {credentialType?.testable && (
+          <TestResult outcome={credentialTest.outcome} pending={credentialTest.pending} />
+        )}
         <div className="form-actions">
-          {/*
-            Issue 5 adds secrets.test: a "Test" button goes here, enabled when credentialType.testable,
-            calling secrets.test {workspaceId, credentialType, data} and announcing {ok, message} in a
-            live region. It is not rendered until the server offers the procedure.
-          */}
           <button type="button" className="button" onClick={onDone}>
             Cancel
           </button>
+          {credentialType?.testable && (
+            <TestButton
+              onClick={credentialTest.run}
+              pending={credentialTest.pending}
+              disabled={form.formState.isSubmitting}
+            />
+          )}
           <button
             type="submit"
             className="button button-primary"

@@ -8,6 +8,7 @@ import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
 import { plural } from '../ui/format';
+import { TestButton, TestResult, useUnsavedCredentialTest } from './CredentialTest';
 
 interface SecretDialogProps {
   workspaceId: string;
@@ -176,6 +177,28 @@ function RotateSecretFields({
 
   useEffect(() => () => replace.reset(), [replace.reset]);
 
+  // The new value can be tried before it replaces the old one; the saved secret's own result is untouched.
+  const testable = found.credentialType.testable;
+  const credentialTest = useUnsavedCredentialTest({
+    workspaceId,
+    credentialType: testable ? found.credentialType.type : null,
+    validate: () =>
+      form.trigger(
+        fields.map((field) => `data.${field.name}` as const),
+        { shouldFocus: true },
+      ),
+    collect: () => submittedValues(fields, form.getValues('data')),
+    placeIssues: (issues) =>
+      applyFieldIssues(issues, new Set(fields.map((field) => `data.${field.name}`)), form.setError),
+  });
+  const clearTest = credentialTest.clear;
+  useEffect(() => {
+    const subscription = form.watch((_values, { name }) => {
+      if (name?.startsWith('data.')) clearTest();
+    });
+    return () => subscription.unsubscribe();
+  }, [form, clearTest]);
+
   const onSubmit = form.handleSubmit(async (values) => {
     try {
       await replace.mutateAsync({
@@ -219,10 +242,18 @@ function RotateSecretFields({
           <legend className="fieldset-legend">New {found.credentialType.displayName}</legend>
           <SchemaFields fields={fields} prefix="data" />
         </fieldset>
+        {testable && <TestResult outcome={credentialTest.outcome} pending={credentialTest.pending} />}
         <div className="form-actions">
           <button type="button" className="button" onClick={onClose}>
             Cancel
           </button>
+          {testable && (
+            <TestButton
+              onClick={credentialTest.run}
+              pending={credentialTest.pending}
+              disabled={form.formState.isSubmitting}
+            />
+          )}
           <button type="submit" className="button button-primary" disabled={form.formState.isSubmitting}>
             {form.formState.isSubmitting ? 'Replacing…' : 'Replace value'}
           </button>

@@ -1,4 +1,4 @@
-import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import { useInfiniteQuery, useMutation, useQuery } from '@tanstack/react-query';
 import { useEffect, useId, useState } from 'react';
 import {
   canManageWorkspace,
@@ -8,12 +8,13 @@ import {
   useIntegrations,
   type WorkspaceSummary,
 } from '../api/hooks';
-import { errorMessage, trpc } from '../api/trpc';
+import { errorMessage, queryClient, trpc } from '../api/trpc';
 import { useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
-import { EmptyState, ErrorAlert, Spinner } from '../ui/Feedback';
+import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { Time } from '../ui/Time';
 import { CreateSecretDialog } from './CreateSecretDialog';
+import { TestBadge } from './CredentialTest';
 import { DeleteSecretDialog, RotateSecretDialog } from './SecretDialogs';
 
 const PAGE_SIZE = 20;
@@ -42,6 +43,7 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<SecretMeta | null>(null);
   const [rotating, setRotating] = useState<SecretMeta | null>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
   const filterIds = { integration: useId(), creator: useId(), search: useId() };
 
   const secrets = useInfiniteQuery(
@@ -134,6 +136,7 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
 
       {secrets.isPending && <Spinner label="Loading secrets" />}
       {secrets.isError && <ErrorAlert>{errorMessage(secrets.error)}</ErrorAlert>}
+      {actionError && <ErrorAlert>{actionError}</ErrorAlert>}
 
       {secrets.isSuccess && items.length === 0 && !filtered && (
         <EmptyState title="No secrets yet" action={newButton}>
@@ -158,11 +161,10 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
             <thead>
               <tr>
                 <th scope="col">Name</th>
-                <th scope="col">Integration</th>
-                <th scope="col">Credential type</th>
-                <th scope="col">Created by</th>
+                <th scope="col">Type</th>
                 <th scope="col">Created</th>
                 <th scope="col">Last used</th>
+                <th scope="col">Last test</th>
                 <th scope="col">
                   <span className="visually-hidden">Actions</span>
                 </th>
@@ -176,6 +178,7 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                   integrations.data?.find((candidate) => candidate.id === secret.integrationId);
                 const mayChange = manage || secret.createdBy.id === me.user.id;
                 const publicFields = Object.entries(secret.publicFields);
+                const testable = found?.credentialType.testable ?? false;
                 return (
                   <tr key={secret.id} data-secret-id={secret.id}>
                     <th scope="row" className="cell-name">
@@ -191,27 +194,43 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                         </span>
                       )}
                     </th>
-                    <td>
+                    <td className="cell-type">
                       <span className="cell-main">{integration?.displayName ?? secret.integrationId}</span>
+                      <span className="cell-sub">
+                        {found?.credentialType.displayName ?? secret.credentialType}
+                      </span>
                       <code className="cell-sub node-type">{secret.nodeType}</code>
                     </td>
-                    <td>{found?.credentialType.displayName ?? secret.credentialType}</td>
-                    <td title={secret.createdBy.email}>
-                      {secret.createdBy.id === me.user.id
-                        ? `${secret.createdBy.name} (you)`
-                        : secret.createdBy.name}
-                    </td>
-                    <td className="nowrap">
-                      <Time iso={secret.createdAt} />
-                    </td>
                     <td>
+                      <span className="cell-main nowrap">
+                        <Time iso={secret.createdAt} />
+                      </span>
+                      <span className="cell-sub" title={secret.createdBy.email}>
+                        by{' '}
+                        {secret.createdBy.id === me.user.id
+                          ? `${secret.createdBy.name} (you)`
+                          : secret.createdBy.name}
+                      </span>
+                    </td>
+                    <td className="cell-last-used">
                       {secret.lastUsedAt ? (
                         <Time iso={secret.lastUsedAt} withTime />
                       ) : (
                         <span className="muted">Never</span>
                       )}
                     </td>
+                    <td className="cell-test">
+                      <LastTest secret={secret} testable={testable} />
+                    </td>
                     <td className="cell-actions">
+                      {testable && (
+                        <TestSecretButton
+                          workspaceId={workspace.id}
+                          secret={secret}
+                          onStart={() => setActionError(null)}
+                          onError={setActionError}
+                        />
+                      )}
                       {mayChange && (
                         <>
                           <button
@@ -264,6 +283,66 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
       <DeleteSecretDialog workspaceId={workspace.id} secret={deleting} onClose={() => setDeleting(null)} />
       <RotateSecretDialog workspaceId={workspace.id} secret={rotating} onClose={() => setRotating(null)} />
     </>
+  );
+}
+
+/** The secret's last test: a badge, the service's answer as text, and when. */
+function LastTest({ secret, testable }: { secret: SecretMeta; testable: boolean }) {
+  if (!secret.lastTest) return <span className="muted">{testable ? 'Not tested' : 'No test available'}</span>;
+  const { ok, message, testedAt } = secret.lastTest;
+  return (
+    <div className="last-test" data-last-test={ok ? 'ok' : 'failed'}>
+      <TestBadge ok={ok} />
+      <span className="last-test-message">{message}</span>
+      <span className="cell-sub">
+        <Time iso={testedAt} withTime />
+      </span>
+    </div>
+  );
+}
+
+/**
+ * Tests a saved secret against its service (`secrets.test {secretId}`): the server keeps the result and
+ * the time of use, so the list is fetched again; the outcome is announced through the toast live region.
+ */
+function TestSecretButton({
+  workspaceId,
+  secret,
+  onStart,
+  onError,
+}: {
+  workspaceId: string;
+  secret: SecretMeta;
+  onStart: () => void;
+  onError: (message: string) => void;
+}) {
+  const test = useMutation(trpc.secrets.test.mutationOptions());
+  const [pending, setPending] = useState(false);
+  const toast = useToast();
+  async function run() {
+    onStart();
+    setPending(true);
+    try {
+      const outcome = await test.mutateAsync({ workspaceId, secretId: secret.id });
+      await queryClient.invalidateQueries({ queryKey: trpc.secrets.list.pathKey() });
+      toast(`Test of “${secret.name}” ${outcome.ok ? 'passed' : 'failed'}: ${outcome.message}`);
+    } catch (error) {
+      onError(`Could not test “${secret.name}”: ${errorMessage(error)}`);
+    } finally {
+      test.reset();
+      setPending(false);
+    }
+  }
+  return (
+    <button
+      type="button"
+      className="button button-small"
+      onClick={run}
+      disabled={pending}
+      aria-label={`${pending ? 'Testing' : 'Test'} ${secret.name}`}
+    >
+      {pending ? 'Testing…' : 'Test'}
+    </button>
   );
 }
 

@@ -9,13 +9,23 @@ import {
   type WorkflowNode,
   type WorkspaceSummary,
 } from '../api/hooks';
-import { errorCode, errorMessage, queryClient, trpc } from '../api/trpc';
+import { errorCode, errorMessage, queryClient, type RouterOutputs, trpc } from '../api/trpc';
 import { Link, paths, useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
 import { schemaFields } from '../schema-form/jsonSchema';
 import { Dialog } from '../ui/Dialog';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
+import { formatDateTime, plural } from '../ui/format';
 import { NodeDialog } from './NodeDialog';
+
+type RunResult = RouterOutputs['workflows']['run'];
+type NodeRunResult = RunResult['nodes'][number];
+
+interface LastRun {
+  workflowId: string;
+  result: RunResult;
+  finishedAt: string;
+}
 
 export function WorkflowEditorPage({
   workspace,
@@ -28,7 +38,25 @@ export function WorkflowEditorPage({
   const integrations = useIntegrations();
   const [editing, setEditing] = useState<WorkflowNode | 'new' | null>(null);
   const [removing, setRemoving] = useState<WorkflowNode | null>(null);
+  const run = useMutation(trpc.workflows.run.mutationOptions());
+  const [lastRun, setLastRun] = useState<LastRun | null>(null);
   useDocumentTitle(workflow.data?.name ?? 'Workflow');
+
+  // Every node runs (a failing one does not stop the others); each result is shown next to its node.
+  // Runs mark secrets as used and may surface deleted credentials, so the lists are fetched again after.
+  async function runWorkflow() {
+    setLastRun(null);
+    try {
+      const result = await run.mutateAsync({ workflowId });
+      setLastRun({ workflowId, result, finishedAt: new Date().toISOString() });
+    } catch {
+      // Shown below.
+    }
+    await Promise.all([
+      queryClient.invalidateQueries({ queryKey: trpc.workflows.pathKey() }),
+      queryClient.invalidateQueries({ queryKey: trpc.secrets.list.pathKey() }),
+    ]);
+  }
 
   const back = (
     <Link href={paths.section(workspace.id, 'workflows')} className="back-link">
@@ -49,6 +77,8 @@ export function WorkflowEditorPage({
     );
   const data = workflow.data;
   const needing = data.nodes.filter((node) => node.status === 'needs-credential').length;
+  const shownRun = lastRun?.workflowId === data.id ? lastRun : null;
+  const results = new Map(shownRun?.result.nodes.map((result) => [result.nodeId, result]));
 
   return (
     <>
@@ -57,12 +87,23 @@ export function WorkflowEditorPage({
         title={data.name}
         description={`${data.nodes.length} ${data.nodes.length === 1 ? 'node' : 'nodes'}, run in order.`}
         actions={
-          // Issue 5 adds workflows.run: a "Run" button goes here, showing each node's result.
-          <button type="button" className="button button-primary" onClick={() => setEditing('new')}>
-            Add node
-          </button>
+          <>
+            <button type="button" className="button" onClick={() => setEditing('new')}>
+              Add node
+            </button>
+            <button
+              type="button"
+              className="button button-primary"
+              onClick={runWorkflow}
+              disabled={run.isPending || data.nodes.length === 0}
+            >
+              {run.isPending ? 'Running…' : 'Run workflow'}
+            </button>
+          </>
         }
       />
+      <RunStatus pending={run.isPending} lastRun={shownRun} workflowName={data.name} />
+      {run.error && <ErrorAlert>{`The workflow could not be run: ${errorMessage(run.error)}`}</ErrorAlert>}
       {needing > 0 && (
         <div className="alert alert-warning" role="status">
           {needing === 1 ? '1 node needs' : `${needing} nodes need`} a credential before this workflow can
@@ -89,6 +130,7 @@ export function WorkflowEditorPage({
               node={node}
               workflow={data}
               integration={findIntegrationByNodeType(integrations.data, node.nodeType)}
+              result={results.get(node.id)}
               onEdit={() => setEditing(node)}
               onRemove={() => setRemoving(node)}
             />
@@ -112,6 +154,7 @@ function NodeCard({
   node,
   workflow,
   integration,
+  result,
   onEdit,
   onRemove,
 }: {
@@ -119,6 +162,7 @@ function NodeCard({
   node: WorkflowNode;
   workflow: Workflow;
   integration: Integration | null;
+  result: NodeRunResult | undefined;
   onEdit: () => void;
   onRemove: () => void;
 }) {
@@ -142,7 +186,10 @@ function NodeCard({
   const needsCredential = node.status === 'needs-credential';
 
   return (
-    <li className={`node-card${needsCredential ? ' node-card-attention' : ''}`} data-node-name={node.name}>
+    <li
+      className={`node-card${result && !result.ok ? ' node-card-failed' : needsCredential ? ' node-card-attention' : ''}`}
+      data-node-name={node.name}
+    >
       <div className="node-index" aria-hidden="true">
         {index + 1}
       </div>
@@ -180,6 +227,7 @@ function NodeCard({
             <p className="muted">No credential.</p>
           )}
         </div>
+        {result && <NodeResult result={result} />}
       </div>
       <div className="node-actions">
         <button
@@ -200,6 +248,75 @@ function NodeCard({
         </button>
       </div>
     </li>
+  );
+}
+
+/** A node's outcome in the last run: what the service answered, or the error, which names the node. */
+function NodeResult({ result }: { result: NodeRunResult }) {
+  return (
+    <p
+      className={`node-result ${result.ok ? 'node-result-ok' : 'node-result-failed'}`}
+      data-testid="node-result"
+      data-result={result.ok ? 'ok' : 'failed'}
+    >
+      <span className={`badge ${result.ok ? 'badge-ok' : 'badge-danger'}`}>
+        {result.ok ? 'Succeeded' : 'Failed'}
+      </span>{' '}
+      <span className="node-result-text">
+        {result.ok ? (result.summary ?? 'Done.') : (result.error ?? 'The node failed.')}
+      </span>{' '}
+      <span className="node-result-time">{formatDuration(result.durationMs)}</span>
+    </p>
+  );
+}
+
+function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * The run's outcome, in a polite live region that is in the page before the first run: a visible summary
+ * and, for screen readers, each node's result (the same text shown next to the node).
+ */
+function RunStatus({
+  pending,
+  lastRun,
+  workflowName,
+}: {
+  pending: boolean;
+  lastRun: LastRun | null;
+  workflowName: string;
+}) {
+  const nodes = lastRun?.result.nodes ?? [];
+  const failed = nodes.filter((node) => !node.ok).length;
+  return (
+    <div className="run-status" role="status" aria-live="polite" aria-atomic="true" data-testid="run-status">
+      {pending ? (
+        <div className="alert">Running {workflowName}…</div>
+      ) : lastRun ? (
+        <div className={`alert ${failed === 0 ? 'alert-ok' : 'alert-error'}`}>
+          <p>
+            <strong>
+              {nodes.length === 0
+                ? 'The workflow ran: it has no nodes.'
+                : failed === 0
+                  ? `The workflow ran: ${nodes.length === 1 ? 'the node' : `all ${nodes.length} nodes`} succeeded.`
+                  : `The workflow ran: ${failed} of ${plural(nodes.length, 'node')} failed.`}
+            </strong>{' '}
+            <span className="muted">
+              Finished {formatDateTime(lastRun.finishedAt)}. Results are shown with each node.
+            </span>
+          </p>
+          <ul className="visually-hidden">
+            {nodes.map((node) => (
+              <li key={node.nodeId}>
+                {node.ok ? `${node.nodeName} succeeded: ${node.summary ?? 'done'}.` : node.error}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
+    </div>
   );
 }
 
