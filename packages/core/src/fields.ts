@@ -15,6 +15,12 @@ export interface FieldMeta {
   formatHint?: string;
   /** A field shown as a textarea; multi-line fields may contain line breaks. */
   multiline?: boolean;
+  /**
+   * An obviously fake value that satisfies the field's rules (the registry checks it), so tests and tools can
+   * build a valid sample of any credential or node without knowing the integration. Never a real credential,
+   * nor one shaped like a real key closely enough to trip a secret scanner.
+   */
+  example?: string;
 }
 
 /** Per-field and per-credential size limits (bytes of UTF-8). */

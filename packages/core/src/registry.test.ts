@@ -325,6 +325,38 @@ describe('registry construction refuses malformed or clashing plugins', () => {
     expect(expectRefused([bad], 'unsure', 'token')).toMatch(/secret/);
   });
 
+  it('refuses a field whose example breaks its own rules, naming the plugin and the field', () => {
+    const bad = plugin({
+      id: 'wrong-example',
+      credentialTypes: [
+        credentialType('wrongExampleToken', {
+          token: field.secret({ label: 'Token', pattern: /^tok_/, example: 'fake-token' }),
+        }),
+      ],
+    });
+    expect(expectRefused([bad], 'wrong-example', 'token')).toMatch(/example/);
+    const badParam = plugin({
+      id: 'wrong-param-example',
+      params: z.object({ count: field.choice(['one', 'two'], { label: 'Count', example: 'three' }) }),
+    });
+    expect(expectRefused([badParam], 'wrong-param-example', 'count')).toMatch(/example/);
+  });
+
+  it('accepts examples that fit their fields and publishes them in the JSON Schema', () => {
+    const good = plugin({
+      id: 'good-example',
+      credentialTypes: [
+        credentialType('goodExampleToken', {
+          token: field.secret({ label: 'Token', pattern: /^tok_/, example: 'tok_fake' }),
+        }),
+      ],
+    });
+    const [description] = createRegistry([good]).describe();
+    expect(description?.credentialTypes[0]?.jsonSchema).toMatchObject({
+      properties: { token: { example: 'tok_fake', secret: true } },
+    });
+  });
+
   it('refuses a params field without label metadata, naming the plugin', () => {
     const bad = plugin({
       id: 'params',

@@ -99,6 +99,17 @@ function checkFields(
     if (typeof meta.secret !== 'boolean') {
       throw new IntegrationDeclarationError(`${where}: field "${name}" must say whether it is secret`);
     }
+    if (meta.example !== undefined) {
+      // Tests and tools build valid samples from examples, so an example the field itself refuses is a bug.
+      const checked =
+        typeof meta.example === 'string' ? (shape[name] as z.ZodType).safeParse(meta.example) : undefined;
+      if (!checked?.success) {
+        const reason = checked?.error.issues[0]?.message ?? 'it is not text';
+        throw new IntegrationDeclarationError(
+          `${where}: field "${name}" has an example its own rules refuse (${reason})`,
+        );
+      }
+    }
     metas[name] = meta as FieldMeta;
   }
   if (requireSecret && !Object.values(metas).some((m) => m.secret)) {

@@ -4,9 +4,13 @@ import {
   type HttpResponse,
   type OutgoingRequest,
 } from '@latchkey/core';
+import { describeActionConformance } from '@latchkey/core/testing';
 import { describe, expect, it } from 'vitest';
 import { parseHeaderLines, parseQueryLines, sendRequest } from './action.js';
 import { httpHeaderAuth, httpQueryAuth, httpRequest } from './index.js';
+
+// No base URL of its own: the conformance suite checks that requests go to the URL of the params.
+describeActionConformance(httpRequest);
 
 type Params = Parameters<typeof sendRequest>[0]['params'];
 

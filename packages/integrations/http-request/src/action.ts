@@ -3,18 +3,23 @@ import { z } from 'zod';
 import { HEADER_NAME, isForbiddenCredentialHeader } from './credentials.js';
 
 export const httpRequestParams = z.object({
-  method: field.choice(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], { label: 'Method' }),
+  method: field.choice(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], {
+    label: 'Method',
+    example: 'POST',
+  }),
   url: field.text({
     label: 'URL',
     placeholder: 'https://api.example.com/v1/items',
     pattern: /^https?:\/\/\S+$/,
     patternMessage: 'Must be an http:// or https:// URL',
+    example: 'https://api.example.com/v1/items',
   }),
   headers: field
     .text({
       label: 'Headers',
       help: 'One per line, as Name: value. Authentication comes from the selected credential.',
       multiline: true,
+      example: 'Content-Type: application/json',
       check: (text) => {
         const names = Object.keys(parseHeaderLines(text));
         if (names.some((name) => !HEADER_NAME.test(name)))
@@ -26,9 +31,14 @@ export const httpRequestParams = z.object({
     })
     .optional(),
   query: field
-    .text({ label: 'Query parameters', help: 'One per line, as name=value.', multiline: true })
+    .text({
+      label: 'Query parameters',
+      help: 'One per line, as name=value.',
+      multiline: true,
+      example: 'page=1',
+    })
     .optional(),
-  body: field.text({ label: 'Body', multiline: true }).optional(),
+  body: field.text({ label: 'Body', multiline: true, example: '{"name":"fake item"}' }).optional(),
 });
 
 type Params = z.output<typeof httpRequestParams>;

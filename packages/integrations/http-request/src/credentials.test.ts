@@ -5,6 +5,7 @@ import {
   type RequestContext,
   type ValidationResult,
 } from '@latchkey/core';
+import { describeCredentialConformance } from '@latchkey/core/testing';
 import { describe, expect, it } from 'vitest';
 import {
   httpBasicAuth,
@@ -14,6 +15,30 @@ import {
   httpRequest,
   isForbiddenCredentialHeader,
 } from './index.js';
+
+describeCredentialConformance(httpRequest, {
+  samples: {
+    httpBearerToken: { valid: [{ token: 'fake-bearer-token' }, { token: 'fake.bearer/token+==' }] },
+    httpBasicAuth: {
+      valid: [
+        { username: 'fake-user', password: 'fake-password' },
+        { username: 'fake-user', password: 'fäke pässwörd: with spaces', allowedDomains: 'api.example.com' },
+      ],
+      invalid: [{ username: 'fake:user', password: 'fake-password' }],
+    },
+    httpHeaderAuth: {
+      valid: [{ headerName: 'X-Fake-Api-Key', headerValue: 'fake-header-value' }],
+      invalid: [{ headerName: 'Host', headerValue: 'fake-header-value' }],
+    },
+    httpQueryAuth: { valid: [{ paramName: 'api_key', paramValue: 'fake query value&more' }] },
+  },
+  secretGoesIn: {
+    httpBearerToken: ['header:authorization'],
+    httpBasicAuth: ['header:authorization'],
+    httpHeaderAuth: (credential) => [`header:${credential.headerName}`],
+    httpQueryAuth: (credential) => [`query:${credential.paramName}`],
+  },
+});
 
 /** Every string (and stringified number) inside a submitted value. */
 function submittedStrings(value: unknown, into: string[] = []): string[] {

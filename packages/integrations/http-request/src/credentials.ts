@@ -39,6 +39,7 @@ const allowedDomains = field
     placeholder: 'api.example.com',
     pattern: /^[A-Za-z0-9.-]+(\s*,\s*[A-Za-z0-9.-]+)*$/,
     patternMessage: 'A comma-separated list of domain names',
+    example: 'api.example.com',
   })
   .optional();
 
@@ -60,6 +61,7 @@ export const httpBearerToken = defineCredentialType({
       placeholder: 'your-api-token',
       pattern: /^[A-Za-z0-9._~+/-]+=*$/,
       patternMessage: 'A bearer token may contain letters, digits and . _ ~ + / - (optionally ending in =)',
+      example: 'fake-bearer-token',
     }),
     allowedDomains,
   },
@@ -76,9 +78,10 @@ export const httpBasicAuth = defineCredentialType({
     username: field.text({
       label: 'User name',
       placeholder: 'api-user',
+      example: 'fake-user',
       check: (value) => (value.includes(':') ? 'A Basic auth user name cannot contain ":"' : undefined),
     }),
-    password: field.secret({ label: 'Password' }),
+    password: field.secret({ label: 'Password', example: 'fake-password' }),
     allowedDomains,
   },
   allowedHosts,
@@ -94,6 +97,7 @@ export const httpHeaderAuth = defineCredentialType({
     headerName: field.text({
       label: 'Header name',
       placeholder: 'X-API-Key',
+      example: 'X-Fake-Api-Key',
       pattern: HEADER_NAME,
       patternMessage: "A header name may contain only letters, digits and !#$%&'*+-.^_`|~",
       check: (value) =>
@@ -101,7 +105,7 @@ export const httpHeaderAuth = defineCredentialType({
           ? 'This header controls the connection and cannot carry a credential'
           : undefined,
     }),
-    headerValue: field.secret({ label: 'Header value' }),
+    headerValue: field.secret({ label: 'Header value', example: 'fake-header-value' }),
     allowedDomains,
   },
   allowedHosts,
@@ -116,10 +120,11 @@ export const httpQueryAuth = defineCredentialType({
     paramName: field.text({
       label: 'Parameter name',
       placeholder: 'api_key',
+      example: 'api_key',
       pattern: /^[A-Za-z0-9._~-]+$/,
       patternMessage: 'A parameter name may contain only letters, digits and . _ ~ -',
     }),
-    paramValue: field.secret({ label: 'Parameter value' }),
+    paramValue: field.secret({ label: 'Parameter value', example: 'fake-query-value' }),
     allowedDomains,
   },
   allowedHosts,

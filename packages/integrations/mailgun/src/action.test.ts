@@ -1,6 +1,22 @@
 import type { HttpResponse, OutgoingRequest } from '@latchkey/core';
+import { describeActionConformance } from '@latchkey/core/testing';
 import { describe, expect, it } from 'vitest';
 import { sendMessage } from './action.js';
+import { mailgun } from './index.js';
+
+// Both regions: the action must send each to its own (overridable) base URL.
+describeActionConformance(mailgun, {
+  actionCases: [
+    {
+      credentialType: 'mailgunApiKey',
+      credential: { apiKey: 'fake-mailgun-api-key', domain: 'mg.example.com', region: 'us' },
+    },
+    {
+      credentialType: 'mailgunApiKey',
+      credential: { apiKey: 'fake-mailgun-api-key', domain: 'mg.example.com', region: 'eu' },
+    },
+  ],
+});
 
 type Params = Parameters<typeof sendMessage>[0]['params'];
 

@@ -2,14 +2,19 @@ import { type ActionContext, type ActionResult, field, joinUrl } from '@latchkey
 import { z } from 'zod';
 
 export const mailgunParams = z.object({
-  from: field.text({ label: 'From', placeholder: 'Team <team@mg.example.com>' }),
+  from: field.text({
+    label: 'From',
+    placeholder: 'Team <team@mg.example.com>',
+    example: 'Team <team@mg.example.com>',
+  }),
   to: field.text({
     label: 'To',
     placeholder: 'someone@example.com',
     help: 'One or more addresses, comma-separated.',
+    example: 'someone@example.com',
   }),
-  subject: field.text({ label: 'Subject', placeholder: 'Welcome!' }),
-  text: field.text({ label: 'Body (plain text)', multiline: true }),
+  subject: field.text({ label: 'Subject', placeholder: 'Welcome!', example: 'Welcome!' }),
+  text: field.text({ label: 'Body (plain text)', multiline: true, example: 'Hello from Latchkey.' }),
 });
 
 type Params = z.output<typeof mailgunParams>;

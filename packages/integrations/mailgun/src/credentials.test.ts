@@ -6,8 +6,22 @@ import {
   type RequestContext,
   type ValidationResult,
 } from '@latchkey/core';
+import { describeCredentialConformance } from '@latchkey/core/testing';
 import { describe, expect, it } from 'vitest';
 import { mailgun, mailgunApiKey } from './index.js';
+
+describeCredentialConformance(mailgun, {
+  samples: {
+    mailgunApiKey: {
+      valid: [
+        { apiKey: 'fake-mailgun-api-key', domain: 'mg.example.com', region: 'us' },
+        { apiKey: 'fake-mailgun-api-key', domain: 'mg.example.com', region: 'eu' },
+      ],
+      invalid: [{ apiKey: 'fake-mailgun-api-key', domain: 'not a domain', region: 'us' }],
+    },
+  },
+  secretGoesIn: { mailgunApiKey: ['header:authorization'] },
+});
 
 /** Every string (and stringified number) inside a submitted value. */
 function submittedStrings(value: unknown, into: string[] = []): string[] {

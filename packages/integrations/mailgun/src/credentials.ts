@@ -10,6 +10,7 @@ export const mailgunApiKey = defineCredentialType({
       label: 'API key',
       help: 'An account API key, or a Domain Sending Key (sending keys can send but cannot be tested).',
       placeholder: 'key-xxxxxxxx',
+      example: 'fake-mailgun-api-key',
     }),
     domain: field.text({
       label: 'Sending domain',
@@ -17,10 +18,12 @@ export const mailgunApiKey = defineCredentialType({
       placeholder: 'mg.example.com',
       pattern: /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/,
       patternMessage: 'Must be a domain name such as mg.example.com',
+      example: 'mg.example.com',
     }),
     region: field.choice(['us', 'eu'], {
       label: 'Region',
       help: 'The region your domain was created in (US: api.mailgun.net, EU: api.eu.mailgun.net).',
+      example: 'eu',
     }),
   },
   authenticate: (credential, request) =>

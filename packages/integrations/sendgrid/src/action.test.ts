@@ -1,6 +1,19 @@
 import type { HttpResponse, OutgoingRequest } from '@latchkey/core';
+import { describeActionConformance } from '@latchkey/core/testing';
 import { describe, expect, it } from 'vitest';
 import { sendEmail } from './action.js';
+import { sendgrid } from './index.js';
+
+describeActionConformance(sendgrid, {
+  params: {
+    valid: [
+      { from: 'team@example.com', to: 'ada@example.com, grace@example.com', subject: 'Hi', text: 'Hello.' },
+    ],
+    invalid: [
+      { from: 'team@example.com', to: 'ada@example.com', subject: 'Hi', text: 'Hello.', cc: 'x@y.z' },
+    ],
+  },
+});
 
 type Params = Parameters<typeof sendEmail>[0]['params'];
 

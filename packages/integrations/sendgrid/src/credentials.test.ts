@@ -6,8 +6,22 @@ import {
   type RequestContext,
   type ValidationResult,
 } from '@latchkey/core';
+import { describeCredentialConformance } from '@latchkey/core/testing';
 import { describe, expect, it } from 'vitest';
 import { sendgrid, sendgridApiKey } from './index.js';
+
+describeCredentialConformance(sendgrid, {
+  samples: {
+    sendgridApiKey: {
+      valid: [{ apiKey: 'SG.fake-key-id.fake-key-secret' }, { apiKey: 'SG.a.b' }],
+      invalid: [
+        { apiKey: 'sg.fake-key-id.fake-key-secret' },
+        { apiKey: 'Bearer SG.fake-key-id.fake-key-secret' },
+      ],
+    },
+  },
+  secretGoesIn: { sendgridApiKey: ['header:authorization'] },
+});
 
 /** Every string (and stringified number) inside a submitted value. */
 function submittedStrings(value: unknown, into: string[] = []): string[] {

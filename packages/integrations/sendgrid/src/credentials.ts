@@ -15,6 +15,7 @@ export const sendgridApiKey = defineCredentialType({
       formatHint: 'Starts with SG.',
       pattern: SENDGRID_KEY,
       patternMessage: 'A SendGrid API key has the form SG.<id>.<secret>',
+      example: 'SG.fake-key-id.fake-key-secret',
     }),
   },
   authenticate: (credential, request) =>

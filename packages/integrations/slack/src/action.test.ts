@@ -1,7 +1,10 @@
 import type { HttpResponse, OutgoingRequest, RequestContext } from '@latchkey/core';
+import { describeActionConformance } from '@latchkey/core/testing';
 import { describe, expect, it } from 'vitest';
 import { postMessage } from './action.js';
 import { slack, slackWebhook } from './index.js';
+
+describeActionConformance(slack);
 
 type Params = Parameters<typeof postMessage>[0]['params'];
 

@@ -8,9 +8,15 @@ export const slackParams = z.object({
       label: 'Channel',
       help: 'Channel id or name (bot tokens only; a webhook always posts to its own channel).',
       placeholder: 'C0123456789',
+      example: 'C0FAKECHANNEL',
     })
     .optional(),
-  text: field.text({ label: 'Message', multiline: true, placeholder: 'Deploy finished' }),
+  text: field.text({
+    label: 'Message',
+    multiline: true,
+    placeholder: 'Deploy finished',
+    example: 'Deploy finished',
+  }),
 });
 
 type Params = z.output<typeof slackParams>;

@@ -6,9 +6,14 @@ import {
   type RequestContext,
   type ValidationResult,
 } from '@latchkey/core';
+import { describeCredentialConformance } from '@latchkey/core/testing';
 import { describe, expect, it } from 'vitest';
 import { parseSlackBody } from './credentials.js';
 import { slack, slackBotToken, slackWebhook } from './index.js';
+
+describeCredentialConformance(slack, {
+  secretGoesIn: { slackBotToken: ['header:authorization'], slackWebhook: ['url'] },
+});
 
 /** Every string (and stringified number) inside a submitted value. */
 function submittedStrings(value: unknown, into: string[] = []): string[] {

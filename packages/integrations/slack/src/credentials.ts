@@ -12,6 +12,7 @@ export const slackBotToken = defineCredentialType({
       formatHint: 'Starts with xoxb-',
       pattern: /^xoxb-[A-Za-z0-9-]+$/,
       patternMessage: 'A Slack bot token starts with xoxb-',
+      example: 'xoxb-fake-bot-token',
     }),
   },
   authenticate: (credential, request) =>
@@ -55,6 +56,7 @@ export const slackWebhook = defineCredentialType({
       formatHint: 'Starts with https://hooks.slack.com/services/',
       pattern: /^https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9]+\/[A-Za-z0-9]+\/[A-Za-z0-9]+$/,
       patternMessage: 'Must be a Slack webhook URL (https://hooks.slack.com/services/…)',
+      example: 'https://hooks.slack.com/services/TFAKE/BFAKE/fakewebhooksecret',
     }),
   },
   // The webhook URL is the secret: it replaces the request's URL, keeping the configured host override
@@ -74,11 +76,33 @@ export interface SlackBody {
   ts?: string;
 }
 
+/**
+ * Slack's answer, keeping only what is safe to show: `error` only when it is a snake_case code (a service
+ * echoing something else there must not get it into a message), and text fields only as short plain text.
+ */
 export function parseSlackBody(body: string): SlackBody {
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(body) as unknown;
-    return parsed && typeof parsed === 'object' ? (parsed as SlackBody) : {};
+    parsed = JSON.parse(body);
   } catch {
     return {};
   }
+  if (!parsed || typeof parsed !== 'object') return {};
+  const raw = parsed as Record<string, unknown>;
+  const text = (value: unknown) =>
+    typeof value === 'string' && /^[\w .:-]{1,80}$/.test(value) ? value : undefined;
+  return {
+    ...(typeof raw.ok === 'boolean' ? { ok: raw.ok } : {}),
+    ...(raw.error !== undefined
+      ? {
+          error:
+            typeof raw.error === 'string' && /^[a-z_]{1,64}$/.test(raw.error)
+              ? raw.error
+              : 'unexpected_error',
+        }
+      : {}),
+    ...(text(raw.team) ? { team: text(raw.team) } : {}),
+    ...(text(raw.channel) ? { channel: text(raw.channel) } : {}),
+    ...(text(raw.ts) ? { ts: text(raw.ts) } : {}),
+  };
 }

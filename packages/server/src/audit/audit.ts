@@ -15,7 +15,9 @@ export type AuditAction =
   | 'member.removed'
   | 'member.left'
   | 'member.role_changed'
-  | 'workspace.created';
+  | 'workspace.created'
+  | 'workspace.data_key_rotated'
+  | 'audit.exported';
 
 export interface AuditEvent {
   workspaceId: string;
@@ -114,4 +116,93 @@ export async function readAuditLog(
   const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
   requirePermission(permissions.readAudit(membership), 'Only owners and admins can read the audit log');
   return listAudit(svc.db, input.workspaceId, input.cursor);
+}
+
+/** One exported audit event (one JSON line). Counts, ids and names only, like the events themselves. */
+export interface ExportedAuditEvent {
+  seq: string;
+  id: string;
+  at: string;
+  action: string;
+  actor: { id: string; email: string | null; name: string | null } | null;
+  target: { type: string; id: string | null; name: string | null };
+  details: Record<string, unknown>;
+}
+
+const EXPORT_PAGE = 500;
+
+/**
+ * The whole audit log of a workspace, oldest first, as JSON lines — for its owners only. The export itself is
+ * recorded (`audit.exported`) before anything is read, and the lines end at that event — a file that does not
+ * end with it was cut short. Read page by page (keyset on `seq`): memory stays flat however long the log.
+ */
+export async function exportAuditLog(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string },
+): Promise<AsyncIterable<string>> {
+  const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
+  requirePermission(membership.role === 'owner', 'Only owners can export the audit log');
+  const lastSeq = await svc.db.transaction().execute(async (trx) => {
+    await recordAudit(trx, {
+      workspaceId: input.workspaceId,
+      actorId: actor.userId,
+      action: 'audit.exported',
+      targetType: 'workspace',
+      targetId: input.workspaceId,
+      targetName: membership.name,
+    });
+    const row = await trx
+      .selectFrom('audit_events')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('workspace_id', '=', input.workspaceId)
+      .executeTakeFirstOrThrow();
+    return String(row.seq);
+  });
+  const db = svc.db;
+  const workspaceId = input.workspaceId;
+  return (async function* lines() {
+    let after = '0';
+    for (;;) {
+      const rows = await db
+        .selectFrom('audit_events as e')
+        .leftJoin('users as u', 'u.id', 'e.actor_id')
+        .select([
+          'e.seq',
+          'e.id',
+          'e.action',
+          'e.actor_id',
+          'u.name as actor_name',
+          'u.email as actor_email',
+          'e.target_type',
+          'e.target_id',
+          'e.target_name',
+          'e.details',
+          'e.created_at',
+        ])
+        .where('e.workspace_id', '=', workspaceId)
+        .where('e.seq', '>', after)
+        .where('e.seq', '<=', lastSeq)
+        .orderBy('e.seq')
+        .limit(EXPORT_PAGE)
+        .execute();
+      if (rows.length === 0) return;
+      let chunk = '';
+      for (const r of rows) {
+        const event: ExportedAuditEvent = {
+          seq: String(r.seq),
+          id: r.id,
+          at: new Date(r.created_at).toISOString(),
+          action: r.action,
+          actor: r.actor_id ? { id: r.actor_id, email: r.actor_email, name: r.actor_name } : null,
+          target: { type: r.target_type, id: r.target_id, name: r.target_name },
+          details: r.details,
+        };
+        chunk += `${JSON.stringify(event)}\n`;
+      }
+      yield chunk;
+      after = String(rows[rows.length - 1]?.seq);
+      if (rows.length < EXPORT_PAGE) return;
+    }
+  })();
 }

@@ -58,6 +58,11 @@ export interface LoadMasterKeyOptions {
    * found inside it is warned about — a backup of the data directory must not hold the key.
    */
   dataDir?: string;
+  /**
+   * Whether the embedded default may generate a key file when none exists (default true). Tools that only
+   * operate on existing data (the `latchkey keys …` commands) pass false: a new key could open nothing.
+   */
+  generate?: boolean;
   warn(message: string): void;
 }
 
@@ -288,6 +293,21 @@ function loadActiveKey(options: LoadMasterKeyOptions): MasterKey {
       `LATCHKEY_MASTER_KEY or LATCHKEY_MASTER_KEY_FILE is required ${why}: set one to the base64 encoding ` +
         `of a 32-byte key, kept outside the database and its backups. ${GENERATE_HINT}`,
     );
+  }
+  if (options.generate === false) {
+    const path = join(resolve(options.keyDir ?? defaultKeyDir(env)), MASTER_KEY_FILE_NAME);
+    let exists = true;
+    try {
+      statSync(path);
+    } catch {
+      exists = false;
+    }
+    if (!exists) {
+      throw new MasterKeyError(
+        `No master key: LATCHKEY_MASTER_KEY and LATCHKEY_MASTER_KEY_FILE are not set, and the embedded ` +
+          `default key file ${path} does not exist. Set LATCHKEY_MASTER_KEY (or LATCHKEY_KEY_DIR) to the key the server uses.`,
+      );
+    }
   }
   return loadOrCreateEmbeddedKey(options);
 }

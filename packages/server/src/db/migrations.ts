@@ -138,9 +138,27 @@ const credentialTests: Migration = {
   },
 };
 
+// Sign-in rate limiting (identity/rate-limit.ts): one counter per hashed account email or client address.
+const signInAttempts: Migration = {
+  async up(db: Kysely<unknown>) {
+    await runScript(
+      db,
+      `
+      create table sign_in_attempts (
+        bucket text primary key,
+        window_started_at timestamptz(3) not null,
+        attempts integer not null
+      );
+      create index sign_in_attempts_window_idx on sign_in_attempts(window_started_at);
+    `,
+    );
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_tests': credentialTests,
+  '0003_sign_in_attempts': signInAttempts,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -217,6 +217,7 @@ beforeAll(async () => {
       LATCHKEY_BASE_URL_MAILGUN_EU: refused,
       LATCHKEY_BASE_URL_SLACK: `${fake.url}/api`,
       LATCHKEY_BASE_URL_SLACK_HOOKS: fake.url,
+      LATCHKEY_BASE_URL_TWILIO: fake.url,
       LATCHKEY_OUTBOUND_ALLOW: '127.0.0.1',
       LATCHKEY_OUTBOUND_TIMEOUT_MS: '5000',
     }),

@@ -1,13 +1,18 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
+import { exportAuditLog } from '../audit/audit.js';
+import { DomainError } from '../errors.js';
+import { userForSession } from '../identity/identity.js';
+import { type SignInLimits, signInLimitsFromEnv } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
 import { type AppRouter, appRouter } from '../trpc/router.js';
-import { createContextFactory } from '../trpc/trpc.js';
+import { createContextFactory, SESSION_COOKIE } from '../trpc/trpc.js';
 
 export interface HttpServerOptions {
   /** Built web app to serve at `/` (skipped when the folder does not exist). */
@@ -15,7 +20,50 @@ export interface HttpServerOptions {
   logger?: FastifyServerOptions['logger'];
   trustProxy?: boolean | string;
   secureCookies?: boolean;
+  /** Sign-in rate limits; read from LATCHKEY_SIGNIN_* when not given (identity/rate-limit.ts). */
+  signInLimits?: SignInLimits;
 }
+
+const HTTP_STATUS: Record<DomainError['kind'], number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  TOO_MANY_REQUESTS: 429,
+};
+
+const STATUS_CODE: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_SUPPORTED',
+  408: 'TIMEOUT',
+  409: 'CONFLICT',
+  411: 'BAD_REQUEST',
+  413: 'PAYLOAD_TOO_LARGE',
+  414: 'BAD_REQUEST',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'TOO_MANY_REQUESTS',
+  500: 'INTERNAL_SERVER_ERROR',
+};
+
+/**
+ * An error answered outside tRPC, in the same shape as tRPC's (`error.message`, `error.data.code`,
+ * `error.data.httpStatus`), with a fixed message that never quotes the request.
+ */
+export function errorBody(status: number, message: string) {
+  return { error: { message, data: { code: STATUS_CODE[status] ?? 'BAD_REQUEST', httpStatus: status } } };
+}
+
+const FIXED_MESSAGES: Record<number, string> = {
+  400: 'The request is not valid',
+  404: 'Not found',
+  405: 'Method not allowed',
+  413: 'The request body is too large (the limit is 1 MiB)',
+  415: 'Unsupported content type',
+};
 
 /**
  * Log configuration: request URLs without their query string (tRPC queries carry their input there),
@@ -61,18 +109,29 @@ export async function buildHttpServer(
   // come from another site. Browsers label cross-site requests with Sec-Fetch-Site.
   app.addHook('onRequest', async (request, reply) => {
     // The routed path, not the raw URL: `/%74rpc/...` reaches the same route and must meet the same checks.
-    if (!request.routeOptions.url?.startsWith('/trpc')) return;
+    const route = request.routeOptions.url ?? '';
+    if (!route.startsWith('/trpc') && !route.startsWith('/api/')) return;
     if (request.headers['sec-fetch-site'] === 'cross-site') {
-      return reply.code(403).send({ error: { message: 'Cross-site requests are not accepted' } });
+      return reply.code(403).send(errorBody(403, 'Cross-site requests are not accepted'));
     }
     if (request.method === 'POST') {
       const type = String(request.headers['content-type'] ?? '').toLowerCase();
       if (!type.startsWith('application/json')) {
-        return reply
-          .code(415)
-          .send({ error: { message: 'Send state-changing requests as application/json' } });
+        return reply.code(415).send(errorBody(415, 'Send state-changing requests as application/json'));
       }
     }
+  });
+
+  // Errors raised before a handler runs (body too large, unreadable body…): the same JSON shape as tRPC's,
+  // with fixed messages (Fastify's own can quote a header back).
+  app.setErrorHandler((error: { statusCode?: number; name?: string }, request, reply) => {
+    const status =
+      error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) {
+      request.log.error({ err: { type: error.name } }, 'request failed');
+      return reply.code(500).send(errorBody(500, 'Something went wrong on our side; the error was logged'));
+    }
+    return reply.code(status).send(errorBody(status, FIXED_MESSAGES[status] ?? 'The request is not valid'));
   });
 
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -91,11 +150,45 @@ export async function buildHttpServer(
     return reply.send({ ok: true });
   });
 
+  // The audit log of a workspace as JSON lines, for its owners (docs/operations.md "Audit export").
+  app.get<{ Params: { workspaceId: string } }>(
+    '/api/workspaces/:workspaceId/audit.jsonl',
+    async (request, reply) => {
+      reply.header('Cache-Control', 'no-store');
+      const token = request.cookies[SESSION_COOKIE];
+      const user = token ? await userForSession(svc, token) : undefined;
+      if (!user) return reply.code(401).send(errorBody(401, 'Sign in to continue'));
+      const { workspaceId } = request.params;
+      if (workspaceId.length < 1 || workspaceId.length > 64) {
+        return reply.code(404).send(errorBody(404, 'Workspace not found'));
+      }
+      let lines: AsyncIterable<string>;
+      try {
+        lines = await exportAuditLog(svc, { userId: user.id }, { workspaceId });
+      } catch (error) {
+        if (error instanceof DomainError) {
+          const status = HTTP_STATUS[error.kind];
+          return reply.code(status).send(errorBody(status, error.message));
+        }
+        throw error;
+      }
+      const fileName = `latchkey-audit-${workspaceId.replace(/[^A-Za-z0-9_-]/g, '_')}.jsonl`;
+      return reply
+        .header('Content-Type', 'application/x-ndjson; charset=utf-8')
+        .header('Content-Disposition', `attachment; filename="${fileName}"`)
+        .send(Readable.from(lines));
+    },
+  );
+
   await app.register(fastifyTRPCPlugin, {
     prefix: '/trpc',
     trpcOptions: {
       router: appRouter,
-      createContext: createContextFactory(svc, options.secureCookies ?? false),
+      createContext: createContextFactory(
+        svc,
+        options.secureCookies ?? false,
+        options.signInLimits ?? signInLimitsFromEnv(process.env),
+      ),
       onError({ error, path: procedure }) {
         // Only unexpected errors are logged, by procedure name and error class; never the input.
         if (error.code === 'INTERNAL_SERVER_ERROR') {
@@ -125,17 +218,21 @@ export async function buildHttpServer(
         );
       },
     });
-    // Client-side routes fall back to the app shell.
-    app.setNotFoundHandler((request, reply) => {
-      if (
-        request.method === 'GET' &&
-        !request.url.startsWith('/trpc') &&
-        !path.extname(request.url.split('?')[0] ?? '')
-      ) {
-        return reply.type('text/html').sendFile('index.html');
-      }
-      return reply.code(404).send({ error: { message: 'Not found' } });
-    });
   }
+  const withWebApp = Boolean(webDir && existsSync(path.join(webDir, 'index.html')));
+  app.setNotFoundHandler((request, reply) => {
+    // Client-side routes fall back to the app shell.
+    if (
+      withWebApp &&
+      request.method === 'GET' &&
+      !request.url.startsWith('/trpc') &&
+      !request.url.startsWith('/api/') &&
+      !path.extname(request.url.split('?')[0] ?? '')
+    ) {
+      return reply.type('text/html').sendFile('index.html');
+    }
+    // Fastify's default answer would quote the requested URL back.
+    return reply.code(404).send(errorBody(404, 'Not found'));
+  });
   return app;
 }

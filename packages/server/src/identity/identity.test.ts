@@ -206,13 +206,16 @@ describe('sessions', () => {
     expect(mine[0]?.token_hash).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('signs out only the browser that signs out, not the other sessions of the user', async () => {
+  it('signs out everywhere: every session of the user ends, and nobody else’s (issue 6, item 7)', async () => {
     const { client: first, email, password } = await signUpOverHttp(t.http);
     const second = t.http.client();
     await second.trpc.auth.signIn.mutate({ email, password });
+    const { client: bystander } = await signUpOverHttp(t.http);
     await first.trpc.auth.signOut.mutate();
     expect(await first.trpc.auth.me.query()).toBeNull();
-    expect((await second.trpc.auth.me.query())?.user.email).toBe(email);
+    expect(await second.trpc.auth.me.query()).toBeNull();
+    expect((await trpcError(second.trpc.workspaces.list.query())).data?.code).toBe('UNAUTHORIZED');
+    expect(await bystander.trpc.auth.me.query()).not.toBeNull();
   });
 
   it('answers sign-out without a session with ok', async () => {

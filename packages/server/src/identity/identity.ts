@@ -1,8 +1,16 @@
 import { sql } from 'kysely';
-import { ConflictError, InvalidCredentialsError, isUniqueViolation } from '../errors.js';
-import type { Services } from '../services.js';
+import { ConflictError, InvalidCredentialsError, InvalidInputError, isUniqueViolation } from '../errors.js';
+import type { Actor, Services } from '../services.js';
 import { hashPassword, verifyPassword } from './passwords.js';
+import { countAttempt, DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from './rate-limit.js';
 import { hashToken, newId, newToken } from './tokens.js';
+
+/** Where a sign-in attempt comes from and the limits that apply (rate limiting; see rate-limit.ts). */
+export interface AttemptContext {
+  /** The client address (Fastify's `request.ip`, which honours LATCHKEY_TRUST_PROXY); none in-process. */
+  address?: string | undefined;
+  limits?: SignInLimits | undefined;
+}
 
 export interface PublicUser {
   id: string;
@@ -20,10 +28,14 @@ export interface SessionStart {
 // A hash to verify against when the email is unknown, so both answers take the same time.
 let decoyHash: Promise<string> | undefined;
 
-async function startSession(svc: Services, userId: string): Promise<{ token: string; expiresAt: Date }> {
+async function startSession(
+  svc: Services,
+  userId: string,
+  db: Pick<Services['db'], 'insertInto'> = svc.db,
+): Promise<{ token: string; expiresAt: Date }> {
   const { token, hash } = newToken();
   const expiresAt = new Date(Date.now() + svc.sessionTtlMs);
-  await svc.db
+  await db
     .insertInto('sessions')
     .values({ token_hash: hash, user_id: userId, expires_at: expiresAt })
     .execute();
@@ -58,8 +70,15 @@ export async function signIn(
   svc: Services,
   input: { email: string; password: string },
   previousToken: string | undefined,
+  attempt: AttemptContext = {},
 ): Promise<SessionStart> {
   const email = input.email.trim().toLowerCase();
+  // Counted before the password is checked, whether or not the account exists (same answer either way).
+  const counted = await countAttempt(
+    svc.db,
+    { email, address: attempt.address },
+    attempt.limits ?? DEFAULT_SIGN_IN_LIMITS,
+  );
   const user = await svc.db
     .selectFrom('users')
     .select(['id', 'email', 'name', 'password_hash'])
@@ -71,13 +90,74 @@ export async function signIn(
     throw new InvalidCredentialsError();
   }
   if (!(await verifyPassword(input.password, user.password_hash))) throw new InvalidCredentialsError();
-  if (previousToken) await signOut(svc, previousToken);
+  await counted.succeeded();
+  if (previousToken) await endSession(svc, previousToken);
   const session = await startSession(svc, user.id);
   return { user: { id: user.id, email: user.email, name: user.name }, ...session };
 }
 
-export async function signOut(svc: Services, token: string): Promise<void> {
+/** Ends one session (the one a browser had before signing in again: no session fixation). */
+async function endSession(svc: Services, token: string): Promise<void> {
   await svc.db.deleteFrom('sessions').where('token_hash', '=', hashToken(token)).execute();
+}
+
+/**
+ * Signs out everywhere: ends every session of the user the token belongs to (every browser, every device),
+ * so signing out on one device also ends a session that was stolen or left open elsewhere.
+ */
+export async function signOut(svc: Services, token: string): Promise<void> {
+  await svc.db
+    .deleteFrom('sessions')
+    .where('user_id', 'in', (eb) =>
+      eb.selectFrom('sessions').select('user_id').where('token_hash', '=', hashToken(token)),
+    )
+    .execute();
+}
+
+/**
+ * Changes the caller's password after checking the current one (rate-limited like sign-in), ends every
+ * session of the user — this browser's included — and starts a fresh session for the caller, all in one
+ * transaction.
+ */
+export async function changePassword(
+  svc: Services,
+  actor: Actor,
+  input: { currentPassword: string; newPassword: string },
+  attempt: AttemptContext = {},
+): Promise<SessionStart> {
+  const user = await svc.db
+    .selectFrom('users')
+    .select(['id', 'email', 'name', 'password_hash'])
+    .where('id', '=', actor.userId)
+    .executeTakeFirstOrThrow();
+  const counted = await countAttempt(
+    svc.db,
+    { email: user.email, address: attempt.address },
+    attempt.limits ?? DEFAULT_SIGN_IN_LIMITS,
+  );
+  if (!(await verifyPassword(input.currentPassword, user.password_hash))) {
+    throw new InvalidInputError([{ path: ['currentPassword'], message: 'Is not your current password' }]);
+  }
+  await counted.succeeded();
+  if (input.newPassword === input.currentPassword) {
+    throw new InvalidInputError([
+      { path: ['newPassword'], message: 'Must be different from the current password' },
+    ]);
+  }
+  const passwordHash = await hashPassword(input.newPassword, svc.passwordCost);
+  const session = await svc.db.transaction().execute(async (trx) => {
+    const updated = await trx
+      .updateTable('users')
+      .set({ password_hash: passwordHash })
+      .where('id', '=', user.id)
+      .where('password_hash', '=', user.password_hash)
+      .returning('id')
+      .executeTakeFirst();
+    if (!updated) throw new ConflictError('The password was changed meanwhile: sign in again');
+    await trx.deleteFrom('sessions').where('user_id', '=', user.id).execute();
+    return startSession(svc, user.id, trx);
+  });
+  return { user: { id: user.id, email: user.email, name: user.name }, ...session };
 }
 
 /** The user a session token belongs to, or undefined when the token is unknown or expired. */

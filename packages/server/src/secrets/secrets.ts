@@ -1,12 +1,11 @@
 import type { FieldIssue, ValidCredential } from '@latchkey/core';
-import { type Kysely, sql, type Transaction } from 'kysely';
-import { recordAudit } from '../audit/audit.js';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { encryptSecretFields } from '../crypto/index.js';
-import type { Database } from '../db/schema.js';
+import type { Database, Plan, Role } from '../db/schema.js';
 import { ConflictError, InvalidInputError, isUniqueViolation, NotFoundError } from '../errors.js';
 import { newId } from '../identity/tokens.js';
 import type { Actor, Services } from '../services.js';
-import { membershipOf, permissions, requirePermission } from '../workspaces/access.js';
+import { type Membership, permissions, requirePermission } from '../workspaces/access.js';
 
 export interface SecretMeta {
   id: string;
@@ -91,8 +90,52 @@ function toMeta(row: MetaRow): SecretMeta {
   };
 }
 
-function metaQuery(db: Kysely<Database> | Transaction<Database>) {
-  return db.selectFrom('secrets as s').innerJoin('users as u', 'u.id', 's.created_by').select(metaColumns);
+/** The columns of `metaColumns` as SQL, for the single-statement queries below (`s` = secrets, `u` = users). */
+const META_SQL = sql.raw(metaColumns.join(', '));
+
+/*
+ * Round trips (docs/performance.md; counted by src/perf/round-trips.test.ts). Every operation of this module
+ * checks the caller's membership in the SAME statement that does its work: a CTE `me` yields the caller's
+ * membership (none: the workspace is "not found", exactly as before), and the page, row or write hangs off
+ * it. So list and selectable are one statement, create is one read plus one write statement, and deleting any
+ * number of secrets is one statement.
+ */
+
+const ALL_ROLES: readonly Role[] = ['owner', 'admin', 'member'];
+const asMembership = (role: Role): Membership => ({
+  workspaceId: '',
+  userId: '',
+  role,
+  plan: 'team',
+  name: '',
+});
+/** Roles that list every secret of a workspace, derived from the one role table (access.ts). */
+const LIST_ALL_ROLES = ALL_ROLES.filter((role) => permissions.listAllSecrets(asMembership(role)));
+
+/** `me`: the caller's membership of the workspace (zero rows when they do not belong to it). */
+function membershipCte(workspaceId: string, userId: string): RawBuilder<unknown> {
+  return sql`me as (
+    select m.workspace_id, m.user_id, m.role, w.plan, w.name as workspace_name
+    from memberships m join workspaces w on w.id = m.workspace_id
+    where m.workspace_id = ${workspaceId} and m.user_id = ${userId})`;
+}
+
+type MembershipColumns = {
+  workspace_id: string;
+  user_id: string;
+  role: Role;
+  plan: Plan;
+  workspace_name: string;
+};
+
+function membershipFrom(row: MembershipColumns): Membership {
+  return {
+    workspaceId: row.workspace_id,
+    userId: row.user_id,
+    role: row.role,
+    plan: row.plan,
+    name: row.workspace_name,
+  };
 }
 
 function validateData(svc: Services, credentialType: string, data: unknown): ValidCredential {
@@ -111,64 +154,84 @@ function duplicateName(svc: Services, credentialType: string, name: string): Con
   return new ConflictError(`A ${display} named '${name}' already exists in this workspace`);
 }
 
+/**
+ * Creates a secret in two statements and no explicit transaction:
+ *   1. one read: the caller's membership joined with the workspace's active data key (the key must be known
+ *      before the value can be encrypted);
+ *   2. one write, atomic on its own: a CTE that re-checks the membership under a share lock, inserts the secret,
+ *      appends the audit event and returns the new row with its creator.
+ * The share lock keeps rule 4: a removal running now either finished first (the CTE finds no membership and
+ * inserts nothing: "not found") or waits for this statement and then deletes the new secret with the others.
+ */
 export async function createSecret(
   svc: Services,
   actor: Actor,
   input: { workspaceId: string; credentialType: string; name: string; data: unknown },
 ): Promise<SecretMeta> {
-  await membershipOf(svc.db, input.workspaceId, actor.userId);
+  const { rows: keys } = await sql<{
+    version: number | null;
+    master_key_id: string | null;
+    wrapped_key: Uint8Array | null;
+  }>`
+    select k.version, k.master_key_id, k.wrapped_key
+    from memberships m
+    left join lateral (
+      select version, master_key_id, wrapped_key from workspace_keys
+      where workspace_id = m.workspace_id order by version desc limit 1
+    ) k on true
+    where m.workspace_id = ${input.workspaceId} and m.user_id = ${actor.userId}`.execute(svc.db);
+  const keyRow = keys[0];
+  if (!keyRow) throw new NotFoundError('Workspace');
   const valid = validateData(svc, input.credentialType, input.data);
+  if (keyRow.version === null || keyRow.master_key_id === null || keyRow.wrapped_key === null) {
+    throw new Error('The workspace has no data key');
+  }
+  const dataKey = {
+    version: keyRow.version,
+    key: await svc.keys.unwrap(input.workspaceId, {
+      version: keyRow.version,
+      master_key_id: keyRow.master_key_id,
+      wrapped_key: keyRow.wrapped_key,
+    }),
+  };
   const id = newId();
-  const dataKey = await svc.keys.active(svc.db, input.workspaceId);
   const ciphertext = encryptSecretFields(
     dataKey.key,
     dataKey.version,
     { workspaceId: input.workspaceId, secretId: id, credentialType: input.credentialType },
     valid.secretFields,
   );
+  let row: MetaRow | undefined;
   try {
-    await svc.db.transaction().execute(async (trx) => {
-      // Re-check the membership under a share lock: a removal running now either finishes first (and we
-      // refuse) or waits for this insert and then deletes the new secret with the others (rule 4).
-      const stillMember = await trx
-        .selectFrom('memberships')
-        .select('user_id')
-        .where('workspace_id', '=', input.workspaceId)
-        .where('user_id', '=', actor.userId)
-        .forShare()
-        .executeTakeFirst();
-      if (!stillMember) throw new NotFoundError('Workspace');
-      await trx
-        .insertInto('secrets')
-        .values({
-          id,
-          workspace_id: input.workspaceId,
-          name: input.name,
-          integration_id: valid.integrationId,
-          node_type: valid.nodeType,
-          credential_type: input.credentialType,
-          public_fields: JSON.stringify(valid.publicFields),
-          ciphertext,
-          key_version: dataKey.version,
-          created_by: actor.userId,
-          updated_at: new Date(),
-        })
-        .execute();
-      await recordAudit(trx, {
-        workspaceId: input.workspaceId,
-        actorId: actor.userId,
-        action: 'secret.created',
-        targetType: 'secret',
-        targetId: id,
-        targetName: input.name,
-        details: { credentialType: input.credentialType },
-      });
-    });
+    const { rows } = await sql<MetaRow>`
+      with me as (
+        select user_id from memberships
+        where workspace_id = ${input.workspaceId} and user_id = ${actor.userId}
+        for share
+      ),
+      s as (
+        insert into secrets (id, workspace_id, name, integration_id, node_type, credential_type, public_fields,
+                             ciphertext, key_version, created_by, updated_at)
+        select ${id}, ${input.workspaceId}, ${input.name}, ${valid.integrationId}, ${valid.nodeType},
+               ${input.credentialType}, ${JSON.stringify(valid.publicFields)}::jsonb, ${ciphertext}::bytea,
+               ${dataKey.version}::integer, me.user_id, now()
+        from me
+        returning *
+      ),
+      audit as (
+        insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+        select ${newId()}, s.workspace_id, s.created_by, 'secret.created', 'secret', s.id, s.name,
+               jsonb_build_object('credentialType', s.credential_type)
+        from s
+      )
+      select ${META_SQL} from s join users u on u.id = s.created_by`.execute(svc.db);
+    row = rows[0];
   } catch (error) {
     if (isUniqueViolation(error)) throw duplicateName(svc, input.credentialType, input.name);
     throw error;
   }
-  const row = await metaQuery(svc.db).where('s.id', '=', id).executeTakeFirstOrThrow();
+  // No membership under the lock: the caller was removed since the read above.
+  if (!row) throw new NotFoundError('Workspace');
   return toMeta(row);
 }
 
@@ -203,76 +266,105 @@ export interface ListSecretsInput {
   limit?: number | undefined;
 }
 
-/** Owners and admins see every secret of the workspace; members see the ones they created. Keyset-paginated. */
+/**
+ * Owners and admins see every secret of the workspace; members see the ones they created. Keyset-paginated.
+ * ONE statement: `me` yields the caller's role, and two index-ordered branches (everything, for roles that list
+ * all; the caller's own, by the creator index, for the others) hang off it; the branch the role does not take
+ * is a one-time filter that reads nothing. No row at all means "not a member" (NOT_FOUND); a row without a
+ * secret is an empty page.
+ */
 export async function listSecrets(
   svc: Services,
   actor: Actor,
   input: ListSecretsInput,
 ): Promise<{ items: SecretMeta[]; nextCursor: string | null }> {
-  const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
   const limit = input.limit ?? 50;
-  let query = metaQuery(svc.db).where('s.workspace_id', '=', input.workspaceId);
-  if (!permissions.listAllSecrets(membership)) query = query.where('s.created_by', '=', actor.userId);
-  if (input.createdBy) query = query.where('s.created_by', '=', input.createdBy);
-  if (input.nodeType) query = query.where('s.node_type', '=', input.nodeType);
-  if (input.integrationId) query = query.where('s.integration_id', '=', input.integrationId);
+  const filters: RawBuilder<unknown>[] = [];
+  if (input.createdBy) filters.push(sql`and s.created_by = ${input.createdBy}`);
+  if (input.nodeType) filters.push(sql`and s.node_type = ${input.nodeType}`);
+  if (input.integrationId) filters.push(sql`and s.integration_id = ${input.integrationId}`);
   if (input.search) {
     const pattern = `%${input.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    query = query.where('s.name', 'ilike', pattern);
+    filters.push(sql`and s.name ilike ${pattern}`);
   }
   if (input.cursor) {
     const cursor = decodeCursor(input.cursor);
-    query = query.where(
-      sql<boolean>`(s.created_at, s.id) < (${cursor.createdAt}::timestamptz, ${cursor.id})`,
-    );
+    filters.push(sql`and (s.created_at, s.id) < (${cursor.createdAt}::timestamptz, ${cursor.id})`);
   }
-  const rows = await query
-    .orderBy('s.created_at', 'desc')
-    .orderBy('s.id', 'desc')
-    .limit(limit + 1)
-    .execute();
-  const page = rows.slice(0, limit);
+  const where = sql.join(filters, sql` `);
+  const branch = (scope: RawBuilder<unknown>) => sql`(
+    select ${META_SQL} from secrets s join users u on u.id = s.created_by
+    where s.workspace_id = ${input.workspaceId} and ${scope} ${where}
+    order by s.created_at desc, s.id desc
+    limit ${limit + 1})`;
+  const listsAll = sql`me.role in (${sql.join(LIST_ALL_ROLES)})`;
+  const { rows } = await sql<{ role: Role } & { [K in keyof MetaRow]: MetaRow[K] | null }>`
+    with ${membershipCte(input.workspaceId, actor.userId)}
+    select me.role, p.* from me
+    left join lateral (
+      ${branch(listsAll)}
+      union all
+      ${branch(sql`not (${listsAll}) and s.created_by = me.user_id`)}
+    ) p on true
+    order by p.created_at desc, p.id desc`.execute(svc.db);
+  if (rows.length === 0) throw new NotFoundError('Workspace');
+  const found = rows.filter((r): r is { role: Role } & MetaRow => r.id !== null);
+  const page = found.slice(0, limit);
   const last = page[page.length - 1];
   return {
     items: page.map(toMeta),
     nextCursor:
-      rows.length > limit && last
+      found.length > limit && last
         ? encodeCursor({ createdAt: iso(last.created_at) as string, id: last.id })
         : null,
   };
 }
 
-/** Every member may pick any workspace secret whose credential type the node type accepts. */
+/**
+ * Every member may pick any workspace secret whose credential type the node type accepts. ONE statement: the
+ * membership and the index-ordered list together (no row: not a member; one row without an id: none to pick).
+ */
 export async function selectableSecrets(
   svc: Services,
   actor: Actor,
   input: { workspaceId: string; nodeType: string },
 ): Promise<{ id: string; name: string; credentialType: string }[]> {
-  await membershipOf(svc.db, input.workspaceId, actor.userId);
-  if (!svc.registry.integrationForNodeType(input.nodeType)) {
-    throw new InvalidInputError([{ path: ['nodeType'], message: 'Unknown node type' }]);
-  }
-  const rows = await svc.db
-    .selectFrom('secrets')
-    .select(['id', 'name', 'credential_type'])
-    .where('workspace_id', '=', input.workspaceId)
-    .where('node_type', '=', input.nodeType)
-    .orderBy('name')
-    .orderBy('id')
-    .execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, credentialType: r.credential_type }));
+  const known = Boolean(svc.registry.integrationForNodeType(input.nodeType));
+  const { rows } = await sql<{ id: string | null; name: string | null; credential_type: string | null }>`
+    with ${membershipCte(input.workspaceId, actor.userId)}
+    select p.id, p.name, p.credential_type from me
+    left join lateral (
+      select s.id, s.name, s.credential_type from secrets s
+      where s.workspace_id = me.workspace_id and s.node_type = ${input.nodeType} and ${known}::boolean
+      order by s.name, s.id
+    ) p on true
+    order by p.name, p.id`.execute(svc.db);
+  // Membership first, as everywhere: a stranger learns nothing, not even which node types exist here.
+  if (rows.length === 0) throw new NotFoundError('Workspace');
+  if (!known) throw new InvalidInputError([{ path: ['nodeType'], message: 'Unknown node type' }]);
+  return rows.flatMap((r) =>
+    r.id === null ? [] : [{ id: r.id, name: r.name as string, credentialType: r.credential_type as string }],
+  );
 }
 
-/** Loads a secret the caller may manage (owner/admin: any; member: their own). */
+/**
+ * Loads a secret the caller may manage (owner/admin: any; member: their own): ONE statement, the membership
+ * and the secret together.
+ */
 async function manageableSecret(svc: Services, actor: Actor, workspaceId: string, secretId: string) {
-  const membership = await membershipOf(svc.db, workspaceId, actor.userId);
-  const row = await metaQuery(svc.db)
-    .where('s.id', '=', secretId)
-    .where('s.workspace_id', '=', workspaceId)
-    .executeTakeFirst();
-  if (!row) throw new NotFoundError('Secret');
+  const { rows } = await sql<MembershipColumns & { [K in keyof MetaRow]: MetaRow[K] | null }>`
+    with ${membershipCte(workspaceId, actor.userId)}
+    select me.workspace_id, me.user_id, me.role, me.plan, me.workspace_name, p.* from me
+    left join lateral (
+      select ${META_SQL} from secrets s join users u on u.id = s.created_by
+      where s.id = ${secretId} and s.workspace_id = me.workspace_id
+    ) p on true`.execute(svc.db);
+  const found = rows[0];
+  if (!found) throw new NotFoundError('Workspace');
+  if (found.id === null) throw new NotFoundError('Secret');
+  const row = found as MetaRow & MembershipColumns;
   requirePermission(
-    permissions.manageSecret(membership, row.created_by),
+    permissions.manageSecret(membershipFrom(row), row.created_by),
     'Only owners, admins and the member who created a secret can change or delete it',
   );
   return row;
@@ -301,7 +393,11 @@ export async function secretUsage(
   }));
 }
 
-/** Replaces a secret's value in place: same id, so every node that uses it keeps working. */
+/**
+ * Replaces a secret's value in place: same id, so every node that uses it keeps working. Three statements and
+ * no explicit transaction: the secret with the caller's membership, the active data key, and one write (update,
+ * audit event and the new metadata in one CTE).
+ */
 export async function replaceSecret(
   svc: Services,
   actor: Actor,
@@ -316,104 +412,121 @@ export async function replaceSecret(
     { workspaceId: input.workspaceId, secretId: existing.id, credentialType: existing.credential_type },
     valid.secretFields,
   );
-  await svc.db.transaction().execute(async (trx) => {
-    const updated = await trx
-      .updateTable('secrets')
-      .set({
-        ciphertext,
-        key_version: dataKey.version,
-        public_fields: JSON.stringify(valid.publicFields),
-        updated_at: new Date(),
-      })
-      .where('id', '=', existing.id)
-      .where('workspace_id', '=', input.workspaceId)
-      .returning('id')
-      .executeTakeFirst();
-    if (!updated) throw new NotFoundError('Secret');
-    await recordAudit(trx, {
-      workspaceId: input.workspaceId,
-      actorId: actor.userId,
-      action: 'secret.replaced',
-      targetType: 'secret',
-      targetId: existing.id,
-      targetName: existing.name,
-      details: { credentialType: existing.credential_type },
-    });
-  });
-  const row = await metaQuery(svc.db).where('s.id', '=', existing.id).executeTakeFirstOrThrow();
+  const { rows } = await sql<MetaRow>`
+    with s as (
+      update secrets set ciphertext = ${ciphertext}::bytea, key_version = ${dataKey.version}::integer,
+                         public_fields = ${JSON.stringify(valid.publicFields)}::jsonb, updated_at = now()
+      where id = ${existing.id} and workspace_id = ${input.workspaceId}
+      returning *
+    ),
+    audit as (
+      insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+      select ${newId()}, s.workspace_id, ${actor.userId}, 'secret.replaced', 'secret', s.id, s.name,
+             jsonb_build_object('credentialType', s.credential_type)
+      from s
+    )
+    select ${META_SQL} from s join users u on u.id = s.created_by`.execute(svc.db);
+  const row = rows[0];
+  if (!row) throw new NotFoundError('Secret');
   return toMeta(row);
 }
 
+export type SecretsToDelete =
+  | { workspaceId: string; secretId: string }
+  | { workspaceId: string; createdBy: string };
+
 /**
- * Deletes secrets inside the caller's transaction and flags the nodes that used them: set-based, a
- * constant number of statements however many secrets match. The nodes keep the lost secret's name so
- * the editor can say what to replace.
+ * The CTEs that delete secrets and flag the nodes that used them, for a caller to put in front of its own
+ * statement (its audit event, a membership it ends): set-based, one statement however many secrets match.
+ *   doomed  — the matching secrets (id, name, credential_type);
+ *   flagged — the nodes that used them, now without a secret but keeping its name (node_id, node_name,
+ *             workflow_id, position), so the editor can say what to replace;
+ *   deleted — the secrets deleted (id, name, credential_type).
+ * The foreign key's ON DELETE SET NULL still guards any node this statement did not see.
  */
-export async function deleteSecretsAndFlagNodes(
-  trx: Transaction<Database>,
-  where: { workspaceId: string; secretId: string } | { workspaceId: string; createdBy: string },
-): Promise<{ deleted: { id: string; name: string }[]; affectedNodes: AffectedNode[] }> {
-  const inWorkspace = trx.selectFrom('secrets').select('id').where('workspace_id', '=', where.workspaceId);
-  const matching =
-    'secretId' in where
-      ? inWorkspace.where('id', '=', where.secretId)
-      : inWorkspace.where('created_by', '=', where.createdBy);
-  const flagged = await trx
-    .updateTable('workflow_nodes as n')
-    .from('secrets as s')
-    .set((eb) => ({ lost_secret_name: eb.ref('s.name'), secret_id: null, updated_at: new Date() }))
-    .whereRef('n.secret_id', '=', 's.id')
-    .where('s.id', 'in', matching)
-    .where('n.workspace_id', '=', where.workspaceId)
-    .returning(['n.id as node_id', 'n.name as node_name', 'n.workflow_id'])
-    .execute();
-  const deleted = await trx
-    .deleteFrom('secrets')
-    .where('workspace_id', '=', where.workspaceId)
-    .where('id', 'in', matching)
-    .returning(['id', 'name'])
-    .execute();
-  const workflowNames = new Map<string, string>();
-  if (flagged.length) {
-    const workflows = await trx
-      .selectFrom('workflows')
-      .select(['id', 'name'])
-      .where('id', 'in', [...new Set(flagged.map((f) => f.workflow_id))])
-      .execute();
-    for (const w of workflows) workflowNames.set(w.id, w.name);
-  }
-  return {
-    deleted,
-    affectedNodes: flagged.map((f) => ({
-      workflowId: f.workflow_id,
-      workflowName: workflowNames.get(f.workflow_id) ?? '',
-      nodeId: f.node_id,
-      nodeName: f.node_name,
-    })),
-  };
+export function secretDeletionCtes(where: SecretsToDelete): RawBuilder<unknown> {
+  // Each CTE names the rows by its own index (the primary key, or the creator index), never by a join through
+  // `doomed`: the plan must not depend on statistics (PGlite has no autovacuum to keep them fresh).
+  const one = 'secretId' in where;
+  const match = one ? sql`s.id = ${where.secretId}` : sql`s.created_by = ${where.createdBy}`;
+  const nodeMatch = one ? sql`and n.secret_id = ${where.secretId}` : sql``;
+  return sql`doomed as (
+      select s.id, s.name, s.credential_type from secrets s
+      where s.workspace_id = ${where.workspaceId} and ${match}
+    ),
+    flagged as (
+      update workflow_nodes n
+      set lost_secret_name = d.name, secret_id = null, updated_at = now()
+      from doomed d
+      where n.secret_id = d.id and n.workspace_id = ${where.workspaceId} ${nodeMatch}
+      returning n.id as node_id, n.name as node_name, n.workflow_id, n.position
+    ),
+    deleted as (
+      delete from secrets s
+      where s.workspace_id = ${where.workspaceId} and ${match}
+      returning s.id, s.name, s.credential_type
+    )`;
 }
 
+/** Columns for the final select of a statement built on `secretDeletionCtes`: the counts and the nodes. */
+export const SECRET_DELETION_RESULT = sql`
+  (select count(*) from deleted)::integer as deleted_count,
+  coalesce((
+    select json_agg(json_build_object('workflowId', w.id, 'workflowName', w.name,
+                                      'nodeId', f.node_id, 'nodeName', f.node_name)
+                    order by w.name, f.position, f.node_id)
+    from flagged f join workflows w on w.id = f.workflow_id
+  ), '[]'::json) as affected_nodes`;
+
+export interface SecretDeletionResult {
+  deleted_count: number;
+  /** json from PostgreSQL; PGlite and pg both parse it. */
+  affected_nodes: AffectedNode[] | string;
+}
+
+export function affectedNodesOf(row: SecretDeletionResult): AffectedNode[] {
+  return typeof row.affected_nodes === 'string'
+    ? (JSON.parse(row.affected_nodes) as AffectedNode[])
+    : row.affected_nodes;
+}
+
+/**
+ * Deletes secrets and flags the nodes that used them, in ONE statement (inside the caller's transaction when
+ * given one). The nodes keep the lost secret's name so the editor can say what to replace.
+ */
+export async function deleteSecretsAndFlagNodes(
+  db: Kysely<Database> | Transaction<Database>,
+  where: SecretsToDelete,
+): Promise<{ deletedCount: number; affectedNodes: AffectedNode[] }> {
+  const { rows } = await sql<SecretDeletionResult>`
+    with ${secretDeletionCtes(where)}
+    select ${SECRET_DELETION_RESULT}`.execute(db);
+  const row = rows[0] as SecretDeletionResult;
+  return { deletedCount: row.deleted_count, affectedNodes: affectedNodesOf(row) };
+}
+
+/**
+ * Deletes one secret: one read (membership, secret, permission) and ONE write statement that deletes it, flags
+ * its nodes and appends the audit event together — atomic without an explicit transaction.
+ */
 export async function deleteSecret(
   svc: Services,
   actor: Actor,
   input: { workspaceId: string; secretId: string },
 ): Promise<{ affectedNodes: AffectedNode[] }> {
   const existing = await manageableSecret(svc, actor, input.workspaceId, input.secretId);
-  return svc.db.transaction().execute(async (trx) => {
-    const result = await deleteSecretsAndFlagNodes(trx, {
-      workspaceId: input.workspaceId,
-      secretId: existing.id,
-    });
-    if (result.deleted.length === 0) throw new NotFoundError('Secret');
-    await recordAudit(trx, {
-      workspaceId: input.workspaceId,
-      actorId: actor.userId,
-      action: 'secret.deleted',
-      targetType: 'secret',
-      targetId: existing.id,
-      targetName: existing.name,
-      details: { credentialType: existing.credential_type, affectedNodes: result.affectedNodes.length },
-    });
-    return { affectedNodes: result.affectedNodes };
-  });
+  const { rows } = await sql<SecretDeletionResult>`
+    with ${secretDeletionCtes({ workspaceId: input.workspaceId, secretId: existing.id })},
+    audit as (
+      insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+      select ${newId()}, ${input.workspaceId}, ${actor.userId}, 'secret.deleted', 'secret', d.id, d.name,
+             jsonb_build_object('credentialType', d.credential_type,
+                                'affectedNodes', (select count(*) from flagged))
+      from deleted d
+    )
+    select ${SECRET_DELETION_RESULT}`.execute(svc.db);
+  const row = rows[0] as SecretDeletionResult;
+  // Deleted meanwhile (another request, another server): nothing was written.
+  if (row.deleted_count === 0) throw new NotFoundError('Secret');
+  return { affectedNodes: affectedNodesOf(row) };
 }

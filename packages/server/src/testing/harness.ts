@@ -128,4 +128,8 @@ export const FAKE_DATA: Record<string, Record<string, string>> = {
   mailgunApiKey: { apiKey: 'fake-mailgun-key-for-tests', domain: 'mg.example.test', region: 'eu' },
   slackBotToken: { token: 'xoxb-fake-token-for-tests' },
   slackWebhook: { webhookUrl: 'https://hooks.slack.com/services/TFAKE/BFAKE/fakefakefakefake' },
+  twilioApiCredentials: {
+    accountSid: 'ACffffffffffffffffffffffffffffffff',
+    authToken: 'fake-twilio-auth-token-for-tests',
+  },
 };

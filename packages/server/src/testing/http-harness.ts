@@ -2,10 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { sql } from 'kysely';
-import { createServices } from '../app.js';
-import { LocalKeyProvider } from '../crypto/index.js';
 import { buildHttpServer } from '../http/server.js';
+import type { SignInLimits } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
 import type { AppRouter } from '../trpc/router.js';
 import { SESSION_COOKIE } from '../trpc/trpc.js';
@@ -114,6 +112,7 @@ export async function startHttpServer(
     logger?: Exclude<FastifyServerOptions['logger'], boolean | undefined>;
     trustProxy?: boolean | string;
     secureCookies?: boolean;
+    signInLimits?: SignInLimits;
   } = {},
 ): Promise<HttpTestServer> {
   const recorded: Recorded = { responses: [], setCookies: [], logs: [] };
@@ -122,6 +121,7 @@ export async function startHttpServer(
     logger: { level: 'trace', ...options.logger, stream },
     trustProxy: options.trustProxy,
     secureCookies: options.secureCookies,
+    ...(options.signInLimits ? { signInLimits: options.signInLimits } : {}),
   });
   await server.listen({ host: '127.0.0.1', port: 0 });
   const address = server.server.address();

@@ -4,7 +4,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ZodError, type z } from 'zod';
 import { DomainError, InvalidInputError, NotSignedInError } from '../errors.js';
 import { type PublicUser, userForSession } from '../identity/identity.js';
+import type { SignInLimits } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
+import { findUnacceptableInput } from './input-guard.js';
 
 export const SESSION_COOKIE = 'latchkey_session';
 
@@ -14,16 +16,22 @@ export interface Context {
   /** Sets the session cookie (HttpOnly, SameSite=Lax, Secure over https). */
   setSession(token: string, expiresAt: Date): void;
   clearSession(): void;
+  /** The client address (HTTP requests only; honours trustProxy). Sign-in rate limiting counts per address. */
+  clientAddress?: string | undefined;
+  /** Sign-in rate limits; the defaults (identity/rate-limit.ts) when not given. */
+  signInLimits?: SignInLimits | undefined;
 }
 
 /**
  * `secureCookies`: mark the session cookie Secure even when the request reached us over http — the case
  * behind a TLS-terminating proxy without `trustProxy`. On by default in production.
  */
-export function createContextFactory(svc: Services, secureCookies = false) {
+export function createContextFactory(svc: Services, secureCookies = false, signInLimits?: SignInLimits) {
   return ({ req, res }: { req: FastifyRequest; res: FastifyReply }): Context => ({
     svc,
     sessionToken: req.cookies[SESSION_COOKIE] || undefined,
+    clientAddress: req.ip,
+    signInLimits,
     setSession(token, expiresAt) {
       res.setCookie(SESSION_COOKIE, token, {
         httpOnly: true,
@@ -89,9 +97,13 @@ const t = initTRPC.context<Context>().create({
       // Malformed requests (bad JSON, wrong method): a fixed message, never the parser's text.
       message = 'The request is not valid JSON for this procedure';
     }
+    // tRPC's own "No procedure found on path …" (and data.path) would quote the requested path back.
+    const unknownProcedure = error.code === 'NOT_FOUND' && !(error.cause instanceof DomainError);
+    if (unknownProcedure) message = 'No such procedure';
     if (error.code === 'INTERNAL_SERVER_ERROR')
       message = 'Something went wrong on our side; the error was logged';
     const { stack: _stack, ...data } = shape.data;
+    if (unknownProcedure) delete data.path;
     return { ...shape, message, data: { ...data, ...(issues ? { issues } : {}) } };
   },
 });
@@ -106,9 +118,23 @@ const domainErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
+/** Refuses NUL characters, lone surrogates and absurd nesting anywhere in the input, before any procedure runs. */
+const inputGuard = t.middleware(async ({ getRawInput, next }) => {
+  let raw: unknown;
+  try {
+    raw = await getRawInput();
+  } catch {
+    // Unreadable input: the procedure's input parser answers it as before (procedures without input ignore it).
+    return next();
+  }
+  const issue = findUnacceptableInput(raw);
+  if (issue) throw new InvalidInputError([issue], 'The input is not accepted');
+  return next();
+});
+
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const publicProcedure = t.procedure.use(domainErrors);
+export const publicProcedure = t.procedure.use(domainErrors).use(inputGuard);
 
 /** A procedure for signed-in users: the session is checked against the database on every request. */
 export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {

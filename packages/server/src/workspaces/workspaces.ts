@@ -3,7 +3,13 @@ import { recordAudit } from '../audit/audit.js';
 import type { Database, Plan, Role } from '../db/schema.js';
 import { ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
 import { hashToken, newId, newToken } from '../identity/tokens.js';
-import { type AffectedNode, deleteSecretsAndFlagNodes } from '../secrets/secrets.js';
+import {
+  type AffectedNode,
+  affectedNodesOf,
+  SECRET_DELETION_RESULT,
+  type SecretDeletionResult,
+  secretDeletionCtes,
+} from '../secrets/secrets.js';
 import type { Actor, Services } from '../services.js';
 import {
   lockWorkspaceMembership,
@@ -199,19 +205,6 @@ export async function acceptInvite(
   });
 }
 
-async function retirePendingInvites(
-  trx: Transaction<Database>,
-  workspaceId: string,
-  email: string,
-): Promise<void> {
-  await trx
-    .deleteFrom('invites')
-    .where('workspace_id', '=', workspaceId)
-    .where('email', '=', email)
-    .where('accepted_at', 'is', null)
-    .execute();
-}
-
 async function targetMembership(trx: Transaction<Database>, workspaceId: string, userId: string) {
   const row = await trx
     .selectFrom('memberships as m')
@@ -278,6 +271,31 @@ export async function setRole(
   });
 }
 
+/**
+ * The member being removed, locked (FOR UPDATE), with the workspace's owner count in the same statement; called
+ * under `lockWorkspaceMembership`, so the count cannot change underneath.
+ */
+async function removalTarget(trx: Transaction<Database>, workspaceId: string, userId: string) {
+  const row = await trx
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.role', 'u.email'])
+    .select((eb) =>
+      eb
+        .selectFrom('memberships as o')
+        .select((o) => o.fn.countAll<string>().as('n'))
+        .where('o.workspace_id', '=', workspaceId)
+        .where('o.role', '=', 'owner')
+        .as('owners'),
+    )
+    .where('m.workspace_id', '=', workspaceId)
+    .where('m.user_id', '=', userId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('Member');
+  return { role: row.role, email: row.email, owners: Number(row.owners) };
+}
+
 const ONLY_MANAGERS_REMOVE = 'Only owners and admins can remove members';
 const ONLY_OWNERS_REMOVE_OWNERS = 'Only owners can remove an owner';
 
@@ -328,6 +346,10 @@ export async function removalPreview(
  * Ends a membership and deletes every secret that member created in the workspace, in one transaction:
  * either all of it happens (membership gone, secrets gone, nodes flagged, pending invites retired, audit
  * written) or none of it. Permissions are checked inside the transaction, under the workspace lock.
+ *
+ * A constant number of statements whatever the member had (src/perf/round-trips.test.ts): BEGIN, the
+ * workspace lock, the caller's membership, the target's membership (locked, with the owner count), then ONE
+ * set-based statement for all the work, and COMMIT.
  */
 async function removeMemberAndTheirSecrets(
   svc: Services,
@@ -340,30 +362,31 @@ async function removeMemberAndTheirSecrets(
   return svc.db.transaction().execute(async (trx) => {
     await lockWorkspaceMembership(trx, workspaceId);
     const actorMembership = await membershipOf(trx, workspaceId, actor.userId);
-    const target = await targetMembership(trx, workspaceId, userId);
+    const target = await removalTarget(trx, workspaceId, userId);
     authorize(actorMembership, target.role);
-    if (target.role === 'owner' && (await ownerCount(trx, workspaceId)) <= 1) {
+    if (target.role === 'owner' && target.owners <= 1) {
       throw new NotAllowedError(
         'The last owner cannot leave or be removed: make someone else an owner first',
       );
     }
-    const result = await deleteSecretsAndFlagNodes(trx, { workspaceId, createdBy: userId });
-    await trx
-      .deleteFrom('memberships')
-      .where('workspace_id', '=', workspaceId)
-      .where('user_id', '=', userId)
-      .execute();
-    await retirePendingInvites(trx, workspaceId, target.email);
-    await recordAudit(trx, {
-      workspaceId,
-      actorId: actor.userId,
-      action,
-      targetType: 'member',
-      targetId: userId,
-      targetName: target.email,
-      details: { deletedSecrets: result.deleted.length, affectedNodes: result.affectedNodes.length },
-    });
-    return { deletedSecrets: result.deleted.length, affectedNodes: result.affectedNodes };
+    const { rows } = await sql<SecretDeletionResult>`
+      with ${secretDeletionCtes({ workspaceId, createdBy: userId })},
+      ended as (
+        delete from memberships where workspace_id = ${workspaceId} and user_id = ${userId}
+      ),
+      retired as (
+        delete from invites
+        where workspace_id = ${workspaceId} and email = ${target.email} and accepted_at is null
+      ),
+      audit as (
+        insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+        values (${newId()}, ${workspaceId}, ${actor.userId}, ${action}, 'member', ${userId}, ${target.email},
+                jsonb_build_object('deletedSecrets', (select count(*) from deleted),
+                                   'affectedNodes', (select count(*) from flagged)))
+      )
+      select ${SECRET_DELETION_RESULT}`.execute(trx);
+    const row = rows[0] as SecretDeletionResult;
+    return { deletedSecrets: row.deleted_count, affectedNodes: affectedNodesOf(row) };
   });
 }
 

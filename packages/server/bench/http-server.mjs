@@ -1,0 +1,95 @@
+// The server side of the HTTP-level bench, in a process of its own (forked by run.mjs), so that the load
+// generator does not share its event loop. It serves, on 127.0.0.1:
+//   - the real product: buildHttpServer (cookies, CSRF checks, session check, tRPC, zod input validation);
+//   - a bare Fastify app whose routes call the same domain functions (the same database work) for a fixed
+//     user, with no session check, no tRPC and no input validation: the baseline of item 5.
+// Configuration comes in BENCH_CONFIG (JSON); it answers over IPC.
+import Fastify from 'fastify';
+import { sql } from 'kysely';
+import { masterKeyFrom, openTarget, readProcStatus, server } from './lib.mjs';
+
+const config = JSON.parse(process.env.BENCH_CONFIG);
+const database = await openTarget(config.target, config.experiment);
+const svc = await server.app.createServices({
+  database,
+  keyProvider: masterKeyFrom(config.masterKey),
+  runner: server.settings.runnerSettingsFromEnv(process.env),
+});
+const actor = { userId: config.userId };
+
+// Touch the big workspace the way the product does, so the memory figure covers it.
+await server.secrets.listSecrets(svc, actor, { workspaceId: config.bigWorkspaceId, limit: 50 });
+await server.secrets.selectableSecrets(svc, actor, {
+  workspaceId: config.bigWorkspaceId,
+  nodeType: 'sendgrid',
+});
+
+const product = await server.http.buildHttpServer(svc, { logger: false });
+if (config.experiment === 'buffered-trpc') {
+  // Experiment only (`--experiment=buffered-trpc`, not the product): send tRPC's streamed answers as one
+  // buffer with a Content-Length, to measure what chunked transfer costs per request on this machine.
+  product.addHook('onSend', async (_request, _reply, payload) => {
+    if (!payload || typeof payload.pipe !== 'function') return payload;
+    const chunks = [];
+    for await (const chunk of payload) chunks.push(Buffer.from(chunk));
+    return Buffer.concat(chunks);
+  });
+}
+await product.listen({ host: '127.0.0.1', port: 0 });
+
+const bare = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+bare.post('/bare/secrets.create', (request) => server.secrets.createSecret(svc, actor, request.body));
+bare.get('/bare/secrets.selectable', (request) =>
+  server.secrets.selectableSecrets(svc, actor, {
+    workspaceId: request.query.workspaceId,
+    nodeType: request.query.nodeType,
+  }),
+);
+bare.post('/bare/secrets.delete', (request) => server.secrets.deleteSecret(svc, actor, request.body));
+bare.post('/bare/workflows.run', (request) => server.runner.runWorkflow(svc, actor, request.body));
+await bare.listen({ host: '127.0.0.1', port: 0 });
+
+const port = (app) => app.server.address().port;
+
+// The bench went away (crashed, interrupted): do not outlive it.
+process.on('disconnect', () => process.exit(1));
+
+process.on('message', async (message) => {
+  try {
+    if (message.type === 'deletePool') {
+      // Secrets for secrets.delete to consume, one per request (never used by a node), made by the database
+      // itself so that building them does not weigh on this process's memory; then fresh statistics, as
+      // autovacuum would have after a bulk load.
+      const { rows } = await sql`
+        insert into secrets (id, workspace_id, name, integration_id, node_type, credential_type, public_fields,
+                             ciphertext, key_version, created_by, updated_at)
+        select gen_random_uuid()::text, ${config.deleteWorkspaceId}, ${`Disposable ${message.label} `} || g,
+               'sendgrid', 'sendgrid', 'sendgridApiKey', '{}'::jsonb, decode(repeat('ab', 96), 'hex'), 1,
+               ${config.userId}, now()
+        from generate_series(1, ${message.count}::integer) g
+        returning id`.execute(svc.db);
+      await sql`analyze secrets`.execute(svc.db);
+      process.send({ type: 'deletePool', ids: rows.map((r) => r.id) });
+    } else if (message.type === 'memory') {
+      process.send({ type: 'memory', ...readProcStatus() });
+    } else if (message.type === 'count') {
+      const { rows } = await sql`select count(*)::integer as n from secrets`.execute(svc.db);
+      process.send({ type: 'count', n: rows[0].n });
+    } else if (message.type === 'close') {
+      await product.close();
+      await bare.close();
+      await database.close();
+      process.send({ type: 'closed' });
+      process.exit(0);
+    }
+  } catch (error) {
+    process.send({ type: 'error', message: String(error?.stack ?? error) });
+  }
+});
+
+process.send({
+  type: 'ready',
+  productUrl: `http://127.0.0.1:${port(product)}`,
+  bareUrl: `http://127.0.0.1:${port(bare)}`,
+  ...readProcStatus(),
+});

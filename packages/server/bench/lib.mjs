@@ -1,0 +1,303 @@
+// Shared pieces of `pnpm bench` (run.mjs) and its HTTP server process (http-server.mjs): the built server
+// (dist/), the database target, bulk data builders and timing statistics. Plain ESM, no build step of its own.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { sql } from 'kysely';
+
+const dist = new URL('../dist/', import.meta.url);
+export const load = (path) => import(new URL(path, dist).href);
+
+export const server = {
+  connect: await load('db/connect.js'),
+  app: await load('app.js'),
+  crypto: await load('crypto/index.js'),
+  secrets: await load('secrets/secrets.js'),
+  resolve: await load('runner/resolve-credential.js'),
+  runner: await load('runner/runner.js'),
+  settings: await load('runner/settings.js'),
+  workspaces: await load('workspaces/workspaces.js'),
+  http: await load('http/server.js'),
+  router: await load('trpc/router.js'),
+};
+
+/** Cheap password hashing for the bench's few accounts (production uses the OWASP cost). */
+export const BENCH_SCRYPT = { log2N: 10, r: 8, p: 1 };
+
+export function masterKeyFrom(base64) {
+  const key = server.crypto.parseMasterKey(base64, 'bench master key');
+  return new server.crypto.LocalKeyProvider({ active: key, all: [key] });
+}
+
+export const newMasterKeyText = () => randomBytes(32).toString('base64');
+
+/**
+ * Opens the bench database: a PGlite data directory, or a schema of its own on PostgreSQL, through the server's
+ * own openDatabase. `--experiment=pglite-shared-buffers=SIZE` instead opens PGlite exactly as openDatabase does
+ * plus `shared_buffers = SIZE`, to measure what that setting would change (memory, latency).
+ */
+export async function openTarget(target, experiment) {
+  const buffers = /^pglite-shared-buffers=(\w+)$/.exec(experiment ?? '')?.[1];
+  if (target.kind === 'pglite' && buffers) {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { Kysely } = await import('kysely');
+    const { PGliteDialect } = await import('kysely-pglite-dialect');
+    const { mkdirSync } = await import('node:fs');
+    const pathModule = await import('node:path');
+    if (target.dataDir)
+      mkdirSync(pathModule.dirname(pathModule.resolve(target.dataDir)), { recursive: true });
+    const options = { postgresqlconf: `shared_buffers = ${buffers}` };
+    const client = target.dataDir
+      ? await PGlite.create(target.dataDir, options)
+      : await PGlite.create(options);
+    const db = new Kysely({ dialect: new PGliteDialect(client) });
+    return { db, kind: 'pglite', close: () => db.destroy() };
+  }
+  return target.kind === 'pglite'
+    ? server.connect.openDatabase({ kind: 'pglite', dataDir: target.dataDir })
+    : server.connect.openDatabase({ kind: 'postgres', url: target.url, schema: target.schema, poolSize: 10 });
+}
+
+export async function dropSchema(url, schema) {
+  const pg = (await import('pg')).default;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Obviously fake credential data for each credential type (never shaped like a real key). */
+export const FAKE_DATA = {
+  httpBearerToken: { token: 'fake-bearer-token-for-bench' },
+  httpBasicAuth: { username: 'fake-user', password: 'fake-password-for-bench' },
+  httpHeaderAuth: { headerName: 'X-Api-Key', headerValue: 'fake-header-value-for-bench' },
+  httpQueryAuth: { paramName: 'api_key', paramValue: 'fake-query-value-for-bench' },
+  sendgridApiKey: { apiKey: 'SG.fake-id-for-bench.fake-secret-for-bench' },
+  mailgunApiKey: { apiKey: 'fake-mailgun-key-for-bench', domain: 'mg.example.test', region: 'eu' },
+  slackBotToken: { token: 'xoxb-fake-token-for-bench' },
+  slackWebhook: { webhookUrl: 'https://hooks.slack.com/services/TFAKE/BFAKE/fakefakefakefake' },
+};
+export const CREDENTIAL_TYPES = Object.keys(FAKE_DATA);
+
+/** A signed-up account (through the public API) and its session token. */
+export async function signUp(svc, name) {
+  let token;
+  const caller = server.router.createCaller({
+    svc,
+    sessionToken: undefined,
+    setSession(value) {
+      token = value;
+    },
+    clearSession() {},
+  });
+  const email = `${name.toLowerCase().replace(/\W+/g, '-')}-${randomBytes(3).toString('hex')}@example.test`;
+  const { user } = await caller.auth.signUp({ email, password: 'correct horse battery staple', name });
+  return { user, token, actor: { userId: user.id } };
+}
+
+/** An account that never signs in (bench members and leavers), inserted directly. */
+export async function plainUser(db, name) {
+  const id = randomUUID();
+  await db
+    .insertInto('users')
+    .values({ id, email: `${name}-${id.slice(0, 8)}@example.test`, name, password_hash: 'x' })
+    .execute();
+  return id;
+}
+
+export async function teamWorkspace(svc, actor, name) {
+  return (await server.workspaces.createWorkspace(svc, actor, { name, plan: 'team' })).id;
+}
+
+export async function addMember(db, workspaceId, userId, role = 'member') {
+  await db.insertInto('memberships').values({ workspace_id: workspaceId, user_id: userId, role }).execute();
+}
+
+const templates = new Map();
+function template(svc, credentialType) {
+  let t = templates.get(credentialType);
+  if (!t) {
+    const result = svc.registry.validateCredential(credentialType, FAKE_DATA[credentialType]);
+    if (!result.ok) throw new Error(`bench fake data for ${credentialType} is not valid`);
+    t = result.value;
+    templates.set(credentialType, t);
+  }
+  return t;
+}
+
+async function insertChunked(db, table, rows, chunk = 1000) {
+  for (let i = 0; i < rows.length; i += chunk) {
+    await db
+      .insertInto(table)
+      .values(rows.slice(i, i + chunk))
+      .execute();
+  }
+}
+
+/**
+ * Inserts `count` real, encrypted secrets in bulk (1,000 rows a statement), spread evenly over the credential
+ * types and over time (one per second back from `until`), so pages and indexes look like a grown workspace.
+ */
+export async function bulkSecrets(
+  svc,
+  { workspaceId, count, createdBy, prefix = 'Secret', until = Date.now() },
+) {
+  const dataKey = await svc.keys.active(svc.db, workspaceId);
+  const ids = [];
+  const rows = [];
+  for (let i = 0; i < count; i++) {
+    const credentialType = CREDENTIAL_TYPES[i % CREDENTIAL_TYPES.length];
+    const valid = template(svc, credentialType);
+    const id = randomUUID();
+    ids.push(id);
+    const at = new Date(until - (count - i) * 1000);
+    rows.push({
+      id,
+      workspace_id: workspaceId,
+      name: `${prefix} ${String(i).padStart(6, '0')}`,
+      integration_id: valid.integrationId,
+      node_type: valid.nodeType,
+      credential_type: credentialType,
+      public_fields: JSON.stringify(valid.publicFields),
+      ciphertext: server.crypto.encryptSecretFields(
+        dataKey.key,
+        dataKey.version,
+        { workspaceId, secretId: id, credentialType },
+        valid.secretFields,
+      ),
+      key_version: dataKey.version,
+      created_by: typeof createdBy === 'function' ? createdBy(i) : createdBy,
+      created_at: at,
+      updated_at: at,
+    });
+  }
+  await insertChunked(svc.db, 'secrets', rows);
+  return ids;
+}
+
+/** `perWorkflow` nodes per workflow, node i using secretIds[i] (all SendGrid nodes). */
+export async function bulkNodes(db, { workspaceId, secretIds, perWorkflow = 100, nodeType = 'sendgrid' }) {
+  const workflows = [];
+  const nodes = [];
+  for (let i = 0; i < secretIds.length; i++) {
+    if (i % perWorkflow === 0) {
+      workflows.push({
+        id: randomUUID(),
+        workspace_id: workspaceId,
+        name: `Flow ${workflows.length}`,
+        updated_at: new Date(),
+      });
+    }
+    nodes.push({
+      id: randomUUID(),
+      workflow_id: workflows[workflows.length - 1].id,
+      workspace_id: workspaceId,
+      name: `Node ${i}`,
+      node_type: nodeType,
+      params: JSON.stringify({}),
+      secret_id: secretIds[i],
+      position: i % perWorkflow,
+      updated_at: new Date(),
+    });
+  }
+  await insertChunked(db, 'workflows', workflows);
+  await insertChunked(db, 'workflow_nodes', nodes);
+  return { workflows: workflows.length, nodes: nodes.length };
+}
+
+export async function analyze(db) {
+  await sql`analyze`.execute(db);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Statistics
+
+export function quantile(sorted, q) {
+  if (sorted.length === 0) return Number.NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export function summarize(samplesMs) {
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  return {
+    n: sorted.length,
+    medianMs: quantile(sorted, 0.5),
+    p95Ms: quantile(sorted, 0.95),
+  };
+}
+
+/** Runs `fn` `batch` times in a row; returns each call's duration (ms) and the batch's throughput (ops/s). */
+export async function timeBatch(fn, batch) {
+  const samples = [];
+  const started = performance.now();
+  for (let i = 0; i < batch; i++) {
+    const t0 = performance.now();
+    await fn(i);
+    samples.push(performance.now() - t0);
+  }
+  return { samples, opsPerSec: (batch * 1000) / (performance.now() - started) };
+}
+
+/**
+ * Measures an operation and its baseline in the same run, interleaved round by round (A B, B A, A B, …) so
+ * that a noisy neighbour hits both alike. Returns per-call latency (median, p95) and the median over rounds of
+ * the throughput.
+ */
+export async function compare(op, base, { rounds, batch, warmup = Math.min(batch, 20) }) {
+  await timeBatch(op, warmup);
+  await timeBatch(base, warmup);
+  const a = { samples: [], rates: [] };
+  const b = { samples: [], rates: [] };
+  for (let r = 0; r < rounds; r++) {
+    const order =
+      r % 2 === 0
+        ? [
+            [op, a],
+            [base, b],
+          ]
+        : [
+            [base, b],
+            [op, a],
+          ];
+    for (const [fn, into] of order) {
+      const { samples, opsPerSec } = await timeBatch(fn, batch);
+      into.samples.push(...samples);
+      into.rates.push(opsPerSec);
+    }
+  }
+  const stats = (x) => ({
+    ...summarize(x.samples),
+    opsPerSec: quantile(
+      [...x.rates].sort((p, q) => p - q),
+      0.5,
+    ),
+  });
+  return { op: stats(a), base: stats(b) };
+}
+
+export function readProcStatus(pid = 'self') {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN);
+    const mine = pid === 'self' ? process.memoryUsage() : undefined;
+    return {
+      rssMb: kb('VmRSS') / 1024,
+      peakRssMb: kb('VmHWM') / 1024,
+      ...(mine ? { heapMb: mine.heapTotal / 1048576, externalMb: mine.external / 1048576 } : {}),
+    };
+  } catch {
+    const usage = process.memoryUsage();
+    return {
+      rssMb: usage.rss / 1048576,
+      peakRssMb: Number.NaN,
+      heapMb: usage.heapTotal / 1048576,
+      externalMb: usage.external / 1048576,
+    };
+  }
+}

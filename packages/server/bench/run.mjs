@@ -1,0 +1,957 @@
+#!/usr/bin/env node
+// `pnpm bench [--quick] [--backend=pglite|postgres] [--json=PATH]` — the performance benchmark of issue 7
+// (docs/performance.md). It builds its own data set, measures every operation next to a baseline measured in
+// the same run on the same connection, prints a table and writes it as JSON. PGlite always; PostgreSQL too
+// when DATABASE_URL or TEST_DATABASE_URL is set (in a fresh schema, dropped afterwards). Numbers are reported,
+// never asserted: the exit code is 0 unless the bench itself crashes.
+import { fork, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { sql } from 'kysely';
+import {
+  addMember,
+  BENCH_SCRYPT,
+  bulkNodes,
+  bulkSecrets,
+  compare,
+  dropSchema,
+  FAKE_DATA,
+  load,
+  masterKeyFrom,
+  newMasterKeyText,
+  openTarget,
+  plainUser,
+  readProcStatus,
+  server,
+  signUp,
+  summarize,
+  teamWorkspace,
+} from './lib.mjs';
+
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const only = args.find((a) => a.startsWith('--backend='))?.split('=')[1];
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const cases = args
+  .find((a) => a.startsWith('--http='))
+  ?.split('=')[1]
+  ?.split(',');
+const skip = new Set(
+  args
+    .find((a) => a.startsWith('--skip='))
+    ?.split('=')[1]
+    ?.split(',') ?? [],
+);
+const experiment = args.find((a) => a.startsWith('--experiment='))?.split('=')[1];
+const profileDir = args.find((a) => a.startsWith('--profile='))?.split('=')[1];
+const jsonPath = path.resolve(
+  root,
+  args.find((a) => a.startsWith('--json='))?.split('=')[1] ?? 'bench-results.json',
+);
+
+const P = QUICK
+  ? {
+      big: 2_000,
+      small: 200,
+      removal: 1_000,
+      removalRounds: 2,
+      rotation: 500,
+      fast: { rounds: 4, batch: 60 },
+      list: { rounds: 4, batch: 15 },
+      selectable: { rounds: 4, batch: 3 },
+      httpSeconds: 1,
+      httpWarmupSeconds: 0,
+      coldStarts: 1,
+    }
+  : {
+      big: 100_000,
+      small: 1_000,
+      removal: 10_000,
+      removalRounds: 3,
+      rotation: 10_000,
+      fast: { rounds: 10, batch: 300 },
+      list: { rounds: 10, batch: 50 },
+      selectable: { rounds: 6, batch: 5 },
+      httpSeconds: 6,
+      httpWarmupSeconds: 1,
+      coldStarts: 3,
+    };
+
+const postgresUrl = process.env.DATABASE_URL || process.env.TEST_DATABASE_URL;
+const backends = ['pglite', ...(postgresUrl ? ['postgres'] : [])].filter((b) => !only || b === only);
+
+const rows = [];
+/** Server processes this run started, stopped if the bench fails half-way. */
+const children = new Set();
+const benchStarted = performance.now();
+const log = (message) =>
+  console.log(`[${((performance.now() - benchStarted) / 1000).toFixed(1).padStart(6)} s] ${message}`);
+
+// ---------------------------------------------------------------------------------------------------------
+// Data set
+
+async function buildDataSet(svc) {
+  const owner = await signUp(svc, 'Bench Owner');
+  const memberId = await plainUser(svc.db, 'bench-member');
+  const big = await teamWorkspace(svc, owner.actor, 'Big');
+  const small = await teamWorkspace(svc, owner.actor, 'Small');
+  const creates = await teamWorkspace(svc, owner.actor, 'Creates');
+  const httpCreates = await teamWorkspace(svc, owner.actor, 'HTTP creates');
+  const deletes = await teamWorkspace(svc, owner.actor, 'Deletes');
+  await addMember(svc.db, big, memberId);
+  // 1 secret in 100 is the member's: a member's own list is a real filter, not "everything".
+  const bigIds = await bulkSecrets(svc, {
+    workspaceId: big,
+    count: P.big,
+    createdBy: (i) => (i % 100 === 7 ? memberId : owner.user.id),
+  });
+  const smallIds = await bulkSecrets(svc, { workspaceId: small, count: P.small, createdBy: owner.user.id });
+  // The workflow that workflows.run runs: one SendGrid node with a SendGrid credential of the small workspace.
+  const sendgridSecret = smallIds[CREDENTIAL_INDEX.sendgridApiKey];
+  const workflow = crypto.randomUUID();
+  await svc.db
+    .insertInto('workflows')
+    .values({ id: workflow, workspace_id: small, name: 'Welcome', updated_at: new Date() })
+    .execute();
+  await svc.db
+    .insertInto('workflow_nodes')
+    .values({
+      id: crypto.randomUUID(),
+      workflow_id: workflow,
+      workspace_id: small,
+      name: 'Send welcome email',
+      node_type: 'sendgrid',
+      params: JSON.stringify({
+        from: 'sender@example.test',
+        to: 'someone@example.test',
+        subject: 'Welcome',
+        text: 'Hello there',
+      }),
+      secret_id: sendgridSecret,
+      position: 0,
+      updated_at: new Date(),
+    })
+    .execute();
+  await sql`analyze`.execute(svc.db);
+  return { owner, memberId, big, small, creates, httpCreates, deletes, bigIds, smallIds, workflow };
+}
+
+const CREDENTIAL_INDEX = Object.fromEntries(Object.keys(FAKE_DATA).map((type, i) => [type, i]));
+
+// ---------------------------------------------------------------------------------------------------------
+// Operations (in-process, sequential: one call at a time, so ratios compare the work and not the queueing)
+
+function addRow(row) {
+  rows.push(row);
+  const r = row;
+  const met = r.met === undefined ? '' : r.met ? 'met' : 'NOT MET';
+  log(
+    `${r.operation} [${r.backend}]: ${r.display ?? ''} ${r.ratio !== undefined ? `ratio ${r.ratio.toFixed(2)}` : ''} ${met}`,
+  );
+}
+
+const throughputRow = (operation, backend, result, baseline, target, notes) => {
+  const ratio = result.op.opsPerSec / result.base.opsPerSec;
+  return {
+    kind: 'operation',
+    operation,
+    backend,
+    unit: 'ops/s',
+    value: result.op,
+    baselineName: baseline,
+    baseline: result.base,
+    ratio,
+    ratioKind: 'throughput, operation / baseline',
+    target: `>= ${target}x baseline throughput`,
+    met: ratio >= target,
+    notes,
+    display: `${result.op.opsPerSec.toFixed(0)} ops/s vs ${result.base.opsPerSec.toFixed(0)}`,
+  };
+};
+
+const timeRow = (operation, backend, result, baseline, target, notes) => {
+  const ratio = result.op.medianMs / result.base.medianMs;
+  return {
+    kind: 'operation',
+    operation,
+    backend,
+    unit: 'ms',
+    value: result.op,
+    baselineName: baseline,
+    baseline: result.base,
+    ratio,
+    ratioKind: 'median time, operation / baseline',
+    target: `<= ${target}x baseline time`,
+    met: ratio <= target,
+    notes,
+    display: `${result.op.medianMs.toFixed(2)} ms vs ${result.base.medianMs.toFixed(2)} ms`,
+  };
+};
+
+function cursorAt(createdAt, id) {
+  return Buffer.from(JSON.stringify([new Date(createdAt).toISOString(), id])).toString('base64url');
+}
+
+async function measureOperations(backend, svc, data) {
+  const actor = data.owner.actor;
+  const { db } = svc;
+
+  // 1. Resolve a node's credential vs a bare primary-key select of the secret row.
+  const integration = svc.registry.integrationForNodeType('sendgrid');
+  const sendgridIds = data.bigIds.filter((_, i) => i % 8 === CREDENTIAL_INDEX.sendgridApiKey).slice(0, 200);
+  const node = (i) => ({
+    id: 'bench-node',
+    name: 'Send',
+    nodeType: 'sendgrid',
+    secretId: sendgridIds[i % sendgridIds.length],
+    lostSecretName: null,
+  });
+  const resolve = await compare(
+    (i) => server.resolve.resolveNodeCredential(svc, data.big, node(i), integration),
+    (i) =>
+      db
+        .selectFrom('secrets')
+        .select([
+          'id',
+          'name',
+          'workspace_id',
+          'credential_type',
+          'public_fields',
+          'ciphertext',
+          'key_version',
+        ])
+        .where('id', '=', sendgridIds[i % sendgridIds.length])
+        .executeTakeFirst(),
+    P.fast,
+  );
+  addRow(
+    throughputRow(
+      'resolve a node credential (authz + type check + decrypt)',
+      backend,
+      resolve,
+      'bare primary-key select of the secret row',
+      0.8,
+      `workspace of ${P.big.toLocaleString('en')} secrets`,
+    ),
+  );
+
+  // What the resolve costs in SQL alone: its one statement (the secret joined with its data key) vs the same
+  // bare primary-key select. Reported, not a target: it shows how much of the gap is the statement's join.
+  const statementOnly = await compare(
+    (i) =>
+      db
+        .selectFrom('secrets as s')
+        .innerJoin('workspace_keys as k', (join) =>
+          join.onRef('k.workspace_id', '=', 's.workspace_id').onRef('k.version', '=', 's.key_version'),
+        )
+        .select([
+          's.id',
+          's.name',
+          's.workspace_id',
+          's.credential_type',
+          's.public_fields',
+          's.ciphertext',
+          'k.version',
+          'k.master_key_id',
+          'k.wrapped_key',
+        ])
+        .where('s.id', '=', sendgridIds[i % sendgridIds.length])
+        .where('s.workspace_id', '=', data.big)
+        .executeTakeFirst(),
+    (i) =>
+      db
+        .selectFrom('secrets')
+        .select([
+          'id',
+          'name',
+          'workspace_id',
+          'credential_type',
+          'public_fields',
+          'ciphertext',
+          'key_version',
+        ])
+        .where('id', '=', sendgridIds[i % sendgridIds.length])
+        .executeTakeFirst(),
+    P.fast,
+  );
+  addRow({
+    ...throughputRow(
+      "  (breakdown) resolve's SQL statement alone: secrets joined with workspace_keys",
+      backend,
+      statementOnly,
+      'bare primary-key select of the secret row',
+      0.8,
+      'reported only: the join, not the decryption, is most of the gap',
+    ),
+    kind: 'breakdown',
+    met: undefined,
+  });
+
+  // 2. Create a secret vs a bare single-row insert (same table, same indexes, a pre-encrypted value).
+  const dataKey = await svc.keys.active(db, data.creates);
+  const valid = svc.registry.validateCredential('sendgridApiKey', FAKE_DATA.sendgridApiKey).value;
+  let n = 0;
+  const create = await compare(
+    () =>
+      server.secrets.createSecret(svc, actor, {
+        workspaceId: data.creates,
+        credentialType: 'sendgridApiKey',
+        name: `Created ${n++}`,
+        data: FAKE_DATA.sendgridApiKey,
+      }),
+    () => {
+      const id = crypto.randomUUID();
+      return db
+        .insertInto('secrets')
+        .values({
+          id,
+          workspace_id: data.creates,
+          name: `Inserted ${n++}`,
+          integration_id: valid.integrationId,
+          node_type: valid.nodeType,
+          credential_type: 'sendgridApiKey',
+          public_fields: JSON.stringify(valid.publicFields),
+          ciphertext: preEncrypted,
+          key_version: dataKey.version,
+          created_by: actor.userId,
+          updated_at: new Date(),
+        })
+        .execute();
+    },
+    P.fast,
+  );
+  addRow(
+    throughputRow(
+      'create a secret (validate + encrypt + insert + audit)',
+      backend,
+      create,
+      'bare single-row insert into secrets',
+      0.6,
+      '2 statements, no BEGIN/COMMIT: membership+key read, then one insert+audit CTE',
+    ),
+  );
+
+  // 3. One page of 50 in the big workspace vs the same page in the small one; and a page deep in the big one.
+  const page = (workspaceId, cursor) => () =>
+    server.secrets.listSecrets(svc, actor, { workspaceId, limit: 50, ...(cursor ? { cursor } : {}) });
+  const list = await compare(page(data.big), page(data.small), P.list);
+  addRow(
+    timeRow(
+      `list: first page of 50, ${P.big.toLocaleString('en')} secrets`,
+      backend,
+      list,
+      `the same page in a workspace of ${P.small.toLocaleString('en')}`,
+      1.5,
+      'one statement (membership + keyset page)',
+    ),
+  );
+  const middle = await db
+    .selectFrom('secrets')
+    .select(['created_at', 'id'])
+    .where('workspace_id', '=', data.big)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .offset(Math.floor(P.big / 2))
+    .limit(1)
+    .executeTakeFirstOrThrow();
+  const deep = await compare(
+    page(data.big, cursorAt(middle.created_at, middle.id)),
+    page(data.small),
+    P.list,
+  );
+  addRow(
+    timeRow(
+      `list: page of 50 half-way down (keyset cursor), ${P.big.toLocaleString('en')} secrets`,
+      backend,
+      deep,
+      `first page in a workspace of ${P.small.toLocaleString('en')}`,
+      1.5,
+      'keyset pagination: the depth costs nothing',
+    ),
+  );
+  const memberPage = await compare(
+    () => server.secrets.listSecrets(svc, { userId: data.memberId }, { workspaceId: data.big, limit: 50 }),
+    page(data.small),
+    P.list,
+  );
+  addRow(
+    timeRow(
+      `list: a member's own secrets (1 in 100), ${P.big.toLocaleString('en')} secrets`,
+      backend,
+      memberPage,
+      `first page in a workspace of ${P.small.toLocaleString('en')}`,
+      1.5,
+      'members list their own secrets through the creator index',
+    ),
+  );
+
+  // 4. secrets.selectable for a node type vs a bare indexed select of the same columns.
+  const selectable = await compare(
+    () => server.secrets.selectableSecrets(svc, actor, { workspaceId: data.big, nodeType: 'sendgrid' }),
+    () =>
+      db
+        .selectFrom('secrets')
+        .select(['id', 'name', 'credential_type'])
+        .where('workspace_id', '=', data.big)
+        .where('node_type', '=', 'sendgrid')
+        .orderBy('name')
+        .orderBy('id')
+        .execute(),
+    P.selectable,
+  );
+  addRow(
+    timeRow(
+      `secrets.selectable (sendgrid: ${(P.big / 8).toLocaleString('en')} rows), ${P.big.toLocaleString('en')} secrets`,
+      backend,
+      selectable,
+      'bare indexed select of the same columns',
+      1.5,
+      'the whole list for the node type, unpaginated',
+    ),
+  );
+
+  // 5. Remove a member who created N secrets used by N nodes vs a bare delete of those secrets.
+  const removalSamples = [];
+  const bareSamples = [];
+  async function leaverWithSecrets() {
+    const leaver = await plainUser(db, 'bench-leaver');
+    await addMember(db, data.big, leaver);
+    const ids = await bulkSecrets(svc, {
+      workspaceId: data.big,
+      count: P.removal,
+      createdBy: leaver,
+      prefix: 'Leaving',
+    });
+    await bulkNodes(db, { workspaceId: data.big, secretIds: ids });
+    // Fresh statistics after a bulk load, as PostgreSQL's autovacuum would have them (PGlite runs no
+    // autovacuum worker: see docs/performance.md). Not timed; the same for the operation and the baseline.
+    await sql`analyze secrets, workflow_nodes, workflows, memberships`.execute(db);
+    return leaver;
+  }
+  for (let r = 0; r < P.removalRounds; r++) {
+    const order = r % 2 === 0 ? ['op', 'base'] : ['base', 'op'];
+    for (const which of order) {
+      const leaver = await leaverWithSecrets();
+      const t0 = performance.now();
+      if (which === 'op') {
+        const result = await server.workspaces.removeMember(svc, actor, {
+          workspaceId: data.big,
+          userId: leaver,
+        });
+        if (result.deletedSecrets !== P.removal || result.affectedNodes.length !== P.removal) {
+          throw new Error(
+            `removal deleted ${result.deletedSecrets} secrets, flagged ${result.affectedNodes.length} nodes`,
+          );
+        }
+        removalSamples.push(performance.now() - t0);
+      } else {
+        await db
+          .deleteFrom('secrets')
+          .where('workspace_id', '=', data.big)
+          .where('created_by', '=', leaver)
+          .execute();
+        bareSamples.push(performance.now() - t0);
+        await db
+          .deleteFrom('memberships')
+          .where('workspace_id', '=', data.big)
+          .where('user_id', '=', leaver)
+          .execute();
+      }
+    }
+  }
+  addRow(
+    timeRow(
+      `remove a member with ${P.removal.toLocaleString('en')} secrets used by ${P.removal.toLocaleString('en')} nodes`,
+      backend,
+      { op: summarize(removalSamples), base: summarize(bareSamples) },
+      'bare delete of those secrets (FK sets the nodes null)',
+      3,
+      `one transaction, constant statement count; ${P.removalRounds} runs each`,
+    ),
+  );
+}
+
+const preEncrypted = Buffer.alloc(96, 7);
+
+// ---------------------------------------------------------------------------------------------------------
+// Master-key rotation (only when the server has it)
+
+async function measureRotation(backend, target, masterKeyText) {
+  let rotation;
+  try {
+    rotation = await load('keys/rotation.js');
+  } catch {
+    rotation = undefined;
+  }
+  const operation = `master-key rotation over ${P.rotation.toLocaleString('en')} workspaces`;
+  if (typeof rotation?.rewrapDataKeys !== 'function') {
+    addRow({
+      kind: 'report',
+      operation,
+      backend,
+      target: 'report rows/s',
+      notes: 'not measured: rotation not implemented yet',
+      display: 'not measured: rotation not implemented yet',
+    });
+    return;
+  }
+  // Last thing on the bench's own database (nothing after it needs the old key): P.rotation more workspaces,
+  // each with a data key wrapped by the current master key, then every data key re-wrapped with a new one.
+  const database = await openTarget(target, experiment);
+  try {
+    const oldProvider = masterKeyFrom(masterKeyText);
+    const { db } = database;
+    for (let i = 0; i < P.rotation; i += 1000) {
+      const workspaces = [];
+      const keys = [];
+      for (let j = i; j < Math.min(P.rotation, i + 1000); j++) {
+        const id = crypto.randomUUID();
+        workspaces.push({ id, name: `Rotating ${j}`, plan: 'team' });
+        const { keyId, wrapped } = await oldProvider.wrapDataKey(server.crypto.generateDataKey(), id);
+        keys.push({ workspace_id: id, version: 1, master_key_id: keyId, wrapped_key: wrapped });
+      }
+      await db.insertInto('workspaces').values(workspaces).execute();
+      await db.insertInto('workspace_keys').values(keys).execute();
+    }
+    const oldKey = server.crypto.parseMasterKey(masterKeyText, 'old');
+    const newKey = server.crypto.parseMasterKey(newMasterKeyText(), 'new');
+    const provider = new server.crypto.LocalKeyProvider({ active: newKey, all: [newKey, oldKey] });
+    const t0 = performance.now();
+    const report = await rotation.rewrapDataKeys(db, provider);
+    const seconds = (performance.now() - t0) / 1000;
+    const rewrapped = report.dataKeysRewrapped ?? report.rewrapped ?? P.rotation;
+    addRow({
+      kind: 'report',
+      operation,
+      backend,
+      unit: 'rows/s',
+      value: {
+        rowsPerSec: rewrapped / seconds,
+        seconds,
+        rows: rewrapped,
+        failed: report.failed?.length ?? 0,
+      },
+      target: 'report rows/s',
+      notes: 'keys/rotation.ts rewrapDataKeys: one short transaction per workspace',
+      display: `${(rewrapped / seconds).toFixed(0)} data keys/s (${rewrapped} in ${seconds.toFixed(1)} s)`,
+    });
+  } catch (error) {
+    addRow({
+      kind: 'report',
+      operation,
+      backend,
+      target: 'report rows/s',
+      notes: `not measured: ${error.message}`,
+      display: `not measured: ${error.message}`,
+    });
+  } finally {
+    await database.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cold start of the real server (dist/main.js) on the existing PGlite data directory
+
+async function coldStart(dataDir, masterKey) {
+  const keyDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-keys-'));
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../dist/main.js', import.meta.url))], {
+    env: {
+      ...process.env,
+      DATABASE_URL: '',
+      LATCHKEY_DATA_DIR: dataDir,
+      LATCHKEY_KEY_DIR: keyDir,
+      LATCHKEY_MASTER_KEY: masterKey,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      NODE_ENV: '',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let output = '';
+  child.stderr.on('data', (chunk) => {
+    output += chunk;
+  });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the server did not start: ${output}`)), 60_000);
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+        const match = /listening on (http:\/\/\S+)/.exec(output);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`the server exited (${code}): ${output}`)));
+    });
+    for (;;) {
+      const ok = await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const ms = performance.now() - t0;
+    const memory = readProcStatus(child.pid);
+    return { ms, ...memory };
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(keyDir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP level: autocannon on loopback against the product and a bare Fastify route, same process, same run
+
+function startFakeSendgrid() {
+  const fake = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(req.method === 'POST' && req.url.endsWith('/v3/mail/send') ? 202 : 404);
+      res.end();
+    });
+  });
+  return new Promise((resolve) => fake.listen(0, '127.0.0.1', () => resolve(fake)));
+}
+
+function ipc(child, message, type) {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m) => {
+      if (m.type === type) {
+        child.off('message', onMessage);
+        resolve(m);
+      } else if (m.type === 'error') {
+        child.off('message', onMessage);
+        reject(new Error(m.message));
+      }
+    };
+    child.on('message', onMessage);
+    if (message) child.send(message);
+  });
+}
+
+function cannon(options) {
+  return new Promise((resolve, reject) => {
+    autocannon({ timeout: 10, ...options }, (error, result) => (error ? reject(error) : resolve(result)));
+  });
+}
+
+async function measureHttp(backend, target, masterKey, data) {
+  const fake = await startFakeSendgrid();
+  const child = fork(fileURLToPath(new URL('./http-server.mjs', import.meta.url)), {
+    env: {
+      ...process.env,
+      LATCHKEY_BASE_URL_SENDGRID: `http://127.0.0.1:${fake.address().port}`,
+      BENCH_CONFIG: JSON.stringify({
+        target,
+        masterKey,
+        userId: data.owner.user.id,
+        bigWorkspaceId: data.big,
+        deleteWorkspaceId: data.deletes,
+        experiment,
+      }),
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // --profile=DIR: a CPU profile of the server process (open it in Chrome DevTools or speedscope).
+    ...(profileDir ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] } : {}),
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const ready = await ipc(child, null, 'ready');
+  const cookie = `latchkey_session=${data.owner.token}`;
+  const json = { 'content-type': 'application/json', cookie };
+  let counter = 0;
+  const createBody = () =>
+    JSON.stringify({
+      workspaceId: data.httpCreates,
+      credentialType: 'sendgridApiKey',
+      name: `HTTP ${counter++}`,
+      data: FAKE_DATA.sendgridApiKey,
+    });
+  const selectableInput = { workspaceId: data.small, nodeType: 'sendgrid' };
+  let pool = [];
+  let poolExhausted = 0;
+  const deleteBody = () => {
+    const secretId = pool.pop();
+    if (!secretId) poolExhausted++;
+    return JSON.stringify({ workspaceId: data.deletes, secretId: secretId ?? crypto.randomUUID() });
+  };
+  const httpCases = {
+    'secrets.create': {
+      product: { method: 'POST', url: `${ready.productUrl}/trpc/secrets.create`, body: createBody },
+      bare: { method: 'POST', url: `${ready.bareUrl}/bare/secrets.create`, body: createBody },
+    },
+    'secrets.selectable': {
+      product: {
+        method: 'GET',
+        url: `${ready.productUrl}/trpc/secrets.selectable?input=${encodeURIComponent(JSON.stringify(selectableInput))}`,
+      },
+      bare: {
+        method: 'GET',
+        url: `${ready.bareUrl}/bare/secrets.selectable?workspaceId=${data.small}&nodeType=sendgrid`,
+      },
+    },
+    'secrets.delete': {
+      product: { method: 'POST', url: `${ready.productUrl}/trpc/secrets.delete`, body: deleteBody },
+      bare: { method: 'POST', url: `${ready.bareUrl}/bare/secrets.delete`, body: deleteBody },
+    },
+    'workflows.run': {
+      product: {
+        method: 'POST',
+        url: `${ready.productUrl}/trpc/workflows.run`,
+        body: () => JSON.stringify({ workflowId: data.workflow }),
+      },
+      bare: {
+        method: 'POST',
+        url: `${ready.bareUrl}/bare/workflows.run`,
+        body: () => JSON.stringify({ workflowId: data.workflow }),
+      },
+    },
+  };
+  const run = (spec, connections, duration) =>
+    cannon({
+      url: spec.url,
+      method: spec.method,
+      connections,
+      duration,
+      headers: json,
+      ...(spec.body
+        ? { requests: [{ method: spec.method, setupRequest: (req) => ({ ...req, body: spec.body() }) }] }
+        : {}),
+    });
+  const summary = (r) => ({
+    // Completed requests over the run's actual duration (autocannon's own average is per whole second).
+    reqPerSec: r.requests.total / ((new Date(r.finish) - new Date(r.start)) / 1000),
+    p99Ms: r.latency.p99,
+    medianMs: r.latency.p50,
+    requests: r.requests.total,
+    errors: r.errors + r.timeouts + r.non2xx,
+  });
+  let createRate = 500;
+  for (const [name, spec] of Object.entries(httpCases)) {
+    if (cases && !cases.includes(name)) continue;
+    for (const connections of [8, 50]) {
+      if (name === 'secrets.delete') {
+        const needed = Math.ceil(createRate * 3 * (P.httpSeconds + P.httpWarmupSeconds) * 2) + 500;
+        pool = (
+          await ipc(child, { type: 'deletePool', count: needed, label: `${connections}` }, 'deletePool')
+        ).ids;
+      }
+      poolExhausted = 0;
+      if (P.httpWarmupSeconds) {
+        await run(spec.product, connections, P.httpWarmupSeconds);
+        await run(spec.bare, connections, P.httpWarmupSeconds);
+      }
+      const order = connections === 8 ? ['product', 'bare'] : ['bare', 'product'];
+      const result = {};
+      for (const which of order) {
+        result[which] = summary(await run(spec[which], connections, P.httpSeconds));
+      }
+      if (name === 'secrets.create') createRate = Math.max(result.product.reqPerSec, result.bare.reqPerSec);
+      const ratio = result.product.reqPerSec / result.bare.reqPerSec;
+      addRow({
+        kind: 'http',
+        operation: `HTTP ${name}, ${connections} connections`,
+        backend,
+        unit: 'req/s',
+        value: result.product,
+        baselineName: 'bare Fastify route calling the same domain function',
+        baseline: result.bare,
+        ratio,
+        ratioKind: 'req/s, procedure / bare route',
+        target: `>= 0.7x bare route${connections === 50 ? ', 0 errors' : ''}`,
+        met: ratio >= 0.7 && (connections !== 50 || result.product.errors === 0),
+        notes: poolExhausted ? `delete pool ran out ${poolExhausted} times (those requests 404)` : undefined,
+        display: `${result.product.reqPerSec.toFixed(0)} req/s p99 ${result.product.p99Ms} ms err ${result.product.errors} | bare ${result.bare.reqPerSec.toFixed(0)} req/s p99 ${result.bare.p99Ms} ms err ${result.bare.errors}`,
+      });
+    }
+  }
+  const memory = await ipc(child, { type: 'memory' }, 'memory');
+  const { n: storedSecrets } = await ipc(child, { type: 'count' }, 'count');
+  await ipc(child, { type: 'close' }, 'closed');
+  await new Promise((resolve) => fake.close(resolve));
+  addRow({
+    kind: 'report',
+    operation: `server RSS with ${storedSecrets.toLocaleString('en')} secrets stored, after the HTTP bench`,
+    backend,
+    unit: 'MB',
+    value: {
+      rssMb: memory.rssMb,
+      peakRssMb: memory.peakRssMb,
+      atStartMb: ready.rssMb,
+      jsHeapMb: memory.heapMb,
+      externalMb: memory.externalMb,
+    },
+    target: '< 250 MB',
+    met: memory.peakRssMb < 250 || (Number.isNaN(memory.peakRssMb) && memory.rssMb < 250),
+    notes:
+      backend === 'pglite'
+        ? 'includes the embedded database (PGlite) in the same process'
+        : 'Node process only',
+    display: `${memory.rssMb.toFixed(0)} MB now, peak ${memory.peakRssMb.toFixed(0)} MB (${ready.rssMb.toFixed(0)} MB at start; JS heap ${memory.heapMb.toFixed(0)} MB, external incl. WebAssembly ${memory.externalMb.toFixed(0)} MB)`,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+async function benchBackend(backend) {
+  const masterKey = newMasterKeyText();
+  const dataDir = backend === 'pglite' ? mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-')) : undefined;
+  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  const target =
+    backend === 'pglite'
+      ? { kind: 'pglite', dataDir: path.join(dataDir, 'data') }
+      : { kind: 'postgres', url: postgresUrl, schema };
+  try {
+    let database = await openTarget(target, experiment);
+    let data;
+    try {
+      const svc = await server.app.createServices({
+        database,
+        keyProvider: masterKeyFrom(masterKey),
+        passwordCost: BENCH_SCRYPT,
+      });
+      const t0 = performance.now();
+      data = await buildDataSet(svc);
+      log(
+        `${backend}: data set built (${(P.big + P.small).toLocaleString('en')} secrets) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
+      if (!skip.has('ops')) await measureOperations(backend, svc, data);
+      await sql`analyze`.execute(svc.db);
+    } finally {
+      await database.close();
+      database = undefined;
+    }
+    if (backend === 'pglite' && !skip.has('coldstart')) {
+      const starts = [];
+      for (let i = 0; i < P.coldStarts; i++) starts.push(await coldStart(target.dataDir, masterKey));
+      const ms = summarize(starts.map((s) => s.ms));
+      addRow({
+        kind: 'report',
+        operation: `cold start of the server on an existing PGlite data dir (${P.big.toLocaleString('en')}+ secrets)`,
+        backend,
+        unit: 'ms',
+        value: { medianMs: ms.medianMs, runs: starts.map((s) => Math.round(s.ms)), rssMb: starts[0].rssMb },
+        target: '< 2000 ms',
+        met: ms.medianMs < 2000,
+        notes: 'spawn of dist/main.js until /healthz answers; includes Node start-up and module loading',
+        display: `${ms.medianMs.toFixed(0)} ms (runs: ${starts.map((s) => s.ms.toFixed(0)).join(', ')}), RSS ${starts[0].rssMb.toFixed(0)} MB`,
+      });
+    }
+    if (!skip.has('http')) await measureHttp(backend, target, masterKey, data);
+    if (!skip.has('rotation')) await measureRotation(backend, target, masterKey);
+  } finally {
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (backend === 'postgres') await dropSchema(postgresUrl, schema);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Output
+
+const fmt = (x, digits = 2) => (x === undefined || Number.isNaN(x) ? '' : Number(x).toFixed(digits));
+
+function tableOf(list) {
+  const header = [
+    'operation',
+    'backend',
+    'median ms',
+    'p95 ms',
+    'ops/s',
+    'baseline',
+    'ratio',
+    'target',
+    'met?',
+  ];
+  const lines = list.map((r) => {
+    if (r.kind === 'operation' || r.kind === 'breakdown') {
+      return [
+        r.operation,
+        r.backend,
+        fmt(r.value.medianMs, 3),
+        fmt(r.value.p95Ms, 3),
+        fmt(r.value.opsPerSec, 0),
+        `${r.baselineName}: ${fmt(r.baseline.medianMs, 3)} ms, ${fmt(r.baseline.opsPerSec, 0)} ops/s`,
+        fmt(r.ratio),
+        r.kind === 'breakdown' ? '(reported)' : r.target,
+        r.met === undefined ? '—' : r.met ? 'yes' : 'NO',
+      ];
+    }
+    if (r.kind === 'http') {
+      return [
+        r.operation,
+        r.backend,
+        fmt(r.value.medianMs, 1),
+        `p99 ${fmt(r.value.p99Ms, 0)}`,
+        `${fmt(r.value.reqPerSec, 0)} req/s, ${r.value.errors} err`,
+        `bare: ${fmt(r.baseline.reqPerSec, 0)} req/s, p99 ${fmt(r.baseline.p99Ms, 0)} ms, ${r.baseline.errors} err`,
+        fmt(r.ratio),
+        r.target,
+        r.met ? 'yes' : 'NO',
+      ];
+    }
+    return [
+      r.operation,
+      r.backend,
+      '',
+      '',
+      r.display ?? '',
+      '',
+      '',
+      r.target,
+      r.met === undefined ? '—' : r.met ? 'yes' : 'NO',
+    ];
+  });
+  const md = [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`);
+  return md.join('\n');
+}
+
+const machine = {
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model,
+  memoryGb: Math.round(os.totalmem() / 1024 ** 3),
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`,
+};
+
+try {
+  log(
+    `Latchkey bench (${QUICK ? 'quick' : 'full'}) on ${backends.join(' and ')}; ${machine.cpus} CPUs, Node ${machine.node}`,
+  );
+  if (!postgresUrl) log('DATABASE_URL / TEST_DATABASE_URL not set: PostgreSQL is skipped');
+  for (const backend of backends) await benchBackend(backend);
+  const seconds = (performance.now() - benchStarted) / 1000;
+  const table = tableOf(rows);
+  console.log(`\n${table}\n`);
+  const notMet = rows.filter((r) => r.met === false);
+  console.log(
+    notMet.length
+      ? `Targets not met (${notMet.length}): ${notMet.map((r) => `${r.operation} [${r.backend}]`).join('; ')}`
+      : 'Every target with a threshold was met.',
+  );
+  writeFileSync(
+    jsonPath,
+    `${JSON.stringify({ mode: QUICK ? 'quick' : 'full', date: new Date().toISOString(), seconds, machine, parameters: P, results: rows.map(({ display, ...r }) => r) }, null, 2)}\n`,
+  );
+  console.log(
+    `Wrote ${path.relative(process.cwd(), jsonPath) || jsonPath} in ${seconds.toFixed(0)} s total.`,
+  );
+  process.exit(0);
+} catch (error) {
+  console.error(error);
+  for (const child of children) child.kill('SIGKILL');
+  process.exit(1);
+}

@@ -1,0 +1,525 @@
+import { type Kysely, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../db/schema.js';
+import {
+  freshFakeData,
+  PARAMS,
+  personalWorkspace,
+  type RunnerTestEnv,
+  startRunnerTestEnv,
+  workflowWith,
+} from '../testing/fake-services.js';
+import { rejection, whileAuditIsDown } from '../testing/fixtures.js';
+import { signedInUser } from '../testing/harness.js';
+import {
+  type HttpTestServer,
+  type RawResponse,
+  signUpOverHttp,
+  startHttpServer,
+} from '../testing/http-harness.js';
+import type { ExportedAuditEvent } from './audit.js';
+
+// Issue 6, item 8: every create, replace, delete, use and test of a secret and every membership and role
+// change writes exactly one audit event, in the same transaction (if the audit write fails, the operation
+// fails and changes nothing); owners export the log as JSON lines.
+
+let env: RunnerTestEnv;
+beforeAll(async () => {
+  env = await startRunnerTestEnv();
+});
+afterAll(() => env.close());
+
+type Person = Awaited<ReturnType<typeof signedInUser>>;
+
+interface Event {
+  seq: string;
+  workspace_id: string;
+  actor_id: string | null;
+  action: string;
+  target_id: string | null;
+}
+
+async function lastSeq(db: Kysely<Database>): Promise<string> {
+  const { rows } = await sql<{ seq: string | null }>`select max(seq)::text as seq from audit_events`.execute(
+    db,
+  );
+  return rows[0]?.seq ?? '0';
+}
+
+/** Runs `operation` and returns every audit event (of any workspace) it wrote. */
+async function eventsOf(operation: () => Promise<unknown>): Promise<Event[]> {
+  const before = await lastSeq(env.svc.db);
+  await operation();
+  return env.svc.db
+    .selectFrom('audit_events')
+    .select(['seq', 'workspace_id', 'actor_id', 'action', 'target_id'])
+    .where('seq', '>', before)
+    .orderBy('seq')
+    .execute() as Promise<Event[]>;
+}
+
+async function expectOneEvent(
+  operation: () => Promise<unknown>,
+  expected: { workspaceId: string; actor: Person; action: string; targetId?: string },
+): Promise<void> {
+  const events = await eventsOf(operation);
+  expect(events.map((e) => e.action)).toEqual([expected.action]);
+  expect(events[0]).toMatchObject({
+    workspace_id: expected.workspaceId,
+    actor_id: expected.actor.user.id,
+    ...(expected.targetId ? { target_id: expected.targetId } : {}),
+  });
+}
+
+/** A team: owner, admin, member, one secret each, and a workflow whose two nodes use two of them. */
+async function team() {
+  const owner = await signedInUser(env.svc, 'Audit Owner');
+  const admin = await signedInUser(env.svc, 'Audit Admin');
+  const member = await signedInUser(env.svc, 'Audit Member');
+  const { id: workspaceId } = await owner.caller.workspaces.create({ name: 'Audited', plan: 'team' });
+  for (const [person, role] of [
+    [admin, 'admin'],
+    [member, 'member'],
+  ] as const) {
+    const { token } = await owner.caller.workspaces.invite({ workspaceId, email: person.email, role });
+    await person.caller.workspaces.acceptInvite({ token });
+  }
+  const fake = freshFakeData();
+  const mail = await member.caller.secrets.create({
+    workspaceId,
+    credentialType: 'sendgridApiKey',
+    name: 'Mail',
+    data: fake.sendgridApiKey,
+  });
+  const bot = await owner.caller.secrets.create({
+    workspaceId,
+    credentialType: 'slackBotToken',
+    name: 'Bot',
+    data: fake.slackBotToken,
+  });
+  const flow = await workflowWith(owner.caller, workspaceId, 'Notify', [
+    { name: 'Send mail', nodeType: 'sendgrid', params: PARAMS.sendgrid, secretId: mail.id },
+    { name: 'Post', nodeType: 'slack', params: PARAMS.slack, secretId: bot.id },
+    { name: 'No credential', nodeType: 'slack', params: PARAMS.slack },
+  ]);
+  return { workspaceId, owner, admin, member, mail, bot, workflowId: flow.workflowId };
+}
+
+/** Every row of every table of the database (schema), as text: equal snapshots mean nothing changed. */
+async function snapshot(db: Kysely<Database>): Promise<Record<string, string[]>> {
+  const tables = await sql<{ name: string }>`
+    select table_name as name from information_schema.tables
+    where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name`.execute(db);
+  const result: Record<string, string[]> = {};
+  for (const { name } of tables.rows) {
+    const rows = await sql<{ row: string }>`select t::text as row from ${sql.table(name)} t`.execute(db);
+    result[name] = rows.rows.map((r) => r.row).sort();
+  }
+  return result;
+}
+
+describe('exactly one audit event per change', () => {
+  it('secrets: create, replace, test, use (one per node that used one) and delete', async () => {
+    const t = await team();
+    let createdId = '';
+    await expectOneEvent(
+      async () => {
+        createdId = (
+          await t.admin.caller.secrets.create({
+            workspaceId: t.workspaceId,
+            credentialType: 'slackBotToken',
+            name: 'Created',
+            data: freshFakeData().slackBotToken,
+          })
+        ).id;
+      },
+      { workspaceId: t.workspaceId, actor: t.admin, action: 'secret.created' },
+    );
+    const created = await env.svc.db
+      .selectFrom('audit_events')
+      .select('target_id')
+      .where('action', '=', 'secret.created')
+      .where('target_id', '=', createdId)
+      .execute();
+    expect(created).toHaveLength(1);
+
+    await expectOneEvent(
+      () =>
+        t.admin.caller.secrets.replace({
+          workspaceId: t.workspaceId,
+          secretId: createdId,
+          data: freshFakeData().slackBotToken,
+        }),
+      { workspaceId: t.workspaceId, actor: t.admin, action: 'secret.replaced', targetId: createdId },
+    );
+    await expectOneEvent(
+      () => t.member.caller.secrets.test({ workspaceId: t.workspaceId, secretId: t.mail.id }),
+      {
+        workspaceId: t.workspaceId,
+        actor: t.member,
+        action: 'secret.tested',
+        targetId: t.mail.id,
+      },
+    );
+
+    const run = await eventsOf(() => t.member.caller.workflows.run({ workflowId: t.workflowId }));
+    expect(run.map((e) => [e.action, e.target_id, e.actor_id])).toEqual([
+      ['secret.used', t.mail.id, t.member.user.id],
+      ['secret.used', t.bot.id, t.member.user.id],
+    ]);
+
+    await expectOneEvent(
+      () => t.owner.caller.secrets.delete({ workspaceId: t.workspaceId, secretId: createdId }),
+      {
+        workspaceId: t.workspaceId,
+        actor: t.owner,
+        action: 'secret.deleted',
+        targetId: createdId,
+      },
+    );
+    // Testing unsaved form data touches no stored secret: nothing to record.
+    expect(
+      await eventsOf(() =>
+        t.member.caller.secrets.test({
+          workspaceId: t.workspaceId,
+          credentialType: 'sendgridApiKey',
+          data: freshFakeData().sendgridApiKey,
+        }),
+      ),
+    ).toEqual([]);
+  });
+
+  it('membership: invite, join, role change, removal and leaving', async () => {
+    const t = await team();
+    const newcomer = await signedInUser(env.svc, 'Newcomer');
+    let token = '';
+    await expectOneEvent(
+      async () => {
+        token = (
+          await t.admin.caller.workspaces.invite({
+            workspaceId: t.workspaceId,
+            email: newcomer.email,
+            role: 'member',
+          })
+        ).token;
+      },
+      { workspaceId: t.workspaceId, actor: t.admin, action: 'member.invited' },
+    );
+    await expectOneEvent(() => newcomer.caller.workspaces.acceptInvite({ token }), {
+      workspaceId: t.workspaceId,
+      actor: newcomer,
+      action: 'member.joined',
+      targetId: newcomer.user.id,
+    });
+    await expectOneEvent(
+      () =>
+        t.owner.caller.workspaces.setRole({
+          workspaceId: t.workspaceId,
+          userId: newcomer.user.id,
+          role: 'admin',
+        }),
+      {
+        workspaceId: t.workspaceId,
+        actor: t.owner,
+        action: 'member.role_changed',
+        targetId: newcomer.user.id,
+      },
+    );
+    await expectOneEvent(
+      () => t.owner.caller.workspaces.removeMember({ workspaceId: t.workspaceId, userId: t.member.user.id }),
+      { workspaceId: t.workspaceId, actor: t.owner, action: 'member.removed', targetId: t.member.user.id },
+    );
+    await expectOneEvent(() => newcomer.caller.workspaces.leave({ workspaceId: t.workspaceId }), {
+      workspaceId: t.workspaceId,
+      actor: newcomer,
+      action: 'member.left',
+      targetId: newcomer.user.id,
+    });
+  });
+
+  it('refused, invalid and no-op calls write nothing', async () => {
+    const t = await team();
+    const outsider = await signedInUser(env.svc, 'Outsider');
+    const refused: [string, () => Promise<unknown>][] = [
+      [
+        'member deletes the owner’s secret',
+        () => t.member.caller.secrets.delete({ workspaceId: t.workspaceId, secretId: t.bot.id }),
+      ],
+      [
+        'member replaces the owner’s secret',
+        () =>
+          t.member.caller.secrets.replace({
+            workspaceId: t.workspaceId,
+            secretId: t.bot.id,
+            data: freshFakeData().slackBotToken,
+          }),
+      ],
+      [
+        'invalid data',
+        () =>
+          t.owner.caller.secrets.create({
+            workspaceId: t.workspaceId,
+            credentialType: 'slackBotToken',
+            name: 'Bad',
+            data: { token: '' },
+          }),
+      ],
+      [
+        'outsider creates',
+        () =>
+          outsider.caller.secrets.create({
+            workspaceId: t.workspaceId,
+            credentialType: 'slackBotToken',
+            name: 'Intruder',
+            data: freshFakeData().slackBotToken,
+          }),
+      ],
+      [
+        'outsider tests',
+        () => outsider.caller.secrets.test({ workspaceId: t.workspaceId, secretId: t.bot.id }),
+      ],
+      ['outsider runs', () => outsider.caller.workflows.run({ workflowId: t.workflowId })],
+      [
+        'member changes a role',
+        () =>
+          t.member.caller.workspaces.setRole({
+            workspaceId: t.workspaceId,
+            userId: t.admin.user.id,
+            role: 'member',
+          }),
+      ],
+      [
+        'admin removes the owner',
+        () => t.admin.caller.workspaces.removeMember({ workspaceId: t.workspaceId, userId: t.owner.user.id }),
+      ],
+      ['last owner leaves', () => t.owner.caller.workspaces.leave({ workspaceId: t.workspaceId })],
+    ];
+    for (const [name, call] of refused) {
+      const events = await eventsOf(() => rejection(call()));
+      expect(events, name).toEqual([]);
+    }
+    // Setting the role someone already has changes nothing and records nothing.
+    expect(
+      await eventsOf(() =>
+        t.owner.caller.workspaces.setRole({
+          workspaceId: t.workspaceId,
+          userId: t.admin.user.id,
+          role: 'admin',
+        }),
+      ),
+    ).toEqual([]);
+  });
+});
+
+describe('when the audit write fails, the operation fails and changes nothing', () => {
+  const cases: [string, (t: Awaited<ReturnType<typeof team>>) => Promise<unknown>][] = [
+    [
+      'secrets.create',
+      (t) =>
+        t.member.caller.secrets.create({
+          workspaceId: t.workspaceId,
+          credentialType: 'slackBotToken',
+          name: 'Unaudited',
+          data: freshFakeData().slackBotToken,
+        }),
+    ],
+    [
+      'secrets.replace',
+      (t) =>
+        t.member.caller.secrets.replace({
+          workspaceId: t.workspaceId,
+          secretId: t.mail.id,
+          data: freshFakeData().sendgridApiKey,
+        }),
+    ],
+    [
+      'secrets.delete',
+      (t) => t.owner.caller.secrets.delete({ workspaceId: t.workspaceId, secretId: t.mail.id }),
+    ],
+    [
+      'secrets.test',
+      (t) => t.member.caller.secrets.test({ workspaceId: t.workspaceId, secretId: t.mail.id }),
+    ],
+    [
+      'workspaces.removeMember',
+      (t) => t.owner.caller.workspaces.removeMember({ workspaceId: t.workspaceId, userId: t.member.user.id }),
+    ],
+    [
+      'workspaces.setRole',
+      (t) =>
+        t.owner.caller.workspaces.setRole({
+          workspaceId: t.workspaceId,
+          userId: t.member.user.id,
+          role: 'admin',
+        }),
+    ],
+    ['workspaces.leave', (t) => t.admin.caller.workspaces.leave({ workspaceId: t.workspaceId })],
+  ];
+
+  it.each(cases)('%s', async (_name, operation) => {
+    const t = await team();
+    const before = await snapshot(env.svc.db);
+    const error = await whileAuditIsDown(env.svc, () => rejection(operation(t)));
+    expect(error.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(await snapshot(env.svc.db)).toEqual(before);
+    // With the audit back, the same operation goes through and is recorded once.
+    const events = await eventsOf(() => operation(t));
+    expect(events).toHaveLength(1);
+  });
+
+  it('workflows.run: a node whose use cannot be recorded fails, and nothing is recorded as used', async () => {
+    const t = await team();
+    const before = await snapshot(env.svc.db);
+    const result = await whileAuditIsDown(env.svc, () =>
+      t.owner.caller.workflows.run({ workflowId: t.workflowId }),
+    );
+    expect(result.ok).toBe(false);
+    expect(result.nodes.slice(0, 2).map((n) => n.ok)).toEqual([false, false]);
+    expect(await snapshot(env.svc.db)).toEqual(before);
+  });
+});
+
+describe('audit export (GET /api/workspaces/:id/audit.jsonl)', () => {
+  let http: HttpTestServer;
+  beforeAll(async () => {
+    http = await startHttpServer(env.svc);
+  });
+  afterAll(() => http.close());
+
+  async function exportAs(
+    client: { fetch(path: string, init?: RequestInit): Promise<RawResponse> },
+    workspaceId: string,
+    headers: Record<string, string> = {},
+  ) {
+    return client.fetch(`/api/workspaces/${encodeURIComponent(workspaceId)}/audit.jsonl`, { headers });
+  }
+
+  async function httpTeam() {
+    const owner = await signUpOverHttp(http, 'Exporting Owner');
+    const admin = await signUpOverHttp(http, 'Exporting Admin');
+    const member = await signUpOverHttp(http, 'Exporting Member');
+    const outsider = await signUpOverHttp(http, 'Outsider');
+    const { id: workspaceId } = await owner.client.trpc.workspaces.create.mutate({
+      name: 'Exported',
+      plan: 'team',
+    });
+    for (const [person, role] of [
+      [admin, 'admin'],
+      [member, 'member'],
+    ] as const) {
+      const { token } = await owner.client.trpc.workspaces.invite.mutate({
+        workspaceId,
+        email: person.email,
+        role,
+      });
+      await person.client.trpc.workspaces.acceptInvite.mutate({ token });
+    }
+    return { workspaceId, owner, admin, member, outsider };
+  }
+
+  it('gives owners every event of the workspace, oldest first, as JSON lines without secret values', async () => {
+    const t = await httpTeam();
+    const data = freshFakeData().slackBotToken as { token: string };
+    const secret = await t.member.client.trpc.secrets.create.mutate({
+      workspaceId: t.workspaceId,
+      credentialType: 'slackBotToken',
+      name: 'Exported bot',
+      data,
+    });
+    await t.owner.client.trpc.secrets.delete.mutate({ workspaceId: t.workspaceId, secretId: secret.id });
+
+    const response = await exportAs(t.owner.client, t.workspaceId);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
+    expect(response.headers.get('content-disposition')).toMatch(
+      /^attachment; filename="latchkey-audit-[\w-]+\.jsonl"$/,
+    );
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.text.endsWith('\n')).toBe(true);
+    const lines = response.text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as ExportedAuditEvent);
+    expect(lines.map((e) => e.action)).toEqual([
+      'workspace.created',
+      'member.invited',
+      'member.joined',
+      'member.invited',
+      'member.joined',
+      'secret.created',
+      'secret.deleted',
+      'audit.exported',
+    ]);
+    const seqs = lines.map((e) => BigInt(e.seq));
+    for (let i = 1; i < seqs.length; i++) expect((seqs[i] as bigint) > (seqs[i - 1] as bigint)).toBe(true);
+    expect(lines[5]).toMatchObject({
+      actor: { id: t.member.user.id, email: t.member.email, name: 'Exporting Member' },
+      target: { type: 'secret', id: secret.id, name: 'Exported bot' },
+      details: { credentialType: 'slackBotToken' },
+    });
+    expect(lines.at(-1)).toMatchObject({ action: 'audit.exported', actor: { id: t.owner.user.id } });
+    expect(response.text).not.toContain(data.token);
+    const stored = await env.svc.db
+      .selectFrom('audit_events')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('workspace_id', '=', t.workspaceId)
+      .executeTakeFirstOrThrow();
+    expect(Number(stored.n)).toBe(lines.length);
+  });
+
+  it('streams a long log completely, in order, across pages', async () => {
+    const t = await httpTeam();
+    const bulk = 1234;
+    await sql`
+      insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+      select 'bulk-' || ${t.workspaceId} || '-' || g, ${t.workspaceId}, ${t.owner.user.id}, 'secret.used', 'secret', 'sec-' || g, 'Bulk', '{}'
+      from generate_series(1, ${bulk}) g`.execute(env.svc.db);
+    const response = await exportAs(t.owner.client, t.workspaceId);
+    const lines = response.text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as ExportedAuditEvent);
+    expect(lines.filter((e) => e.action === 'secret.used')).toHaveLength(bulk);
+    expect(new Set(lines.map((e) => e.id)).size).toBe(lines.length);
+    expect(lines.at(-1)?.action).toBe('audit.exported');
+  });
+
+  it('is for owners only: admins and members get 403, outsiders and unknown ids 404, no session 401', async () => {
+    const t = await httpTeam();
+    const before = await lastSeq(env.svc.db);
+    const expectRefused = (response: RawResponse, status: number, code: string) => {
+      expect(response.status).toBe(status);
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      expect((response.json as { error: { data: { code: string } } }).error.data.code).toBe(code);
+    };
+    expectRefused(await exportAs(t.admin.client, t.workspaceId), 403, 'FORBIDDEN');
+    expectRefused(await exportAs(t.member.client, t.workspaceId), 403, 'FORBIDDEN');
+    expectRefused(await exportAs(t.outsider.client, t.workspaceId), 404, 'NOT_FOUND');
+    expectRefused(await exportAs(t.owner.client, 'no-such-workspace'), 404, 'NOT_FOUND');
+    expectRefused(await exportAs(t.owner.client, 'x'.repeat(65)), 404, 'NOT_FOUND');
+    expectRefused(await exportAs(http, t.workspaceId), 401, 'UNAUTHORIZED');
+    expectRefused(
+      await exportAs(t.owner.client, t.workspaceId, { 'sec-fetch-site': 'cross-site' }),
+      403,
+      'FORBIDDEN',
+    );
+    // Refused exports are not exports: nothing recorded.
+    expect(await lastSeq(env.svc.db)).toBe(before);
+  });
+
+  it('fails, and sends nothing, when the export cannot be recorded', async () => {
+    const t = await httpTeam();
+    const response = await whileAuditIsDown(env.svc, () => exportAs(t.owner.client, t.workspaceId));
+    expect(response.status).toBe(500);
+    expect((response.json as { error: { data: { code: string } } }).error.data.code).toBe(
+      'INTERNAL_SERVER_ERROR',
+    );
+  });
+});
+
+it('the personal workspace of a new account starts its log with workspace.created', async () => {
+  const person = await signedInUser(env.svc, 'Fresh');
+  const workspaceId = await personalWorkspace(person.caller);
+  const { items } = await person.caller.audit.list({ workspaceId });
+  expect(items.map((e) => e.action)).toEqual(['workspace.created']);
+});

@@ -1,0 +1,287 @@
+/**
+ * `latchkey` operator commands (docs/operations.md): key status, master-key rotation, data-key rotation.
+ *
+ * They open the database and the master keys exactly as the server does (DATABASE_URL / LATCHKEY_DATA_DIR,
+ * LATCHKEY_MASTER_KEY[_FILE], LATCHKEY_PREVIOUS_MASTER_KEYS), never generate a key, never migrate, and never
+ * print key material or secret values.
+ */
+import { existsSync } from 'node:fs';
+import { sql } from 'kysely';
+import { readConfig } from '../config.js';
+import { LocalKeyProvider, loadMasterKeys, MasterKeyError } from '../crypto/index.js';
+import { type DatabaseHandle, openDatabase } from '../db/connect.js';
+import {
+  addDataKeyVersion,
+  allWorkspaceIds,
+  KeyRotationError,
+  keyStatus,
+  reencryptSecrets,
+  rewrapDataKeys,
+} from '../keys/rotation.js';
+import { WorkspaceKeys } from '../keys/workspace-keys.js';
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  out(line: string): void;
+  err(line: string): void;
+  /** An open database to use instead of the one the environment names (tests). Not closed by the CLI. */
+  database?: DatabaseHandle;
+  /** Master keys to use instead of the environment's (tests). */
+  keyProvider?: LocalKeyProvider;
+}
+
+export const USAGE = `Usage: latchkey <command>
+
+Commands:
+  keys status
+      Which master key ids the stored data keys are wrapped with (and how many), which are loaded, and how
+      many secrets are still encrypted with an older data-key version.
+  keys rotate
+      Re-wraps every workspace data key with the active master key (LATCHKEY_MASTER_KEY), reading the old
+      one from LATCHKEY_PREVIOUS_MASTER_KEYS. Online, one workspace per short transaction; safe to interrupt
+      and to run again. Ends with a report; exits 1 if any workspace failed.
+  keys rotate-data-keys [--workspace ID] [--since TIME]
+      Gives every workspace (or one) a new data-key version, which new secrets use, and re-encrypts the
+      existing secrets with it in small batches. --since TIME (ISO 8601, printed at the start of every run)
+      resumes an interrupted run: workspaces that already got a data key at or after TIME are not given
+      another one, and the remaining secrets are re-encrypted.
+
+Environment: DATABASE_URL (or LATCHKEY_DATA_DIR for the embedded store), LATCHKEY_DATABASE_SCHEMA,
+LATCHKEY_MASTER_KEY or LATCHKEY_MASTER_KEY_FILE, LATCHKEY_PREVIOUS_MASTER_KEYS, LATCHKEY_KEY_DIR.
+The embedded store (PGlite) can be opened by one process at a time: stop the server first.`;
+
+class UsageError extends Error {}
+
+function parseFlags(args: string[], allowed: string[]): Record<string, string> {
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const [name, inline] = arg.startsWith('--') ? arg.slice(2).split(/=(.*)/s, 2) : [undefined, undefined];
+    if (!name || !allowed.includes(name)) throw new UsageError(`Unknown argument: ${arg.slice(0, 40)}`);
+    const value = inline ?? args[++i];
+    if (value === undefined || value === '') throw new UsageError(`--${name} needs a value`);
+    flags[name] = value;
+  }
+  return flags;
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+async function openFromEnv(
+  io: CliIo,
+): Promise<{ database: DatabaseHandle; provider: LocalKeyProvider; owned: boolean }> {
+  const config = readConfig(io.env);
+  const embedded = !config.databaseUrl;
+  const provider =
+    io.keyProvider ??
+    new LocalKeyProvider(
+      loadMasterKeys({
+        env: io.env,
+        embedded,
+        keyDir: config.keyDir,
+        dataDir: embedded ? config.dataDir : undefined,
+        generate: false,
+        warn: (message) => io.err(`warning: ${message}`),
+      }),
+    );
+  if (io.database) return { database: io.database, provider, owned: false };
+  if (embedded && !existsSync(config.dataDir)) {
+    throw new KeyRotationError(
+      `There is no embedded database at ${config.dataDir}: set LATCHKEY_DATA_DIR to the server's data directory, or DATABASE_URL.`,
+    );
+  }
+  const database = await openDatabase(
+    config.databaseUrl
+      ? { kind: 'postgres', url: config.databaseUrl, schema: config.databaseSchema, poolSize: 2 }
+      : { kind: 'pglite', dataDir: config.dataDir },
+  );
+  return { database, provider, owned: true };
+}
+
+async function status(database: DatabaseHandle, provider: LocalKeyProvider, io: CliIo): Promise<number> {
+  const s = await keyStatus(database.db, provider);
+  io.out(`Active master key: ${s.activeKeyId}`);
+  io.out(`Workspaces: ${s.workspaces}, data keys: ${s.dataKeys}, secrets: ${s.secrets}`);
+  io.out('Master keys:');
+  const width = Math.max(...s.masterKeys.map((k) => k.id.length));
+  for (const key of s.masterKeys) {
+    const note =
+      key.loaded === 'previous' && key.dataKeys > 0
+        ? ' (run `latchkey keys rotate` to move these to the active key)'
+        : key.loaded === 'previous'
+          ? ' (unused: it can be removed from LATCHKEY_PREVIOUS_MASTER_KEYS)'
+          : key.loaded === 'missing'
+            ? ' (NOT LOADED: put it in LATCHKEY_PREVIOUS_MASTER_KEYS)'
+            : '';
+    io.out(
+      `  ${key.id.padEnd(width)}  ${key.loaded.padEnd(8)}  ${plural(key.workspaces, 'workspace')}, ${plural(key.dataKeys, 'data key')}${note}`,
+    );
+  }
+  io.out(
+    `Secrets on an older data-key version: ${s.secretsOnOlderDataKeys}` +
+      (s.secretsOnOlderDataKeys > 0
+        ? ' (finish with `latchkey keys rotate-data-keys --since <time of the last run>`)'
+        : ''),
+  );
+  return s.masterKeys.some((k) => k.loaded === 'missing' && k.dataKeys > 0) ? 1 : 0;
+}
+
+async function rotate(database: DatabaseHandle, provider: LocalKeyProvider, io: CliIo): Promise<number> {
+  const previous = provider.keyIds.filter((id) => id !== provider.activeKeyId);
+  io.out(
+    `Re-wrapping workspace data keys with master key ${provider.activeKeyId}` +
+      (previous.length ? ` (also loaded: ${previous.join(', ')})` : ' (no previous keys loaded)'),
+  );
+  let announced = false;
+  const report = await rewrapDataKeys(database.db, provider, {
+    onProgress(p) {
+      if (!announced) {
+        io.out(`${plural(p.total, 'workspace')} to re-wrap`);
+        announced = true;
+      }
+      const step = Math.max(1, Math.floor(p.total / 100));
+      if (p.outcome === 'failed') io.err(`[${p.done}/${p.total}] ${p.workspaceId}: FAILED: ${p.reason}`);
+      else if (p.done % step === 0 || p.done === p.total) {
+        io.out(
+          `[${p.done}/${p.total}] ${p.workspaceId}: ${p.outcome === 'rewrapped' ? `re-wrapped ${plural(p.dataKeys, 'data key')}` : 'already current'}`,
+        );
+      }
+    },
+  });
+  if (!announced) io.out('Nothing to re-wrap.');
+  io.out('Report:');
+  io.out(`  workspaces re-wrapped:   ${report.rewrapped} (${plural(report.dataKeysRewrapped, 'data key')})`);
+  io.out(`  already current:         ${report.alreadyCurrent}`);
+  io.out(`  failed:                  ${report.failed.length}`);
+  for (const failure of report.failed) io.out(`    ${failure.workspaceId}: ${failure.reason}`);
+  io.out(`  master keys in use now:  ${report.masterKeyIdsInUse.join(', ') || '(none)'}`);
+  if (report.failed.length) {
+    io.out('Some workspaces failed: fix the cause and run `latchkey keys rotate` again (it resumes).');
+    return 1;
+  }
+  const stale = previous.filter((id) => !report.masterKeyIdsInUse.includes(id));
+  if (stale.length) {
+    io.out(
+      `Every data key is wrapped with ${provider.activeKeyId}. Once every server runs with it as LATCHKEY_MASTER_KEY, ` +
+        `remove ${stale.join(', ')} from LATCHKEY_PREVIOUS_MASTER_KEYS.`,
+    );
+  }
+  return 0;
+}
+
+async function rotateDataKeys(
+  database: DatabaseHandle,
+  provider: LocalKeyProvider,
+  io: CliIo,
+  flags: Record<string, string>,
+): Promise<number> {
+  let since: Date | undefined;
+  if (flags.since !== undefined) {
+    since = new Date(flags.since);
+    if (Number.isNaN(since.getTime())) throw new UsageError('--since must be an ISO 8601 time');
+  }
+  const { db } = database;
+  const clock = await sql<{ now: Date | string }>`select now() as now`.execute(db);
+  const started = new Date(clock.rows[0]?.now ?? Date.now());
+  const resumeFrom = since ?? started;
+  io.out(
+    `Rotating data keys. If this run is interrupted, finish it with: latchkey keys rotate-data-keys` +
+      `${flags.workspace ? ` --workspace ${flags.workspace}` : ''} --since ${resumeFrom.toISOString()}`,
+  );
+  const keys = new WorkspaceKeys(provider);
+  let targets: string[];
+  if (flags.workspace) {
+    const exists = await db
+      .selectFrom('workspaces')
+      .select('id')
+      .where('id', '=', flags.workspace)
+      .executeTakeFirst();
+    if (!exists) throw new KeyRotationError(`There is no workspace ${flags.workspace}.`);
+    targets = [flags.workspace];
+  } else {
+    targets = await allWorkspaceIds(db);
+  }
+  let rotated = 0;
+  let skipped = 0;
+  let reencrypted = 0;
+  const failed: string[] = [];
+  let index = 0;
+  for (const workspaceId of targets) {
+    index += 1;
+    try {
+      let version: number | undefined;
+      const newest = await db
+        .selectFrom('workspace_keys')
+        .select(['version', 'created_at'])
+        .where('workspace_id', '=', workspaceId)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      if (since && newest && new Date(newest.created_at) >= since) {
+        skipped += 1;
+      } else {
+        version = (await addDataKeyVersion(db, provider, workspaceId)).version;
+        rotated += 1;
+      }
+      const result = await reencryptSecrets(db, keys, workspaceId);
+      reencrypted += result.reencrypted;
+      for (const f of result.failed) failed.push(`${workspaceId} secret ${f.secretId}: ${f.reason}`);
+      io.out(
+        `[${index}/${targets.length}] ${workspaceId}: ${version ? `new data key version ${version}` : 'already rotated'}, ` +
+          `${plural(result.reencrypted, 'secret')} re-encrypted with version ${result.version}` +
+          (result.failed.length ? `, ${result.failed.length} FAILED` : ''),
+      );
+    } catch (error) {
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      failed.push(`${workspaceId}: ${reason}`);
+      io.err(`[${index}/${targets.length}] ${workspaceId}: FAILED: ${reason}`);
+    }
+  }
+  io.out('Report:');
+  io.out(`  workspaces given a new data key: ${rotated}`);
+  io.out(`  already rotated since ${resumeFrom.toISOString()}: ${skipped}`);
+  io.out(`  secrets re-encrypted:            ${reencrypted}`);
+  io.out(`  failed:                          ${failed.length}`);
+  for (const f of failed) io.out(`    ${f}`);
+  return failed.length ? 1 : 0;
+}
+
+/** Runs one command; returns the exit code. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [group, command, ...rest] = argv;
+  if (!group || group === 'help' || group === '--help' || group === '-h') {
+    io.out(USAGE);
+    return group ? 0 : 2;
+  }
+  const known = ['status', 'rotate', 'rotate-data-keys'];
+  if (group !== 'keys' || !command || !known.includes(command)) {
+    io.err(`Unknown command: ${[group, command].filter(Boolean).join(' ').slice(0, 60)}`);
+    io.err(USAGE);
+    return 2;
+  }
+  let opened: Awaited<ReturnType<typeof openFromEnv>> | undefined;
+  try {
+    const flags = parseFlags(rest, command === 'rotate-data-keys' ? ['workspace', 'since'] : []);
+    opened = await openFromEnv(io);
+    const { database, provider } = opened;
+    if (command === 'status') return await status(database, provider, io);
+    if (command === 'rotate') return await rotate(database, provider, io);
+    return await rotateDataKeys(database, provider, io, flags);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(error.message);
+      io.err(USAGE);
+      return 2;
+    }
+    if (error instanceof MasterKeyError || error instanceof KeyRotationError) {
+      io.err(error.message);
+      return 1;
+    }
+    io.err(
+      `latchkey ${group} ${command} failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+    );
+    return 1;
+  } finally {
+    if (opened?.owned) await opened.database.close();
+  }
+}

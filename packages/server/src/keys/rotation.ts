@@ -1,0 +1,472 @@
+/**
+ * Key rotation (DESIGN.md §5, docs/operations.md "Key rotation"):
+ *
+ * - master-key rotation re-wraps every workspace data key with the active master key, one workspace per short
+ *   transaction, so a row is always wrapped either by the old key or by the new one: a run killed at any point
+ *   is finished by running it again, and a server that holds both keys serves throughout;
+ * - data-key rotation adds a new data-key version to a workspace (new secrets use the highest version) and
+ *   re-encrypts the workspace's older secrets in small batches, each batch one transaction, resumable.
+ *
+ * Nothing here logs or returns key material or secret values.
+ */
+import { type Kysely, sql } from 'kysely';
+import { recordAudit } from '../audit/audit.js';
+import {
+  DataKeyUnwrapError,
+  DecryptionError,
+  decryptSecretFields,
+  encryptSecretFields,
+  generateDataKey,
+  type KeyProvider,
+  UnknownMasterKeyError,
+} from '../crypto/index.js';
+import type { Database } from '../db/schema.js';
+import { isUniqueViolation } from '../errors.js';
+import type { WorkspaceKeys } from './workspace-keys.js';
+
+/** A rotation cannot start: the message says what to do (it never contains key material). */
+export class KeyRotationError extends Error {
+  override name = 'KeyRotationError';
+}
+
+async function hasKeyTables(db: Kysely<Database>): Promise<boolean> {
+  const exists = await sql<{
+    table: string | null;
+  }>`select to_regclass('workspace_keys')::text as table`.execute(db);
+  return Boolean(exists.rows[0]?.table);
+}
+
+async function requireKeyTables(db: Kysely<Database>): Promise<void> {
+  if (!(await hasKeyTables(db))) {
+    throw new KeyRotationError(
+      'The database has no Latchkey tables yet: start the server once (or run `pnpm migrate`) first.',
+    );
+  }
+}
+
+/** Master key ids that stored data keys are wrapped with and that `provider` does not hold. */
+async function unknownMasterKeyIds(db: Kysely<Database>, provider: KeyProvider): Promise<string[]> {
+  const rows = await db.selectFrom('workspace_keys').select('master_key_id').distinct().execute();
+  return rows
+    .map((r) => r.master_key_id)
+    .filter((id) => !provider.knows(id))
+    .sort();
+}
+
+function reasonOf(error: unknown): string {
+  // Our own errors (UnknownMasterKeyError, DataKeyUnwrapError, DecryptionError) never carry key material;
+  // anything else is named by its class only.
+  if (
+    error instanceof Error &&
+    ['UnknownMasterKeyError', 'DataKeyUnwrapError', 'DecryptionError', 'KeyRotationError'].includes(
+      error.name,
+    )
+  ) {
+    return error.message;
+  }
+  return `unexpected ${error instanceof Error ? error.name : typeof error}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Status
+
+export interface MasterKeyUsage {
+  id: string;
+  /** 'active': new data keys are wrapped with it; 'previous': loaded for unwrapping only; 'missing': not loaded. */
+  loaded: 'active' | 'previous' | 'missing';
+  workspaces: number;
+  dataKeys: number;
+}
+
+export interface KeyStatus {
+  activeKeyId: string;
+  workspaces: number;
+  dataKeys: number;
+  /** Every master key id in use by stored data keys, and every loaded one. */
+  masterKeys: MasterKeyUsage[];
+  secrets: number;
+  /** Secrets encrypted with a data-key version older than their workspace's newest. */
+  secretsOnOlderDataKeys: number;
+  /** Workspaces with more than one data-key version. */
+  workspacesWithSeveralDataKeys: number;
+}
+
+export async function keyStatus(
+  db: Kysely<Database>,
+  provider: KeyProvider & { keyIds?: string[] },
+): Promise<KeyStatus> {
+  await requireKeyTables(db);
+  const usage = await db
+    .selectFrom('workspace_keys')
+    .select((eb) => [
+      'master_key_id',
+      eb.fn.count<string>('workspace_id').distinct().as('workspaces'),
+      eb.fn.countAll<string>().as('data_keys'),
+    ])
+    .groupBy('master_key_id')
+    .execute();
+  const totals = await db
+    .selectFrom('workspace_keys')
+    .select((eb) => [
+      eb.fn.count<string>('workspace_id').distinct().as('workspaces'),
+      eb.fn.countAll<string>().as('data_keys'),
+    ])
+    .executeTakeFirstOrThrow();
+  const secrets = await sql<{ total: string; older: string }>`
+    select count(*)::text as total,
+           count(*) filter (where s.key_version < latest.version)::text as older
+    from secrets s
+    join (select workspace_id, max(version) as version from workspace_keys group by workspace_id) latest
+      on latest.workspace_id = s.workspace_id`.execute(db);
+  const several = await sql<{ n: string }>`
+    select count(*)::text as n from (
+      select workspace_id from workspace_keys group by workspace_id having count(*) > 1
+    ) w`.execute(db);
+
+  const ids = new Set<string>([
+    provider.activeKeyId,
+    ...(provider.keyIds ?? []),
+    ...usage.map((u) => u.master_key_id),
+  ]);
+  const masterKeys: MasterKeyUsage[] = [...ids].map((id) => {
+    const row = usage.find((u) => u.master_key_id === id);
+    return {
+      id,
+      loaded: id === provider.activeKeyId ? 'active' : provider.knows(id) ? 'previous' : 'missing',
+      workspaces: Number(row?.workspaces ?? 0),
+      dataKeys: Number(row?.data_keys ?? 0),
+    };
+  });
+  const order = { active: 0, previous: 1, missing: 2 };
+  masterKeys.sort((a, b) => order[a.loaded] - order[b.loaded] || a.id.localeCompare(b.id));
+  return {
+    activeKeyId: provider.activeKeyId,
+    workspaces: Number(totals.workspaces),
+    dataKeys: Number(totals.data_keys),
+    masterKeys,
+    secrets: Number(secrets.rows[0]?.total ?? 0),
+    secretsOnOlderDataKeys: Number(secrets.rows[0]?.older ?? 0),
+    workspacesWithSeveralDataKeys: Number(several.rows[0]?.n ?? 0),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Master-key rotation: re-wrap every data key with the active master key
+
+export interface RewrapProgress {
+  /** Workspaces handled so far in this run, and how many needed re-wrapping when the run started. */
+  done: number;
+  total: number;
+  workspaceId: string;
+  outcome: 'rewrapped' | 'current' | 'failed';
+  /** Data keys (versions) re-wrapped in this workspace. */
+  dataKeys: number;
+  reason?: string;
+}
+
+export interface RewrapReport {
+  activeKeyId: string;
+  /** Workspaces with data keys when the run started. */
+  workspaces: number;
+  /** Workspaces whose data keys this run re-wrapped, and how many data keys that was. */
+  rewrapped: number;
+  dataKeysRewrapped: number;
+  /** Workspaces that needed nothing (already wrapped with the active key, or finished by another run). */
+  alreadyCurrent: number;
+  failed: { workspaceId: string; reason: string }[];
+  /** Master key ids still in use after the run (only the active one once every workspace succeeded). */
+  masterKeyIdsInUse: string[];
+}
+
+export interface RewrapOptions {
+  onProgress?: (progress: RewrapProgress) => void;
+  /** Workspaces read per page (each workspace is still its own transaction). */
+  pageSize?: number;
+  /** Test hook: called after each workspace's transaction committed (a throw stops the run there, like a kill). */
+  afterWorkspace?: (workspaceId: string) => void | Promise<void>;
+}
+
+/**
+ * Re-wraps every workspace data key that is not wrapped with `provider.activeKeyId`. Refuses to start (writing
+ * nothing) while some data key is wrapped with a master key the provider does not hold.
+ */
+export async function rewrapDataKeys(
+  db: Kysely<Database>,
+  provider: KeyProvider,
+  options: RewrapOptions = {},
+): Promise<RewrapReport> {
+  await requireKeyTables(db);
+  const active = provider.activeKeyId;
+  const unknown = await unknownMasterKeyIds(db, provider);
+  if (unknown.length) {
+    throw new KeyRotationError(
+      `Data keys are wrapped with master key ${unknown.join(', ')}, which is not loaded (active: ${active}). ` +
+        'Put the old key in LATCHKEY_PREVIOUS_MASTER_KEYS and run the command again. Nothing was changed.',
+    );
+  }
+  const counts = await db
+    .selectFrom('workspace_keys')
+    .select((eb) => [
+      eb.fn.count<string>('workspace_id').distinct().as('all'),
+      sql<string>`count(distinct workspace_id) filter (where master_key_id <> ${active})`.as('stale'),
+    ])
+    .executeTakeFirstOrThrow();
+  const report: RewrapReport = {
+    activeKeyId: active,
+    workspaces: Number(counts.all),
+    rewrapped: 0,
+    dataKeysRewrapped: 0,
+    alreadyCurrent: Number(counts.all) - Number(counts.stale),
+    failed: [],
+    masterKeyIdsInUse: [],
+  };
+  const total = Number(counts.stale);
+  const pageSize = options.pageSize ?? 100;
+  let done = 0;
+  let cursor = '';
+  for (;;) {
+    const page = await db
+      .selectFrom('workspace_keys')
+      .select('workspace_id')
+      .distinct()
+      .where('master_key_id', '<>', active)
+      .where('workspace_id', '>', cursor)
+      .orderBy('workspace_id')
+      .limit(pageSize)
+      .execute();
+    if (page.length === 0) break;
+    for (const { workspace_id: workspaceId } of page) {
+      cursor = workspaceId;
+      let outcome: RewrapProgress['outcome'];
+      let dataKeys = 0;
+      let reason: string | undefined;
+      try {
+        dataKeys = await rewrapWorkspace(db, provider, workspaceId);
+        outcome = dataKeys > 0 ? 'rewrapped' : 'current';
+      } catch (error) {
+        outcome = 'failed';
+        reason = reasonOf(error);
+      }
+      done += 1;
+      if (outcome === 'rewrapped') {
+        report.rewrapped += 1;
+        report.dataKeysRewrapped += dataKeys;
+      } else if (outcome === 'current') report.alreadyCurrent += 1;
+      else report.failed.push({ workspaceId, reason: reason as string });
+      options.onProgress?.({
+        done,
+        total: Math.max(total, done),
+        workspaceId,
+        outcome,
+        dataKeys,
+        ...(reason ? { reason } : {}),
+      });
+      await options.afterWorkspace?.(workspaceId);
+    }
+  }
+  const inUse = await db.selectFrom('workspace_keys').select('master_key_id').distinct().execute();
+  report.masterKeyIdsInUse = inUse.map((r) => r.master_key_id).sort();
+  return report;
+}
+
+/** Re-wraps one workspace's stale data keys in one short transaction; returns how many it re-wrapped. */
+async function rewrapWorkspace(db: Kysely<Database>, provider: KeyProvider, workspaceId: string) {
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .selectFrom('workspace_keys')
+      .select(['version', 'master_key_id', 'wrapped_key'])
+      .where('workspace_id', '=', workspaceId)
+      .where('master_key_id', '<>', provider.activeKeyId)
+      .orderBy('version')
+      .forUpdate()
+      .execute();
+    for (const row of rows) {
+      const dataKey = await provider.unwrapDataKey(
+        row.master_key_id,
+        Buffer.from(row.wrapped_key),
+        workspaceId,
+      );
+      const raw = dataKey.export();
+      let rewrapped: { keyId: string; wrapped: Buffer };
+      try {
+        rewrapped = await provider.wrapDataKey(raw, workspaceId);
+      } finally {
+        raw.fill(0);
+      }
+      await trx
+        .updateTable('workspace_keys')
+        .set({ master_key_id: rewrapped.keyId, wrapped_key: rewrapped.wrapped })
+        .where('workspace_id', '=', workspaceId)
+        .where('version', '=', row.version)
+        .where('master_key_id', '=', row.master_key_id)
+        .execute();
+    }
+    return rows.length;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Data-key rotation
+
+/**
+ * Adds a new data-key version to a workspace, wrapped with the active master key; from then on new and
+ * replaced secrets are encrypted with it (`WorkspaceKeys.active` picks the highest version). Writes one
+ * `workspace.data_key_rotated` audit event in the same transaction.
+ */
+export async function addDataKeyVersion(
+  db: Kysely<Database>,
+  provider: KeyProvider,
+  workspaceId: string,
+): Promise<{ version: number }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await db.transaction().execute(async (trx) => {
+        // FOR NO KEY UPDATE serialises rotations of one workspace without blocking secret inserts.
+        const workspace = await trx
+          .selectFrom('workspaces')
+          .select('id')
+          .where('id', '=', workspaceId)
+          .forNoKeyUpdate()
+          .executeTakeFirst();
+        if (!workspace) throw new KeyRotationError(`There is no workspace ${workspaceId}.`);
+        const latest = await trx
+          .selectFrom('workspace_keys')
+          .select((eb) => eb.fn.max('version').as('version'))
+          .where('workspace_id', '=', workspaceId)
+          .executeTakeFirst();
+        const version = Number(latest?.version ?? 0) + 1;
+        const dataKey = generateDataKey();
+        try {
+          const { keyId, wrapped } = await provider.wrapDataKey(dataKey, workspaceId);
+          await trx
+            .insertInto('workspace_keys')
+            .values({ workspace_id: workspaceId, version, master_key_id: keyId, wrapped_key: wrapped })
+            .execute();
+          await recordAudit(trx, {
+            workspaceId,
+            actorId: null,
+            action: 'workspace.data_key_rotated',
+            targetType: 'workspace',
+            targetId: workspaceId,
+            details: { version, masterKeyId: keyId },
+          });
+        } finally {
+          dataKey.fill(0);
+        }
+        return { version };
+      });
+    } catch (error) {
+      if (isUniqueViolation(error) && attempt < 3) continue;
+      throw error;
+    }
+  }
+}
+
+export interface ReencryptReport {
+  workspaceId: string;
+  /** The newest data-key version, which the secrets were re-encrypted with. */
+  version: number;
+  reencrypted: number;
+  failed: { secretId: string; reason: string }[];
+}
+
+export interface ReencryptOptions {
+  batchSize?: number;
+  onBatch?: (progress: { workspaceId: string; reencrypted: number }) => void;
+  /** Test hook: called after each batch's transaction committed. */
+  afterBatch?: () => void | Promise<void>;
+}
+
+/**
+ * Re-encrypts every secret of a workspace that is encrypted with an older data-key version, with the newest
+ * version. Each batch is one transaction holding its secrets' rows (FOR UPDATE), so a replace running at the
+ * same time is either seen (and its new value re-encrypted) or waits; a killed run leaves every secret
+ * readable under one version or the other, and running again finishes the rest.
+ */
+export async function reencryptSecrets(
+  db: Kysely<Database>,
+  keys: WorkspaceKeys,
+  workspaceId: string,
+  options: ReencryptOptions = {},
+): Promise<ReencryptReport> {
+  const batchSize = options.batchSize ?? 50;
+  const report: ReencryptReport = { workspaceId, version: 0, reencrypted: 0, failed: [] };
+  let cursor = '';
+  for (;;) {
+    const batch = await db.transaction().execute(async (trx) => {
+      const latest = await trx
+        .selectFrom('workspace_keys')
+        .select(['version', 'master_key_id', 'wrapped_key'])
+        .where('workspace_id', '=', workspaceId)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      if (!latest) return { handled: 0, version: 0 };
+      const rows = await trx
+        .selectFrom('secrets as s')
+        .innerJoin('workspace_keys as k', (join) =>
+          join.onRef('k.workspace_id', '=', 's.workspace_id').onRef('k.version', '=', 's.key_version'),
+        )
+        .select([
+          's.id',
+          's.credential_type',
+          's.ciphertext',
+          'k.version',
+          'k.master_key_id',
+          'k.wrapped_key',
+        ])
+        .where('s.workspace_id', '=', workspaceId)
+        .where('s.key_version', '<', latest.version)
+        .where('s.id', '>', cursor)
+        .orderBy('s.id')
+        .limit(batchSize)
+        .forUpdate('s')
+        .execute();
+      if (rows.length === 0) return { handled: 0, version: latest.version };
+      const newKey = await keys.unwrap(workspaceId, latest);
+      let reencrypted = 0;
+      for (const row of rows) {
+        cursor = row.id;
+        const binding = { workspaceId, secretId: row.id, credentialType: row.credential_type };
+        let fields: Record<string, string>;
+        try {
+          fields = decryptSecretFields(
+            await keys.unwrap(workspaceId, row),
+            binding,
+            Buffer.from(row.ciphertext),
+          );
+        } catch (error) {
+          const expected =
+            error instanceof DecryptionError ||
+            error instanceof DataKeyUnwrapError ||
+            error instanceof UnknownMasterKeyError;
+          if (!expected) throw error;
+          report.failed.push({ secretId: row.id, reason: reasonOf(error) });
+          continue;
+        }
+        const ciphertext = encryptSecretFields(newKey, latest.version, binding, fields);
+        for (const name of Object.keys(fields)) fields[name] = '';
+        await trx
+          .updateTable('secrets')
+          .set({ ciphertext, key_version: latest.version })
+          .where('id', '=', row.id)
+          .where('workspace_id', '=', workspaceId)
+          .execute();
+        reencrypted += 1;
+      }
+      return { handled: rows.length, reencrypted, version: latest.version };
+    });
+    report.version = batch.version;
+    if (batch.handled === 0) break;
+    report.reencrypted += batch.reencrypted ?? 0;
+    options.onBatch?.({ workspaceId, reencrypted: report.reencrypted });
+    await options.afterBatch?.();
+  }
+  return report;
+}
+
+/** Every workspace id, in order. */
+export async function allWorkspaceIds(db: Kysely<Database>): Promise<string[]> {
+  const rows = await db.selectFrom('workspaces').select('id').orderBy('id').execute();
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,590 @@
+#!/usr/bin/env node
+// Load test (issue 6, item 14; docs/reliability.md): starts the built server on 127.0.0.1 with a fresh
+// embedded (PGlite) data directory — and, when DATABASE_URL or TEST_DATABASE_URL is set, again on a fresh
+// PostgreSQL schema — then drives it with autocannon for a bounded time: 50 connections mixing
+// secrets.list, secrets.selectable, secrets.create, secrets.replace, secrets.delete and workflows.run
+// across several workspaces. Checks: zero 5xx, no result from another workspace, server memory (RSS) flat
+// after warm-up. Writes the results to docs/reliability.md. Only loopback traffic.
+//
+//   pnpm load                      # 60 s per backend
+//   pnpm load --seconds 20         # shorter
+//   node scripts/load.mjs --seconds 10 --backend pglite --no-write
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const serverMain = path.join(root, 'packages/server/dist/main.js');
+const reliabilityDoc = path.join(root, 'docs/reliability.md');
+
+function parseArgs(argv) {
+  const options = { seconds: 60, connections: 50, workspaces: 6, backend: 'auto', write: true };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--seconds') options.seconds = Number(value());
+    else if (arg === '--connections') options.connections = Number(value());
+    else if (arg === '--workspaces') options.workspaces = Number(value());
+    else if (arg === '--backend') options.backend = value();
+    else if (arg === '--no-write') options.write = false;
+    else if (arg === '--help' || arg === '-h') {
+      console.log(
+        'Usage: node scripts/load.mjs [--seconds N (60)] [--connections N (50)] [--workspaces N (6)] [--backend auto|pglite|postgres|both] [--no-write]',
+      );
+      process.exit(0);
+    } else throw new Error(`Unknown argument: ${arg}`);
+  }
+  for (const name of ['seconds', 'connections', 'workspaces']) {
+    if (!Number.isInteger(options[name]) || options[name] < 1 || options[name] > 3600) {
+      throw new Error(`--${name} must be a whole number from 1 to 3600`);
+    }
+  }
+  if (!['auto', 'pglite', 'postgres', 'both'].includes(options.backend))
+    throw new Error('--backend: auto, pglite, postgres or both');
+  return options;
+}
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A tiny loopback service the workflows' HTTP Request nodes call. */
+async function startSink() {
+  let calls = 0;
+  const server = http.createServer((req, res) => {
+    calls += 1;
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+  });
+  server.keepAliveTimeout = 1000;
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    calls: () => calls,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+function rssMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    return Number.isFinite(kb) ? kb / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function startServer(backend) {
+  const temp = mkdtempSync(path.join(tmpdir(), 'latchkey-load-'));
+  const port = await freePort();
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    LATCHKEY_DATA_DIR: path.join(temp, 'data'),
+    LATCHKEY_KEY_DIR: path.join(temp, 'keys'),
+    LATCHKEY_WEB_DIR: path.join(temp, 'no-web'),
+    LATCHKEY_MASTER_KEY: randomBytes(32).toString('base64'),
+    // The workflows call the loopback sink above, nothing else.
+    LATCHKEY_OUTBOUND_ALLOW: '127.0.0.1',
+  };
+  let schema;
+  if (backend.kind === 'postgres') {
+    schema = `load_${randomBytes(5).toString('hex')}`;
+    env.DATABASE_URL = backend.url;
+    env.LATCHKEY_DATABASE_SCHEMA = schema;
+  }
+  const child = spawn(process.execPath, [serverMain], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => {
+    output += d;
+  });
+  child.stderr.on('data', (d) => {
+    output += d;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}):\n${output}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`the server did not answer /healthz within 60 s:\n${output}`);
+    await sleep(200);
+  }
+  return {
+    url,
+    pid: child.pid,
+    output: () => output,
+    async stop() {
+      child.kill('SIGTERM');
+      const exited = await Promise.race([
+        new Promise((resolve) => child.once('exit', () => resolve(true))),
+        sleep(15_000).then(() => false),
+      ]);
+      if (!exited) child.kill('SIGKILL');
+      rmSync(temp, { recursive: true, force: true });
+      if (schema) {
+        const require = createRequire(path.join(root, 'packages/server/package.json'));
+        const pg = require('pg');
+        const client = new pg.Client({ connectionString: backend.url });
+        await client.connect();
+        await client.query(`drop schema if exists ${schema} cascade`);
+        await client.end();
+      }
+    },
+  };
+}
+
+/** JSON call to a tRPC procedure with a session cookie; throws on a non-2xx answer. */
+async function call(url, cookie, procedure, input, method = 'POST') {
+  const target =
+    method === 'GET'
+      ? `${url}/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}`
+      : `${url}/trpc/${procedure}`;
+  const response = await fetch(target, {
+    method,
+    headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
+    ...(method === 'POST' ? { body: JSON.stringify(input) } : {}),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${procedure} answered ${response.status}: ${text.slice(0, 300)}`);
+  const setCookie = response.headers.getSetCookie?.()[0];
+  return { data: JSON.parse(text).result?.data, cookie: setCookie ? setCookie.split(';')[0] : cookie };
+}
+
+/** Workspaces, each with its own user, secrets and a workflow of two HTTP Request nodes calling the sink. */
+async function setUp(url, count, sinkUrl) {
+  const users = [];
+  for (let i = 0; i < count; i++) {
+    const tag = `w${i}`;
+    const signUp = await call(url, undefined, 'auth.signUp', {
+      email: `load-${i}-${randomBytes(3).toString('hex')}@example.test`,
+      password: 'load test passphrase',
+      name: `Load ${i}`,
+    });
+    const cookie = signUp.cookie;
+    const me = await call(url, cookie, 'auth.me', undefined, 'GET');
+    const workspaceId = me.data.workspaces[0].id;
+    const secretIds = [];
+    for (let k = 0; k < 5; k++) {
+      const created = await call(url, cookie, 'secrets.create', {
+        workspaceId,
+        credentialType: 'httpBearerToken',
+        name: `${tag}-base-${k}`,
+        data: { token: `fake-load-token-${tag}-${k}` },
+      });
+      secretIds.push(created.data.id);
+    }
+    const workflow = await call(url, cookie, 'workflows.create', { workspaceId, name: `${tag} flow` });
+    for (let n = 0; n < 2; n++) {
+      const node = await call(url, cookie, 'workflows.addNode', {
+        workflowId: workflow.data.id,
+        name: `${tag} call ${n}`,
+        nodeType: 'httpRequest',
+        params: { method: 'GET', url: `${sinkUrl}/${tag}/${n}` },
+      });
+      await call(url, cookie, 'workflows.updateNode', {
+        workflowId: workflow.data.id,
+        nodeId: node.data.id,
+        secretId: secretIds[n],
+      });
+    }
+    const check = await call(url, cookie, 'workflows.run', { workflowId: workflow.data.id });
+    if (!check.data.ok)
+      throw new Error(`the set-up workflow did not run: ${JSON.stringify(check.data).slice(0, 300)}`);
+    users.push({ tag, cookie, workspaceId, workflowId: workflow.data.id });
+  }
+  return users;
+}
+
+function mean(values) {
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0;
+}
+
+async function runBackend(backend, options, sink) {
+  console.log(`\n=== ${backend.label}: starting the server`);
+  const server = await startServer(backend);
+  try {
+    const users = await setUp(server.url, options.workspaces, sink.url);
+    console.log(
+      `=== ${backend.label}: ${users.length} workspaces ready; ${options.seconds} s at ${options.connections} connections`,
+    );
+    const stats = {
+      kinds: { list: 0, selectable: 0, create: 0, replace: 0, delete: 0, run: 0 },
+      crossWorkspace: 0,
+      crossWorkspaceExamples: [],
+      runsOk: 0,
+      runsFailed: 0,
+      unexpected: [],
+    };
+    let nextUser = 0;
+    let counter = 0;
+    const enc = (value) => encodeURIComponent(JSON.stringify(value));
+    const json = (body) => {
+      try {
+        return JSON.parse(body);
+      } catch {
+        return undefined;
+      }
+    };
+    const record = (kind, status, body) => {
+      stats.kinds[kind] += 1;
+      if (status >= 500 && stats.unexpected.length < 5)
+        stats.unexpected.push(`${kind} ${status} ${body.slice(0, 200)}`);
+    };
+    const checkNames = (context, names) => {
+      for (const name of names) {
+        if (!name.startsWith(`${context.user.tag}-`)) {
+          stats.crossWorkspace += 1;
+          if (stats.crossWorkspaceExamples.length < 5)
+            stats.crossWorkspaceExamples.push(`${context.user.tag} saw ${name}`);
+        }
+      }
+    };
+    const headersFor = (context) => ({ 'content-type': 'application/json', cookie: context.user.cookie });
+    const requests = [
+      {
+        method: 'GET',
+        setupRequest(req, context) {
+          context.user = users[nextUser++ % users.length];
+          return {
+            ...req,
+            method: 'GET',
+            path: `/trpc/secrets.list?input=${enc({ workspaceId: context.user.workspaceId })}`,
+            headers: headersFor(context),
+          };
+        },
+        onResponse(status, body, context) {
+          record('list', status, body);
+          if (status === 200) checkNames(context, json(body)?.result?.data?.items?.map((s) => s.name) ?? []);
+        },
+      },
+      {
+        method: 'GET',
+        setupRequest(req, context) {
+          return {
+            ...req,
+            method: 'GET',
+            path: `/trpc/secrets.selectable?input=${enc({ workspaceId: context.user.workspaceId, nodeType: 'httpRequest' })}`,
+            headers: headersFor(context),
+          };
+        },
+        onResponse(status, body, context) {
+          record('selectable', status, body);
+          if (status === 200) checkNames(context, json(body)?.result?.data?.map((s) => s.name) ?? []);
+        },
+      },
+      {
+        method: 'POST',
+        setupRequest(req, context) {
+          counter += 1;
+          return {
+            ...req,
+            method: 'POST',
+            path: '/trpc/secrets.create',
+            headers: headersFor(context),
+            body: JSON.stringify({
+              workspaceId: context.user.workspaceId,
+              credentialType: 'httpBearerToken',
+              name: `${context.user.tag}-load-${counter}`,
+              data: { token: `fake-load-${counter}-${randomBytes(4).toString('hex')}` },
+            }),
+          };
+        },
+        onResponse(status, body, context) {
+          record('create', status, body);
+          const created = status === 200 ? json(body)?.result?.data : undefined;
+          if (created) {
+            context.created = created.id;
+            checkNames(context, [created.name]);
+          }
+        },
+      },
+      {
+        method: 'POST',
+        setupRequest(req, context) {
+          return {
+            ...req,
+            method: 'POST',
+            path: '/trpc/secrets.replace',
+            headers: headersFor(context),
+            body: JSON.stringify({
+              workspaceId: context.user.workspaceId,
+              secretId: context.created ?? 'missing',
+              data: { token: `fake-replaced-${randomBytes(4).toString('hex')}` },
+            }),
+          };
+        },
+        onResponse(status, body, context) {
+          record('replace', status, body);
+          const replaced = status === 200 ? json(body)?.result?.data : undefined;
+          if (replaced) checkNames(context, [replaced.name]);
+        },
+      },
+      {
+        method: 'POST',
+        setupRequest(req, context) {
+          return {
+            ...req,
+            method: 'POST',
+            path: '/trpc/secrets.delete',
+            headers: headersFor(context),
+            body: JSON.stringify({
+              workspaceId: context.user.workspaceId,
+              secretId: context.created ?? 'missing',
+            }),
+          };
+        },
+        onResponse(status, body) {
+          record('delete', status, body);
+        },
+      },
+      {
+        method: 'POST',
+        setupRequest(req, context) {
+          return {
+            ...req,
+            method: 'POST',
+            path: '/trpc/workflows.run',
+            headers: headersFor(context),
+            body: JSON.stringify({ workflowId: context.user.workflowId }),
+          };
+        },
+        onResponse(status, body) {
+          record('run', status, body);
+          if (status === 200) {
+            if (json(body)?.result?.data?.ok) stats.runsOk += 1;
+            else stats.runsFailed += 1;
+          }
+        },
+      },
+    ];
+
+    const sinkBefore = sink.calls();
+    const samples = [];
+    const started = Date.now();
+    const sampler = setInterval(() => {
+      const rss = rssMb(server.pid);
+      if (rss !== undefined) samples.push({ t: (Date.now() - started) / 1000, rss });
+    }, 1000);
+    const result = await autocannon({
+      url: server.url,
+      connections: options.connections,
+      duration: options.seconds,
+      timeout: 30,
+      requests,
+    });
+    clearInterval(sampler);
+
+    // Memory: the samples after warm-up (the first 25 %, at least 5 s), first third against last third.
+    const warmup = Math.max(5, options.seconds * 0.25);
+    const steady = samples.filter((s) => s.t >= warmup).map((s) => s.rss);
+    const third = Math.max(1, Math.floor(steady.length / 3));
+    const early = mean(steady.slice(0, third));
+    const late = mean(steady.slice(-third));
+    const growth = late - early;
+    const memoryFlat = steady.length >= 3 ? growth <= Math.max(30, early * 0.15) : true;
+
+    // After the load: each workspace still lists only its own secrets.
+    for (const user of users) {
+      const list = await call(
+        server.url,
+        user.cookie,
+        'secrets.list',
+        { workspaceId: user.workspaceId, limit: 100 },
+        'GET',
+      );
+      for (const item of list.data.items) {
+        if (!item.name.startsWith(`${user.tag}-`)) stats.crossWorkspace += 1;
+      }
+    }
+
+    const fivexx = result['5xx'];
+    const checks = {
+      'zero 5xx': fivexx === 0,
+      'no cross-workspace result': stats.crossWorkspace === 0,
+      'memory flat after warm-up': memoryFlat,
+      'requests answered': result.requests.total > 0 && result.errors === 0 && result.timeouts === 0,
+    };
+    const summary = {
+      backend: backend.label,
+      seconds: options.seconds,
+      connections: options.connections,
+      workspaces: users.length,
+      requests: result.requests.total,
+      perSecond: Math.round(result.requests.average),
+      latency: {
+        p50: result.latency.p50,
+        p90: result.latency.p90,
+        p99: result.latency.p99,
+        max: result.latency.max,
+      },
+      status: {
+        '2xx': result['2xx'],
+        '4xx': result['4xx'],
+        '5xx': fivexx,
+        errors: result.errors,
+        timeouts: result.timeouts,
+      },
+      kinds: stats.kinds,
+      runs: { ok: stats.runsOk, failed: stats.runsFailed },
+      sinkCalls: sink.calls() - sinkBefore,
+      crossWorkspace: stats.crossWorkspace,
+      memory: {
+        start: Math.round(samples[0]?.rss ?? 0),
+        afterWarmup: Math.round(early),
+        end: Math.round(late),
+        max: Math.round(Math.max(...samples.map((s) => s.rss))),
+        growth: Math.round(growth),
+        samples: samples.length,
+      },
+      checks,
+      problems: [...stats.unexpected, ...stats.crossWorkspaceExamples],
+    };
+    console.log(JSON.stringify(summary, null, 2));
+    return summary;
+  } finally {
+    await server.stop();
+  }
+}
+
+function markdown(summaries, command, startedAt) {
+  const lines = [];
+  lines.push(
+    `Last run: ${startedAt.toISOString()} on Node ${process.version}, ${process.platform}/${process.arch}.`,
+  );
+  lines.push('');
+  lines.push(`Command: \`${command}\``);
+  lines.push('');
+  for (const s of summaries) {
+    const passed = Object.values(s.checks).every(Boolean);
+    lines.push(`### ${s.backend} — ${passed ? 'PASSED' : 'FAILED'}`);
+    lines.push('');
+    lines.push('| measure | value |');
+    lines.push('|---|---|');
+    lines.push(`| duration, connections, workspaces | ${s.seconds} s, ${s.connections}, ${s.workspaces} |`);
+    lines.push(`| requests (per second) | ${s.requests} (${s.perSecond}/s) |`);
+    lines.push(
+      `| by kind | list ${s.kinds.list}, selectable ${s.kinds.selectable}, create ${s.kinds.create}, replace ${s.kinds.replace}, delete ${s.kinds.delete}, run ${s.kinds.run} |`,
+    );
+    lines.push(
+      `| answers | 2xx ${s.status['2xx']}, 4xx ${s.status['4xx']}, **5xx ${s.status['5xx']}**, connection errors ${s.status.errors}, timeouts ${s.status.timeouts} |`,
+    );
+    lines.push(
+      `| latency p50 / p90 / p99 / max | ${s.latency.p50} / ${s.latency.p90} / ${s.latency.p99} / ${s.latency.max} ms |`,
+    );
+    lines.push(
+      `| workflow runs ok / failed (loopback sink calls) | ${s.runs.ok} / ${s.runs.failed} (${s.sinkCalls}) |`,
+    );
+    lines.push(`| results from another workspace | **${s.crossWorkspace}** |`);
+    lines.push(
+      `| server RSS: start, after warm-up, end, max (growth) | ${s.memory.start}, ${s.memory.afterWarmup}, ${s.memory.end}, ${s.memory.max} MB (${s.memory.growth >= 0 ? '+' : ''}${s.memory.growth} MB, ${s.memory.samples} samples) |`,
+    );
+    lines.push(
+      `| checks | ${Object.entries(s.checks)
+        .map(([name, ok]) => `${ok ? '✓' : '✗'} ${name}`)
+        .join('; ')} |`,
+    );
+    lines.push('');
+    if (s.problems.length) {
+      lines.push('Problems seen:');
+      for (const p of s.problems) lines.push(`- \`${p.replace(/`/g, "'")}\``);
+      lines.push('');
+    }
+  }
+  return lines.join('\n');
+}
+
+function writeResults(text) {
+  const start = '<!-- load-results:start -->';
+  const end = '<!-- load-results:end -->';
+  const current = existsSync(reliabilityDoc)
+    ? readFileSync(reliabilityDoc, 'utf8')
+    : `# Reliability\n\n${start}\n${end}\n`;
+  const from = current.indexOf(start);
+  const to = current.indexOf(end);
+  const next =
+    from >= 0 && to > from
+      ? `${current.slice(0, from + start.length)}\n${text}\n${current.slice(to)}`
+      : `${current.trimEnd()}\n\n## Latest load test results\n\n${start}\n${text}\n${end}\n`;
+  writeFileSync(reliabilityDoc, next);
+}
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  if (!existsSync(serverMain)) {
+    throw new Error('packages/server/dist/main.js is missing: run `pnpm build` first (`pnpm load` does).');
+  }
+  const pgUrl = process.env.DATABASE_URL || process.env.TEST_DATABASE_URL;
+  const backends = [];
+  if (options.backend !== 'postgres') backends.push({ kind: 'pglite', label: 'PGlite (embedded)' });
+  if (options.backend === 'postgres' || options.backend === 'both' || (options.backend === 'auto' && pgUrl)) {
+    if (!pgUrl) throw new Error('--backend postgres needs DATABASE_URL or TEST_DATABASE_URL');
+    backends.push({ kind: 'postgres', label: 'PostgreSQL', url: pgUrl });
+  }
+  const startedAt = new Date();
+  const sink = await startSink();
+  const summaries = [];
+  try {
+    for (const backend of backends) summaries.push(await runBackend(backend, options, sink));
+  } finally {
+    await sink.close();
+  }
+  const args = process.argv.slice(2).join(' ');
+  const base =
+    process.env.npm_lifecycle_event === 'load' ? `pnpm load ${args}` : `node scripts/load.mjs ${args}`;
+  let envPrefix = '';
+  if (backends.some((b) => b.kind === 'postgres')) {
+    const name = process.env.DATABASE_URL ? 'DATABASE_URL' : 'TEST_DATABASE_URL';
+    const shown = new URL(pgUrl);
+    if (shown.password) shown.password = '***';
+    envPrefix = `${name}=${shown.toString()} `;
+  }
+  const text = markdown(summaries, `${envPrefix}${base}`.trim(), startedAt);
+  if (options.write) {
+    writeResults(text);
+    console.log(`\nResults written to ${path.relative(root, reliabilityDoc)}`);
+  }
+  const failed = summaries.filter((s) => !Object.values(s.checks).every(Boolean));
+  for (const s of summaries) {
+    console.log(
+      `${s.backend}: ${Object.entries(s.checks)
+        .map(([name, ok]) => `${ok ? 'ok' : 'FAILED'} ${name}`)
+        .join(', ')}`,
+    );
+  }
+  process.exitCode = failed.length ? 1 : 0;
+}
+
+main().catch((error) => {
+  console.error(`load test failed: ${error.message}`);
+  process.exitCode = 1;
+});
