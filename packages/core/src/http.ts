@@ -50,3 +50,23 @@ export function baseUrlVariable(integrationId: string, variant = 'default'): str
     ? `LATCHKEY_BASE_URL_${id}`
     : `LATCHKEY_BASE_URL_${id}_${variant.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
+
+/** Headers that address or frame the connection (RFC 9110 / 9112): the HTTP client sets them, never a plugin. */
+const CONNECTION_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+]);
+
+/** Whether a header name is a connection, framing or proxy header (`Proxy-*` included), in any case. */
+export function isConnectionHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return CONNECTION_HEADERS.has(lower) || lower.startsWith('proxy-');
+}

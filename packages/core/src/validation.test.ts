@@ -4,45 +4,8 @@ import { defineCredentialType, defineIntegration } from './contract.js';
 import { CREDENTIAL_MAX_BYTES, FIELD_MAX_BYTES, field } from './fields.js';
 import { withHeader } from './http.js';
 import { createRegistry } from './registry.js';
-import { type FieldIssue, type ValidationResult, validateAgainst } from './validation.js';
-
-/** Every string (and stringified number) inside a submitted value, as far as the validator could have seen it. */
-function submittedStrings(value: unknown, into: string[] = []): string[] {
-  if (typeof value === 'string') into.push(value);
-  else if (typeof value === 'number' || typeof value === 'bigint') into.push(String(value));
-  else if (value && typeof value === 'object')
-    for (const item of Object.values(value)) submittedStrings(item, into);
-  return into;
-}
-
-/**
- * Asserts that data was rejected with field-level issues, and that no message and no path segment repeats
- * any value that was submitted (nor the extra values given), verbatim or JSON-escaped.
- */
-function expectRejected(
-  result: ValidationResult<unknown>,
-  submitted: unknown,
-  ...alsoNotEchoed: string[]
-): FieldIssue[] {
-  expect(result.ok, 'the data should have been rejected').toBe(false);
-  if (result.ok) return [];
-  expect(result.issues.length).toBeGreaterThan(0);
-  const values = [...submittedStrings(submitted), ...alsoNotEchoed].filter((v) => v.length >= 3);
-  const serialized = JSON.stringify(result);
-  for (const issue of result.issues) {
-    expect(Array.isArray(issue.path)).toBe(true);
-    for (const segment of issue.path) expect(typeof segment).toBe('string');
-    expect(typeof issue.message).toBe('string');
-    expect(issue.message.length).toBeGreaterThan(0);
-    for (const value of values) {
-      expect(issue.message, 'a message echoes a submitted value').not.toContain(value);
-      for (const segment of issue.path)
-        expect(segment, 'a path echoes a submitted value').not.toContain(value);
-    }
-  }
-  for (const value of values) expect(serialized).not.toContain(JSON.stringify(value).slice(1, -1));
-  return result.issues;
-}
+import { expectRefused } from './testing/index.js';
+import { validateAgainst } from './validation.js';
 
 const exampleKey = defineCredentialType({
   type: 'exampleApiKey',
@@ -106,7 +69,7 @@ describe('credential validation', () => {
 
   it('answers an unknown credential type with an issue on credentialType', () => {
     const result = registry.validateCredential('nopeApiKey', validKey);
-    expect(expectRejected(result, validKey)).toEqual([
+    expect(expectRefused(result, validKey)).toEqual([
       { path: ['credentialType'], message: 'Unknown credential type' },
     ]);
   });
@@ -119,38 +82,38 @@ describe('credential validation', () => {
     ['a boolean', true],
     ['undefined', undefined],
   ])('answers %s instead of an object with one issue on the whole value', (_what, data) => {
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', data), data);
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', data), data);
     expect(issues).toEqual([{ path: [], message: 'Must be an object of fields' }]);
   });
 
   it('answers data that is not plain JSON (a bigint, a cycle) instead of throwing', () => {
     const cyclic: Record<string, unknown> = { ...validKey };
     cyclic.self = cyclic;
-    expect(expectRejected(registry.validateCredential('exampleApiKey', cyclic), validKey)).toEqual([
+    expect(expectRefused(registry.validateCredential('exampleApiKey', cyclic), validKey)).toEqual([
       { path: [], message: 'Must be plain JSON' },
     ]);
     const big = { ...validKey, apiKey: 123456789n };
-    expect(expectRejected(registry.validateCredential('exampleApiKey', big), big)[0]?.message).toBe(
+    expect(expectRefused(registry.validateCredential('exampleApiKey', big), big)[0]?.message).toBe(
       'Must be plain JSON',
     );
   });
 
   it('refuses an unknown field, naming the field but not its value', () => {
     const data = { ...validKey, extra: 'ex_smuggledvalue' };
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', data), data);
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', data), data);
     expect(issues).toEqual([{ path: ['extra'], message: 'Unknown field' }]);
   });
 
   it('reports each unknown field separately', () => {
     const data = { ...validKey, first: 'ex_one-value', second: 'ex_two-value' };
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', data), data);
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', data), data);
     expect(issues.map((i) => i.path)).toEqual([['first'], ['second']]);
   });
 
   it('keeps a hostile unknown field name short and free of control characters', () => {
     const name = `${'n'.repeat(200)}\u0000\r\n`;
     const data = { ...validKey, [name]: 'ex_hiddenvalue' };
-    const [issue] = expectRejected(registry.validateCredential('exampleApiKey', data), ['ex_hiddenvalue']);
+    const [issue] = expectRefused(registry.validateCredential('exampleApiKey', data), ['ex_hiddenvalue']);
     expect(issue?.path[0]?.length).toBeLessThanOrEqual(65);
     expect([...(issue?.path[0] ?? '')].some((c) => c.charCodeAt(0) < 0x20)).toBe(false);
   });
@@ -159,13 +122,13 @@ describe('credential validation', () => {
     const data = JSON.parse(
       '{"apiKey":"ex_fakefakefake","region":"eu","__proto__":{"polluted":"ex_protovalue"}}',
     );
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', data), data, 'ex_protovalue');
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', data), data, 'ex_protovalue');
     expect(issues).toEqual([{ path: ['__proto__'], message: 'Unknown field' }]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it('names every missing required field', () => {
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', {}), {});
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', {}), {});
     expect(issues).toEqual([
       { path: ['apiKey'], message: 'Required' },
       { path: ['region'], message: 'Required' },
@@ -180,20 +143,20 @@ describe('credential validation', () => {
     ['an array holding the key', ['ex_arraysecret']],
   ])('refuses %s where text is expected, saying so without echoing it', (_what, apiKey) => {
     const data = { ...validKey, apiKey };
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', data), data);
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', data), data);
     expect(issues).toEqual([{ path: ['apiKey'], message: 'Must be text' }]);
   });
 
   it('refuses an empty string as a missing value', () => {
     const data = { ...validKey, apiKey: '' };
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', data), data);
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', data), data);
     expect(issues[0]).toEqual({ path: ['apiKey'], message: 'Required' });
     expect(issues.every((i) => i.path[0] === 'apiKey')).toBe(true);
   });
 
   it('refuses a value of the wrong format with the schema message, not the value', () => {
     const data = { ...validKey, apiKey: 'SG.fakefakefake.fakefakefake' };
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', data), data);
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', data), data);
     expect(issues).toEqual([
       { path: ['apiKey'], message: 'An example key looks like ex_ then lower-case letters' },
     ]);
@@ -201,13 +164,13 @@ describe('credential validation', () => {
 
   it('refuses a choice outside the allowed values, listing the allowed ones', () => {
     const data = { ...validKey, region: 'antarctica' };
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', data), data);
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', data), data);
     expect(issues).toEqual([{ path: ['region'], message: 'Must be one of: us, eu' }]);
   });
 
   it('replaces a message that would happen to contain the submitted value with a generic one', () => {
     const data = { ...validKey, apiKey: 'looks like ex_' };
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', data), data);
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', data), data);
     expect(issues).toEqual([{ path: ['apiKey'], message: 'Invalid value' }]);
   });
 
@@ -222,7 +185,7 @@ describe('credential validation', () => {
 
   it('refuses a field over 8 KiB of characters', () => {
     const data = { user: 'someone', password: `fake-${'p'.repeat(FIELD_MAX_BYTES)}` };
-    const issues = expectRejected(registry.validateCredential('examplePassword', data), data);
+    const issues = expectRefused(registry.validateCredential('examplePassword', data), data);
     expect(issues).toEqual([{ path: ['password'], message: 'Must be at most 8192 characters' }]);
   });
 
@@ -235,7 +198,7 @@ describe('credential validation', () => {
     expect(password.length).toBeLessThanOrEqual(FIELD_MAX_BYTES);
     expect(Buffer.byteLength(password, 'utf8')).toBeGreaterThan(FIELD_MAX_BYTES);
     const data = { user: 'someone', password };
-    const issues = expectRejected(registry.validateCredential('examplePassword', data), data);
+    const issues = expectRefused(registry.validateCredential('examplePassword', data), data);
     expect(issues).toEqual([{ path: ['password'], message: 'Must be at most 8192 bytes' }]);
   });
 
@@ -243,7 +206,7 @@ describe('credential validation', () => {
     const data: Record<string, string> = { user: 'someone', password: 'fake-password' };
     for (let i = 0; i < 9; i++) data[`padding${i}`] = `fake-${i}-${'x'.repeat(FIELD_MAX_BYTES - 10)}`;
     expect(Buffer.byteLength(JSON.stringify(data))).toBeGreaterThan(CREDENTIAL_MAX_BYTES);
-    const issues = expectRejected(registry.validateCredential('examplePassword', data), data);
+    const issues = expectRefused(registry.validateCredential('examplePassword', data), data);
     expect(issues).toEqual([{ path: [], message: 'Must be at most 65536 bytes in all' }]);
   });
 
@@ -256,7 +219,7 @@ describe('credential validation', () => {
     ['DEL', '\u007f'],
   ])('refuses a %s control character in a single-line field', (_what, char) => {
     const data = { user: `some${char}one-user`, password: `fake${char}password` };
-    const issues = expectRejected(registry.validateCredential('examplePassword', data), data);
+    const issues = expectRefused(registry.validateCredential('examplePassword', data), data);
     expect(issues).toEqual([
       { path: ['user'], message: 'Must not contain control characters' },
       { path: ['password'], message: 'Must not contain control characters' },
@@ -265,7 +228,7 @@ describe('credential validation', () => {
 
   it('reports several broken fields at once, each on its own path', () => {
     const data = { apiKey: 'ex_BAD KEY', region: 'mars-region', account: '' };
-    const issues = expectRejected(registry.validateCredential('exampleApiKey', data), data);
+    const issues = expectRefused(registry.validateCredential('exampleApiKey', data), data);
     expect(new Set(issues.map((i) => i.path.join('.')))).toEqual(new Set(['apiKey', 'region', 'account']));
   });
 });
@@ -277,7 +240,7 @@ describe('params validation', () => {
   });
 
   it('requires every required field when complete (the default)', () => {
-    const issues = expectRejected(registry.validateParams('example', { title: 'Only a title' }), {});
+    const issues = expectRefused(registry.validateParams('example', { title: 'Only a title' }), {});
     expect(issues).toEqual([{ path: ['body'], message: 'Required' }]);
     expect(registry.validateParams('example', { title: 'Only a title' }, 'complete').ok).toBe(false);
   });
@@ -292,13 +255,13 @@ describe('params validation', () => {
 
   it('treats missing params as empty: fine as a draft, incomplete at run time', () => {
     expect(registry.validateParams('example', undefined, 'draft').ok).toBe(true);
-    const issues = expectRejected(registry.validateParams('example', null), {});
+    const issues = expectRefused(registry.validateParams('example', null), {});
     expect(issues.map((i) => i.path)).toEqual([['title'], ['body']]);
   });
 
   it('still checks the fields a draft does give', () => {
     const draft = { title: 'bad\u0000title' };
-    const issues = expectRejected(registry.validateParams('example', draft, 'draft'), draft);
+    const issues = expectRefused(registry.validateParams('example', draft, 'draft'), draft);
     expect(issues).toEqual([{ path: ['title'], message: 'Must not contain control characters' }]);
   });
 
@@ -308,19 +271,19 @@ describe('params validation', () => {
     ['vertical tab', '\u000b'],
   ])('refuses a %s even in a multi-line field', (_what, char) => {
     const params = { ...validParams, body: `first line\nsecond${char}line` };
-    const issues = expectRejected(registry.validateParams('example', params), params);
+    const issues = expectRefused(registry.validateParams('example', params), params);
     expect(issues).toEqual([{ path: ['body'], message: 'Must not contain control characters' }]);
   });
 
   it('refuses a line break in a single-line param', () => {
     const params = { ...validParams, title: 'Weekly\nreport-title' };
-    const issues = expectRejected(registry.validateParams('example', params), params);
+    const issues = expectRefused(registry.validateParams('example', params), params);
     expect(issues).toEqual([{ path: ['title'], message: 'Must not contain control characters' }]);
   });
 
   it('refuses a param over 8 KiB', () => {
     const params = { ...validParams, body: 'b'.repeat(FIELD_MAX_BYTES + 1) };
-    const issues = expectRejected(registry.validateParams('example', params), params);
+    const issues = expectRefused(registry.validateParams('example', params), params);
     expect(issues).toEqual([{ path: ['body'], message: 'Must be at most 8192 characters' }]);
   });
 
@@ -328,20 +291,20 @@ describe('params validation', () => {
     ['an array', ['Weekly report']],
     ['a string', 'Weekly report'],
   ])('answers params that are %s instead of an object', (_what, params) => {
-    expect(expectRejected(registry.validateParams('example', params), params)).toEqual([
+    expect(expectRefused(registry.validateParams('example', params), params)).toEqual([
       { path: [], message: 'Must be an object of fields' },
     ]);
   });
 
   it('refuses a wrong type in params without echoing it', () => {
     const params = { ...validParams, note: 31337 };
-    expect(expectRejected(registry.validateParams('example', params), params)).toEqual([
+    expect(expectRefused(registry.validateParams('example', params), params)).toEqual([
       { path: ['note'], message: 'Must be text' },
     ]);
   });
 
   it('answers an unknown node type with an issue on nodeType', () => {
-    expect(expectRejected(registry.validateParams('unknownNode', validParams), validParams)).toEqual([
+    expect(expectRefused(registry.validateParams('unknownNode', validParams), validParams)).toEqual([
       { path: ['nodeType'], message: 'Unknown node type' },
     ]);
   });
@@ -352,7 +315,7 @@ describe('validateAgainst', () => {
     const schema = z.strictObject({ code: field.secret({ label: 'Code', pattern: /^\d+$/ }) });
     expect(validateAgainst(schema, { code: '1234' })).toEqual({ ok: true, value: { code: '1234' } });
     const data = { code: 'ex_not-digits' };
-    expect(expectRejected(validateAgainst(schema, data), data)).toEqual([
+    expect(expectRefused(validateAgainst(schema, data), data)).toEqual([
       { path: ['code'], message: 'Has the wrong format' },
     ]);
   });
@@ -362,7 +325,7 @@ describe('validateAgainst', () => {
       user: field.text({ label: 'User', check: (v) => (v.includes(':') ? 'Cannot contain ":"' : undefined) }),
     });
     const data = { user: 'fake:user-name' };
-    expect(expectRejected(validateAgainst(schema, data), data)).toEqual([
+    expect(expectRefused(validateAgainst(schema, data), data)).toEqual([
       { path: ['user'], message: 'Cannot contain ":"' },
     ]);
   });

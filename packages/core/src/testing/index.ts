@@ -27,6 +27,7 @@ export {
   describeIntegrationConformance,
   type KnownIssueCheck,
 } from './conformance.js';
+export { expectRefused } from './expect.js';
 export {
   echoResponse,
   exampleSample,

@@ -3,30 +3,15 @@ import {
   bearerAuthorization,
   defineCredentialType,
   field,
+  isConnectionHeader,
   withHeader,
 } from '@latchkey/core';
 
 /** RFC 9110 token: the characters a header name may use. */
 export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-/** Hop-by-hop and framing headers a credential must never set (RFC 9110 / 9112). */
-const FORBIDDEN_HEADERS = new Set([
-  'host',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-]);
-
-export function isForbiddenCredentialHeader(name: string): boolean {
-  const lower = name.toLowerCase();
-  return FORBIDDEN_HEADERS.has(lower) || lower.startsWith('proxy-');
-}
+/** Hop-by-hop and framing headers a credential must never set. */
+export const isForbiddenCredentialHeader = isConnectionHeader;
 
 /**
  * Optional on every HTTP Request credential: the hosts it may be sent to. The server refuses to apply the

@@ -1,7 +1,7 @@
 import { promises as dns, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import type { HttpResponse, OutgoingRequest } from '@latchkey/core';
+import { type HttpResponse, isConnectionHeader, type OutgoingRequest } from '@latchkey/core';
 import {
   checkAddress,
   checkHostName,
@@ -51,32 +51,13 @@ function guardedLookup(policy: OutboundPolicy, resolver: Resolver) {
   };
 }
 
-/** Headers that address or frame the connection: set by Node from the URL and body, never by a node's parameters. */
-const CONNECTION_HEADERS = new Set([
-  'host',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-]);
-
 /**
  * The request's headers without connection and proxy headers (dropped, as fetch drops forbidden headers): a
  * `Host` typed into a node would address another virtual host behind the checked address, and a
  * `Transfer-Encoding` next to our `Content-Length` would make an ambiguously framed request.
  */
 function sendableHeaders(headers: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(headers).filter(([name]) => {
-      const lower = name.toLowerCase();
-      return !CONNECTION_HEADERS.has(lower) && !lower.startsWith('proxy-');
-    }),
-  );
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !isConnectionHeader(name)));
 }
 
 function buildUrl(request: OutgoingRequest): URL {
