@@ -15,6 +15,7 @@ export interface ActiveDataKey {
  */
 export class WorkspaceKeys {
   private readonly unwrapped = new Map<string, KeyObject>();
+  private readonly byVersion = new Map<string, KeyObject>();
 
   constructor(private readonly provider: KeyProvider) {}
 
@@ -54,7 +55,25 @@ export class WorkspaceKeys {
     if (cached) return cached;
     const key = await this.provider.unwrapDataKey(row.master_key_id, wrapped, workspaceId);
     this.unwrapped.set(cacheKey, key);
+    this.byVersion.set(`${workspaceId}:${row.version}`, key);
     return key;
+  }
+
+  /**
+   * The data key of one version of a workspace: from memory when this instance has unwrapped it already
+   * (no database read), else read and unwrapped. A version's key material never changes — master-key
+   * rotation re-wraps the same key, data-key rotation adds a version — so caching it by version is exact.
+   */
+  async forVersion(db: Kysely<Database>, workspaceId: string, version: number): Promise<KeyObject> {
+    const cached = this.byVersion.get(`${workspaceId}:${version}`);
+    if (cached) return cached;
+    const row = await db
+      .selectFrom('workspace_keys')
+      .select(['version', 'master_key_id', 'wrapped_key'])
+      .where('workspace_id', '=', workspaceId)
+      .where('version', '=', version)
+      .executeTakeFirstOrThrow();
+    return this.unwrap(workspaceId, row);
   }
 
   /** Master key ids that stored data keys were wrapped with and that the provider does not hold. */

@@ -28,8 +28,9 @@ export interface ResolvedCredential {
 }
 
 /**
- * Resolves a node's credential with ONE indexed read (the secret joined with the data key it was encrypted
- * with), fresh on every use: a secret deleted on any server instance is gone for the very next run.
+ * Resolves a node's credential with ONE primary-key read of the secret, fresh on every use: a secret deleted
+ * on any server instance is gone for the very next run. Its data key comes from this instance's memory once
+ * unwrapped (a second read of `workspace_keys` only the first time a workspace key version is met).
  * The secret must be in the node's workspace and of a type the node accepts; plaintext lives only in memory.
  */
 export async function resolveNodeCredential(
@@ -46,11 +47,9 @@ export async function resolveNodeCredential(
         : `${needs}: none is selected. Select one in the node editor.`,
     );
   }
+  // The secret alone, by primary key: its data key usually comes from memory (see WorkspaceKeys.forVersion).
   const row = await svc.db
     .selectFrom('secrets as s')
-    .innerJoin('workspace_keys as k', (join) =>
-      join.onRef('k.workspace_id', '=', 's.workspace_id').onRef('k.version', '=', 's.key_version'),
-    )
     .select([
       's.id',
       's.name',
@@ -58,9 +57,7 @@ export async function resolveNodeCredential(
       's.credential_type',
       's.public_fields',
       's.ciphertext',
-      'k.version',
-      'k.master_key_id',
-      'k.wrapped_key',
+      's.key_version',
     ])
     .where('s.id', '=', node.secretId)
     .where('s.workspace_id', '=', workspaceId)
@@ -75,7 +72,7 @@ export async function resolveNodeCredential(
       `${needs}: the selected credential is of another type. Select ${article(integration.displayName)} ${integration.displayName} credential.`,
     );
   }
-  const dataKey = await svc.keys.unwrap(workspaceId, row);
+  const dataKey = await svc.keys.forVersion(svc.db, workspaceId, row.key_version);
   const secretFields = decryptSecretFields(
     dataKey,
     { workspaceId, secretId: row.id, credentialType: row.credential_type },
