@@ -8,7 +8,7 @@ import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { TextField } from '../ui/TextField';
-import { TestButton, TestResult, useUnsavedCredentialTest } from './CredentialTest';
+import { TestButton, TestResult, useCredentialFormTest } from './CredentialTest';
 
 interface CreateSecretDialogProps {
   workspaceId: string;
@@ -98,25 +98,12 @@ function CreateSecretForm({
   // The mutation's variables hold the secret value: drop them when the form goes away.
   useEffect(() => () => create.reset(), [create.reset]);
 
-  const credentialTest = useUnsavedCredentialTest({
+  const credentialTest = useCredentialFormTest({
+    form,
+    fields,
     workspaceId,
     credentialType: credentialType?.testable ? credentialType.type : null,
-    validate: () =>
-      form.trigger(
-        fields.map((field) => `data.${field.name}` as const),
-        { shouldFocus: true },
-      ),
-    collect: () => submittedValues(fields, form.getValues('data')),
-    placeIssues: (issues) =>
-      applyFieldIssues(issues, new Set(fields.map((field) => `data.${field.name}`)), form.setError),
   });
-  const clearTest = credentialTest.clear;
-  useEffect(() => {
-    const subscription = form.watch((_values, { name }) => {
-      if (name?.startsWith('data.')) clearTest();
-    });
-    return () => subscription.unsubscribe();
-  }, [form, clearTest]);
 
   const onSubmit = form.handleSubmit(async (values) => {
     if (!credentialType) return;

@@ -1,6 +1,9 @@
 import { useMutation } from '@tanstack/react-query';
 import { useCallback, useEffect, useRef, useState } from 'react';
+import type { FieldValues, Path, UseFormReturn } from 'react-hook-form';
 import { errorMessage, type FieldIssue, fieldIssues, trpc } from '../api/trpc';
+import { type SchemaField, submittedValues } from '../schema-form/jsonSchema';
+import { applyFieldIssues } from '../schema-form/SchemaFields';
 
 export interface TestOutcome {
   ok: boolean;
@@ -121,4 +124,38 @@ export function TestBadge({ ok }: { ok: boolean }) {
   return (
     <span className={`badge ${ok ? 'badge-ok' : 'badge-danger'}`}>{ok ? 'Test passed' : 'Test failed'}</span>
   );
+}
+
+/**
+ * `useUnsavedCredentialTest` wired to a react-hook-form whose credential fields live under `data.<field>`
+ * (the create and rotate dialogs): it checks and collects those fields, places the server's issues next to
+ * them, and retires a shown result as soon as one of them is edited.
+ */
+export function useCredentialFormTest<T extends FieldValues & { data: Record<string, string> }>({
+  form,
+  fields,
+  workspaceId,
+  credentialType,
+}: {
+  form: UseFormReturn<T>;
+  fields: SchemaField[];
+  workspaceId: string;
+  credentialType: string | null;
+}) {
+  const paths = fields.map((field) => `data.${field.name}` as Path<T>);
+  const credentialTest = useUnsavedCredentialTest({
+    workspaceId,
+    credentialType,
+    validate: () => form.trigger(paths, { shouldFocus: true }),
+    collect: () => submittedValues(fields, form.getValues('data' as Path<T>) as Record<string, string>),
+    placeIssues: (issues) => applyFieldIssues(issues, new Set<string>(paths), form.setError),
+  });
+  const clearTest = credentialTest.clear;
+  useEffect(() => {
+    const subscription = form.watch((_values, { name }) => {
+      if (name?.startsWith('data.')) clearTest();
+    });
+    return () => subscription.unsubscribe();
+  }, [form, clearTest]);
+  return credentialTest;
 }

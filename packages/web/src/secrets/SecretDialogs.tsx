@@ -8,7 +8,7 @@ import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
 import { plural } from '../ui/format';
-import { TestButton, TestResult, useUnsavedCredentialTest } from './CredentialTest';
+import { TestButton, TestResult, useCredentialFormTest } from './CredentialTest';
 
 interface SecretDialogProps {
   workspaceId: string;
@@ -179,25 +179,12 @@ function RotateSecretFields({
 
   // The new value can be tried before it replaces the old one; the saved secret's own result is untouched.
   const testable = found.credentialType.testable;
-  const credentialTest = useUnsavedCredentialTest({
+  const credentialTest = useCredentialFormTest({
+    form,
+    fields,
     workspaceId,
     credentialType: testable ? found.credentialType.type : null,
-    validate: () =>
-      form.trigger(
-        fields.map((field) => `data.${field.name}` as const),
-        { shouldFocus: true },
-      ),
-    collect: () => submittedValues(fields, form.getValues('data')),
-    placeIssues: (issues) =>
-      applyFieldIssues(issues, new Set(fields.map((field) => `data.${field.name}`)), form.setError),
   });
-  const clearTest = credentialTest.clear;
-  useEffect(() => {
-    const subscription = form.watch((_values, { name }) => {
-      if (name?.startsWith('data.')) clearTest();
-    });
-    return () => subscription.unsubscribe();
-  }, [form, clearTest]);
 
   const onSubmit = form.handleSubmit(async (values) => {
     try {
