@@ -12,6 +12,8 @@ if (!postgres) {
 }
 
 const backendIndependent = ['src/crypto/**', 'src/identity/passwords.test.ts'];
+// Fault tests kill and restart real processes around PostgreSQL; PGlite is one process per data directory.
+const postgresOnly = ['src/faults/**'];
 
 export default defineConfig({
   resolve: { conditions: ['development'] },
@@ -22,7 +24,12 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'pglite', include: ['src/**/*.test.ts'], env: { LATCHKEY_TEST_BACKEND: 'pglite' } },
+        test: {
+          name: 'pglite',
+          include: ['src/**/*.test.ts'],
+          exclude: postgresOnly,
+          env: { LATCHKEY_TEST_BACKEND: 'pglite' },
+        },
       },
       ...(postgres
         ? [

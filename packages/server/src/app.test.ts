@@ -12,8 +12,11 @@ import type { Database } from './db/schema.js';
 import type { Services } from './services.js';
 import {
   clientFor,
+  ensureTestLoginRole,
   FAKE_DATA,
   openTestDatabase,
+  ownerDb,
+  ownerOf,
   signedInUser,
   TEST_SCRYPT,
   testBackend,
@@ -82,7 +85,7 @@ describe('start-up checks the master key against the stored data', () => {
   it('refuses another master key with a StartupError naming the expected key id, and writes nothing', async () => {
     expect(original.id).toMatch(/^mk_[0-9a-f]{16}$/);
     expect(other.id).not.toBe(original.id);
-    const before = await snapshot(database.db);
+    const before = await snapshot(ownerOf(database));
     expect(before.secrets).toHaveLength(3);
     expect(before.workspace_keys).toHaveLength(1);
 
@@ -95,21 +98,21 @@ describe('start-up checks the master key against the stored data', () => {
     expect(error.message).not.toContain(base64Of(original));
     expect(error.message).not.toContain(base64Of(other));
 
-    expect(await snapshot(database.db)).toEqual(before);
+    expect(await snapshot(ownerOf(database))).toEqual(before);
   });
 
   it('starts again with the right key: secrets created earlier still list and still decrypt', async () => {
-    const before = await snapshot(database.db);
+    const before = await snapshot(ownerOf(database));
     // A new provider and new services: nothing cached from the first start.
     const svc = await servicesWith(database, providerFor(original));
-    expect(await snapshot(database.db)).toEqual(before);
+    expect(await snapshot(ownerOf(database))).toEqual(before);
 
     const { caller, session } = clientFor(svc);
     session.token = sessionToken;
     const listed = await caller.secrets.list({ workspaceId });
     expect(listed.items.map((s) => s.id).sort()).toEqual([...secretIds].sort());
 
-    const rows = await svc.db
+    const rows = await ownerDb(svc)
       .selectFrom('secrets as s')
       .innerJoin('workspace_keys as k', (join) =>
         join.onRef('k.workspace_id', '=', 's.workspace_id').onRef('k.version', '=', 's.key_version'),
@@ -137,18 +140,18 @@ describe('start-up checks the master key against the stored data', () => {
     session.token = sessionToken;
     expect((await caller.secrets.list({ workspaceId })).items).toHaveLength(3);
     const team = await caller.workspaces.create({ name: 'After rotation', plan: 'team' });
-    const keys = await svc.db
+    const keys = await ownerDb(svc)
       .selectFrom('workspace_keys')
       .select(['workspace_id', 'master_key_id'])
       .execute();
     expect(keys.find((k) => k.workspace_id === team.id)?.master_key_id).toBe(other.id);
 
     // The old workspace's data key is still wrapped with the original key: starting with the new key alone is refused.
-    const before = await snapshot(database.db);
+    const before = await snapshot(ownerOf(database));
     const refused = await servicesWith(database, providerFor(other)).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(StartupError);
     expect((refused as Error).message).toContain(original.id);
-    expect(await snapshot(database.db)).toEqual(before);
+    expect(await snapshot(ownerOf(database))).toEqual(before);
   });
 
   // A newer version started with the wrong key must not migrate: the key check comes first.
@@ -159,26 +162,26 @@ describe('start-up checks the master key against the stored data', () => {
       try {
         const [first] = Object.keys(migrations).sort();
         const migrator = new Migrator({
-          db: older.db,
+          db: ownerOf(older),
           provider: { getMigrations: async () => migrations },
           ...(older.schema ? { migrationTableSchema: older.schema } : {}),
         });
         const migrated = await migrator.migrateTo(first as string);
         if (migrated.error) throw migrated.error;
         const { keyId, wrapped } = await providerFor(original).wrapDataKey(generateDataKey(), 'ws-older');
-        await older.db
+        await ownerOf(older)
           .insertInto('workspaces')
           .values({ id: 'ws-older', name: 'Older', plan: 'personal' })
           .execute();
-        await older.db
+        await ownerOf(older)
           .insertInto('workspace_keys')
           .values({ workspace_id: 'ws-older', version: 1, master_key_id: keyId, wrapped_key: wrapped })
           .execute();
-        const before = await snapshot(older.db);
+        const before = await snapshot(ownerOf(older));
 
         const refused = await servicesWith(older, providerFor(other)).catch((e: unknown) => e);
         expect(refused).toBeInstanceOf(StartupError);
-        expect(await snapshot(older.db)).toEqual(before);
+        expect(await snapshot(ownerOf(older))).toEqual(before);
       } finally {
         await older.close();
       }
@@ -218,6 +221,7 @@ describe('startLatchkey (the start command) with LATCHKEY_MASTER_KEY', () => {
       production: false,
       dataDir: path.join(tempDir, 'data'),
       databaseUrl: undefined,
+      ownerDatabaseUrl: undefined,
       databaseSchema: undefined,
       keyDir: path.join(tempDir, 'keys'),
       webDir: path.join(tempDir, 'no-web'),
@@ -227,7 +231,12 @@ describe('startLatchkey (the start command) with LATCHKEY_MASTER_KEY', () => {
     };
     if (backend === 'postgres') {
       seeded = await openTestDatabase('postgres');
-      config = { ...base, databaseUrl: process.env.TEST_DATABASE_URL, databaseSchema: seeded.schema };
+      config = {
+        ...base,
+        databaseUrl: await ensureTestLoginRole(),
+        ownerDatabaseUrl: process.env.TEST_DATABASE_URL,
+        databaseSchema: seeded.schema,
+      };
       reopen = async () => seeded;
     } else {
       seeded = await openDatabase({ kind: 'pglite', dataDir: base.dataDir });
@@ -297,7 +306,7 @@ describe('startLatchkey (the start command) with LATCHKEY_MASTER_KEY', () => {
       await running.close();
     }
     const db = await reopen();
-    const secrets = await db.db.selectFrom('secrets').select('name').execute();
+    const secrets = await ownerOf(db).selectFrom('secrets').select('name').execute();
     expect(secrets.map((s) => s.name)).toEqual(['Seeded bot']);
     if (backend === 'pglite') await db.close();
   });

@@ -4,8 +4,10 @@ import type { Config } from './config.js';
 import { type KeyProvider, LocalKeyProvider, loadMasterKeys } from './crypto/index.js';
 import { type DatabaseHandle, openDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrations.js';
+import { checkApplicationRole, requireMigrated } from './db/roles.js';
 import { buildHttpServer } from './http/server.js';
 import { OWASP_SCRYPT, type ScryptCost } from './identity/passwords.js';
+import { checkDataKeyMaxEncryptions, dataKeyMaxEncryptionsFromEnv } from './keys/key-usage.js';
 import { WorkspaceKeys } from './keys/workspace-keys.js';
 import { plugins as defaultPlugins } from './plugins.js';
 import { type RunnerSettings, runnerSettingsFromEnv } from './runner/settings.js';
@@ -22,6 +24,8 @@ export interface ServicesOptions {
   passwordCost?: ScryptCost;
   /** Outbound settings; read from the environment when not given. */
   runner?: RunnerSettings;
+  /** Encryptions per data key; `LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS` (default 2^30) when not given. */
+  dataKeyMaxEncryptions?: number;
 }
 
 /**
@@ -31,23 +35,33 @@ export interface ServicesOptions {
 export async function createServices(options: ServicesOptions): Promise<Services> {
   // The key check comes first: a wrong key must leave the database exactly as it was (no migration either).
   const registry = createRegistry(options.plugins ?? defaultPlugins);
+  const dataKeyMaxEncryptions =
+    options.dataKeyMaxEncryptions === undefined
+      ? dataKeyMaxEncryptionsFromEnv(process.env)
+      : checkDataKeyMaxEncryptions(options.dataKeyMaxEncryptions);
   const keys = new WorkspaceKeys(options.keyProvider);
-  const unknown = await keys.unknownMasterKeyIds(options.database.db);
+  const { database } = options;
+  // Without the owner's connection (PostgreSQL in production) nothing can be migrated: it must be done already.
+  if (!database.owner) await requireMigrated(database.db, database.schema);
+  const unknown = await keys.unknownMasterKeyIds(database.owner ?? database.db);
   if (unknown.length) {
     throw new StartupError(
       `The master key does not match the stored data: data keys are wrapped with ${unknown.join(', ')}, ` +
         `but the configured key is ${options.keyProvider.activeKeyId}. Start with the right LATCHKEY_MASTER_KEY.`,
     );
   }
-  await migrateToLatest(options.database.db, options.database.schema);
+  if (database.owner) await migrateToLatest(database.owner, database.schema);
+  // Row-level security must bind the application's role (PGlite switches to it for every scoped statement).
+  if (database.kind === 'postgres') await checkApplicationRole(database.db);
   return {
-    db: options.database.db,
+    db: database.db,
     registry,
     keys,
     passwordCost: options.passwordCost ?? OWASP_SCRYPT,
     sessionTtlMs: 30 * 24 * 3600 * 1000,
     inviteTtlMs: 7 * 24 * 3600 * 1000,
     runner: options.runner ?? runnerSettingsFromEnv(process.env),
+    dataKeyMaxEncryptions,
   };
 }
 
@@ -72,7 +86,12 @@ export async function startLatchkey(
   });
   const database = await openDatabase(
     config.databaseUrl
-      ? { kind: 'postgres', url: config.databaseUrl, schema: config.databaseSchema }
+      ? {
+          kind: 'postgres',
+          url: config.databaseUrl,
+          ownerUrl: config.ownerDatabaseUrl,
+          schema: config.databaseSchema,
+        }
       : { kind: 'pglite', dataDir: config.dataDir },
   );
   let services: Services;

@@ -8,6 +8,8 @@ export interface Config {
   /** PGlite data directory (embedded default); unused when `databaseUrl` is set. */
   dataDir: string;
   databaseUrl: string | undefined;
+  /** The tables' owner (PostgreSQL): migrations run with it at start-up when given. */
+  ownerDatabaseUrl: string | undefined;
   databaseSchema: string | undefined;
   /** Where the embedded default keeps a generated master key: outside the data directory. */
   keyDir: string | undefined;
@@ -34,6 +36,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production: env.NODE_ENV === 'production',
     dataDir: path.resolve(env.LATCHKEY_DATA_DIR ?? './.latchkey'),
     databaseUrl: env.DATABASE_URL || undefined,
+    ownerDatabaseUrl: env.LATCHKEY_OWNER_DATABASE_URL || undefined,
     databaseSchema: env.LATCHKEY_DATABASE_SCHEMA || undefined,
     keyDir: env.LATCHKEY_KEY_DIR || undefined,
     webDir: path.resolve(env.LATCHKEY_WEB_DIR ?? fileURLToPath(new URL('../../web/dist', import.meta.url))),

@@ -14,6 +14,11 @@ export interface Services {
   sessionTtlMs: number;
   inviteTtlMs: number;
   runner: RunnerSettings;
+  /**
+   * Encryptions allowed under one workspace data key before the next version replaces it (keys/key-usage.ts):
+   * `LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS`, default 2^30 (AES-GCM with random nonces: NIST's bound is 2^32).
+   */
+  dataKeyMaxEncryptions: number;
 }
 
 /** The signed-in user a domain operation acts for. */

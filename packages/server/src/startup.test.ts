@@ -9,9 +9,12 @@ import { createServices, startLatchkey } from './app.js';
 import type { Config } from './config.js';
 import { LocalKeyProvider, MasterKeyError } from './crypto/index.js';
 import { openDatabase } from './db/connect.js';
+import { ensureLoginRole } from './db/roles.js';
 import {
   openTestDatabase,
+  ownerOf,
   signedInUser,
+  TEST_LOGIN_ROLE,
   TEST_SCRYPT,
   testBackend,
   testMasterKey,
@@ -24,10 +27,14 @@ import {
 const backend = testBackend();
 let tempDir: string;
 let schemaDb: Awaited<ReturnType<typeof openTestDatabase>> | undefined;
+let appUrl: string | undefined;
 
 beforeAll(async () => {
   tempDir = mkdtempSync(path.join(tmpdir(), 'latchkey-startup-'));
-  if (backend === 'postgres') schemaDb = await openTestDatabase('postgres');
+  if (backend === 'postgres') {
+    schemaDb = await openTestDatabase('postgres');
+    appUrl = await ensureLoginRole(process.env.TEST_DATABASE_URL as string, TEST_LOGIN_ROLE);
+  }
 });
 afterAll(async () => {
   await schemaDb?.close();
@@ -46,7 +53,8 @@ function freshConfig(): Config {
     port: 0,
     production: false,
     dataDir: path.join(tempDir, `data-${counter}`),
-    databaseUrl: backend === 'postgres' ? process.env.TEST_DATABASE_URL : undefined,
+    databaseUrl: backend === 'postgres' ? appUrl : undefined,
+    ownerDatabaseUrl: backend === 'postgres' ? process.env.TEST_DATABASE_URL : undefined,
     databaseSchema: backend === 'postgres' ? `t_startup_${process.pid}_${counter}` : undefined,
     keyDir: path.join(tempDir, `keys-${counter}`),
     webDir: path.join(tempDir, 'no-web'),
@@ -62,7 +70,7 @@ async function nothingWritten(config: Config): Promise<void> {
   if (schemaDb && config.databaseSchema) {
     const { rows } = await sql<{ n: string }>`
       select count(*)::text as n from information_schema.schemata where schema_name = ${config.databaseSchema}`.execute(
-      schemaDb.db,
+      ownerOf(schemaDb),
     );
     expect(rows[0]?.n).toBe('0');
   }
@@ -144,7 +152,11 @@ describe('node dist/main.js (the start command, once built)', () => {
         LATCHKEY_KEY_DIR: config.keyDir,
         LATCHKEY_WEB_DIR: config.webDir,
         ...(config.databaseUrl
-          ? { DATABASE_URL: config.databaseUrl, LATCHKEY_DATABASE_SCHEMA: config.databaseSchema as string }
+          ? {
+              DATABASE_URL: config.databaseUrl,
+              LATCHKEY_OWNER_DATABASE_URL: config.ownerDatabaseUrl as string,
+              LATCHKEY_DATABASE_SCHEMA: config.databaseSchema as string,
+            }
           : {}),
         ...env,
       },
@@ -174,6 +186,7 @@ describe('node dist/main.js (the start command, once built)', () => {
           ? await openDatabase({
               kind: 'postgres',
               url: config.databaseUrl as string,
+              ownerUrl: config.ownerDatabaseUrl,
               schema: config.databaseSchema,
             })
           : await openDatabase({ kind: 'pglite', dataDir: config.dataDir });
@@ -195,7 +208,7 @@ describe('node dist/main.js (the start command, once built)', () => {
       expect(result.stderr).toContain(original.id);
       expect(result.stderr).not.toContain(GOOD);
       if (schemaDb)
-        await sql.raw(`drop schema if exists ${config.databaseSchema} cascade`).execute(schemaDb.db);
+        await sql.raw(`drop schema if exists ${config.databaseSchema} cascade`).execute(ownerOf(schemaDb));
     },
   );
 });

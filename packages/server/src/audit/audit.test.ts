@@ -10,7 +10,7 @@ import {
   workflowWith,
 } from '../testing/fake-services.js';
 import { rejection, whileAuditIsDown } from '../testing/fixtures.js';
-import { signedInUser } from '../testing/harness.js';
+import { ownerDb, signedInUser } from '../testing/harness.js';
 import {
   type HttpTestServer,
   type RawResponse,
@@ -48,9 +48,9 @@ async function lastSeq(db: Kysely<Database>): Promise<string> {
 
 /** Runs `operation` and returns every audit event (of any workspace) it wrote. */
 async function eventsOf(operation: () => Promise<unknown>): Promise<Event[]> {
-  const before = await lastSeq(env.svc.db);
+  const before = await lastSeq(ownerDb(env.svc));
   await operation();
-  return env.svc.db
+  return ownerDb(env.svc)
     .selectFrom('audit_events')
     .select(['seq', 'workspace_id', 'actor_id', 'action', 'target_id'])
     .where('seq', '>', before)
@@ -135,7 +135,7 @@ describe('exactly one audit event per change', () => {
       },
       { workspaceId: t.workspaceId, actor: t.admin, action: 'secret.created' },
     );
-    const created = await env.svc.db
+    const created = await ownerDb(env.svc)
       .selectFrom('audit_events')
       .select('target_id')
       .where('action', '=', 'secret.created')
@@ -358,10 +358,10 @@ describe('when the audit write fails, the operation fails and changes nothing', 
 
   it.each(cases)('%s', async (_name, operation) => {
     const t = await team();
-    const before = await snapshot(env.svc.db);
+    const before = await snapshot(ownerDb(env.svc));
     const error = await whileAuditIsDown(env.svc, () => rejection(operation(t)));
     expect(error.code).toBe('INTERNAL_SERVER_ERROR');
-    expect(await snapshot(env.svc.db)).toEqual(before);
+    expect(await snapshot(ownerDb(env.svc))).toEqual(before);
     // With the audit back, the same operation goes through and is recorded once.
     const events = await eventsOf(() => operation(t));
     expect(events).toHaveLength(1);
@@ -369,13 +369,13 @@ describe('when the audit write fails, the operation fails and changes nothing', 
 
   it('workflows.run: a node whose use cannot be recorded fails, and nothing is recorded as used', async () => {
     const t = await team();
-    const before = await snapshot(env.svc.db);
+    const before = await snapshot(ownerDb(env.svc));
     const result = await whileAuditIsDown(env.svc, () =>
       t.owner.caller.workflows.run({ workflowId: t.workflowId }),
     );
     expect(result.ok).toBe(false);
     expect(result.nodes.slice(0, 2).map((n) => n.ok)).toEqual([false, false]);
-    expect(await snapshot(env.svc.db)).toEqual(before);
+    expect(await snapshot(ownerDb(env.svc))).toEqual(before);
   });
 });
 
@@ -459,7 +459,7 @@ describe('audit export (GET /api/workspaces/:id/audit.jsonl)', () => {
     });
     expect(lines.at(-1)).toMatchObject({ action: 'audit.exported', actor: { id: t.owner.user.id } });
     expect(response.text).not.toContain(data.token);
-    const stored = await env.svc.db
+    const stored = await ownerDb(env.svc)
       .selectFrom('audit_events')
       .select((eb) => eb.fn.countAll<string>().as('n'))
       .where('workspace_id', '=', t.workspaceId)
@@ -473,7 +473,7 @@ describe('audit export (GET /api/workspaces/:id/audit.jsonl)', () => {
     await sql`
       insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
       select 'bulk-' || ${t.workspaceId} || '-' || g, ${t.workspaceId}, ${t.owner.user.id}, 'secret.used', 'secret', 'sec-' || g, 'Bulk', '{}'
-      from generate_series(1, ${bulk}) g`.execute(env.svc.db);
+      from generate_series(1, ${bulk}) g`.execute(ownerDb(env.svc));
     const response = await exportAs(t.owner.client, t.workspaceId);
     const lines = response.text
       .trimEnd()
@@ -486,7 +486,7 @@ describe('audit export (GET /api/workspaces/:id/audit.jsonl)', () => {
 
   it('is for owners only: admins and members get 403, outsiders and unknown ids 404, no session 401', async () => {
     const t = await httpTeam();
-    const before = await lastSeq(env.svc.db);
+    const before = await lastSeq(ownerDb(env.svc));
     const expectRefused = (response: RawResponse, status: number, code: string) => {
       expect(response.status).toBe(status);
       expect(response.headers.get('content-type')).toMatch(/^application\/json/);
@@ -504,7 +504,7 @@ describe('audit export (GET /api/workspaces/:id/audit.jsonl)', () => {
       'FORBIDDEN',
     );
     // Refused exports are not exports: nothing recorded.
-    expect(await lastSeq(env.svc.db)).toBe(before);
+    expect(await lastSeq(ownerDb(env.svc))).toBe(before);
   });
 
   it('fails, and sends nothing, when the export cannot be recorded', async () => {

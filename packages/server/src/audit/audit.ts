@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { type DbScope, withDbScope } from '../db/scope.js';
 import { newId } from '../identity/tokens.js';
 import type { Actor, Services } from '../services.js';
 import { membershipOf, permissions, requirePermission } from '../workspaces/access.js';
@@ -146,6 +147,17 @@ export async function exportAuditLog(
   actor: Actor,
   input: { workspaceId: string },
 ): Promise<AsyncIterable<string>> {
+  // Outside tRPC (an HTTP route, and lines read later by the response stream): the scope is set here.
+  const scope = { workspaceId: input.workspaceId, userId: actor.userId };
+  return withDbScope(scope, () => startAuditExport(svc, actor, input, scope));
+}
+
+async function startAuditExport(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string },
+  scope: DbScope,
+): Promise<AsyncIterable<string>> {
   const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
   requirePermission(membership.role === 'owner', 'Only owners can export the audit log');
   const lastSeq = await svc.db.transaction().execute(async (trx) => {
@@ -169,12 +181,14 @@ export async function exportAuditLog(
   return (async function* lines() {
     let after = '0';
     for (;;) {
-      const rows = await auditRows(db, workspaceId)
-        .where('e.seq', '>', after)
-        .where('e.seq', '<=', lastSeq)
-        .orderBy('e.seq')
-        .limit(EXPORT_PAGE)
-        .execute();
+      const rows = await withDbScope(scope, () =>
+        auditRows(db, workspaceId)
+          .where('e.seq', '>', after)
+          .where('e.seq', '<=', lastSeq)
+          .orderBy('e.seq')
+          .limit(EXPORT_PAGE)
+          .execute(),
+      );
       if (rows.length === 0) return;
       let chunk = '';
       for (const r of rows) {

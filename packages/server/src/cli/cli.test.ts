@@ -10,6 +10,7 @@ import { type DatabaseHandle, openDatabase } from '../db/connect.js';
 import { freshFakeData } from '../testing/fake-services.js';
 import {
   openTestDatabase,
+  ownerOf,
   signedInUser,
   TEST_SCRYPT,
   testBackend,
@@ -75,7 +76,7 @@ async function expectEverySecretDecryptsWith(key: MasterKey): Promise<void> {
       passwordCost: TEST_SCRYPT,
     });
     for (const [secretId, secret] of expected) {
-      const row = await svc.db
+      const row = await ownerOf(database)
         .selectFrom('secrets as s')
         .innerJoin('workspace_keys as k', (join) =>
           join.onRef('k.workspace_id', '=', 's.workspace_id').onRef('k.version', '=', 's.key_version'),

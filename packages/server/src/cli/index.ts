@@ -10,6 +10,7 @@ import { sql } from 'kysely';
 import { readConfig } from '../config.js';
 import { LocalKeyProvider, loadMasterKeys, MasterKeyError } from '../crypto/index.js';
 import { type DatabaseHandle, openDatabase } from '../db/connect.js';
+import { DATA_KEY_LIMIT_VARIABLE, dataKeyMaxEncryptionsFromEnv } from '../keys/key-usage.js';
 import {
   addDataKeyVersion,
   allWorkspaceIds,
@@ -35,7 +36,8 @@ export const USAGE = `Usage: latchkey <command>
 Commands:
   keys status
       Which master key ids the stored data keys are wrapped with (and how many), which are loaded, and how
-      many secrets are still encrypted with an older data-key version.
+      many secrets are still encrypted with an older data-key version, and the most encryptions any active
+      data key has made, against the limit (LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS) at which it is replaced.
   keys rotate
       Re-wraps every workspace data key with the active master key (LATCHKEY_MASTER_KEY), reading the old
       one from LATCHKEY_PREVIOUS_MASTER_KEYS. Online, one workspace per short transaction; safe to interrupt
@@ -47,7 +49,8 @@ Commands:
       another one, and the remaining secrets are re-encrypted.
 
 Environment: DATABASE_URL (or LATCHKEY_DATA_DIR for the embedded store), LATCHKEY_DATABASE_SCHEMA,
-LATCHKEY_MASTER_KEY or LATCHKEY_MASTER_KEY_FILE, LATCHKEY_PREVIOUS_MASTER_KEYS, LATCHKEY_KEY_DIR.
+LATCHKEY_MASTER_KEY or LATCHKEY_MASTER_KEY_FILE, LATCHKEY_PREVIOUS_MASTER_KEYS, LATCHKEY_KEY_DIR,
+LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS.
 The embedded store (PGlite) can be opened by one process at a time: stop the server first.`;
 
 class UsageError extends Error {}
@@ -65,7 +68,18 @@ function parseFlags(args: string[], allowed: string[]): Record<string, string> {
   return flags;
 }
 
+/** The connection key maintenance runs on: the owner's (row-level security would hide other workspaces). */
+const maintenance = (database: DatabaseHandle) => database.owner ?? database.db;
+
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** `used` as a percentage of `limit`, readable at both ends (a count of 1 against 2^30 is not "0%"). */
+function share(used: number, limit: number): string {
+  const percent = (100 * used) / limit;
+  if (used === 0) return '0%';
+  if (percent < 0.01) return '<0.01%';
+  return `${percent >= 10 ? percent.toFixed(1) : percent.toFixed(2)}%`;
+}
 
 async function openFromEnv(
   io: CliIo,
@@ -92,14 +106,23 @@ async function openFromEnv(
   }
   const database = await openDatabase(
     config.databaseUrl
-      ? { kind: 'postgres', url: config.databaseUrl, schema: config.databaseSchema, poolSize: 2 }
+      ? {
+          // Key maintenance spans every workspace: it runs as the tables' owner, whom row-level security
+          // does not bind (LATCHKEY_OWNER_DATABASE_URL; DATABASE_URL when that is the owner already).
+          kind: 'postgres',
+          url: config.ownerDatabaseUrl ?? config.databaseUrl,
+          ownerUrl: config.ownerDatabaseUrl ?? config.databaseUrl,
+          schema: config.databaseSchema,
+          poolSize: 2,
+        }
       : { kind: 'pglite', dataDir: config.dataDir },
   );
   return { database, provider, owned: true };
 }
 
 async function status(database: DatabaseHandle, provider: LocalKeyProvider, io: CliIo): Promise<number> {
-  const s = await keyStatus(database.db, provider);
+  const limit = dataKeyMaxEncryptionsFromEnv(io.env);
+  const s = await keyStatus(maintenance(database), provider);
   io.out(`Active master key: ${s.activeKeyId}`);
   io.out(`Workspaces: ${s.workspaces}, data keys: ${s.dataKeys}, secrets: ${s.secrets}`);
   io.out('Master keys:');
@@ -123,6 +146,14 @@ async function status(database: DatabaseHandle, provider: LocalKeyProvider, io: 
         ? ' (finish with `latchkey keys rotate-data-keys --since <time of the last run>`)'
         : ''),
   );
+  const top = s.mostUsedActiveDataKey;
+  if (top) {
+    io.out(
+      `Encryptions per active data key: at most ${top.encryptions} (${share(top.encryptions, limit)} of the ` +
+        `limit ${limit}, ${DATA_KEY_LIMIT_VARIABLE}; workspace ${top.workspaceId}, version ${top.version}). ` +
+        'A key that reaches the limit is replaced by a new version automatically.',
+    );
+  }
   return s.masterKeys.some((k) => k.loaded === 'missing' && k.dataKeys > 0) ? 1 : 0;
 }
 
@@ -133,7 +164,7 @@ async function rotate(database: DatabaseHandle, provider: LocalKeyProvider, io: 
       (previous.length ? ` (also loaded: ${previous.join(', ')})` : ' (no previous keys loaded)'),
   );
   let announced = false;
-  const report = await rewrapDataKeys(database.db, provider, {
+  const report = await rewrapDataKeys(maintenance(database), provider, {
     onProgress(p) {
       if (!announced) {
         io.out(`${plural(p.total, 'workspace')} to re-wrap`);
@@ -180,7 +211,8 @@ async function rotateDataKeys(
     since = new Date(flags.since);
     if (Number.isNaN(since.getTime())) throw new UsageError('--since must be an ISO 8601 time');
   }
-  const { db } = database;
+  const db = maintenance(database);
+  const maxEncryptions = dataKeyMaxEncryptionsFromEnv(io.env);
   const clock = await sql<{ now: Date | string }>`select now() as now`.execute(db);
   const started = new Date(clock.rows[0]?.now ?? Date.now());
   const resumeFrom = since ?? started;
@@ -223,7 +255,7 @@ async function rotateDataKeys(
         version = (await addDataKeyVersion(db, provider, workspaceId)).version;
         rotated += 1;
       }
-      const result = await reencryptSecrets(db, keys, workspaceId);
+      const result = await reencryptSecrets(db, keys, workspaceId, { maxEncryptions });
       reencrypted += result.reencrypted;
       for (const f of result.failed) failed.push(`${workspaceId} secret ${f.secretId}: ${f.reason}`);
       io.out(

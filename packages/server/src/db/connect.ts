@@ -1,17 +1,33 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { scopedDialect } from './scope.js';
 
 export type DatabaseTarget =
   | { kind: 'pglite'; dataDir: string | null }
-  | { kind: 'postgres'; url: string; schema?: string; poolSize?: number };
+  | {
+      kind: 'postgres';
+      /** The application's login role: not superuser, not BYPASSRLS, not the tables' owner (checked at start-up). */
+      url: string;
+      /** The tables' owner, for migrations (optional: without it the schema must already be migrated). */
+      ownerUrl?: string | undefined;
+      schema?: string | undefined;
+      poolSize?: number;
+    };
 
 export interface DatabaseHandle {
+  /** The application's connection: its statements run under the request's row-level-security scope (scope.ts). */
   db: Kysely<Database>;
+  /**
+   * The tables' owner, for migrations and maintenance (row-level security does not bind it). PGlite: the same
+   * client, whose unscoped statements run as its superuser. PostgreSQL: a pool of its own when an owner URL
+   * was given, else undefined.
+   */
+  owner: Kysely<Database> | undefined;
   kind: DatabaseTarget['kind'];
   /** The PostgreSQL schema in use, when one was configured. */
   schema?: string | undefined;
@@ -38,16 +54,23 @@ export async function openDatabase(
   if (target.kind === 'pglite') {
     if (target.dataDir) mkdirSync(path.dirname(path.resolve(target.dataDir)), { recursive: true });
     const client = target.dataDir ? await PGlite.create(target.dataDir) : await PGlite.create();
-    const db = new Kysely<Database>({ dialect: new PGliteDialect(client), ...(log ? { log } : {}) });
-    return { db, kind: 'pglite', close: () => db.destroy() };
+    const dialect = scopedDialect(new PGliteDialect(client), {
+      runScript: async (_connection, script) => {
+        await client.exec(script);
+      },
+      trace: options.onQuery,
+      singleSession: true,
+    });
+    const db = new Kysely<Database>({ dialect, ...(log ? { log } : {}) });
+    return { db, owner: db, kind: 'pglite', close: () => db.destroy() };
   }
 
   if (target.schema !== undefined && !SCHEMA_NAME.test(target.schema)) {
     throw new Error('LATCHKEY_DATABASE_SCHEMA must be a lower-case identifier (letters, digits, _)');
   }
-  if (target.schema) {
-    // Create the schema before the pool starts using it as its search_path.
-    const admin = new pg.Client({ connectionString: target.url });
+  if (target.schema && target.ownerUrl) {
+    // Create the schema before the pools start using it as their search_path.
+    const admin = new pg.Client({ connectionString: target.ownerUrl });
     await admin.connect();
     try {
       await admin.query(`create schema if not exists ${target.schema}`);
@@ -55,14 +78,46 @@ export async function openDatabase(
       await admin.end();
     }
   }
-  const pool = new pg.Pool({
-    connectionString: target.url,
-    max: target.poolSize ?? 10,
-    ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
+  const poolFor = (connectionString: string, max: number) => {
+    const pool = new pg.Pool({
+      connectionString,
+      max,
+      ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
+    });
+    // An idle client that loses its server (restart, failover) must not crash the process.
+    pool.on('error', () => {});
+    // So must a client that loses it while checked out (database crash, restart, failover): the pool listens for
+    // errors only on idle clients, and an 'error' event with no listener ends the process (node-postgres#1324,
+    // #3202). The statement fails on its own, and the pool drops the broken client when it is released.
+    pool.on('connect', (client) => client.on('error', () => {}));
+    return pool;
+  };
+  const dialect = scopedDialect(new PostgresDialect({ pool: poolFor(target.url, target.poolSize ?? 10) }), {
+    runScript: async (connection, script) => {
+      // No parameters: pg sends it with the simple protocol, which runs several statements in one round trip.
+      await connection.executeQuery(CompiledQuery.raw(script));
+    },
+    trace: options.onQuery,
+    singleSession: false,
   });
-  // An idle client that loses its server (restart, failover) must not crash the process.
-  pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...(log ? { log } : {}) });
-  await sql`select 1`.execute(db);
-  return { db, kind: 'postgres', schema: target.schema, close: () => db.destroy() };
+  const db = new Kysely<Database>({ dialect, ...(log ? { log } : {}) });
+  const owner = target.ownerUrl
+    ? new Kysely<Database>({ dialect: new PostgresDialect({ pool: poolFor(target.ownerUrl, 2) }) })
+    : undefined;
+  try {
+    await sql`select 1`.execute(db);
+    if (owner) await sql`select 1`.execute(owner);
+  } catch (error) {
+    await Promise.all([db.destroy(), owner?.destroy()]);
+    throw error;
+  }
+  return {
+    db,
+    owner,
+    kind: 'postgres',
+    schema: target.schema,
+    close: async () => {
+      await Promise.all([db.destroy(), owner?.destroy()]);
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { APP_ROLE } from './scope.js';
 
 /**
  * Runs a script statement by statement: PGlite's query path (extended protocol) takes one statement at a time.
@@ -155,10 +156,106 @@ const signInAttempts: Migration = {
   },
 };
 
+// Encryptions per data key (keys/key-usage.ts): AES-GCM with random nonces must stay well under 2^32
+// encryptions per key. Keys that already exist start at the number of secrets they encrypt now — a lower bound
+// (values replaced or deleted before this migration were not counted), and far from any limit in practice.
+const dataKeyUsage: Migration = {
+  async up(db: Kysely<unknown>) {
+    await runScript(
+      db,
+      `
+      alter table workspace_keys add column encryptions bigint not null default 0;
+      update workspace_keys k set encryptions = (
+        select count(*) from secrets s where s.workspace_id = k.workspace_id and s.key_version = k.version
+      );
+    `,
+    );
+  },
+};
+
+/** Tables whose rows belong to one workspace: row-level security binds each to the transaction's scope. */
+export const WORKSPACE_SCOPED_TABLES = [
+  'workspaces',
+  'memberships',
+  'invites',
+  'workspace_keys',
+  'secrets',
+  'workflows',
+  'workflow_nodes',
+  'audit_events',
+] as const;
+
+const APP_TABLES = [...WORKSPACE_SCOPED_TABLES, 'users', 'sessions', 'sign_in_attempts'];
+
+/**
+ * Row-level security (db/scope.ts, docs/security.md): the application role `latchkey_app`, its grants, and one
+ * policy per workspace-scoped table. Statements are run one by one (DO blocks hold semicolons of their own).
+ */
+const rowLevelSecurity: Migration = {
+  async up(db: Kysely<unknown>) {
+    const ws = `current_setting('latchkey.workspace_id', true)`;
+    const user = `current_setting('latchkey.user_id', true)`;
+    const statements = [
+      `do $$ begin
+         if not exists (select from pg_roles where rolname = '${APP_ROLE}') then
+           create role ${APP_ROLE} nologin;
+         end if;
+       exception when duplicate_object or unique_violation then null;
+       end $$`,
+      `do $$ begin
+         execute format('grant usage on schema %I to ${APP_ROLE}', current_schema());
+         execute format('alter default privileges in schema %I grant select, insert, update, delete on tables to ${APP_ROLE}', current_schema());
+         execute format('alter default privileges in schema %I grant usage, select on sequences to ${APP_ROLE}', current_schema());
+       end $$`,
+      `grant select, insert, update, delete on ${APP_TABLES.join(', ')} to ${APP_ROLE}`,
+      `grant usage, select on sequence audit_events_seq_seq to ${APP_ROLE}`,
+      // Start-up checks that migrations are current without the owner's connection.
+      `grant select on kysely_migration to ${APP_ROLE}`,
+      ...WORKSPACE_SCOPED_TABLES.map((table) => `alter table ${table} enable row level security`),
+      ...WORKSPACE_SCOPED_TABLES.filter((t) => t !== 'workspaces' && t !== 'memberships').map(
+        (table) =>
+          `create policy workspace_scope on ${table} using (workspace_id = ${ws}) with check (workspace_id = ${ws})`,
+      ),
+      // A user's own memberships and workspaces are visible to them across workspaces (the workspace list).
+      `create policy workspace_scope on memberships
+         using (workspace_id = ${ws} or user_id = ${user}) with check (workspace_id = ${ws})`,
+      `create policy workspace_scope on workspaces
+         using (id = ${ws} or exists (select 1 from memberships m where m.workspace_id = workspaces.id and m.user_id = ${user}))
+         with check (id = ${ws})`,
+      // The hot path: a node's credential in ONE statement that scopes itself (runner/resolve-credential.ts).
+      `create function latchkey_resolve_secret(p_workspace_id text, p_secret_id text) returns setof secrets
+       language plpgsql as $fn$
+       begin
+         perform set_config('latchkey.workspace_id', p_workspace_id, true);
+         perform set_config('role', '${APP_ROLE}', true);
+         return query select * from secrets s where s.id = p_secret_id and s.workspace_id = p_workspace_id;
+       end $fn$`,
+      // Owner-rights lookups that are cross-workspace by nature; each returns the least it can.
+      `do $$ begin
+         execute format($f$create function latchkey_master_key_ids() returns setof text
+           language sql stable security definer set search_path = %I, pg_catalog
+           as 'select distinct master_key_id from workspace_keys'$f$, current_schema());
+         execute format($f$create function latchkey_invite_workspace(p_token_hash text) returns text
+           language sql stable security definer set search_path = %I, pg_catalog
+           as 'select workspace_id from invites where token_hash = p_token_hash'$f$, current_schema());
+         -- The workflow procedures name a workflow, not a workspace: its workspace, for a member only.
+         execute format($f$create function latchkey_workflow_workspace(p_workflow_id text, p_user_id text)
+           returns text language sql stable security definer set search_path = %I, pg_catalog
+           as 'select w.workspace_id from workflows w join memberships m
+                 on m.workspace_id = w.workspace_id and m.user_id = p_user_id where w.id = p_workflow_id'$f$,
+           current_schema());
+       end $$`,
+    ];
+    for (const statement of statements) await sql.raw(statement).execute(db);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_tests': credentialTests,
   '0003_sign_in_attempts': signInAttempts,
+  '0004_data_key_usage': dataKeyUsage,
+  '0005_row_level_security': rowLevelSecurity,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

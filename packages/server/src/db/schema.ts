@@ -54,6 +54,12 @@ export interface WorkspaceKeysTable {
   master_key_id: string;
   wrapped_key: Buffer;
   created_at: CreatedAt;
+  /**
+   * Encryptions made with this key (bigint; keys/key-usage.ts). pg returns int8 as a string (db/connect.ts),
+   * PGlite as a number: read it with `encryptionCount`. Incremented only in the statement that stores the
+   * ciphertext, and never past the configured limit.
+   */
+  encryptions: ColumnType<string | number | bigint, number | undefined, number>;
 }
 
 export interface SecretsTable {

@@ -17,7 +17,14 @@ import { type DatabaseHandle, openDatabase } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
 import { runnerSettingsFromEnv } from '../runner/settings.js';
 import type { Services } from '../services.js';
-import { FAKE_DATA, openTestDatabase, TEST_SCRYPT, testBackend, testMasterKey } from '../testing/harness.js';
+import {
+  FAKE_DATA,
+  openTestDatabase,
+  ownerOf,
+  TEST_SCRYPT,
+  testBackend,
+  testMasterKey,
+} from '../testing/harness.js';
 import { type HttpTestServer, signUpOverHttp, startHttpServer, trpcError } from '../testing/http-harness.js';
 
 const backend = testBackend();
@@ -615,7 +622,7 @@ describe('canary secret values never leave the server or reach the disk in clear
   });
 
   it('stores no canary in any database row, in clear, base64 or hex', async () => {
-    const texts = await databaseText(svc.db);
+    const texts = await databaseText(ownerOf(database));
     // The scan sees the data: public fields and names are there in clear.
     expect(texts.some((t) => t.table === 'secrets' && t.text.includes('mg.example.test'))).toBe(true);
     expect(texts.some((t) => t.table.startsWith('secrets.ciphertext'))).toBe(true);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type { SecretMeta } from '../secrets/secrets.js';
-import { FAKE_DATA } from '../testing/harness.js';
+import { FAKE_DATA, ownerDb } from '../testing/harness.js';
 import {
   type HttpClient,
   postProcedure,
@@ -19,7 +19,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 async function secretCount(): Promise<number> {
-  const row = await t.app.svc.db
+  const row = await ownerDb(t.app.svc)
     .selectFrom('secrets')
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .executeTakeFirstOrThrow();
@@ -27,7 +27,7 @@ async function secretCount(): Promise<number> {
 }
 
 async function sessionCount(): Promise<number> {
-  const row = await t.app.svc.db
+  const row = await ownerDb(t.app.svc)
     .selectFrom('sessions')
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .executeTakeFirstOrThrow();

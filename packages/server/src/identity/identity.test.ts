@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownerDb } from '../testing/harness.js';
 import { signUpOverHttp, startTestHttpApp, trpcError } from '../testing/http-harness.js';
 import { hashToken } from './tokens.js';
 
@@ -21,8 +22,8 @@ describe('sign-up', () => {
   it('refuses an email that already has an account with CONFLICT, and creates nothing', async () => {
     const email = uniqueEmail();
     await t.http.client().trpc.auth.signUp.mutate({ email, password: PASSWORD, name: 'First' });
-    const users = await t.app.svc.db.selectFrom('users').select('id').execute();
-    const workspaces = await t.app.svc.db.selectFrom('workspaces').select('id').execute();
+    const users = await ownerDb(t.app.svc).selectFrom('users').select('id').execute();
+    const workspaces = await ownerDb(t.app.svc).selectFrom('workspaces').select('id').execute();
 
     const second = t.http.client();
     const error = await trpcError(
@@ -31,8 +32,8 @@ describe('sign-up', () => {
     expect(error.data?.code).toBe('CONFLICT');
     expect(error.data?.httpStatus).toBe(409);
     expect(second.sessionToken()).toBeUndefined();
-    expect(await t.app.svc.db.selectFrom('users').select('id').execute()).toHaveLength(users.length);
-    expect(await t.app.svc.db.selectFrom('workspaces').select('id').execute()).toHaveLength(
+    expect(await ownerDb(t.app.svc).selectFrom('users').select('id').execute()).toHaveLength(users.length);
+    expect(await ownerDb(t.app.svc).selectFrom('workspaces').select('id').execute()).toHaveLength(
       workspaces.length,
     );
   });
@@ -47,7 +48,7 @@ describe('sign-up', () => {
       name: 'Casey',
     });
     expect(user.email).toBe(email.toLowerCase());
-    const stored = await t.app.svc.db
+    const stored = await ownerDb(t.app.svc)
       .selectFrom('users')
       .select('email')
       .where('id', '=', user.id)
@@ -165,7 +166,7 @@ describe('sessions', () => {
   it('refuses an expired session', async () => {
     const { client, workspaceId } = await signUpOverHttp(t.http);
     const token = client.sessionToken() as string;
-    await t.app.svc.db
+    await ownerDb(t.app.svc)
       .updateTable('sessions')
       .set({ expires_at: new Date(Date.now() - 1000) })
       .where('token_hash', '=', hashToken(token))
@@ -179,7 +180,7 @@ describe('sessions', () => {
   it('accepts a session until it expires (the server clock decides, not the cookie)', async () => {
     const { client } = await signUpOverHttp(t.http);
     const token = client.sessionToken() as string;
-    await t.app.svc.db
+    await ownerDb(t.app.svc)
       .updateTable('sessions')
       .set({ expires_at: sql<Date>`now() + interval '1 minute'` })
       .where('token_hash', '=', hashToken(token))
@@ -190,13 +191,15 @@ describe('sessions', () => {
   it('stores only hashes: the raw cookie token appears nowhere in the sessions table', async () => {
     const { client, user } = await signUpOverHttp(t.http);
     const token = client.sessionToken() as string;
-    const rows = await sql<{ row: string }>`select s::text as row from sessions s`.execute(t.app.svc.db);
+    const rows = await sql<{ row: string }>`select s::text as row from sessions s`.execute(
+      ownerDb(t.app.svc),
+    );
     expect(rows.rows.length).toBeGreaterThan(0);
     for (const { row } of rows.rows) {
       expect(row).not.toContain(token);
       expect(row).not.toContain(Buffer.from(token, 'base64url').toString('hex'));
     }
-    const mine = await t.app.svc.db
+    const mine = await ownerDb(t.app.svc)
       .selectFrom('sessions')
       .selectAll()
       .where('user_id', '=', user.id)

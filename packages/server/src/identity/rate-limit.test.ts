@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownerDb } from '../testing/harness.js';
 import {
   type HttpTestServer,
   postProcedure,
@@ -46,7 +47,7 @@ const errorOf = (response: RawResponse) =>
   (response.json as { error: { message: string; data: { code: string; httpStatus: number } } }).error;
 
 async function clearCounters() {
-  await sql`delete from sign_in_attempts`.execute(t.app.svc.db);
+  await sql`delete from sign_in_attempts`.execute(ownerDb(t.app.svc));
 }
 
 describe('sign-in rate limiting', () => {
@@ -129,7 +130,7 @@ describe('sign-in rate limiting', () => {
     for (let i = 0; i <= LIMITS.perAccount; i++) await signIn(email, 'wrong password', freshAddress());
     expect((await signIn(email, PASSWORD, freshAddress())).status).toBe(429);
     await sql`update sign_in_attempts set window_started_at = now() - interval '16 minutes'`.execute(
-      t.app.svc.db,
+      ownerDb(t.app.svc),
     );
     expect((await signIn(email, PASSWORD, freshAddress())).status).toBe(200);
   });
@@ -139,7 +140,9 @@ describe('sign-in rate limiting', () => {
     const address = freshAddress();
     const { email } = await signUpOverHttp(proxied, 'Private');
     await signIn(email, 'wrong password', address);
-    const rows = await sql<{ bucket: string }>`select bucket from sign_in_attempts`.execute(t.app.svc.db);
+    const rows = await sql<{ bucket: string }>`select bucket from sign_in_attempts`.execute(
+      ownerDb(t.app.svc),
+    );
     expect(rows.rows.length).toBe(2);
     for (const { bucket } of rows.rows) {
       expect(bucket).toMatch(/^(account|address):[0-9a-f]{64}$/);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownerDb } from '../testing/harness.js';
 import {
   type HttpClient,
   type HttpTestServer,
@@ -166,7 +167,7 @@ describe('signing out', () => {
     const third = await elsewhere(person);
     const countSessions = async () =>
       (
-        await t.app.svc.db
+        await ownerDb(t.app.svc)
           .selectFrom('sessions')
           .select('token_hash')
           .where('user_id', '=', person.user.id)
@@ -229,7 +230,7 @@ describe('changing the password', () => {
     expect(newToken).not.toBe(oldToken);
     // The caller goes on, in the new session only.
     expect((await person.client.trpc.auth.me.query())?.user.id).toBe(person.user.id);
-    const sessions = await t.app.svc.db
+    const sessions = await ownerDb(t.app.svc)
       .selectFrom('sessions')
       .select('token_hash')
       .where('user_id', '=', person.user.id)

@@ -8,7 +8,15 @@ import { hashToken } from '../identity/tokens.js';
 import { resolveNodeCredential } from '../runner/resolve-credential.js';
 import type { Services } from '../services.js';
 import { freshFakeData } from '../testing/fake-services.js';
-import { clientFor, openTestDatabase, signedInUser, TEST_SCRYPT, testMasterKey } from '../testing/harness.js';
+import {
+  clientFor,
+  openTestDatabase,
+  ownerDb,
+  ownerOf,
+  signedInUser,
+  TEST_SCRYPT,
+  testMasterKey,
+} from '../testing/harness.js';
 import {
   addDataKeyVersion,
   KeyRotationError,
@@ -121,7 +129,7 @@ describe('master-key rotation (keys rotate)', () => {
     const both = providerFor(newKey, oldKey);
     await services(both);
     const progress: string[] = [];
-    const report = await rewrapDataKeys(database.db, both, {
+    const report = await rewrapDataKeys(ownerOf(database), both, {
       onProgress: (p) => progress.push(`${p.done}/${p.total} ${p.outcome}`),
     });
     expect(report).toMatchObject({
@@ -134,7 +142,7 @@ describe('master-key rotation (keys rotate)', () => {
       masterKeyIdsInUse: [newKey.id],
     });
     expect(progress).toEqual(workspaceIds.map((_, i) => `${i + 1}/${workspaceIds.length} rewrapped`));
-    for (const row of await keyRows(database.db)) expect(row.master_key_id).toBe(newKey.id);
+    for (const row of await keyRows(ownerOf(database))) expect(row.master_key_id).toBe(newKey.id);
 
     // The old key is removed: the server starts with the new key alone and every secret decrypts.
     const onlyNew = await services(providerFor(newKey));
@@ -147,11 +155,11 @@ describe('master-key rotation (keys rotate)', () => {
 
   it('is idempotent: a second run re-wraps nothing and writes nothing', async () => {
     const both = providerFor(newKey, oldKey);
-    await rewrapDataKeys(database.db, both);
-    const before = await keyRows(database.db);
-    const again = await rewrapDataKeys(database.db, both);
+    await rewrapDataKeys(ownerOf(database), both);
+    const before = await keyRows(ownerOf(database));
+    const again = await rewrapDataKeys(ownerOf(database), both);
     expect(again).toMatchObject({ rewrapped: 0, alreadyCurrent: workspaceIds.length, failed: [] });
-    expect(await keyRows(database.db)).toEqual(before);
+    expect(await keyRows(ownerOf(database))).toEqual(before);
   });
 
   it('keeps serving while it runs: after every workspace, every secret decrypts and new secrets work', async () => {
@@ -160,10 +168,10 @@ describe('master-key rotation (keys rotate)', () => {
     const person = await signedInUser(server, 'Busy user');
     const busyWorkspace = (await person.caller.auth.me())?.workspaces[0]?.id as string;
     let step = 0;
-    const report = await rewrapDataKeys(database.db, both, {
+    const report = await rewrapDataKeys(ownerOf(database), both, {
       async afterWorkspace() {
         step += 1;
-        const rows = await keyRows(database.db);
+        const rows = await keyRows(ownerOf(database));
         expect(rows.some((r) => r.master_key_id === newKey.id)).toBe(true);
         await expectEverySecretDecrypts(server);
         const meta = await person.caller.secrets.create({
@@ -190,19 +198,19 @@ describe('master-key rotation (keys rotate)', () => {
     const both = providerFor(newKey, oldKey);
     for (const stopAfter of [1, 2]) {
       let handled = 0;
-      const stopped = await rewrapDataKeys(database.db, both, {
+      const stopped = await rewrapDataKeys(ownerOf(database), both, {
         afterWorkspace() {
           handled += 1;
           if (handled === stopAfter) throw new Error('killed');
         },
       }).catch((e: unknown) => e);
       expect((stopped as Error).message).toBe('killed');
-      const ids = (await keyRows(database.db)).map((r) => r.master_key_id);
+      const ids = (await keyRows(ownerOf(database))).map((r) => r.master_key_id);
       expect(ids.every((id) => id === oldKey.id || id === newKey.id)).toBe(true);
       // Mid-rotation, a server holding both keys decrypts everything.
       await expectEverySecretDecrypts(await services(both));
     }
-    const finish = await rewrapDataKeys(database.db, both);
+    const finish = await rewrapDataKeys(ownerOf(database), both);
     expect(finish.rewrapped).toBe(workspaceIds.length - 3);
     expect(finish.alreadyCurrent).toBe(3);
     expect(finish.masterKeyIdsInUse).toEqual([newKey.id]);
@@ -213,7 +221,7 @@ describe('master-key rotation (keys rotate)', () => {
     const both = providerFor(newKey, oldKey);
     const target = workspaceIds[2] as string;
     // A second data-key version (wrapped with the old key, as a server on the old key would have done).
-    await addDataKeyVersion(database.db, providerFor(oldKey), target);
+    await addDataKeyVersion(ownerOf(database), providerFor(oldKey), target);
     let wraps = 0;
     const flaky: KeyProvider = {
       activeKeyId: both.activeKeyId,
@@ -224,29 +232,29 @@ describe('master-key rotation (keys rotate)', () => {
         return both.wrapDataKey(dataKey, workspaceId);
       },
     };
-    const report = await rewrapDataKeys(database.db, flaky);
+    const report = await rewrapDataKeys(ownerOf(database), flaky);
     expect(report.failed).toEqual([{ workspaceId: target, reason: 'unexpected Error' }]);
     expect(report.rewrapped).toBe(workspaceIds.length - 1);
-    const targetRows = (await keyRows(database.db)).filter((r) => r.workspace_id === target);
+    const targetRows = (await keyRows(ownerOf(database))).filter((r) => r.workspace_id === target);
     expect(targetRows.map((r) => r.master_key_id)).toEqual([oldKey.id, oldKey.id]);
     expect(report.masterKeyIdsInUse).toEqual([newKey.id, oldKey.id].sort());
 
-    const rerun = await rewrapDataKeys(database.db, both);
+    const rerun = await rewrapDataKeys(ownerOf(database), both);
     expect(rerun).toMatchObject({ rewrapped: 1, dataKeysRewrapped: 2, failed: [] });
     await expectEverySecretDecrypts(await services(providerFor(newKey)));
   });
 
   it('reports a damaged wrapped key as failed and re-wraps the others', async () => {
     const damaged = workspaceIds[1] as string;
-    const row = (await keyRows(database.db)).find((r) => r.workspace_id === damaged);
+    const row = (await keyRows(ownerOf(database))).find((r) => r.workspace_id === damaged);
     const bytes = Buffer.from(row?.wrapped_key as Uint8Array);
     bytes[20] = (bytes[20] as number) ^ 0xff;
-    await database.db
+    await ownerOf(database)
       .updateTable('workspace_keys')
       .set({ wrapped_key: bytes })
       .where('workspace_id', '=', damaged)
       .execute();
-    const report = await rewrapDataKeys(database.db, providerFor(newKey, oldKey));
+    const report = await rewrapDataKeys(ownerOf(database), providerFor(newKey, oldKey));
     expect(report.failed).toHaveLength(1);
     expect(report.failed[0]?.workspaceId).toBe(damaged);
     expect(report.failed[0]?.reason).toMatch(/could not be unwrapped/);
@@ -254,18 +262,18 @@ describe('master-key rotation (keys rotate)', () => {
   });
 
   it('refuses to start while a data key is wrapped with a key it does not hold, and writes nothing', async () => {
-    const before = await keyRows(database.db);
-    const error = await rewrapDataKeys(database.db, providerFor(newKey)).catch((e: unknown) => e);
+    const before = await keyRows(ownerOf(database));
+    const error = await rewrapDataKeys(ownerOf(database), providerFor(newKey)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KeyRotationError);
     expect((error as Error).message).toContain(oldKey.id);
     expect((error as Error).message).toMatch(/LATCHKEY_PREVIOUS_MASTER_KEYS/);
-    expect(await keyRows(database.db)).toEqual(before);
+    expect(await keyRows(ownerOf(database))).toEqual(before);
   });
 
   it('keys status counts the master key ids in use and the secrets on older data keys', async () => {
     const both = providerFor(newKey, oldKey);
-    await addDataKeyVersion(database.db, both, workspaceIds[0] as string);
-    const status = await keyStatus(database.db, both);
+    await addDataKeyVersion(ownerOf(database), both, workspaceIds[0] as string);
+    const status = await keyStatus(ownerOf(database), both);
     expect(status).toMatchObject({
       activeKeyId: newKey.id,
       workspaces: workspaceIds.length,
@@ -279,7 +287,7 @@ describe('master-key rotation (keys rotate)', () => {
       { id: oldKey.id, loaded: 'previous', workspaces: workspaceIds.length, dataKeys: workspaceIds.length },
     ]);
     const stranger = testMasterKey();
-    const missing = await keyStatus(database.db, providerFor(stranger));
+    const missing = await keyStatus(ownerOf(database), providerFor(stranger));
     expect(missing.masterKeys.find((k) => k.id === oldKey.id)?.loaded).toBe('missing');
   });
 });
@@ -289,10 +297,10 @@ describe('data-key rotation (keys rotate-data-keys)', () => {
     const provider = providerFor(oldKey);
     const svc = await services(provider);
     const target = workspaceIds[0] as string;
-    const before = await secretRows(database.db);
-    const { version } = await addDataKeyVersion(database.db, provider, target);
+    const before = await secretRows(ownerOf(database));
+    const { version } = await addDataKeyVersion(ownerOf(database), provider, target);
     expect(version).toBe(2);
-    const audit = await database.db
+    const audit = await ownerOf(database)
       .selectFrom('audit_events')
       .select(['action', 'actor_id', 'details'])
       .where('workspace_id', '=', target)
@@ -307,7 +315,7 @@ describe('data-key rotation (keys rotate-data-keys)', () => {
     ]);
 
     // New secrets use the newest version at once.
-    const owner = await database.db
+    const owner = await ownerOf(database)
       .selectFrom('memberships')
       .select('user_id')
       .where('workspace_id', '=', target)
@@ -315,14 +323,14 @@ describe('data-key rotation (keys rotate-data-keys)', () => {
     const created = await createAs(svc, owner.user_id, target, 'After data-key rotation');
     expect(created.key_version).toBe(2);
 
-    const report = await reencryptSecrets(database.db, svc.keys, target, { batchSize: 3 });
+    const report = await reencryptSecrets(ownerOf(database), svc.keys, target, { batchSize: 3 });
     expect(report).toEqual({
       workspaceId: target,
       version: 2,
       reencrypted: Object.keys(NODE_TYPE).length,
       failed: [],
     });
-    const after = await secretRows(database.db);
+    const after = await secretRows(ownerOf(database));
     for (const row of after) {
       const old = before.find((b) => b.id === row.id);
       if (row.workspace_id === target) {
@@ -337,22 +345,22 @@ describe('data-key rotation (keys rotate-data-keys)', () => {
     }
     await expectEverySecretDecrypts(await services(provider));
     // Nothing left: a rerun re-encrypts nothing.
-    expect((await reencryptSecrets(database.db, svc.keys, target)).reencrypted).toBe(0);
+    expect((await reencryptSecrets(ownerOf(database), svc.keys, target)).reencrypted).toBe(0);
   });
 
   it('resumes after being stopped between batches, and keeps a value replaced while it ran', async () => {
     const provider = providerFor(oldKey);
     const svc = await services(provider);
     const target = workspaceIds[3] as string;
-    await addDataKeyVersion(database.db, provider, target);
-    const stopped = await reencryptSecrets(database.db, svc.keys, target, {
+    await addDataKeyVersion(ownerOf(database), provider, target);
+    const stopped = await reencryptSecrets(ownerOf(database), svc.keys, target, {
       batchSize: 2,
       afterBatch() {
         throw new Error('killed');
       },
     }).catch((e: unknown) => e);
     expect((stopped as Error).message).toBe('killed');
-    const versions = (await secretRows(database.db))
+    const versions = (await secretRows(ownerOf(database)))
       .filter((r) => r.workspace_id === target)
       .map((r) => r.key_version)
       .sort();
@@ -360,17 +368,17 @@ describe('data-key rotation (keys rotate-data-keys)', () => {
     await expectEverySecretDecrypts(await services(provider));
 
     // A replace between two batches: its new value is what ends up re-encrypted.
-    const pending = (await secretRows(database.db)).find(
+    const pending = (await secretRows(ownerOf(database))).find(
       (r) => r.workspace_id === target && r.key_version === 1,
     );
     const info = expected.get(pending?.id as string);
-    const owner = await database.db
+    const owner = await ownerOf(database)
       .selectFrom('memberships')
       .select('user_id')
       .where('workspace_id', '=', target)
       .executeTakeFirstOrThrow();
     let replaced = false;
-    const finish = await reencryptSecrets(database.db, svc.keys, target, {
+    const finish = await reencryptSecrets(ownerOf(database), svc.keys, target, {
       batchSize: 1,
       async afterBatch() {
         if (replaced || !info) return;
@@ -385,7 +393,7 @@ describe('data-key rotation (keys rotate-data-keys)', () => {
     expect(finish.failed).toEqual([]);
     expect(replaced).toBe(true);
     expect(
-      (await secretRows(database.db))
+      (await secretRows(ownerOf(database)))
         .filter((r) => r.workspace_id === target)
         .every((r) => r.key_version === 2),
     ).toBe(true);
@@ -396,7 +404,7 @@ describe('data-key rotation (keys rotate-data-keys)', () => {
 /** A session token for an existing user (inserted directly: the test acts as that user). */
 async function sessionFor(svc: Services, userId: string): Promise<string> {
   const token = randomBytes(32).toString('base64url');
-  await svc.db
+  await ownerDb(svc)
     .insertInto('sessions')
     .values({ token_hash: hashToken(token), user_id: userId, expires_at: new Date(Date.now() + 3600_000) })
     .execute();
@@ -410,7 +418,7 @@ async function createAs(svc: Services, userId: string, workspaceId: string, name
   const data = { token: `xoxb-fake-${randomBytes(4).toString('hex')}` };
   const meta = await caller.secrets.create({ workspaceId, credentialType: 'slackBotToken', name, data });
   expected.set(meta.id, { workspaceId, credentialType: 'slackBotToken', nodeType: 'slack', data });
-  return svc.db
+  return ownerDb(svc)
     .selectFrom('secrets')
     .select(['id', 'key_version'])
     .where('id', '=', meta.id)

@@ -5,7 +5,9 @@
  *   transaction, so a row is always wrapped either by the old key or by the new one: a run killed at any point
  *   is finished by running it again, and a server that holds both keys serves throughout;
  * - data-key rotation adds a new data-key version to a workspace (new secrets use the highest version) and
- *   re-encrypts the workspace's older secrets in small batches, each batch one transaction, resumable.
+ *   re-encrypts the workspace's older secrets in small batches, each batch one transaction, resumable;
+ * - a data key that reaches its encryption limit (keys/key-usage.ts) is followed by a new version at once, by
+ *   the write that found it exhausted (`withinDataKeyLimit`).
  *
  * Nothing here logs or returns key material or secret values.
  */
@@ -22,7 +24,14 @@ import {
 } from '../crypto/index.js';
 import type { Database } from '../db/schema.js';
 import { isUniqueViolation } from '../errors.js';
-import type { WorkspaceKeys } from './workspace-keys.js';
+import type { Services } from '../services.js';
+import {
+  countEncryption,
+  DEFAULT_DATA_KEY_MAX_ENCRYPTIONS,
+  encryptionCount,
+  KEY_EXHAUSTED,
+} from './key-usage.js';
+import type { ActiveDataKey, WorkspaceKeys } from './workspace-keys.js';
 
 /** A rotation cannot start: the message says what to do (it never contains key material). */
 export class KeyRotationError extends Error {
@@ -89,6 +98,11 @@ export interface KeyStatus {
   secretsOnOlderDataKeys: number;
   /** Workspaces with more than one data-key version. */
   workspacesWithSeveralDataKeys: number;
+  /**
+   * The active (highest-version) data key with the most encryptions, over all workspaces: it is the one
+   * closest to the encryption limit (null without any data key).
+   */
+  mostUsedActiveDataKey: { workspaceId: string; version: number; encryptions: number } | null;
 }
 
 export async function keyStatus(
@@ -122,6 +136,13 @@ export async function keyStatus(
     select count(*)::text as n from (
       select workspace_id from workspace_keys group by workspace_id having count(*) > 1
     ) w`.execute(db);
+  const mostUsed = await sql<{ workspace_id: string; version: number; encryptions: string | number }>`
+    select k.workspace_id, k.version, k.encryptions from workspace_keys k
+    join (select workspace_id, max(version) as version from workspace_keys group by workspace_id) latest
+      on latest.workspace_id = k.workspace_id and latest.version = k.version
+    order by k.encryptions desc, k.workspace_id
+    limit 1`.execute(db);
+  const top = mostUsed.rows[0];
 
   const ids = new Set<string>([
     provider.activeKeyId,
@@ -147,6 +168,9 @@ export async function keyStatus(
     secrets: Number(secrets.rows[0]?.total ?? 0),
     secretsOnOlderDataKeys: Number(secrets.rows[0]?.older ?? 0),
     workspacesWithSeveralDataKeys: Number(several.rows[0]?.n ?? 0),
+    mostUsedActiveDataKey: top
+      ? { workspaceId: top.workspace_id, version: top.version, encryptions: encryptionCount(top.encryptions) }
+      : null,
   };
 }
 
@@ -308,16 +332,28 @@ async function rewrapWorkspace(db: Kysely<Database>, provider: KeyProvider, work
 // ---------------------------------------------------------------------------------------------------------
 // Data-key rotation
 
+export interface AddDataKeyVersionOptions {
+  /**
+   * Renew this exhausted version (keys/key-usage.ts): add exactly version `after + 1`, unless it exists already —
+   * then another writer or server renewed it first, and this call adds nothing (`created: false`) and does not
+   * fail. Without it, a new highest version is always added (operator rotation).
+   */
+  after?: number;
+}
+
 /**
  * Adds a new data-key version to a workspace, wrapped with the active master key; from then on new and
  * replaced secrets are encrypted with it (`WorkspaceKeys.active` picks the highest version). Writes one
- * `workspace.data_key_rotated` audit event in the same transaction.
+ * `workspace.data_key_rotated` audit event in the same transaction (with `reason: 'encryption-limit'` when it
+ * renews an exhausted key).
  */
 export async function addDataKeyVersion(
   db: Kysely<Database>,
   provider: KeyProvider,
   workspaceId: string,
-): Promise<{ version: number }> {
+  options: AddDataKeyVersionOptions = {},
+): Promise<{ version: number; created: boolean }> {
+  const { after } = options;
   for (let attempt = 0; ; attempt++) {
     try {
       return await db.transaction().execute(async (trx) => {
@@ -329,34 +365,58 @@ export async function addDataKeyVersion(
           .forNoKeyUpdate()
           .executeTakeFirst();
         if (!workspace) throw new KeyRotationError(`There is no workspace ${workspaceId}.`);
-        const latest = await trx
-          .selectFrom('workspace_keys')
-          .select((eb) => eb.fn.max('version').as('version'))
-          .where('workspace_id', '=', workspaceId)
-          .executeTakeFirst();
-        const version = Number(latest?.version ?? 0) + 1;
+        let version: number;
+        if (after === undefined) {
+          const latest = await trx
+            .selectFrom('workspace_keys')
+            .select((eb) => eb.fn.max('version').as('version'))
+            .where('workspace_id', '=', workspaceId)
+            .executeTakeFirst();
+          version = Number(latest?.version ?? 0) + 1;
+        } else {
+          version = after + 1;
+          // Renewed already (the usual case for all but the first of many writers): no key to wrap.
+          const exists = await trx
+            .selectFrom('workspace_keys')
+            .select('version')
+            .where('workspace_id', '=', workspaceId)
+            .where('version', '=', version)
+            .executeTakeFirst();
+          if (exists) return { version, created: false };
+        }
         const dataKey = generateDataKey();
         try {
           const { keyId, wrapped } = await provider.wrapDataKey(dataKey, workspaceId);
-          await trx
+          const insert = trx
             .insertInto('workspace_keys')
-            .values({ workspace_id: workspaceId, version, master_key_id: keyId, wrapped_key: wrapped })
-            .execute();
+            .values({ workspace_id: workspaceId, version, master_key_id: keyId, wrapped_key: wrapped });
+          if (after === undefined) await insert.execute();
+          else {
+            // The primary key (workspace_id, version) is the arbiter between renewals of the same version.
+            const inserted = await insert
+              .onConflict((oc) => oc.columns(['workspace_id', 'version']).doNothing())
+              .returning('version')
+              .executeTakeFirst();
+            if (!inserted) return { version, created: false };
+          }
           await recordAudit(trx, {
             workspaceId,
             actorId: null,
             action: 'workspace.data_key_rotated',
             targetType: 'workspace',
             targetId: workspaceId,
-            details: { version, masterKeyId: keyId },
+            details:
+              after === undefined
+                ? { version, masterKeyId: keyId }
+                : { version, masterKeyId: keyId, reason: 'encryption-limit' },
           });
         } finally {
           dataKey.fill(0);
         }
-        return { version };
+        return { version, created: true };
       });
     } catch (error) {
-      if (isUniqueViolation(error) && attempt < 3) continue;
+      if (isUniqueViolation(error) && after === undefined && attempt < 3) continue;
       throw error;
     }
   }
@@ -364,7 +424,10 @@ export async function addDataKeyVersion(
 
 export interface ReencryptReport {
   workspaceId: string;
-  /** The newest data-key version, which the secrets were re-encrypted with. */
+  /**
+   * The newest data-key version, which the secrets were re-encrypted with (the last one, if the run filled a
+   * version up to the encryption limit and went on with the next).
+   */
   version: number;
   reencrypted: number;
   failed: { secretId: string; reason: string }[];
@@ -372,6 +435,8 @@ export interface ReencryptReport {
 
 export interface ReencryptOptions {
   batchSize?: number;
+  /** Encryptions allowed per data key (`Services.dataKeyMaxEncryptions`); default 2^30 (keys/key-usage.ts). */
+  maxEncryptions?: number;
   onBatch?: (progress: { workspaceId: string; reencrypted: number }) => void;
   /** Test hook: called after each batch's transaction committed. */
   afterBatch?: () => void | Promise<void>;
@@ -382,6 +447,11 @@ export interface ReencryptOptions {
  * version. Each batch is one transaction holding its secrets' rows (FOR UPDATE), so a replace running at the
  * same time is either seen (and its new value re-encrypted) or waits; a killed run leaves every secret
  * readable under one version or the other, and running again finishes the rest.
+ *
+ * Each re-encryption counts against the newest key's encryption limit, in the statement that stores it. A batch
+ * first locks the newest key's row (every writer's counting statement locks it before any secret row, so this
+ * order cannot deadlock with a replace) and takes no more secrets than the key has encryptions left; a key at
+ * its limit is followed by a new version (`addDataKeyVersion` with `after`) and the run goes on with that one.
  */
 export async function reencryptSecrets(
   db: Kysely<Database>,
@@ -390,18 +460,22 @@ export async function reencryptSecrets(
   options: ReencryptOptions = {},
 ): Promise<ReencryptReport> {
   const batchSize = options.batchSize ?? 50;
+  const limit = options.maxEncryptions ?? DEFAULT_DATA_KEY_MAX_ENCRYPTIONS;
   const report: ReencryptReport = { workspaceId, version: 0, reencrypted: 0, failed: [] };
   let cursor = '';
   for (;;) {
     const batch = await db.transaction().execute(async (trx) => {
       const latest = await trx
         .selectFrom('workspace_keys')
-        .select(['version', 'master_key_id', 'wrapped_key'])
+        .select(['version', 'master_key_id', 'wrapped_key', 'encryptions'])
         .where('workspace_id', '=', workspaceId)
         .orderBy('version', 'desc')
         .limit(1)
+        .forNoKeyUpdate()
         .executeTakeFirst();
-      if (!latest) return { handled: 0, version: 0 };
+      if (!latest) return { handled: 0, reencrypted: 0, version: 0 };
+      const left = limit - encryptionCount(latest.encryptions);
+      if (left <= 0) return { handled: 0, reencrypted: 0, version: latest.version, exhausted: true };
       const rows = await trx
         .selectFrom('secrets as s')
         .innerJoin('workspace_keys as k', (join) =>
@@ -419,14 +493,14 @@ export async function reencryptSecrets(
         .where('s.key_version', '<', latest.version)
         .where('s.id', '>', cursor)
         .orderBy('s.id')
-        .limit(batchSize)
+        .limit(Math.min(batchSize, left))
         .forUpdate('s')
         .execute();
-      if (rows.length === 0) return { handled: 0, version: latest.version };
+      if (rows.length === 0) return { handled: 0, reencrypted: 0, version: latest.version };
       const newKey = await keys.unwrap(workspaceId, latest);
+      const counted = { workspaceId, version: latest.version, limit };
       let reencrypted = 0;
       for (const row of rows) {
-        cursor = row.id;
         const binding = { workspaceId, secretId: row.id, credentialType: row.credential_type };
         let fields: Record<string, string>;
         try {
@@ -442,27 +516,76 @@ export async function reencryptSecrets(
             error instanceof UnknownMasterKeyError;
           if (!expected) throw error;
           report.failed.push({ secretId: row.id, reason: reasonOf(error) });
+          cursor = row.id;
           continue;
         }
         const ciphertext = encryptSecretFields(newKey, latest.version, binding, fields);
         for (const name of Object.keys(fields)) fields[name] = '';
-        await trx
-          .updateTable('secrets')
-          .set({ ciphertext, key_version: latest.version })
-          .where('id', '=', row.id)
-          .where('workspace_id', '=', workspaceId)
-          .execute();
+        // Counted in the statement that stores it; the lock above keeps the budget read there exact.
+        const written = await sql<{ id: string }>`
+          with ${countEncryption('k', counted)}
+          update secrets set ciphertext = ${ciphertext}::bytea, key_version = k.version
+          from k
+          where secrets.id = ${row.id} and secrets.workspace_id = ${workspaceId}
+          returning secrets.id`.execute(trx);
+        if (written.rows.length !== 1) {
+          throw new Error(`Secret ${row.id} was not re-encrypted (its data key reached its limit mid-batch)`);
+        }
+        cursor = row.id;
         reencrypted += 1;
       }
       return { handled: rows.length, reencrypted, version: latest.version };
     });
     report.version = batch.version;
+    if (batch.exhausted) {
+      await addDataKeyVersion(db, keys.provider, workspaceId, { after: batch.version });
+      continue;
+    }
     if (batch.handled === 0) break;
-    report.reencrypted += batch.reencrypted ?? 0;
+    report.reencrypted += batch.reencrypted;
     options.onBatch?.({ workspaceId, reencrypted: report.reencrypted });
     await options.afterBatch?.();
   }
   return report;
+}
+
+/**
+ * Runs `attempt` — encrypt with the key it is given, then one write counted by `countEncryption` — with `first`.
+ * While the key it used is at its limit (the attempt returns KEY_EXHAUSTED: its write stored nothing), adds the
+ * next data-key version and runs it again with the workspace's newest key. With a realistic limit one retry is
+ * enough; the bound only matters when a tiny limit is used up by concurrent writers between a renewal and a retry.
+ */
+export async function withinDataKeyLimit<T>(
+  svc: Pick<Services, 'db' | 'keys'>,
+  workspaceId: string,
+  first: ActiveDataKey,
+  attempt: (key: ActiveDataKey) => Promise<T | typeof KEY_EXHAUSTED>,
+): Promise<T> {
+  const maxAttempts = 8;
+  let key = first;
+  for (let n = 1; ; n++) {
+    const result = await attempt(key);
+    if (result !== KEY_EXHAUSTED) return result;
+    if (n >= maxAttempts) {
+      throw new Error(
+        `The workspace's data keys reached their encryption limit ${n} times during one write; try again.`,
+      );
+    }
+    key = await renewExhaustedDataKey(svc, workspaceId, key.version);
+  }
+}
+
+/**
+ * Adds data-key version `exhausted + 1` unless it exists already (another writer or server renewed it first:
+ * then nothing is added and nothing fails), and returns the workspace's newest key.
+ */
+export async function renewExhaustedDataKey(
+  svc: Pick<Services, 'db' | 'keys'>,
+  workspaceId: string,
+  exhausted: number,
+): Promise<ActiveDataKey> {
+  await addDataKeyVersion(svc.db, svc.keys.provider, workspaceId, { after: exhausted });
+  return svc.keys.active(svc.db, workspaceId);
 }
 
 /** Every workspace id, in order. */

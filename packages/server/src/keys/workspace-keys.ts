@@ -17,7 +17,8 @@ export class WorkspaceKeys {
   private readonly unwrapped = new Map<string, KeyObject>();
   private readonly byVersion = new Map<string, KeyObject>();
 
-  constructor(private readonly provider: KeyProvider) {}
+  /** The master-key provider (data-key rotation wraps new versions with it). */
+  constructor(readonly provider: KeyProvider) {}
 
   async createFirstKey(trx: Transaction<Database>, workspaceId: string): Promise<void> {
     const dataKey = generateDataKey();
@@ -78,12 +79,16 @@ export class WorkspaceKeys {
 
   /** Master key ids that stored data keys were wrapped with and that the provider does not hold. */
   async unknownMasterKeyIds(db: Kysely<Database>): Promise<string[]> {
-    // A database that was never migrated has no keys to check yet.
-    const exists = await sql<{
-      table: string | null;
-    }>`select to_regclass('workspace_keys')::text as table`.execute(db);
+    // A database that was never migrated has no keys to check yet. Once migrated, an owner-rights function
+    // lists the key ids (row-level security hides other workspaces' keys from the application's role).
+    const exists = await sql<{ table: string | null; fn: string | null }>`
+      select to_regclass('workspace_keys')::text as table,
+             to_regprocedure('latchkey_master_key_ids()')::text as fn`.execute(db);
     if (!exists.rows[0]?.table) return [];
-    const rows = await db.selectFrom('workspace_keys').select('master_key_id').distinct().execute();
+    const rows = exists.rows[0].fn
+      ? (await sql<{ master_key_id: string }>`select latchkey_master_key_ids() as master_key_id`.execute(db))
+          .rows
+      : await db.selectFrom('workspace_keys').select('master_key_id').distinct().execute();
     return rows.map((r) => r.master_key_id).filter((id) => !this.provider.knows(id));
   }
 }

@@ -12,7 +12,7 @@ import {
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
-import { clientFor, signedInUser } from '../testing/harness.js';
+import { clientFor, ownerDb, signedInUser } from '../testing/harness.js';
 
 // Failures a user can act on, run through `workflows.run`: each names the node and says what to do, and
 // none of them (nor results, audit log, stored rows or console output) contains a secret value, even when
@@ -127,7 +127,7 @@ describe('a node whose credential cannot be used', () => {
     const { workflowId, nodes } = await workflowWith(person.caller, workspaceId, 'Tampered', [
       { name: 'Email with a Slack token', nodeType: 'sendgrid', params: PARAMS.sendgrid },
     ]);
-    await env.svc.db
+    await ownerDb(env.svc)
       .updateTable('workflow_nodes')
       .set({ secret_id: slackToken.id })
       .where('id', '=', nodes[0]?.id as string)
@@ -154,7 +154,7 @@ describe('a node whose credential cannot be used', () => {
     const { workflowId, nodes } = await workflowWith(person.caller, workspaceId, 'Cross-workspace', [
       { name: 'Borrowing email', nodeType: 'sendgrid', params: PARAMS.sendgrid },
     ]);
-    await env.svc.db
+    await ownerDb(env.svc)
       .updateTable('workflow_nodes')
       .set({ secret_id: foreign.id })
       .where('id', '=', nodes[0]?.id as string)
@@ -170,12 +170,12 @@ describe('a node whose credential cannot be used', () => {
     const victim = await secret('sendgridApiKey', freshFakeData().sendgridApiKey as Record<string, string>);
     const donor = await secret('sendgridApiKey', freshFakeData().sendgridApiKey as Record<string, string>);
     // A ciphertext copied from another row: bound to the other secret's id, so it must not decrypt here.
-    const { ciphertext } = await env.svc.db
+    const { ciphertext } = await ownerDb(env.svc)
       .selectFrom('secrets')
       .select('ciphertext')
       .where('id', '=', donor.id)
       .executeTakeFirstOrThrow();
-    await env.svc.db.updateTable('secrets').set({ ciphertext }).where('id', '=', victim.id).execute();
+    await ownerDb(env.svc).updateTable('secrets').set({ ciphertext }).where('id', '=', victim.id).execute();
     const undecryptable =
       'The stored credential could not be decrypted (it was altered, or encrypted with a key this server does not have). ' +
       'Replace its value, or select another credential.';
@@ -427,14 +427,14 @@ describe('result storage', () => {
   it('stores no response bodies: nothing the remote answered is kept in the database', async () => {
     env.fakes.http.respond({ kind: 'echo', status: 200 });
     const s = await secret('httpBearerToken', freshFakeData().httpBearerToken as Record<string, string>);
-    const before = await sql<{ n: string }>`select count(*) as n from audit_events`.execute(env.svc.db);
+    const before = await sql<{ n: string }>`select count(*) as n from audit_events`.execute(ownerDb(env.svc));
     await runOne({
       name: 'Quiet',
       nodeType: 'httpRequest',
       params: PARAMS.http(`${env.fakes.http.url}/echo`),
       secretId: s.id,
     });
-    const after = await sql<{ n: string }>`select count(*) as n from audit_events`.execute(env.svc.db);
+    const after = await sql<{ n: string }>`select count(*) as n from audit_events`.execute(ownerDb(env.svc));
     // Exactly one audit event (secret.used) per use.
     expect(Number(after.rows[0]?.n) - Number(before.rows[0]?.n)).toBe(1);
     expect(await everythingStored(env.svc)).not.toContain('"received"');

@@ -9,7 +9,13 @@ import {
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
-import { clientFor, TEST_SCRYPT, teamWorkspace, testBackend } from '../testing/harness.js';
+import {
+  clientFor,
+  ensureTestLoginRole,
+  TEST_SCRYPT,
+  teamWorkspace,
+  testBackend,
+} from '../testing/harness.js';
 
 // Rule 7: a deleted secret (or a removed member's secrets) is invalid immediately, on every server instance.
 
@@ -133,10 +139,10 @@ describe.skipIf(testBackend() !== 'postgres')('two server instances on the same 
   let instance2: Services;
 
   beforeAll(async () => {
-    const url = process.env.TEST_DATABASE_URL as string;
     second = await openDatabase({
       kind: 'postgres',
-      url,
+      url: await ensureTestLoginRole(),
+      ownerUrl: process.env.TEST_DATABASE_URL as string,
       schema: env.database.schema as string,
       poolSize: 2,
     });

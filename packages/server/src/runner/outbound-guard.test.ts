@@ -19,7 +19,7 @@ import {
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
-import { clientFor, signedInUser, TEST_SCRYPT } from '../testing/harness.js';
+import { clientFor, ownerDb, signedInUser, TEST_SCRYPT } from '../testing/harness.js';
 import {
   checkAddress,
   checkHostName,
@@ -452,7 +452,7 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
       },
     ]);
     // A node saved before headers were checked: written straight to the database.
-    await env.svc.db
+    await ownerDb(env.svc)
       .updateTable('workflow_nodes')
       .set({
         params: JSON.stringify({

@@ -1,5 +1,7 @@
 import type { IntegrationDefinition } from '@latchkey/core';
+import { sql } from 'kysely';
 import { decryptSecretFields } from '../crypto/index.js';
+import { scopeIndependent, withDbScope } from '../db/scope.js';
 import type { Services } from '../services.js';
 import { DecryptedCredential } from './decrypted-credential.js';
 
@@ -48,20 +50,21 @@ export async function resolveNodeCredential(
     );
   }
   // The secret alone, by primary key: its data key usually comes from memory (see WorkspaceKeys.forVersion).
-  const row = await svc.db
-    .selectFrom('secrets as s')
-    .select([
-      's.id',
-      's.name',
-      's.workspace_id',
-      's.credential_type',
-      's.public_fields',
-      's.ciphertext',
-      's.key_version',
-    ])
-    .where('s.id', '=', node.secretId)
-    .where('s.workspace_id', '=', workspaceId)
-    .executeTakeFirst();
+  // The function sets the row-level-security scope itself, in the same statement (migration 0005), so the
+  // hot path stays one round trip: it runs outside the request's scope, which would wrap it in BEGIN/COMMIT.
+  const secretId = node.secretId;
+  const { rows } = await scopeIndependent(() =>
+    sql<{
+      id: string;
+      name: string;
+      credential_type: string;
+      public_fields: Record<string, string>;
+      ciphertext: Uint8Array;
+      key_version: number;
+    }>`select id, name, credential_type, public_fields, ciphertext, key_version
+       from latchkey_resolve_secret(${workspaceId}, ${secretId})`.execute(svc.db),
+  );
+  const row = rows[0];
   if (!row) {
     throw new CredentialUnavailableError(
       `${needs}: the one it used was deleted. Select another credential for this node.`,
@@ -72,7 +75,10 @@ export async function resolveNodeCredential(
       `${needs}: the selected credential is of another type. Select ${article(integration.displayName)} ${integration.displayName} credential.`,
     );
   }
-  const dataKey = await svc.keys.forVersion(svc.db, workspaceId, row.key_version);
+  // Usually from memory; the first time, one read of the workspace's key, in the workspace's scope.
+  const dataKey = await withDbScope({ workspaceId }, () =>
+    svc.keys.forVersion(svc.db, workspaceId, row.key_version),
+  );
   const secretFields = decryptSecretFields(
     dataKey,
     { workspaceId, secretId: row.id, credentialType: row.credential_type },

@@ -318,14 +318,14 @@ describe('resolving a credential', () => {
     const node = { id: 'n', name: 'Send', nodeType: 'sendgrid', secretId: s.id, lostSecretName: null };
 
     const first = await resolveNodeCredential(svc, workspaceId, node, integration);
-    expect(queries).toEqual(['SelectQueryNode']);
+    expect(queries).toEqual(['RawNode']);
     expect(first.credential.fields().apiKey).toBe(data.apiKey);
     expect(JSON.stringify(first)).not.toContain(data.apiKey);
 
     const next = freshFakeData().sendgridApiKey as { apiKey: string };
     await person.caller.secrets.replace({ workspaceId, secretId: s.id, data: next });
     const second = await resolveNodeCredential(svc, workspaceId, node, integration);
-    expect(queries).toEqual(['SelectQueryNode', 'SelectQueryNode']);
+    expect(queries).toEqual(['RawNode', 'RawNode']);
     expect(second.credential.fields().apiKey).toBe(next.apiKey);
     expect(second.credential).not.toBe(first.credential);
   });

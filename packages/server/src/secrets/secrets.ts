@@ -4,6 +4,9 @@ import { encryptSecretFields } from '../crypto/index.js';
 import type { Database, Plan, Role } from '../db/schema.js';
 import { ConflictError, InvalidInputError, isUniqueViolation, NotFoundError } from '../errors.js';
 import { newId } from '../identity/tokens.js';
+import { countEncryption, KEY_EXHAUSTED } from '../keys/key-usage.js';
+import { withinDataKeyLimit } from '../keys/rotation.js';
+import type { ActiveDataKey } from '../keys/workspace-keys.js';
 import type { Actor, Services } from '../services.js';
 import { type Membership, permissions, requirePermission } from '../workspaces/access.js';
 
@@ -158,10 +161,13 @@ function duplicateName(svc: Services, credentialType: string, name: string): Con
  * Creates a secret in two statements and no explicit transaction:
  *   1. one read: the caller's membership joined with the workspace's active data key (the key must be known
  *      before the value can be encrypted);
- *   2. one write, atomic on its own: a CTE that re-checks the membership under a share lock, inserts the secret,
- *      appends the audit event and returns the new row with its creator.
+ *   2. one write, atomic on its own: a CTE that re-checks the membership under a share lock, counts the
+ *      encryption against the data key's limit (`countEncryption`), inserts the secret, appends the audit event
+ *      and returns the new row with its creator.
  * The share lock keeps rule 4: a removal running now either finished first (the CTE finds no membership and
  * inserts nothing: "not found") or waits for this statement and then deletes the new secret with the others.
+ * A data key at its encryption limit makes the write store nothing; then the next data-key version is added and
+ * the value encrypted again with it (`withinDataKeyLimit`) — only then are there more statements.
  */
 export async function createSecret(
   svc: Services,
@@ -186,7 +192,7 @@ export async function createSecret(
   if (keyRow.version === null || keyRow.master_key_id === null || keyRow.wrapped_key === null) {
     throw new Error('The workspace has no data key');
   }
-  const dataKey = {
+  const first: ActiveDataKey = {
     version: keyRow.version,
     key: await svc.keys.unwrap(input.workspaceId, {
       version: keyRow.version,
@@ -195,45 +201,63 @@ export async function createSecret(
     }),
   };
   const id = newId();
-  const ciphertext = encryptSecretFields(
-    dataKey.key,
-    dataKey.version,
-    { workspaceId: input.workspaceId, secretId: id, credentialType: input.credentialType },
-    valid.secretFields,
-  );
-  let row: MetaRow | undefined;
-  try {
-    const { rows } = await sql<MetaRow>`
-      with me as (
-        select user_id from memberships
-        where workspace_id = ${input.workspaceId} and user_id = ${actor.userId}
-        for share
-      ),
-      s as (
-        insert into secrets (id, workspace_id, name, integration_id, node_type, credential_type, public_fields,
-                             ciphertext, key_version, created_by, updated_at)
-        select ${id}, ${input.workspaceId}, ${input.name}, ${valid.integrationId}, ${valid.nodeType},
-               ${input.credentialType}, ${JSON.stringify(valid.publicFields)}::jsonb, ${ciphertext}::bytea,
-               ${dataKey.version}::integer, me.user_id, now()
-        from me
-        returning *
-      ),
-      audit as (
-        insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
-        select ${newId()}, s.workspace_id, s.created_by, 'secret.created', 'secret', s.id, s.name,
-               jsonb_build_object('credentialType', s.credential_type)
-        from s
-      )
-      select ${META_SQL} from s join users u on u.id = s.created_by`.execute(svc.db);
-    row = rows[0];
-  } catch (error) {
-    if (isUniqueViolation(error)) throw duplicateName(svc, input.credentialType, input.name);
-    throw error;
-  }
-  // No membership under the lock: the caller was removed since the read above.
-  if (!row) throw new NotFoundError('Workspace');
-  return toMeta(row);
+  const row = await withinDataKeyLimit(svc, input.workspaceId, first, async (dataKey) => {
+    const ciphertext = encryptSecretFields(
+      dataKey.key,
+      dataKey.version,
+      { workspaceId: input.workspaceId, secretId: id, credentialType: input.credentialType },
+      valid.secretFields,
+    );
+    const counted = {
+      workspaceId: input.workspaceId,
+      version: dataKey.version,
+      limit: svc.dataKeyMaxEncryptions,
+    };
+    let result: WriteOutcome | undefined;
+    try {
+      const { rows } = await sql<WriteOutcome>`
+        with me as (
+          select user_id from memberships
+          where workspace_id = ${input.workspaceId} and user_id = ${actor.userId}
+          for share
+        ),
+        ${countEncryption('k', counted, sql`exists (select 1 from me)`)},
+        s as (
+          insert into secrets (id, workspace_id, name, integration_id, node_type, credential_type, public_fields,
+                               ciphertext, key_version, created_by, updated_at)
+          select ${id}, ${input.workspaceId}, ${input.name}, ${valid.integrationId}, ${valid.nodeType},
+                 ${input.credentialType}, ${JSON.stringify(valid.publicFields)}::jsonb, ${ciphertext}::bytea,
+                 k.version, me.user_id, now()
+          from me, k
+          returning *
+        ),
+        audit as (
+          insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+          select ${newId()}, s.workspace_id, s.created_by, 'secret.created', 'secret', s.id, s.name,
+                 jsonb_build_object('credentialType', s.credential_type)
+          from s
+        )
+        select exists (select 1 from me) as found, exists (select 1 from k) as counted, r.*
+        from (select 1) one
+        left join (select ${META_SQL} from s join users u on u.id = s.created_by) r on true`.execute(svc.db);
+      result = rows[0];
+    } catch (error) {
+      if (isUniqueViolation(error)) throw duplicateName(svc, input.credentialType, input.name);
+      throw error;
+    }
+    // No membership under the lock: the caller was removed since the read above.
+    if (!result?.found) throw new NotFoundError('Workspace');
+    if (!result.counted) return KEY_EXHAUSTED;
+    return result;
+  });
+  return toMeta(row as MetaRow);
 }
+
+/**
+ * The row of a counted write: `found` (the membership or the secret still exists), `counted` (the data key was
+ * below its limit and counted this encryption), and the written row's metadata (all null when nothing was written).
+ */
+type WriteOutcome = { found: boolean; counted: boolean } & { [K in keyof MetaRow]: MetaRow[K] | null };
 
 interface ListCursor {
   createdAt: string;
@@ -395,8 +419,9 @@ export async function secretUsage(
 
 /**
  * Replaces a secret's value in place: same id, so every node that uses it keeps working. Three statements and
- * no explicit transaction: the secret with the caller's membership, the active data key, and one write (update,
- * audit event and the new metadata in one CTE).
+ * no explicit transaction: the secret with the caller's membership, the active data key, and one write (the
+ * encryption counted against the data key's limit, update, audit event and the new metadata in one CTE). A data
+ * key at its limit makes the write store nothing; then the next version is added and the value encrypted again.
  */
 export async function replaceSecret(
   svc: Services,
@@ -405,30 +430,47 @@ export async function replaceSecret(
 ): Promise<SecretMeta> {
   const existing = await manageableSecret(svc, actor, input.workspaceId, input.secretId);
   const valid = validateData(svc, existing.credential_type, input.data);
-  const dataKey = await svc.keys.active(svc.db, input.workspaceId);
-  const ciphertext = encryptSecretFields(
-    dataKey.key,
-    dataKey.version,
-    { workspaceId: input.workspaceId, secretId: existing.id, credentialType: existing.credential_type },
-    valid.secretFields,
-  );
-  const { rows } = await sql<MetaRow>`
-    with s as (
-      update secrets set ciphertext = ${ciphertext}::bytea, key_version = ${dataKey.version}::integer,
-                         public_fields = ${JSON.stringify(valid.publicFields)}::jsonb, updated_at = now()
-      where id = ${existing.id} and workspace_id = ${input.workspaceId}
-      returning *
-    ),
-    audit as (
-      insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
-      select ${newId()}, s.workspace_id, ${actor.userId}, 'secret.replaced', 'secret', s.id, s.name,
-             jsonb_build_object('credentialType', s.credential_type)
-      from s
-    )
-    select ${META_SQL} from s join users u on u.id = s.created_by`.execute(svc.db);
-  const row = rows[0];
-  if (!row) throw new NotFoundError('Secret');
-  return toMeta(row);
+  const first = await svc.keys.active(svc.db, input.workspaceId);
+  const row = await withinDataKeyLimit(svc, input.workspaceId, first, async (dataKey) => {
+    const ciphertext = encryptSecretFields(
+      dataKey.key,
+      dataKey.version,
+      { workspaceId: input.workspaceId, secretId: existing.id, credentialType: existing.credential_type },
+      valid.secretFields,
+    );
+    const counted = {
+      workspaceId: input.workspaceId,
+      version: dataKey.version,
+      limit: svc.dataKeyMaxEncryptions,
+    };
+    const { rows } = await sql<WriteOutcome>`
+      with target as (
+        select id from secrets where id = ${existing.id} and workspace_id = ${input.workspaceId}
+      ),
+      ${countEncryption('k', counted, sql`exists (select 1 from target)`)},
+      s as (
+        update secrets set ciphertext = ${ciphertext}::bytea, key_version = k.version,
+                           public_fields = ${JSON.stringify(valid.publicFields)}::jsonb, updated_at = now()
+        from k
+        where secrets.id = ${existing.id} and secrets.workspace_id = ${input.workspaceId}
+        returning secrets.*
+      ),
+      audit as (
+        insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+        select ${newId()}, s.workspace_id, ${actor.userId}, 'secret.replaced', 'secret', s.id, s.name,
+               jsonb_build_object('credentialType', s.credential_type)
+        from s
+      )
+      select exists (select 1 from target) as found, exists (select 1 from k) as counted, r.*
+      from (select 1) one
+      left join (select ${META_SQL} from s join users u on u.id = s.created_by) r on true`.execute(svc.db);
+    const result = rows[0];
+    // Deleted meanwhile (another request, another server): nothing was written.
+    if (!result?.found || (result.counted && result.id === null)) throw new NotFoundError('Secret');
+    if (!result.counted) return KEY_EXHAUSTED;
+    return result;
+  });
+  return toMeta(row as MetaRow);
 }
 
 export type SecretsToDelete =

@@ -4,10 +4,11 @@ import { sql } from 'kysely';
 import { createServices } from '../app.js';
 import { LocalKeyProvider } from '../crypto/index.js';
 import type { DatabaseHandle } from '../db/connect.js';
+import { WORKSPACE_SCOPED_TABLES } from '../db/migrations.js';
 import { parseOutboundAllow } from '../runner/outbound-guard.js';
 import type { RunnerSettings } from '../runner/settings.js';
 import type { Services } from '../services.js';
-import { type Caller, openTestDatabase, TEST_SCRYPT, testMasterKey } from './harness.js';
+import { type Caller, openTestDatabase, ownerDb, TEST_SCRYPT, testMasterKey } from './harness.js';
 
 /**
  * Small real HTTP servers on 127.0.0.1 that stand in for SendGrid, Mailgun (US and EU), Slack (Web API and
@@ -471,21 +472,10 @@ export async function startRunnerTestEnv(overrides: Partial<RunnerSettings> = {}
 
 /** Every row of every table, as text: what "the server's records" hold (bytea columns appear as bytes). */
 export async function everythingStored(svc: Services): Promise<string> {
-  const tables = [
-    'users',
-    'sessions',
-    'workspaces',
-    'memberships',
-    'invites',
-    'workspace_keys',
-    'secrets',
-    'workflows',
-    'workflow_nodes',
-    'audit_events',
-  ];
+  const tables = ['users', 'sessions', ...WORKSPACE_SCOPED_TABLES];
   const dump: Record<string, unknown[]> = {};
   for (const table of tables) {
-    const { rows } = await sql.raw(`select * from ${table}`).execute(svc.db);
+    const { rows } = await sql.raw(`select * from ${table}`).execute(ownerDb(svc));
     dump[table] = rows.map((row) =>
       Object.fromEntries(
         Object.entries(row as Record<string, unknown>).map(([k, v]) => [

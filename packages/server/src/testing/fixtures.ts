@@ -7,7 +7,7 @@ import { ZodError } from 'zod';
 import type { Database, Role } from '../db/schema.js';
 import { InvalidInputError } from '../errors.js';
 import type { Services } from '../services.js';
-import { FAKE_DATA, signedInUser } from './harness.js';
+import { FAKE_DATA, ownerDb, signedInUser } from './harness.js';
 
 /** Shared helpers for the workspace, isolation and workflow suites (built only from public procedures). */
 
@@ -138,7 +138,7 @@ export async function workspaceState(svc: Services, reader: Person, workspaceId:
   const details = [];
   for (const w of workflows) details.push(await c.workflows.get({ workflowId: w.id }));
   const audit = await c.audit.list({ workspaceId });
-  const invites = await svc.db
+  const invites = await ownerDb(svc)
     .selectFrom('invites')
     .select(['id', 'email', 'role', 'accepted_at', 'expires_at'])
     .where('workspace_id', '=', workspaceId)
@@ -164,15 +164,15 @@ export async function whileAuditIsDown<T>(svc: Services, fn: () => Promise<T>): 
     .raw(
       `create function ${fnName}() returns trigger language plpgsql as $$ begin raise exception 'audit down'; end $$`,
     )
-    .execute(svc.db);
+    .execute(ownerDb(svc));
   await sql
     .raw(`create trigger ${trigger} before insert on audit_events for each row execute function ${fnName}()`)
-    .execute(svc.db);
+    .execute(ownerDb(svc));
   try {
     return await fn();
   } finally {
-    await sql.raw(`drop trigger if exists ${trigger} on audit_events`).execute(svc.db);
-    await sql.raw(`drop function if exists ${fnName}()`).execute(svc.db);
+    await sql.raw(`drop trigger if exists ${trigger} on audit_events`).execute(ownerDb(svc));
+    await sql.raw(`drop function if exists ${fnName}()`).execute(ownerDb(svc));
   }
 }
 
@@ -193,12 +193,14 @@ export async function holdLocks(svc: Services, lock: (trx: Transaction<Database>
   const holding = new Promise<number>((resolve) => {
     ready = resolve;
   });
-  const done = svc.db.transaction().execute(async (trx) => {
-    await lock(trx);
-    const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
-    ready(Number(rows[0]?.pid));
-    await released;
-  });
+  const done = ownerDb(svc)
+    .transaction()
+    .execute(async (trx) => {
+      await lock(trx);
+      const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+      ready(Number(rows[0]?.pid));
+      await released;
+    });
   const pid = await Promise.race([
     holding,
     done.then(() => Promise.reject(new Error('lock holder ended early'))),
@@ -210,7 +212,7 @@ export async function holdLocks(svc: Services, lock: (trx: Transaction<Database>
       for (;;) {
         const { rows } = await sql<{ n: string }>`
           select count(*) as n from pg_stat_activity where ${pid} = any(pg_blocking_pids(pid))`.execute(
-          svc.db,
+          ownerDb(svc),
         );
         if (Number(rows[0]?.n) >= count) return;
         if (Date.now() > deadline) throw new Error(`fewer than ${count} sessions waited for the lock holder`);
@@ -230,7 +232,7 @@ export async function waitForLockWaiters(svc: Services, count: number, timeoutMs
   for (;;) {
     const { rows } = await sql<{ n: string }>`
       select count(*) as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock'`.execute(svc.db);
+      where datname = current_database() and wait_event_type = 'Lock'`.execute(ownerDb(svc));
     if (Number(rows[0]?.n) >= count) return;
     if (Date.now() > deadline) throw new Error(`fewer than ${count} sessions waited for a lock`);
     await new Promise((resolve) => setTimeout(resolve, 20));

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import { createServices } from '../app.js';
 import { LocalKeyProvider, parseMasterKey } from '../crypto/index.js';
 import { type DatabaseHandle, type OpenOptions, openDatabase } from '../db/connect.js';
+import { ensureLoginRole } from '../db/roles.js';
+import type { Database } from '../db/schema.js';
 import type { Services } from '../services.js';
 import { createCaller } from '../trpc/router.js';
 import type { Context } from '../trpc/trpc.js';
@@ -23,12 +26,17 @@ export async function openTestDatabase(
   backend: Backend = testBackend(),
   options: OpenOptions = {},
 ): Promise<DatabaseHandle & { schema?: string }> {
-  if (backend === 'pglite') return openDatabase({ kind: 'pglite', dataDir: null }, options);
+  if (backend === 'pglite') return registered(await openDatabase({ kind: 'pglite', dataDir: null }, options));
   const url = process.env.TEST_DATABASE_URL;
   if (!url) throw new Error('TEST_DATABASE_URL is not set');
   const schema = `t_${randomBytes(6).toString('hex')}`;
-  const handle = await openDatabase({ kind: 'postgres', url, schema, poolSize: 4 }, options);
-  return {
+  // The application connects as a restricted login role (row-level security binds it); the owner migrates.
+  const appUrl = await ensureTestLoginRole();
+  const handle = await openDatabase(
+    { kind: 'postgres', url: appUrl, ownerUrl: url, schema, poolSize: 4 },
+    options,
+  );
+  return registered({
     ...handle,
     schema,
     async close() {
@@ -39,7 +47,40 @@ export async function openTestDatabase(
       await admin.query(`drop schema if exists ${schema} cascade`);
       await admin.end();
     },
-  };
+  });
+}
+
+function registered<T extends DatabaseHandle>(handle: T): T {
+  owners.set(handle.db, ownerOf(handle));
+  return handle;
+}
+
+/** The login role tests and benchmarks connect as on PostgreSQL: a member of `latchkey_app`, nothing more. */
+export const TEST_LOGIN_ROLE = 'latchkey_test_app';
+
+/** Creates (once) the restricted login role of TEST_LOGIN_ROLE and returns TEST_DATABASE_URL with it as user. */
+export function ensureTestLoginRole(): Promise<string> {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error('TEST_DATABASE_URL is not set');
+  return ensureLoginRole(url, TEST_LOGIN_ROLE);
+}
+
+/** The owner connection of every test database, by its application connection. */
+const owners = new WeakMap<Kysely<Database>, Kysely<Database>>();
+
+/**
+ * The tables' owner for a test app's services: tests read and arrange rows with it directly (row-level
+ * security binds `svc.db`, which sees only the rows of the scope a request runs in).
+ */
+export function ownerDb(svc: Services): Kysely<Database> {
+  const owner = owners.get(svc.db);
+  if (!owner) throw new Error('These services do not use a database opened by openTestDatabase');
+  return owner;
+}
+
+export function ownerOf(database: DatabaseHandle): Kysely<Database> {
+  if (!database.owner) throw new Error('The test database has no owner connection');
+  return database.owner;
 }
 
 export function testMasterKey() {
@@ -49,6 +90,11 @@ export function testMasterKey() {
 export interface TestApp {
   svc: Services;
   database: DatabaseHandle;
+  /**
+   * The tables' owner, for tests that read or arrange rows directly: row-level security does not bind it
+   * (the application's own `svc.db` sees only the rows of the scope it runs in).
+   */
+  owner: Kysely<Database>;
   close(): Promise<void>;
 }
 
@@ -63,7 +109,7 @@ export async function createTestApp(
     keyProvider: new LocalKeyProvider({ active: key, all: [key] }),
     passwordCost: TEST_SCRYPT,
   });
-  return { svc, database, close: () => database.close() };
+  return { svc, database, owner: ownerOf(database), close: () => database.close() };
 }
 
 export type Caller = ReturnType<typeof createCaller>;

@@ -20,6 +20,7 @@ import {
   clientFor,
   createTestApp,
   FAKE_DATA,
+  ownerDb,
   signedInUser,
   type TestApp,
   teamWorkspace,
@@ -102,7 +103,7 @@ describe('invites', () => {
     const guest = await signedInUser(app.svc, 'Gina Guest');
     const invite = await owner.caller.workspaces.invite({ workspaceId, email: guest.email, role: 'member' });
     expect(Date.parse(invite.expiresAt)).toBeGreaterThan(Date.now());
-    await app.svc.db
+    await ownerDb(app.svc)
       .updateTable('invites')
       .set({ expires_at: new Date(Date.now() - 60_000) })
       .where('workspace_id', '=', workspaceId)
@@ -128,7 +129,7 @@ describe('invites', () => {
         (await rejection(owner.caller.workspaces.invite({ workspaceId, email, role: 'admin' }))).code,
       ).toBe('CONFLICT');
     }
-    const pending = await app.svc.db
+    const pending = await ownerDb(app.svc)
       .selectFrom('invites')
       .select('id')
       .where('workspace_id', '=', workspaceId)
@@ -413,12 +414,12 @@ describe('removal racing a new secret', () => {
         .raw(
           `create function hold_secret_insert() returns trigger language plpgsql as $$ begin if new.name = '${name}' then perform pg_advisory_xact_lock(${lockKey}); end if; return new; end $$`,
         )
-        .execute(app.svc.db);
+        .execute(ownerDb(app.svc));
       await sql
         .raw(
           'create trigger hold_secret_insert before insert on secrets for each row execute function hold_secret_insert()',
         )
-        .execute(app.svc.db);
+        .execute(ownerDb(app.svc));
       try {
         const gate = await holdLocks(app.svc, (trx) =>
           sql`select pg_advisory_xact_lock(${lockKey})`.execute(trx),
@@ -433,11 +434,11 @@ describe('removal racing a new secret', () => {
         await creating;
         await removing;
       } finally {
-        await sql.raw('drop trigger if exists hold_secret_insert on secrets').execute(app.svc.db);
-        await sql.raw('drop function if exists hold_secret_insert()').execute(app.svc.db);
+        await sql.raw('drop trigger if exists hold_secret_insert on secrets').execute(ownerDb(app.svc));
+        await sql.raw('drop function if exists hold_secret_insert()').execute(ownerDb(app.svc));
       }
       expect(await memberIds(owner, workspaceId)).not.toContain(member.user.id);
-      const orphans = await app.svc.db
+      const orphans = await ownerDb(app.svc)
         .selectFrom('secrets')
         .select(['id', 'name'])
         .where('workspace_id', '=', workspaceId)
@@ -523,7 +524,7 @@ describe('creating or replacing a secret while the audit write fails', () => {
     const before = await workspaceState(app.svc, t.owner, t.workspaceId);
     const ciphertext = async () =>
       (
-        await app.svc.db
+        await ownerDb(app.svc)
           .selectFrom('secrets')
           .select('ciphertext')
           .where('id', '=', t.mail.id)

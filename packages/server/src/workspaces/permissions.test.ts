@@ -15,6 +15,7 @@ import {
 import {
   createTestApp,
   FAKE_DATA,
+  ownerDb,
   signedInUser,
   type TestApp,
   teamWorkspace,
@@ -531,7 +532,7 @@ describe('the last owner', () => {
     } else {
       results = await Promise.allSettled(calls());
     }
-    const owners = await app.svc.db
+    const owners = await ownerDb(app.svc)
       .selectFrom('memberships')
       .select('user_id')
       .where('workspace_id', '=', workspaceId)
@@ -594,7 +595,7 @@ describe('personal workspaces', () => {
       person.caller.workspaces.invite({ workspaceId, email: fakeEmail('friend'), role }),
     );
     expect(error.code).toBe('FORBIDDEN');
-    const invites = await app.svc.db
+    const invites = await ownerDb(app.svc)
       .selectFrom('invites')
       .select('id')
       .where('workspace_id', '=', workspaceId)

@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import { recordAudit } from '../audit/audit.js';
 import type { Database, Plan, Role } from '../db/schema.js';
+import { withDbScope } from '../db/scope.js';
 import { ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
 import { hashToken, newId, newToken } from '../identity/tokens.js';
 import {
@@ -32,6 +33,12 @@ export async function createWorkspace(
   input: { name: string; plan: Plan },
 ): Promise<{ id: string; name: string; plan: Plan }> {
   const id = newId();
+  // A new workspace: its rows are written in its own scope (the request named none, or another).
+  await withDbScope({ workspaceId: id, userId: actor.userId }, () => insertWorkspace(svc, actor, id, input));
+  return { id, name: input.name, plan: input.plan };
+}
+
+async function insertWorkspace(svc: Services, actor: Actor, id: string, input: { name: string; plan: Plan }) {
   await svc.db.transaction().execute(async (trx) => {
     await trx.insertInto('workspaces').values({ id, name: input.name, plan: input.plan }).execute();
     await trx
@@ -49,19 +56,18 @@ export async function createWorkspace(
       details: { plan: input.plan },
     });
   });
-  return { id, name: input.name, plan: input.plan };
 }
 
+/** The caller's workspaces: scoped to the user (row-level security shows a user their own memberships). */
 export async function listWorkspaces(svc: Services, actor: Actor): Promise<WorkspaceSummary[]> {
-  const rows = await svc.db
+  const query = svc.db
     .selectFrom('memberships as m')
     .innerJoin('workspaces as w', 'w.id', 'm.workspace_id')
     .select(['w.id', 'w.name', 'w.plan', 'm.role'])
     .where('m.user_id', '=', actor.userId)
     .orderBy('w.created_at')
-    .orderBy('w.id')
-    .execute();
-  return rows;
+    .orderBy('w.id');
+  return withDbScope({ userId: actor.userId }, () => query.execute());
 }
 
 export async function getWorkspace(
@@ -163,11 +169,26 @@ export async function acceptInvite(
   actor: Actor,
   input: { token: string },
 ): Promise<{ workspaceId: string; role: Role }> {
+  // The invite names the workspace: found by its token through an owner-rights function that returns only
+  // the workspace id (migration 0005), then everything else runs in that workspace's scope.
+  const tokenHash = hashToken(input.token);
+  const { rows } = await sql<{ workspace_id: string | null }>`
+    select latchkey_invite_workspace(${tokenHash}) as workspace_id`.execute(svc.db);
+  const workspaceId = rows[0]?.workspace_id;
+  if (!workspaceId) throw new NotFoundError('Invite (it may have expired or been used)');
+  return withDbScope({ workspaceId, userId: actor.userId }, () => joinByInvite(svc, actor, tokenHash));
+}
+
+function joinByInvite(
+  svc: Services,
+  actor: Actor,
+  tokenHash: string,
+): Promise<{ workspaceId: string; role: Role }> {
   return svc.db.transaction().execute(async (trx) => {
     const invite = await trx
       .selectFrom('invites')
       .selectAll()
-      .where('token_hash', '=', hashToken(input.token))
+      .where('token_hash', '=', tokenHash)
       .where('accepted_at', 'is', null)
       .where('expires_at', '>', sql<Date>`now()`)
       .forUpdate()
@@ -237,8 +258,9 @@ export async function setRole(
   return svc.db.transaction().execute(async (trx) => {
     await lockWorkspaceMembership(trx, input.workspaceId);
     const membership = await membershipOf(trx, input.workspaceId, actor.userId);
-    requirePermission(permissions.manageMembers(membership), 'Only owners and admins can change roles');
+    // The target first: someone who is not a member here is "not found" for every caller, as in removeMember.
     const target = await targetMembership(trx, input.workspaceId, input.userId);
+    requirePermission(permissions.manageMembers(membership), 'Only owners and admins can change roles');
     requirePermission(
       permissions.manageMemberWithRole(membership, target.role) &&
         permissions.manageMemberWithRole(membership, input.role),
@@ -305,7 +327,6 @@ export async function removalPreview(
   input: { workspaceId: string; userId: string },
 ): Promise<{ secrets: number; nodes: AffectedNode[] }> {
   const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
-  requirePermission(permissions.manageMembers(membership), ONLY_MANAGERS_REMOVE);
   const member = await svc.db
     .selectFrom('memberships')
     .select('role')
@@ -313,6 +334,7 @@ export async function removalPreview(
     .where('user_id', '=', input.userId)
     .executeTakeFirst();
   if (!member) throw new NotFoundError('Member');
+  requirePermission(permissions.manageMembers(membership), ONLY_MANAGERS_REMOVE);
   requirePermission(permissions.manageMemberWithRole(membership, member.role), ONLY_OWNERS_REMOVE_OWNERS);
   const count = await svc.db
     .selectFrom('secrets')

@@ -37,6 +37,16 @@ export interface PlannedBackend {
   problem: string | null;
 }
 
+/** The restricted login role the server connects as on PostgreSQL (a member of latchkey_app). */
+export const E2E_LOGIN_ROLE = 'latchkey_test_app';
+
+function withUser(url: string, user: string): string {
+  const parsed = new URL(url);
+  parsed.username = user;
+  parsed.password = '';
+  return parsed.toString();
+}
+
 export function plannedBackends(): PlannedBackend[] {
   const pglite: PlannedBackend = { name: 'PGlite', backend: { name: 'PGlite', env: {} }, problem: null };
   const url = process.env.TEST_DATABASE_URL;
@@ -57,8 +67,11 @@ export function plannedBackends(): PlannedBackend[] {
       name: 'PostgreSQL',
       backend: {
         name: 'PostgreSQL',
+        // The server connects as a restricted login role (row-level security binds it; it refuses a
+        // superuser) and migrates as the owner; startServer makes sure the role exists.
         env: {
-          DATABASE_URL: url,
+          DATABASE_URL: withUser(url, E2E_LOGIN_ROLE),
+          LATCHKEY_OWNER_DATABASE_URL: url,
           LATCHKEY_DATABASE_SCHEMA: schema,
           LATCHKEY_MASTER_KEY: randomBytes(32).toString('base64'),
         },

@@ -4,8 +4,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureLoginRole } from '@latchkey/server';
 import pg from 'pg';
-import type { Backend } from './environment';
+import { type Backend, E2E_LOGIN_ROLE } from './environment';
 
 export const webRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const repoRoot = resolve(webRoot, '../..');
@@ -49,6 +50,8 @@ export async function startServer(
         `${what} is missing (${path}). Build first: cd ${repoRoot} && pnpm exec turbo run build`,
       );
 
+  const owner = backend.env.LATCHKEY_OWNER_DATABASE_URL;
+  if (owner) await ensureLoginRole(owner, E2E_LOGIN_ROLE);
   const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-web-e2e-data-'));
   const keyDir = mkdtempSync(join(tmpdir(), 'latchkey-web-e2e-key-'));
   const port = await freePort();
@@ -127,7 +130,7 @@ export async function startServer(
 
 /** A PostgreSQL run leaves nothing behind: its fresh schema is dropped once the server has stopped. */
 async function dropSchema(backend: Backend): Promise<void> {
-  const url = backend.env.DATABASE_URL;
+  const url = backend.env.LATCHKEY_OWNER_DATABASE_URL ?? backend.env.DATABASE_URL;
   const schema = backend.env.LATCHKEY_DATABASE_SCHEMA;
   if (!url || !schema) return;
   if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`unexpected schema name ${schema}`);

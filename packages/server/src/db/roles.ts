@@ -1,0 +1,127 @@
+import { type Kysely, Migrator, sql } from 'kysely';
+import pg from 'pg';
+import { migrations } from './migrations.js';
+import { APP_ROLE } from './scope.js';
+
+/** A database role setup that would let row-level security be bypassed, or no migrated schema: start-up stops. */
+export class DatabaseRoleError extends Error {
+  override name = 'DatabaseRoleError';
+}
+
+const SEE = 'see docs/operations.md "PostgreSQL roles"';
+
+/**
+ * Row-level security binds only roles that are not superuser, not BYPASSRLS and do not own the tables: the
+ * application's login role must be such a role, and a member of `latchkey_app` (which holds the grants).
+ */
+export async function checkApplicationRole(
+  // biome-ignore lint/suspicious/noExplicitAny: any schema
+  db: Kysely<any>,
+): Promise<void> {
+  const { rows } = await sql<{
+    role: string;
+    superuser: boolean;
+    bypass_rls: boolean;
+    app_role_exists: boolean;
+    member: boolean | null;
+    owned: string | null;
+  }>`
+    select r.rolname as role, r.rolsuper as superuser, r.rolbypassrls as bypass_rls,
+           exists (select from pg_roles where rolname = ${APP_ROLE}) as app_role_exists,
+           case when exists (select from pg_roles where rolname = ${APP_ROLE})
+                then pg_has_role(current_user, ${APP_ROLE}, 'MEMBER') end as member,
+           (select string_agg(c.relname, ', ' order by c.relname) from pg_class c
+              join pg_namespace n on n.oid = c.relnamespace
+             where n.nspname = current_schema() and c.relkind in ('r', 'p')
+               and pg_has_role(current_user, c.relowner, 'MEMBER')) as owned
+    from pg_roles r where r.rolname = current_user`.execute(db);
+  const row = rows[0];
+  if (!row) throw new DatabaseRoleError('Could not read the database role of DATABASE_URL');
+  const who = `DATABASE_URL connects as role '${row.role}'`;
+  if (row.superuser) {
+    throw new DatabaseRoleError(
+      `${who}, a superuser: row-level security would not apply to it. Connect as a role that is not superuser, not BYPASSRLS and does not own the tables; ${SEE}.`,
+    );
+  }
+  if (row.bypass_rls) {
+    throw new DatabaseRoleError(
+      `${who}, which has BYPASSRLS: row-level security would not apply to it. Use a role without it; ${SEE}.`,
+    );
+  }
+  if (row.owned) {
+    throw new DatabaseRoleError(
+      `${who}, which owns the tables (${row.owned.slice(0, 200)}): row-level security does not bind a table's owner. Run migrations as the owner (LATCHKEY_OWNER_DATABASE_URL) and the server as another role; ${SEE}.`,
+    );
+  }
+  if (!row.app_role_exists || !row.member) {
+    throw new DatabaseRoleError(
+      `${who}, which is not a member of '${APP_ROLE}' (the role the grants and policies name): run \`grant ${APP_ROLE} to ${row.role}\` as the owner; ${SEE}.`,
+    );
+  }
+}
+
+/** Without the owner's connection the server cannot migrate: every migration must already have run. */
+export async function requireMigrated(
+  // biome-ignore lint/suspicious/noExplicitAny: any schema
+  db: Kysely<any>,
+  schema?: string,
+): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
+  let pending: string[];
+  try {
+    pending = (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
+  } catch {
+    pending = Object.keys(migrations);
+  }
+  if (pending.length) {
+    throw new DatabaseRoleError(
+      `The database is not migrated (pending: ${pending.join(', ')}). Run \`pnpm migrate\` with LATCHKEY_OWNER_DATABASE_URL set to the tables' owner, or start with LATCHKEY_OWNER_DATABASE_URL set; ${SEE}.`,
+    );
+  }
+}
+
+function isDuplicateRole(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  // 42710 duplicate_object, 23505 unique_violation (two sessions creating it at once), XX000 "tuple concurrently updated".
+  return code === '42710' || code === '23505' || code === 'XX000';
+}
+
+/**
+ * For tests, benchmarks and local set-ups with a superuser URL: makes sure `latchkey_app` and a login role that
+ * is a member of it exist, and returns `url` with that login role as its user (trust or peer authentication;
+ * production roles are created by the operator, docs/operations.md).
+ */
+export async function ensureLoginRole(ownerUrl: string, loginRole: string): Promise<string> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(loginRole))
+    throw new Error('Login role must be a lower-case identifier');
+  const client = new pg.Client({ connectionString: ownerUrl });
+  await client.connect();
+  try {
+    for (const statement of [
+      `create role ${APP_ROLE} nologin`,
+      `create role ${loginRole} login`,
+      `grant ${APP_ROLE} to ${loginRole}`,
+    ]) {
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          await client.query(statement);
+          break;
+        } catch (error) {
+          if (isDuplicateRole(error) && statement.startsWith('create')) break;
+          if (attempt < 5 && isDuplicateRole(error)) continue;
+          throw error;
+        }
+      }
+    }
+  } finally {
+    await client.end();
+  }
+  const url = new URL(ownerUrl);
+  url.username = loginRole;
+  url.password = '';
+  return url.toString();
+}

@@ -1,0 +1,332 @@
+import { randomBytes } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createServices } from '../app.js';
+import { runCli } from '../cli/index.js';
+import { LocalKeyProvider, type MasterKey, readEnvelopeHeader } from '../crypto/index.js';
+import type { Database } from '../db/schema.js';
+import { resolveNodeCredential } from '../runner/resolve-credential.js';
+import type { Services } from '../services.js';
+import {
+  clientFor,
+  openTestDatabase,
+  signedInUser,
+  TEST_SCRYPT,
+  testBackend,
+  testMasterKey,
+} from '../testing/harness.js';
+import {
+  DATA_KEY_LIMIT_VARIABLE,
+  DEFAULT_DATA_KEY_MAX_ENCRYPTIONS,
+  dataKeyMaxEncryptionsFromEnv,
+  encryptionCount,
+} from './key-usage.js';
+import { addDataKeyVersion, keyStatus, reencryptSecrets } from './rotation.js';
+
+// Issue 6, item 3: every encryption under a data key is counted, in the statement that stores it, and a key at
+// the limit is followed by a new version before it would encrypt once more — also with concurrent writers.
+
+type TestDb = Awaited<ReturnType<typeof openTestDatabase>>;
+
+let database: TestDb;
+let masterKey: MasterKey;
+/** Every secret written, with the value it must decrypt to. */
+let expected: Map<string, { workspaceId: string; token: string }>;
+
+/**
+ * Direct reads and key maintenance (as the CLI runs it) use the tables' owner where the handle has a connection
+ * of its own for it (PostgreSQL with row-level security), else the one connection.
+ */
+const admin = (): Kysely<Database> => (database as { owner?: Kysely<Database> }).owner ?? database.db;
+
+function services(dataKeyMaxEncryptions?: number): Promise<Services> {
+  return createServices({
+    database,
+    keyProvider: new LocalKeyProvider({ active: masterKey, all: [masterKey] }),
+    passwordCost: TEST_SCRYPT,
+    ...(dataKeyMaxEncryptions === undefined ? {} : { dataKeyMaxEncryptions }),
+  });
+}
+
+type Person = Awaited<ReturnType<typeof signedInUser>>;
+
+async function personalWorkspace(svc: Services, name = 'Key user') {
+  const person = await signedInUser(svc, name);
+  const workspaceId = (await person.caller.auth.me())?.workspaces[0]?.id as string;
+  return { person, workspaceId };
+}
+
+const fakeToken = () => `xoxb-fake-${randomBytes(6).toString('hex')}`;
+
+async function create(person: Person, workspaceId: string, name: string) {
+  const token = fakeToken();
+  const meta = await person.caller.secrets.create({
+    workspaceId,
+    credentialType: 'slackBotToken',
+    name,
+    data: { token },
+  });
+  expected.set(meta.id, { workspaceId, token });
+  return meta.id;
+}
+
+async function replace(person: Person, workspaceId: string, secretId: string) {
+  const token = fakeToken();
+  await person.caller.secrets.replace({ workspaceId, secretId, data: { token } });
+  expected.set(secretId, { workspaceId, token });
+}
+
+/** Encryptions per data-key version of a workspace. */
+async function counts(workspaceId: string): Promise<Record<number, number>> {
+  const rows = await admin()
+    .selectFrom('workspace_keys')
+    .select(['version', 'encryptions'])
+    .where('workspace_id', '=', workspaceId)
+    .orderBy('version')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.version, encryptionCount(r.encryptions)]));
+}
+
+async function keyVersionOf(secretId: string): Promise<number> {
+  const row = await admin()
+    .selectFrom('secrets')
+    .select(['key_version', 'ciphertext'])
+    .where('id', '=', secretId)
+    .executeTakeFirstOrThrow();
+  // The envelope names the same version (it is part of the associated data).
+  expect(readEnvelopeHeader(Buffer.from(row.ciphertext)).dataKeyVersion).toBe(row.key_version);
+  return row.key_version;
+}
+
+async function renewals(workspaceId: string) {
+  return admin()
+    .selectFrom('audit_events')
+    .select('details')
+    .where('workspace_id', '=', workspaceId)
+    .where('action', '=', 'workspace.data_key_rotated')
+    .orderBy('seq')
+    .execute();
+}
+
+/** Resolves every expected secret through the runner, on fresh services (no key cached from the writes). */
+async function expectEverySecretDecrypts(): Promise<void> {
+  const svc = await services();
+  const integration = svc.registry.integrationForNodeType('slack');
+  if (!integration) throw new Error('slack is not installed');
+  for (const [secretId, secret] of expected) {
+    const resolved = await resolveNodeCredential(
+      svc,
+      secret.workspaceId,
+      { id: 'n', name: 'Node', nodeType: 'slack', secretId, lostSecretName: null },
+      integration,
+    );
+    expect(resolved.credential.fields()).toEqual({ token: secret.token });
+  }
+}
+
+/** `latchkey …` on the test database, with this test's master key. */
+async function cli(argv: string[], env: NodeJS.ProcessEnv) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, {
+    env,
+    out: (line) => out.push(line),
+    err: (line) => err.push(line),
+    database: { ...database, close: async () => {} },
+    keyProvider: new LocalKeyProvider({ active: masterKey, all: [masterKey] }),
+  });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const sum = (values: Record<number, number>) => Object.values(values).reduce((a, b) => a + b, 0);
+
+beforeEach(async () => {
+  database = await openTestDatabase();
+  masterKey = testMasterKey();
+  expected = new Map();
+});
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  await database.close();
+});
+
+describe(`encryptions per data key (${testBackend()})`, () => {
+  it('with a limit of 3, the 4th secret gets a new data-key version; counts are exact and all decrypt', async () => {
+    const svc = await services(3);
+    const { person, workspaceId } = await personalWorkspace(svc);
+    const ids: string[] = [];
+    for (let i = 1; i <= 3; i++) ids.push(await create(person, workspaceId, `Token ${i}`));
+    expect(await counts(workspaceId)).toEqual({ 1: 3 });
+    expect(await renewals(workspaceId)).toEqual([]);
+
+    ids.push(await create(person, workspaceId, 'Token 4'));
+    expect(await counts(workspaceId)).toEqual({ 1: 3, 2: 1 });
+    expect(await Promise.all(ids.map(keyVersionOf))).toEqual([1, 1, 1, 2]);
+    // One audit event for the automatic renewal, saying why.
+    expect(await renewals(workspaceId)).toEqual([
+      { details: { version: 2, masterKeyId: masterKey.id, reason: 'encryption-limit' } },
+    ]);
+    for (let i = 5; i <= 7; i++) ids.push(await create(person, workspaceId, `Token ${i}`));
+    expect(await counts(workspaceId)).toEqual({ 1: 3, 2: 3, 3: 1 });
+    await expectEverySecretDecrypts();
+
+    // keys status reports the busiest active key against the limit.
+    const status = await keyStatus(admin(), svc.keys.provider);
+    expect(status.mostUsedActiveDataKey).toEqual({ workspaceId, version: 3, encryptions: 1 });
+    const status3 = await cli(['keys', 'status'], { [DATA_KEY_LIMIT_VARIABLE]: '3' });
+    expect(status3.code).toBe(0);
+    expect(status3.out).toContain(
+      `Encryptions per active data key: at most 1 (33.3% of the limit 3, ${DATA_KEY_LIMIT_VARIABLE}; workspace ${workspaceId}, version 3).`,
+    );
+    const unset = await cli(['keys', 'status'], {});
+    expect(unset.out).toContain('at most 1 (<0.01% of the limit 1073741824');
+    const invalid = await cli(['keys', 'status'], { [DATA_KEY_LIMIT_VARIABLE]: '3.5' });
+    expect(invalid.code).toBe(1);
+    expect(invalid.err).toContain(`${DATA_KEY_LIMIT_VARIABLE} must be a whole number from 1 to 4294967296`);
+  });
+
+  it('a refused create counts nothing: duplicate name, invalid data', async () => {
+    const svc = await services(3);
+    const { person, workspaceId } = await personalWorkspace(svc);
+    await create(person, workspaceId, 'Only once');
+    await expect(create(person, workspaceId, 'Only once')).rejects.toThrow(/already exists/);
+    await expect(
+      person.caller.secrets.create({
+        workspaceId,
+        credentialType: 'slackBotToken',
+        name: 'Bad',
+        data: { token: 'not a slack token' },
+      }),
+    ).rejects.toThrow();
+    expect(await counts(workspaceId)).toEqual({ 1: 1 });
+  });
+
+  it('replacing a value counts, and at the limit the replaced value is encrypted with a new version', async () => {
+    const svc = await services(3);
+    const { person, workspaceId } = await personalWorkspace(svc);
+    const a = await create(person, workspaceId, 'A');
+    const b = await create(person, workspaceId, 'B');
+    await replace(person, workspaceId, a);
+    expect(await counts(workspaceId)).toEqual({ 1: 3 });
+    await replace(person, workspaceId, b);
+    expect(await counts(workspaceId)).toEqual({ 1: 3, 2: 1 });
+    expect(await keyVersionOf(a)).toBe(1);
+    expect(await keyVersionOf(b)).toBe(2);
+    await replace(person, workspaceId, a);
+    expect(await counts(workspaceId)).toEqual({ 1: 3, 2: 2 });
+    expect(await keyVersionOf(a)).toBe(2);
+    await expectEverySecretDecrypts();
+  });
+
+  it('re-encryption by data-key rotation counts, and renews a key it fills part-way through', async () => {
+    const svc = await services(3);
+    const { person, workspaceId } = await personalWorkspace(svc);
+    for (let i = 1; i <= 5; i++) await create(person, workspaceId, `Token ${i}`);
+    expect(await counts(workspaceId)).toEqual({ 1: 3, 2: 2 });
+
+    // Operator rotation: version 3 for everything; it holds 3 re-encryptions, then version 4 takes the rest.
+    const { version } = await addDataKeyVersion(admin(), svc.keys.provider, workspaceId);
+    expect(version).toBe(3);
+    const report = await reencryptSecrets(admin(), svc.keys, workspaceId, {
+      maxEncryptions: 3,
+      batchSize: 2,
+    });
+    expect(report).toEqual({ workspaceId, version: 4, reencrypted: 5, failed: [] });
+    expect(await counts(workspaceId)).toEqual({ 1: 3, 2: 2, 3: 3, 4: 2 });
+    const versions = await Promise.all([...expected.keys()].map(keyVersionOf));
+    expect(versions.sort()).toEqual([3, 3, 3, 4, 4]);
+    expect((await renewals(workspaceId)).map((r) => r.details)).toEqual([
+      { version: 2, masterKeyId: masterKey.id, reason: 'encryption-limit' },
+      { version: 3, masterKeyId: masterKey.id },
+      { version: 4, masterKeyId: masterKey.id, reason: 'encryption-limit' },
+    ]);
+    await expectEverySecretDecrypts();
+  });
+
+  it('a lowered limit applies at the next write; a key never counts past the limit it was written under', async () => {
+    const generous = await services(10);
+    const { person, workspaceId } = await personalWorkspace(generous);
+    for (let i = 1; i <= 4; i++) await create(person, workspaceId, `Token ${i}`);
+    // The same user, on a server restarted with a lower limit than the key has already used.
+    const strict = clientFor(await services(2));
+    strict.session.token = person.session.token;
+    await create({ ...person, caller: strict.caller }, workspaceId, 'Token 5');
+    expect(await counts(workspaceId)).toEqual({ 1: 4, 2: 1 });
+    await expectEverySecretDecrypts();
+  });
+
+  it('concurrent creates never push a key past the limit: 20 at once with a limit of 5', async () => {
+    const svc = await services(5);
+    const { person, workspaceId } = await personalWorkspace(svc);
+    const ids = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => create(person, workspaceId, `Parallel ${i}`)),
+    );
+    expect(new Set(ids).size).toBe(20);
+    const perVersion = await counts(workspaceId);
+    // Each exhausted version was renewed exactly once, however many writers found it full.
+    expect(perVersion).toEqual({ 1: 5, 2: 5, 3: 5, 4: 5 });
+    expect(sum(perVersion)).toBe(20);
+    expect(await renewals(workspaceId)).toHaveLength(3);
+    const stored: Record<number, number> = {};
+    for (const id of ids) {
+      const v = await keyVersionOf(id);
+      stored[v] = (stored[v] ?? 0) + 1;
+    }
+    expect(stored).toEqual(perVersion);
+    await expectEverySecretDecrypts();
+  });
+
+  it('creates, replaces and a re-encryption run at the same time: no deadlock, every encryption counted once', async () => {
+    const svc = await services(7);
+    const { person, workspaceId } = await personalWorkspace(svc);
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await create(person, workspaceId, `Old ${i}`));
+    await addDataKeyVersion(admin(), svc.keys.provider, workspaceId);
+    const [report] = await Promise.all([
+      reencryptSecrets(admin(), svc.keys, workspaceId, { maxEncryptions: 7, batchSize: 2 }),
+      ...ids.map((id) => replace(person, workspaceId, id)),
+      ...Array.from({ length: 6 }, (_, i) => create(person, workspaceId, `New ${i}`)),
+    ]);
+    const perVersion = await counts(workspaceId);
+    for (const n of Object.values(perVersion)) expect(n).toBeLessThanOrEqual(7);
+    // 6 creates + 6 replaces + 6 more creates + whatever the run re-encrypted (a replace it waited for, or
+    // that came first with the new key, leaves it nothing to do for that secret).
+    expect(sum(perVersion)).toBe(18 + report.reencrypted);
+    expect(report.failed).toEqual([]);
+    await expectEverySecretDecrypts();
+  });
+});
+
+describe('LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS', () => {
+  it('defaults to 2^30 and takes a whole number from 1 to 2^32', () => {
+    expect(DEFAULT_DATA_KEY_MAX_ENCRYPTIONS).toBe(2 ** 30);
+    expect(dataKeyMaxEncryptionsFromEnv({})).toBe(2 ** 30);
+    expect(dataKeyMaxEncryptionsFromEnv({ [DATA_KEY_LIMIT_VARIABLE]: '' })).toBe(2 ** 30);
+    expect(dataKeyMaxEncryptionsFromEnv({ [DATA_KEY_LIMIT_VARIABLE]: '1' })).toBe(1);
+    expect(dataKeyMaxEncryptionsFromEnv({ [DATA_KEY_LIMIT_VARIABLE]: '1000000' })).toBe(1_000_000);
+    expect(dataKeyMaxEncryptionsFromEnv({ [DATA_KEY_LIMIT_VARIABLE]: String(2 ** 32) })).toBe(2 ** 32);
+    for (const bad of ['0', '-5', 'many', '1.5', '1e6', '0x10', '10k', String(2 ** 32 + 1), '9'.repeat(30)]) {
+      expect(() => dataKeyMaxEncryptionsFromEnv({ [DATA_KEY_LIMIT_VARIABLE]: bad })).toThrow(
+        /^LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS must be a whole number from 1 to 4294967296/,
+      );
+    }
+  });
+
+  it('an invalid value stops start-up with a message naming the variable, before anything is written', async () => {
+    vi.stubEnv(DATA_KEY_LIMIT_VARIABLE, 'lots');
+    const error = await services().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/^LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS must be a whole number/);
+    // Not even migrated.
+    const table = await sql<{ t: string | null }>`select to_regclass('workspace_keys')::text as t`.execute(
+      admin(),
+    );
+    expect(table.rows[0]?.t).toBeNull();
+
+    vi.stubEnv(DATA_KEY_LIMIT_VARIABLE, '12');
+    expect((await services()).dataKeyMaxEncryptions).toBe(12);
+    // An explicit option wins over the environment, and is checked the same way.
+    expect((await services(4)).dataKeyMaxEncryptions).toBe(4);
+    await expect(services(0)).rejects.toThrow(/must be a whole number from 1/);
+  });
+});
