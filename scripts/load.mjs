@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Load test (issue 6, item 14; docs/reliability.md): starts the built server on 127.0.0.1 with a fresh
 // embedded (PGlite) data directory — and, when DATABASE_URL or TEST_DATABASE_URL is set, again on a fresh
-// PostgreSQL schema — then drives it with autocannon for a bounded time: 50 connections mixing
-// secrets.list, secrets.selectable, secrets.create, secrets.replace, secrets.delete and workflows.run
-// across several workspaces. Checks: zero 5xx, no result from another workspace, server memory (RSS) flat
+// PostgreSQL schema (that URL is the tables' owner, a superuser; the server connects as a restricted login
+// role made from it, as row-level security requires: docs/operations.md "PostgreSQL roles") — then drives it
+// with autocannon for a bounded time: 50 connections mixing secrets.list, secrets.selectable, secrets.create,
+// secrets.replace, secrets.delete and workflows.run across several workspaces. Checks: zero 5xx, no result from another workspace, server memory (RSS) flat
 // after warm-up. Writes the results to docs/reliability.md. Only loopback traffic.
 //
 //   pnpm load                      # 60 s per backend
@@ -17,11 +18,14 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const serverMain = path.join(root, 'packages/server/dist/main.js');
+const serverRoles = path.join(root, 'packages/server/dist/db/roles.js');
+/** The restricted login role the server connects as on PostgreSQL (the tests' and the bench's too). */
+const LOGIN_ROLE = 'latchkey_test_app';
 const reliabilityDoc = path.join(root, 'docs/reliability.md');
 
 function parseArgs(argv) {
@@ -116,7 +120,11 @@ async function startServer(backend) {
   let schema;
   if (backend.kind === 'postgres') {
     schema = `load_${randomBytes(5).toString('hex')}`;
-    env.DATABASE_URL = backend.url;
+    // The server refuses a superuser DATABASE_URL: it connects as a member of latchkey_app, and migrates the
+    // schema with the owner's URL.
+    const { ensureLoginRole } = await import(pathToFileURL(serverRoles).href);
+    env.DATABASE_URL = await ensureLoginRole(backend.url, LOGIN_ROLE);
+    env.LATCHKEY_OWNER_DATABASE_URL = backend.url;
     env.LATCHKEY_DATABASE_SCHEMA = schema;
   }
   const child = spawn(process.execPath, [serverMain], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -2,26 +2,50 @@
 // generator does not share its event loop. It serves, on 127.0.0.1:
 //   - the real product: buildHttpServer (cookies, CSRF checks, session check, tRPC, zod input validation);
 //   - a bare Fastify app whose routes call the same domain functions (the same database work) for a fixed
-//     user, with no session check, no tRPC and no input validation: the baseline of item 5.
-// Configuration comes in BENCH_CONFIG (JSON); it answers over IPC.
+//     user, with no session check, no tRPC and no input validation: the baseline of item 5. Each bare route
+//     runs in the row-level-security scope the procedure it is compared with gets (db/scope.ts): the
+//     workspace its input names (workflows.run: the workflow's workspace, which the procedure looks up) and
+//     the user.
+// Configuration comes in BENCH_CONFIG (JSON); it answers over IPC. It counts the statements it sends (the
+// `statements` message reads and resets the count), so run.mjs can report statements per request.
 import Fastify from 'fastify';
 import { sql } from 'kysely';
-import { masterKeyFrom, openTarget, readProcStatus, server } from './lib.mjs';
+import {
+  inScope,
+  masterKeyFrom,
+  openTarget,
+  ownerOf,
+  readProcStatus,
+  scopeIndependent,
+  server,
+} from './lib.mjs';
 
 const config = JSON.parse(process.env.BENCH_CONFIG);
-const database = await openTarget(config.target, config.experiment);
+const counts = { statements: 0, scope: 0 };
+const database = await openTarget(config.target, config.experiment, {
+  onQuery(text) {
+    counts.statements += 1;
+    // The driver's own scope statements (set or clear the session's scope); `begin; select set_config…`
+    // opens a scoped transaction in the same round trip and is counted as a statement only.
+    if (text.startsWith('select set_config(')) counts.scope += 1;
+  },
+});
+const tables = ownerOf(database);
 const svc = await server.app.createServices({
   database,
   keyProvider: masterKeyFrom(config.masterKey),
   runner: server.settings.runnerSettingsFromEnv(process.env),
 });
 const actor = { userId: config.userId };
+const scope = (workspaceId) => ({ workspaceId, userId: actor.userId });
 
 // Touch the big workspace the way the product does, so the memory figure covers it.
-await server.secrets.listSecrets(svc, actor, { workspaceId: config.bigWorkspaceId, limit: 50 });
-await server.secrets.selectableSecrets(svc, actor, {
-  workspaceId: config.bigWorkspaceId,
-  nodeType: 'sendgrid',
+await inScope(scope(config.bigWorkspaceId), async () => {
+  await server.secrets.listSecrets(svc, actor, { workspaceId: config.bigWorkspaceId, limit: 50 });
+  await server.secrets.selectableSecrets(svc, actor, {
+    workspaceId: config.bigWorkspaceId,
+    nodeType: 'sendgrid',
+  });
 });
 
 const product = await server.http.buildHttpServer(svc, { logger: false });
@@ -38,15 +62,32 @@ if (config.experiment === 'buffered-trpc') {
 await product.listen({ host: '127.0.0.1', port: 0 });
 
 const bare = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
-bare.post('/bare/secrets.create', (request) => server.secrets.createSecret(svc, actor, request.body));
-bare.get('/bare/secrets.selectable', (request) =>
-  server.secrets.selectableSecrets(svc, actor, {
-    workspaceId: request.query.workspaceId,
-    nodeType: request.query.nodeType,
-  }),
+if (config.experiment === 'bare-session-check') {
+  // Experiment only (`--experiment=bare-session-check`): the bare routes also check the session cookie against
+  // the database first, as the product does, so that the remaining gap is the framework (tRPC, zod, cookies).
+  bare.addHook('preHandler', async (request, reply) => {
+    const token = /(?:^|;\s*)latchkey_session=([^;]+)/.exec(request.headers.cookie ?? '')?.[1];
+    const user = token ? await scopeIndependent(() => server.identity.userForSession(svc, token)) : undefined;
+    if (!user) return reply.code(401).send({ error: 'not signed in' });
+  });
+}
+bare.post('/bare/secrets.create', (request) =>
+  inScope(scope(request.body.workspaceId), () => server.secrets.createSecret(svc, actor, request.body)),
 );
-bare.post('/bare/secrets.delete', (request) => server.secrets.deleteSecret(svc, actor, request.body));
-bare.post('/bare/workflows.run', (request) => server.runner.runWorkflow(svc, actor, request.body));
+bare.get('/bare/secrets.selectable', (request) =>
+  inScope(scope(request.query.workspaceId), () =>
+    server.secrets.selectableSecrets(svc, actor, {
+      workspaceId: request.query.workspaceId,
+      nodeType: request.query.nodeType,
+    }),
+  ),
+);
+bare.post('/bare/secrets.delete', (request) =>
+  inScope(scope(request.body.workspaceId), () => server.secrets.deleteSecret(svc, actor, request.body)),
+);
+bare.post('/bare/workflows.run', (request) =>
+  inScope(scope(config.workflowWorkspaceId), () => server.runner.runWorkflow(svc, actor, request.body)),
+);
 await bare.listen({ host: '127.0.0.1', port: 0 });
 
 const port = (app) => app.server.address().port;
@@ -67,13 +108,17 @@ process.on('message', async (message) => {
                'sendgrid', 'sendgrid', 'sendgridApiKey', '{}'::jsonb, decode(repeat('ab', 96), 'hex'), 1,
                ${config.userId}, now()
         from generate_series(1, ${message.count}::integer) g
-        returning id`.execute(svc.db);
-      await sql`analyze secrets`.execute(svc.db);
+        returning id`.execute(tables);
+      await sql`analyze secrets`.execute(tables);
       process.send({ type: 'deletePool', ids: rows.map((r) => r.id) });
+    } else if (message.type === 'statements') {
+      process.send({ type: 'statements', ...counts });
+      counts.statements = 0;
+      counts.scope = 0;
     } else if (message.type === 'memory') {
       process.send({ type: 'memory', ...readProcStatus() });
     } else if (message.type === 'count') {
-      const { rows } = await sql`select count(*)::integer as n from secrets`.execute(svc.db);
+      const { rows } = await sql`select count(*)::integer as n from secrets`.execute(tables);
       process.send({ type: 'count', n: rows[0].n });
     } else if (message.type === 'close') {
       await product.close();

@@ -1,5 +1,10 @@
 // Shared pieces of `pnpm bench` (run.mjs) and its HTTP server process (http-server.mjs): the built server
 // (dist/), the database target, bulk data builders and timing statistics. Plain ESM, no build step of its own.
+//
+// Row-level security (db/scope.ts): the services' connection (`database.db`) is the application's; on
+// PostgreSQL it logs in as a restricted role and sees a workspace's rows only inside `withDbScope`. The bench
+// seeds its data through the tables' owner (`database.owner`, which row-level security does not bind) and
+// runs every measured call, operation and baseline alike, inside the scope a request would have.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -10,6 +15,8 @@ export const load = (path) => import(new URL(path, dist).href);
 
 export const server = {
   connect: await load('db/connect.js'),
+  scope: await load('db/scope.js'),
+  roles: await load('db/roles.js'),
   app: await load('app.js'),
   crypto: await load('crypto/index.js'),
   secrets: await load('secrets/secrets.js'),
@@ -18,6 +25,7 @@ export const server = {
   settings: await load('runner/settings.js'),
   workspaces: await load('workspaces/workspaces.js'),
   http: await load('http/server.js'),
+  identity: await load('identity/identity.js'),
   router: await load('trpc/router.js'),
 };
 
@@ -32,11 +40,27 @@ export function masterKeyFrom(base64) {
 export const newMasterKeyText = () => randomBytes(32).toString('base64');
 
 /**
- * Opens the bench database: a PGlite data directory, or a schema of its own on PostgreSQL, through the server's
- * own openDatabase. `--experiment=pglite-shared-buffers=SIZE` instead opens PGlite exactly as openDatabase does
- * plus `shared_buffers = SIZE`, to measure what that setting would change (memory, latency).
+ * The login role the bench's services use on PostgreSQL: a member of `latchkey_app`, not superuser, not
+ * BYPASSRLS, owning nothing (the same role as the tests, testing/harness.ts TEST_LOGIN_ROLE). Created once
+ * with the owner's (superuser) URL; returns that URL with the role as its user.
  */
-export async function openTarget(target, experiment) {
+export const BENCH_LOGIN_ROLE = 'latchkey_test_app';
+export const applicationUrl = (ownerUrl) => server.roles.ensureLoginRole(ownerUrl, BENCH_LOGIN_ROLE);
+
+/** Runs `fn` scoped like a signed-in request for `workspaceId` (db/scope.ts). */
+export const inScope = (scope, fn) => server.scope.withDbScope(scope, fn);
+
+/** Runs `fn`, whose statements set their own scope or touch no scoped table (named selfScoped in earlier builds). */
+export const scopeIndependent = server.scope.scopeIndependent ?? server.scope.selfScoped;
+
+/**
+ * Opens the bench database through the server's own openDatabase: a PGlite data directory, or a schema of its
+ * own on PostgreSQL with `target.url` (the restricted application role) and `target.ownerUrl` (the owner).
+ * `--experiment=pglite-shared-buffers=SIZE` instead opens PGlite exactly as openDatabase does (the same
+ * row-level-security dialect) plus `shared_buffers = SIZE`, to measure what that setting would change.
+ * `options.onQuery` sees every statement (run.mjs counts them per HTTP request).
+ */
+export async function openTarget(target, experiment, options = {}) {
   const buffers = /^pglite-shared-buffers=(\w+)$/.exec(experiment ?? '')?.[1];
   if (target.kind === 'pglite' && buffers) {
     const { PGlite } = await import('@electric-sql/pglite');
@@ -46,16 +70,37 @@ export async function openTarget(target, experiment) {
     const pathModule = await import('node:path');
     if (target.dataDir)
       mkdirSync(pathModule.dirname(pathModule.resolve(target.dataDir)), { recursive: true });
-    const options = { postgresqlconf: `shared_buffers = ${buffers}` };
-    const client = target.dataDir
-      ? await PGlite.create(target.dataDir, options)
-      : await PGlite.create(options);
-    const db = new Kysely({ dialect: new PGliteDialect(client) });
-    return { db, kind: 'pglite', close: () => db.destroy() };
+    const config = { postgresqlconf: `shared_buffers = ${buffers}` };
+    const client = target.dataDir ? await PGlite.create(target.dataDir, config) : await PGlite.create(config);
+    const dialect = server.scope.scopedDialect(new PGliteDialect(client), {
+      runScript: async (_connection, script) => {
+        await client.exec(script);
+      },
+      trace: options.onQuery,
+      singleSession: true,
+    });
+    const log = options.onQuery ? (event) => options.onQuery(event.query.sql) : undefined;
+    const db = new Kysely({ dialect, ...(log ? { log } : {}) });
+    return { db, owner: db, kind: 'pglite', close: () => db.destroy() };
   }
   return target.kind === 'pglite'
-    ? server.connect.openDatabase({ kind: 'pglite', dataDir: target.dataDir })
-    : server.connect.openDatabase({ kind: 'postgres', url: target.url, schema: target.schema, poolSize: 10 });
+    ? server.connect.openDatabase({ kind: 'pglite', dataDir: target.dataDir }, options)
+    : server.connect.openDatabase(
+        {
+          kind: 'postgres',
+          url: target.url,
+          ownerUrl: target.ownerUrl,
+          schema: target.schema,
+          poolSize: 10,
+        },
+        options,
+      );
+}
+
+/** The tables' owner of an open bench database (PGlite: the same client, unscoped = superuser). */
+export function ownerOf(database) {
+  if (!database.owner) throw new Error('the bench database has no owner connection');
+  return database.owner;
 }
 
 export async function dropSchema(url, schema) {
@@ -140,12 +185,14 @@ async function insertChunked(db, table, rows, chunk = 1000) {
 /**
  * Inserts `count` real, encrypted secrets in bulk (1,000 rows a statement), spread evenly over the credential
  * types and over time (one per second back from `until`), so pages and indexes look like a grown workspace.
+ * Written by `owner` (the tables' owner: seeding is not what is measured).
  */
 export async function bulkSecrets(
   svc,
+  owner,
   { workspaceId, count, createdBy, prefix = 'Secret', until = Date.now() },
 ) {
-  const dataKey = await svc.keys.active(svc.db, workspaceId);
+  const dataKey = await svc.keys.active(owner, workspaceId);
   const ids = [];
   const rows = [];
   for (let i = 0; i < count; i++) {
@@ -174,7 +221,7 @@ export async function bulkSecrets(
       updated_at: at,
     });
   }
-  await insertChunked(svc.db, 'secrets', rows);
+  await insertChunked(owner, 'secrets', rows);
   return ids;
 }
 

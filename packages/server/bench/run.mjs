@@ -2,8 +2,10 @@
 // `pnpm bench [--quick] [--backend=pglite|postgres] [--json=PATH]` — the performance benchmark of issue 7
 // (docs/performance.md). It builds its own data set, measures every operation next to a baseline measured in
 // the same run on the same connection, prints a table and writes it as JSON. PGlite always; PostgreSQL too
-// when DATABASE_URL or TEST_DATABASE_URL is set (in a fresh schema, dropped afterwards). Numbers are reported,
-// never asserted: the exit code is 0 unless the bench itself crashes.
+// when DATABASE_URL or TEST_DATABASE_URL is set (in a fresh schema, dropped afterwards): that URL is the
+// tables' owner (a superuser), and the services connect as a restricted login role made from it, exactly as
+// the tests do, so row-level security binds them. Numbers are reported, never asserted: the exit code is 0
+// unless the bench itself crashes.
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,18 +18,22 @@ import autocannon from 'autocannon';
 import { sql } from 'kysely';
 import {
   addMember,
+  applicationUrl,
   BENCH_SCRYPT,
   bulkNodes,
   bulkSecrets,
   compare,
   dropSchema,
   FAKE_DATA,
+  inScope,
   load,
   masterKeyFrom,
   newMasterKeyText,
   openTarget,
+  ownerOf,
   plainUser,
   readProcStatus,
+  scopeIndependent,
   server,
   signUp,
   summarize,
@@ -67,6 +73,8 @@ const P = QUICK
       selectable: { rounds: 4, batch: 3 },
       httpSeconds: 1,
       httpWarmupSeconds: 0,
+      // 50 connections only: the zero-error target is there, and it keeps the quick run under a minute.
+      httpConnections: [50],
       coldStarts: 1,
     }
   : {
@@ -80,6 +88,7 @@ const P = QUICK
       selectable: { rounds: 6, batch: 5 },
       httpSeconds: 6,
       httpWarmupSeconds: 1,
+      httpConnections: [8, 50],
       coldStarts: 3,
     };
 
@@ -96,30 +105,36 @@ const log = (message) =>
 // ---------------------------------------------------------------------------------------------------------
 // Data set
 
-async function buildDataSet(svc) {
+// Seeded through the tables' owner (`tables`, which row-level security does not bind), except the accounts and
+// workspaces, which go through the product's own functions (they scope themselves).
+async function buildDataSet(svc, tables) {
   const owner = await signUp(svc, 'Bench Owner');
-  const memberId = await plainUser(svc.db, 'bench-member');
+  const memberId = await plainUser(tables, 'bench-member');
   const big = await teamWorkspace(svc, owner.actor, 'Big');
   const small = await teamWorkspace(svc, owner.actor, 'Small');
   const creates = await teamWorkspace(svc, owner.actor, 'Creates');
   const httpCreates = await teamWorkspace(svc, owner.actor, 'HTTP creates');
   const deletes = await teamWorkspace(svc, owner.actor, 'Deletes');
-  await addMember(svc.db, big, memberId);
+  await addMember(tables, big, memberId);
   // 1 secret in 100 is the member's: a member's own list is a real filter, not "everything".
-  const bigIds = await bulkSecrets(svc, {
+  const bigIds = await bulkSecrets(svc, tables, {
     workspaceId: big,
     count: P.big,
     createdBy: (i) => (i % 100 === 7 ? memberId : owner.user.id),
   });
-  const smallIds = await bulkSecrets(svc, { workspaceId: small, count: P.small, createdBy: owner.user.id });
+  const smallIds = await bulkSecrets(svc, tables, {
+    workspaceId: small,
+    count: P.small,
+    createdBy: owner.user.id,
+  });
   // The workflow that workflows.run runs: one SendGrid node with a SendGrid credential of the small workspace.
   const sendgridSecret = smallIds[CREDENTIAL_INDEX.sendgridApiKey];
   const workflow = crypto.randomUUID();
-  await svc.db
+  await tables
     .insertInto('workflows')
     .values({ id: workflow, workspace_id: small, name: 'Welcome', updated_at: new Date() })
     .execute();
-  await svc.db
+  await tables
     .insertInto('workflow_nodes')
     .values({
       id: crypto.randomUUID(),
@@ -138,7 +153,7 @@ async function buildDataSet(svc) {
       updated_at: new Date(),
     })
     .execute();
-  await sql`analyze`.execute(svc.db);
+  await sql`analyze`.execute(tables);
   return { owner, memberId, big, small, creates, httpCreates, deletes, bigIds, smallIds, workflow };
 }
 
@@ -198,36 +213,42 @@ function cursorAt(createdAt, id) {
   return Buffer.from(JSON.stringify([new Date(createdAt).toISOString(), id])).toString('base64url');
 }
 
-async function measureOperations(backend, svc, data) {
+async function measureOperations(backend, svc, tables, data) {
   const actor = data.owner.actor;
   const { db } = svc;
+  // Every call — operation and baseline alike — runs on the application's connection (`svc.db`) inside the
+  // row-level-security scope a signed-in request about that workspace gets (trpc.ts authedProcedure), so both
+  // pay the same policies and the same scope bookkeeping. Only set-up goes through the owner (`tables`).
+  const scoped =
+    (workspaceId, fn, userId = actor.userId) =>
+    (i) =>
+      inScope({ workspaceId, userId }, () => fn(i));
+  const secretColumns = [
+    'id',
+    'name',
+    'workspace_id',
+    'credential_type',
+    'public_fields',
+    'ciphertext',
+    'key_version',
+  ];
+  const byPrimaryKey = (on, id) => on.selectFrom('secrets').select(secretColumns).where('id', '=', id);
 
   // 1. Resolve a node's credential vs a bare primary-key select of the secret row.
   const integration = svc.registry.integrationForNodeType('sendgrid');
   const sendgridIds = data.bigIds.filter((_, i) => i % 8 === CREDENTIAL_INDEX.sendgridApiKey).slice(0, 200);
+  const sendgridId = (i) => sendgridIds[i % sendgridIds.length];
   const node = (i) => ({
     id: 'bench-node',
     name: 'Send',
     nodeType: 'sendgrid',
-    secretId: sendgridIds[i % sendgridIds.length],
+    secretId: sendgridId(i),
     lostSecretName: null,
   });
+  const bareSelect = scoped(data.big, (i) => byPrimaryKey(db, sendgridId(i)).executeTakeFirstOrThrow());
   const resolve = await compare(
-    (i) => server.resolve.resolveNodeCredential(svc, data.big, node(i), integration),
-    (i) =>
-      db
-        .selectFrom('secrets')
-        .select([
-          'id',
-          'name',
-          'workspace_id',
-          'credential_type',
-          'public_fields',
-          'ciphertext',
-          'key_version',
-        ])
-        .where('id', '=', sendgridIds[i % sendgridIds.length])
-        .executeTakeFirst(),
+    scoped(data.big, (i) => server.resolve.resolveNodeCredential(svc, data.big, node(i), integration)),
+    bareSelect,
     P.fast,
   );
   addRow(
@@ -235,73 +256,101 @@ async function measureOperations(backend, svc, data) {
       'resolve a node credential (authz + type check + decrypt)',
       backend,
       resolve,
-      'bare primary-key select of the secret row',
+      'bare primary-key select of the secret row, same scope',
       0.8,
       `workspace of ${P.big.toLocaleString('en')} secrets`,
     ),
   );
 
-  // What the resolve costs in SQL alone: its one statement (the secret by primary key, scoped to the workspace;
-  // the data key comes from memory) vs the bare primary-key select. Reported, not a target: the rest of the
-  // gap is the type check, the decryption and the call overhead.
+  // What the resolve costs in SQL alone: its one statement (latchkey_resolve_secret, which sets the workspace
+  // scope itself and reads the secret by primary key and workspace; the data key comes from memory) vs the
+  // bare primary-key select. Reported, not a target: the rest of the gap is the type check, the decryption
+  // and the call overhead.
   const statementOnly = await compare(
-    (i) =>
-      db
-        .selectFrom('secrets as s')
-        .select([
-          's.id',
-          's.name',
-          's.workspace_id',
-          's.credential_type',
-          's.public_fields',
-          's.ciphertext',
-          's.key_version',
-        ])
-        .where('s.id', '=', sendgridIds[i % sendgridIds.length])
-        .where('s.workspace_id', '=', data.big)
-        .executeTakeFirst(),
-    (i) =>
-      db
-        .selectFrom('secrets')
-        .select([
-          'id',
-          'name',
-          'workspace_id',
-          'credential_type',
-          'public_fields',
-          'ciphertext',
-          'key_version',
-        ])
-        .where('id', '=', sendgridIds[i % sendgridIds.length])
-        .executeTakeFirst(),
+    scoped(data.big, (i) =>
+      scopeIndependent(() =>
+        sql`select id, name, credential_type, public_fields, ciphertext, key_version
+            from latchkey_resolve_secret(${data.big}, ${sendgridId(i)})`.execute(db),
+      ),
+    ),
+    bareSelect,
     P.fast,
   );
   addRow({
     ...throughputRow(
-      "  (breakdown) resolve's SQL statement alone: the secret by primary key and workspace",
+      "  (breakdown) resolve's SQL statement alone: latchkey_resolve_secret(workspace, secret)",
       backend,
       statementOnly,
-      'bare primary-key select of the secret row',
+      'bare primary-key select of the secret row, same scope',
       0.8,
-      'reported only: the statement is the baseline plus the workspace check',
+      'reported only: the statement sets its own scope and checks the workspace',
+    ),
+    kind: 'breakdown',
+    met: undefined,
+  });
+
+  // What row-level security itself costs a statement, in two parts. (a) The policy: the same primary-key
+  // select as the application role in the workspace's scope vs as the tables' owner, which no policy binds
+  // (PGlite: the same session, unscoped, i.e. its superuser). (b) The scope switch: the same select when every
+  // statement has another scope than the one before on that connection (the driver then sets it first, one
+  // more round trip) vs when the scope stays the same (nothing to set). Both reported, not targets.
+  const policy = await compare(
+    bareSelect,
+    (i) => byPrimaryKey(tables, sendgridId(i)).executeTakeFirstOrThrow(),
+    P.fast,
+  );
+  addRow({
+    ...throughputRow(
+      '  (row-level security) primary-key select: application role in scope vs the owner (no policy)',
+      backend,
+      policy,
+      "the same select as the tables' owner",
+      0.8,
+      'reported only: the policy check on one row',
+    ),
+    kind: 'breakdown',
+    met: undefined,
+  });
+  const smallSendgrid = data.smallIds.filter((_, i) => i % 8 === CREDENTIAL_INDEX.sendgridApiKey);
+  const switching = await compare(
+    (i) =>
+      i % 2 === 0
+        ? inScope({ workspaceId: data.big, userId: actor.userId }, () =>
+            byPrimaryKey(db, sendgridId(i)).executeTakeFirstOrThrow(),
+          )
+        : inScope({ workspaceId: data.small, userId: actor.userId }, () =>
+            byPrimaryKey(db, smallSendgrid[i % smallSendgrid.length]).executeTakeFirstOrThrow(),
+          ),
+    bareSelect,
+    P.fast,
+  );
+  addRow({
+    ...throughputRow(
+      '  (row-level security) primary-key select, scope changes every statement vs the same scope',
+      backend,
+      switching,
+      'the same select, same scope as the statement before',
+      0.8,
+      'reported only: a scope change costs a set_config round trip first',
     ),
     kind: 'breakdown',
     met: undefined,
   });
 
   // 2. Create a secret vs a bare single-row insert (same table, same indexes, a pre-encrypted value).
-  const dataKey = await svc.keys.active(db, data.creates);
+  const dataKey = await svc.keys.active(tables, data.creates);
   const valid = svc.registry.validateCredential('sendgridApiKey', FAKE_DATA.sendgridApiKey).value;
   let n = 0;
   const create = await compare(
-    () =>
+    scoped(data.creates, () =>
       server.secrets.createSecret(svc, actor, {
         workspaceId: data.creates,
         credentialType: 'sendgridApiKey',
         name: `Created ${n++}`,
         data: FAKE_DATA.sendgridApiKey,
       }),
-    () => {
+    ),
+    scoped(data.creates, () => {
       const id = crypto.randomUUID();
       return db
         .insertInto('secrets')
@@ -319,7 +368,7 @@ async function measureOperations(backend, svc, data) {
           updated_at: new Date(),
         })
         .execute();
-    },
+    }),
     P.fast,
   );
   addRow(
@@ -327,15 +376,17 @@ async function measureOperations(backend, svc, data) {
       'create a secret (validate + encrypt + insert + audit)',
       backend,
       create,
-      'bare single-row insert into secrets',
+      'bare single-row insert into secrets, same scope',
       0.6,
       '2 statements, no BEGIN/COMMIT: membership+key read, then one insert+audit CTE',
     ),
   );
 
   // 3. One page of 50 in the big workspace vs the same page in the small one; and a page deep in the big one.
-  const page = (workspaceId, cursor) => () =>
-    server.secrets.listSecrets(svc, actor, { workspaceId, limit: 50, ...(cursor ? { cursor } : {}) });
+  const page = (workspaceId, cursor) =>
+    scoped(workspaceId, () =>
+      server.secrets.listSecrets(svc, actor, { workspaceId, limit: 50, ...(cursor ? { cursor } : {}) }),
+    );
   const list = await compare(page(data.big), page(data.small), P.list);
   addRow(
     timeRow(
@@ -347,7 +398,7 @@ async function measureOperations(backend, svc, data) {
       'one statement (membership + keyset page)',
     ),
   );
-  const middle = await db
+  const middle = await tables
     .selectFrom('secrets')
     .select(['created_at', 'id'])
     .where('workspace_id', '=', data.big)
@@ -372,7 +423,11 @@ async function measureOperations(backend, svc, data) {
     ),
   );
   const memberPage = await compare(
-    () => server.secrets.listSecrets(svc, { userId: data.memberId }, { workspaceId: data.big, limit: 50 }),
+    scoped(
+      data.big,
+      () => server.secrets.listSecrets(svc, { userId: data.memberId }, { workspaceId: data.big, limit: 50 }),
+      data.memberId,
+    ),
     page(data.small),
     P.list,
   );
@@ -388,9 +443,16 @@ async function measureOperations(backend, svc, data) {
   );
 
   // 4. secrets.selectable for a node type vs a bare indexed select of the same columns.
+  const expected = Math.ceil(P.big / 8);
+  const selected = await inScope({ workspaceId: data.big, userId: actor.userId }, () =>
+    server.secrets.selectableSecrets(svc, actor, { workspaceId: data.big, nodeType: 'sendgrid' }),
+  );
+  if (selected.length !== expected) throw new Error(`selectable answered ${selected.length} of ${expected}`);
   const selectable = await compare(
-    () => server.secrets.selectableSecrets(svc, actor, { workspaceId: data.big, nodeType: 'sendgrid' }),
-    () =>
+    scoped(data.big, () =>
+      server.secrets.selectableSecrets(svc, actor, { workspaceId: data.big, nodeType: 'sendgrid' }),
+    ),
+    scoped(data.big, () =>
       db
         .selectFrom('secrets')
         .select(['id', 'name', 'credential_type'])
@@ -399,6 +461,7 @@ async function measureOperations(backend, svc, data) {
         .orderBy('name')
         .orderBy('id')
         .execute(),
+    ),
     P.selectable,
   );
   addRow(
@@ -406,7 +469,7 @@ async function measureOperations(backend, svc, data) {
       `secrets.selectable (sendgrid: ${(P.big / 8).toLocaleString('en')} rows), ${P.big.toLocaleString('en')} secrets`,
       backend,
       selectable,
-      'bare indexed select of the same columns',
+      'bare indexed select of the same columns, same scope',
       1.5,
       'the whole list for the node type, unpaginated',
     ),
@@ -415,19 +478,20 @@ async function measureOperations(backend, svc, data) {
   // 5. Remove a member who created N secrets used by N nodes vs a bare delete of those secrets.
   const removalSamples = [];
   const bareSamples = [];
+  const inBig = (fn) => inScope({ workspaceId: data.big, userId: actor.userId }, fn);
   async function leaverWithSecrets() {
-    const leaver = await plainUser(db, 'bench-leaver');
-    await addMember(db, data.big, leaver);
-    const ids = await bulkSecrets(svc, {
+    const leaver = await plainUser(tables, 'bench-leaver');
+    await addMember(tables, data.big, leaver);
+    const ids = await bulkSecrets(svc, tables, {
       workspaceId: data.big,
       count: P.removal,
       createdBy: leaver,
       prefix: 'Leaving',
     });
-    await bulkNodes(db, { workspaceId: data.big, secretIds: ids });
+    await bulkNodes(tables, { workspaceId: data.big, secretIds: ids });
     // Fresh statistics after a bulk load, as PostgreSQL's autovacuum would have them (PGlite runs no
     // autovacuum worker: see docs/performance.md). Not timed; the same for the operation and the baseline.
-    await sql`analyze secrets, workflow_nodes, workflows, memberships`.execute(db);
+    await sql`analyze secrets, workflow_nodes, workflows, memberships`.execute(tables);
     return leaver;
   }
   for (let r = 0; r < P.removalRounds; r++) {
@@ -436,10 +500,9 @@ async function measureOperations(backend, svc, data) {
       const leaver = await leaverWithSecrets();
       const t0 = performance.now();
       if (which === 'op') {
-        const result = await server.workspaces.removeMember(svc, actor, {
-          workspaceId: data.big,
-          userId: leaver,
-        });
+        const result = await inBig(() =>
+          server.workspaces.removeMember(svc, actor, { workspaceId: data.big, userId: leaver }),
+        );
         if (result.deletedSecrets !== P.removal || result.affectedNodes.length !== P.removal) {
           throw new Error(
             `removal deleted ${result.deletedSecrets} secrets, flagged ${result.affectedNodes.length} nodes`,
@@ -447,13 +510,18 @@ async function measureOperations(backend, svc, data) {
         }
         removalSamples.push(performance.now() - t0);
       } else {
-        await db
-          .deleteFrom('secrets')
-          .where('workspace_id', '=', data.big)
-          .where('created_by', '=', leaver)
-          .execute();
+        const deleted = await inBig(() =>
+          db
+            .deleteFrom('secrets')
+            .where('workspace_id', '=', data.big)
+            .where('created_by', '=', leaver)
+            .executeTakeFirst(),
+        );
         bareSamples.push(performance.now() - t0);
-        await db
+        if (Number(deleted.numDeletedRows) !== P.removal) {
+          throw new Error(`the bare delete deleted ${deleted.numDeletedRows} secrets`);
+        }
+        await tables
           .deleteFrom('memberships')
           .where('workspace_id', '=', data.big)
           .where('user_id', '=', leaver)
@@ -466,7 +534,7 @@ async function measureOperations(backend, svc, data) {
       `remove a member with ${P.removal.toLocaleString('en')} secrets used by ${P.removal.toLocaleString('en')} nodes`,
       backend,
       { op: summarize(removalSamples), base: summarize(bareSamples) },
-      'bare delete of those secrets (FK sets the nodes null)',
+      'bare delete of those secrets in the same scope (FK sets the nodes null)',
       3,
       `one transaction, constant statement count; ${P.removalRounds} runs each`,
     ),
@@ -502,7 +570,8 @@ async function measureRotation(backend, target, masterKeyText) {
   const database = await openTarget(target, experiment);
   try {
     const oldProvider = masterKeyFrom(masterKeyText);
-    const { db } = database;
+    // Rotation is maintenance: it runs as the tables' owner (the CLI's `latchkey keys rotate-master` does too).
+    const db = ownerOf(database);
     for (let i = 0; i < P.rotation; i += 1000) {
       const workspaces = [];
       const keys = [];
@@ -657,6 +726,7 @@ async function measureHttp(backend, target, masterKey, data) {
         userId: data.owner.user.id,
         bigWorkspaceId: data.big,
         deleteWorkspaceId: data.deletes,
+        workflowWorkspaceId: data.small,
         experiment,
       }),
     },
@@ -728,6 +798,24 @@ async function measureHttp(backend, target, masterKey, data) {
         ? { requests: [{ method: spec.method, setupRequest: (req) => ({ ...req, body: spec.body() }) }] }
         : {}),
     });
+  // Statements the server sends per request, counted in the server process over a few sequential requests
+  // after one to settle the connection's scope: exact, unlike a count over a concurrent run.
+  const statementsPerRequest = async (spec, n = 4) => {
+    const once = async () => {
+      const response = await fetch(spec.url, {
+        method: spec.method,
+        headers: json,
+        ...(spec.body ? { body: spec.body() } : {}),
+      });
+      await response.arrayBuffer();
+      if (!response.ok) throw new Error(`${spec.method} ${spec.url} answered ${response.status}`);
+    };
+    await once();
+    await ipc(child, { type: 'statements' }, 'statements');
+    for (let i = 0; i < n; i++) await once();
+    const counted = await ipc(child, { type: 'statements' }, 'statements');
+    return { all: counted.statements / n, scope: counted.scope / n };
+  };
   const summary = (r) => ({
     // Completed requests over the run's actual duration (autocannon's own average is per whole second).
     reqPerSec: r.requests.total / ((new Date(r.finish) - new Date(r.start)) / 1000),
@@ -736,10 +824,22 @@ async function measureHttp(backend, target, masterKey, data) {
     requests: r.requests.total,
     errors: r.errors + r.timeouts + r.non2xx,
   });
+  // Counted first, while the server is idle (after a load run it may still be draining queued requests).
+  const statements = {};
+  for (const [name, spec] of Object.entries(httpCases)) {
+    if (cases && !cases.includes(name)) continue;
+    if (name === 'secrets.delete') {
+      pool = (await ipc(child, { type: 'deletePool', count: 20, label: 'count' }, 'deletePool')).ids;
+    }
+    statements[name] = {
+      product: await statementsPerRequest(spec.product),
+      bare: await statementsPerRequest(spec.bare),
+    };
+  }
   let createRate = 500;
   for (const [name, spec] of Object.entries(httpCases)) {
     if (cases && !cases.includes(name)) continue;
-    for (const connections of [8, 50]) {
+    for (const connections of P.httpConnections) {
       if (name === 'secrets.delete') {
         const needed = Math.ceil(createRate * 3 * (P.httpSeconds + P.httpWarmupSeconds) * 2) + 500;
         pool = (
@@ -758,20 +858,31 @@ async function measureHttp(backend, target, masterKey, data) {
       }
       if (name === 'secrets.create') createRate = Math.max(result.product.reqPerSec, result.bare.reqPerSec);
       const ratio = result.product.reqPerSec / result.bare.reqPerSec;
+      const counted = connections === P.httpConnections[0] ? statements[name] : undefined;
       addRow({
         kind: 'http',
         operation: `HTTP ${name}, ${connections} connections`,
         backend,
         unit: 'req/s',
-        value: result.product,
-        baselineName: 'bare Fastify route calling the same domain function',
-        baseline: result.bare,
+        value: {
+          ...result.product,
+          ...(counted
+            ? { statementsPerRequest: counted.product.all, scopeStatementsPerRequest: counted.product.scope }
+            : {}),
+        },
+        baselineName: 'bare Fastify route calling the same domain function in the same scope',
+        baseline: {
+          ...result.bare,
+          ...(counted
+            ? { statementsPerRequest: counted.bare.all, scopeStatementsPerRequest: counted.bare.scope }
+            : {}),
+        },
         ratio,
         ratioKind: 'req/s, procedure / bare route',
         target: `>= 0.7x bare route${connections === 50 ? ', 0 errors' : ''}`,
         met: ratio >= 0.7 && (connections !== 50 || result.product.errors === 0),
         notes: poolExhausted ? `delete pool ran out ${poolExhausted} times (those requests 404)` : undefined,
-        display: `${result.product.reqPerSec.toFixed(0)} req/s p99 ${result.product.p99Ms} ms err ${result.product.errors} | bare ${result.bare.reqPerSec.toFixed(0)} req/s p99 ${result.bare.p99Ms} ms err ${result.bare.errors}`,
+        display: `${result.product.reqPerSec.toFixed(0)} req/s p99 ${result.product.p99Ms} ms err ${result.product.errors} | bare ${result.bare.reqPerSec.toFixed(0)} req/s p99 ${result.bare.p99Ms} ms err ${result.bare.errors}${counted ? ` | statements/request ${counted.product.all} (scope ${counted.product.scope}) vs ${counted.bare.all} (scope ${counted.bare.scope})` : ''}`,
       });
     }
   }
@@ -807,10 +918,11 @@ async function benchBackend(backend) {
   const masterKey = newMasterKeyText();
   const dataDir = backend === 'pglite' ? mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-')) : undefined;
   const schema = `bench_${randomBytes(4).toString('hex')}`;
+  // PostgreSQL: the services connect as the restricted login role, the URL given is the tables' owner.
   const target =
     backend === 'pglite'
       ? { kind: 'pglite', dataDir: path.join(dataDir, 'data') }
-      : { kind: 'postgres', url: postgresUrl, schema };
+      : { kind: 'postgres', url: await applicationUrl(postgresUrl), ownerUrl: postgresUrl, schema };
   try {
     let database = await openTarget(target, experiment);
     let data;
@@ -820,13 +932,14 @@ async function benchBackend(backend) {
         keyProvider: masterKeyFrom(masterKey),
         passwordCost: BENCH_SCRYPT,
       });
+      const tables = ownerOf(database);
       const t0 = performance.now();
-      data = await buildDataSet(svc);
+      data = await buildDataSet(svc, tables);
       log(
         `${backend}: data set built (${(P.big + P.small).toLocaleString('en')} secrets) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );
-      if (!skip.has('ops')) await measureOperations(backend, svc, data);
-      await sql`analyze`.execute(svc.db);
+      if (!skip.has('ops')) await measureOperations(backend, svc, tables, data);
+      await sql`analyze`.execute(tables);
     } finally {
       await database.close();
       database = undefined;
@@ -860,6 +973,11 @@ async function benchBackend(backend) {
 
 const fmt = (x, digits = 2) => (x === undefined || Number.isNaN(x) ? '' : Number(x).toFixed(digits));
 
+const stmts = (v) =>
+  v.statementsPerRequest === undefined
+    ? ''
+    : `, ${fmt(v.statementsPerRequest, 1)} statements/request (${fmt(v.scopeStatementsPerRequest, 1)} scope)`;
+
 function tableOf(list) {
   const header = [
     'operation',
@@ -892,8 +1010,8 @@ function tableOf(list) {
         r.backend,
         fmt(r.value.medianMs, 1),
         `p99 ${fmt(r.value.p99Ms, 0)}`,
-        `${fmt(r.value.reqPerSec, 0)} req/s, ${r.value.errors} err`,
-        `bare: ${fmt(r.baseline.reqPerSec, 0)} req/s, p99 ${fmt(r.baseline.p99Ms, 0)} ms, ${r.baseline.errors} err`,
+        `${fmt(r.value.reqPerSec, 0)} req/s, ${r.value.errors} err${stmts(r.value)}`,
+        `bare: ${fmt(r.baseline.reqPerSec, 0)} req/s, p99 ${fmt(r.baseline.p99Ms, 0)} ms, ${r.baseline.errors} err${stmts(r.baseline)}`,
         fmt(r.ratio),
         r.target,
         r.met ? 'yes' : 'NO',

@@ -59,13 +59,18 @@ export function encryptionCount(value: string | number | bigint | null | undefin
  */
 export function countEncryption(
   name: string,
-  key: { workspaceId: string; version: number; limit: number },
+  key: { workspaceId: string; version: number; limit: number; newestOnly?: boolean },
   onlyIf: RawBuilder<unknown> = sql`true`,
 ): RawBuilder<unknown> {
+  // newestOnly: the key came from memory and may have been superseded by another instance's rotation; then the
+  // write stores nothing, exactly as for a key at its limit, and is retried with the newest key.
+  const newest = key.newestOnly
+    ? sql`and version = (select max(n.version) from workspace_keys n where n.workspace_id = ${key.workspaceId})`
+    : sql``;
   return sql`${sql.id(name)} as (
     update workspace_keys set encryptions = encryptions + 1
     where workspace_id = ${key.workspaceId} and version = ${key.version}::integer
-      and encryptions < ${key.limit}::bigint and ${onlyIf}
+      and encryptions < ${key.limit}::bigint and ${onlyIf} ${newest}
     returning version
   )`;
 }

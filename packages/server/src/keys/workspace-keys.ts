@@ -16,6 +16,12 @@ export interface ActiveDataKey {
 export class WorkspaceKeys {
   private readonly unwrapped = new Map<string, KeyObject>();
   private readonly byVersion = new Map<string, KeyObject>();
+  /**
+   * The newest data key this instance has seen per workspace, so a create can skip reading it. It may be stale
+   * (another instance rotated): writes that use it count the encryption only while it is still the newest
+   * version (`countEncryption`'s `newestOnly`), so a stale key stores nothing and is replaced (`withinDataKeyLimit`).
+   */
+  private readonly newest = new Map<string, ActiveDataKey>();
 
   /** The master-key provider (data-key rotation wraps new versions with it). */
   constructor(readonly provider: KeyProvider) {}
@@ -34,6 +40,16 @@ export class WorkspaceKeys {
   }
 
   /** The key new secrets of a workspace are encrypted with: its highest version. */
+  /** The newest data key this instance last saw for the workspace, if any (no database read). */
+  lastActive(workspaceId: string): ActiveDataKey | undefined {
+    return this.newest.get(workspaceId);
+  }
+
+  rememberActive(workspaceId: string, key: ActiveDataKey): void {
+    const known = this.newest.get(workspaceId);
+    if (!known || known.version <= key.version) this.newest.set(workspaceId, key);
+  }
+
   async active(db: Kysely<Database>, workspaceId: string): Promise<ActiveDataKey> {
     const row = await db
       .selectFrom('workspace_keys')
@@ -42,7 +58,9 @@ export class WorkspaceKeys {
       .orderBy('version', 'desc')
       .limit(1)
       .executeTakeFirstOrThrow();
-    return { version: row.version, key: await this.unwrap(workspaceId, row) };
+    const active = { version: row.version, key: await this.unwrap(workspaceId, row) };
+    this.rememberActive(workspaceId, active);
+    return active;
   }
 
   /** Unwraps a stored data key (from a row read together with the secret, so resolving is one query). */

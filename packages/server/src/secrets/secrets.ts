@@ -157,10 +157,45 @@ function duplicateName(svc: Services, credentialType: string, name: string): Con
   return new ConflictError(`A ${display} named '${name}' already exists in this workspace`);
 }
 
+/** The caller's membership (none: "not found") with the workspace's newest data key, in one read. */
+async function membershipWithNewestKey(
+  svc: Services,
+  actor: Actor,
+  workspaceId: string,
+): Promise<ActiveDataKey> {
+  const { rows } = await sql<{
+    version: number | null;
+    master_key_id: string | null;
+    wrapped_key: Uint8Array | null;
+  }>`
+    select k.version, k.master_key_id, k.wrapped_key
+    from memberships m
+    left join lateral (
+      select version, master_key_id, wrapped_key from workspace_keys
+      where workspace_id = m.workspace_id order by version desc limit 1
+    ) k on true
+    where m.workspace_id = ${workspaceId} and m.user_id = ${actor.userId}`.execute(svc.db);
+  const keyRow = rows[0];
+  if (!keyRow) throw new NotFoundError('Workspace');
+  if (keyRow.version === null || keyRow.master_key_id === null || keyRow.wrapped_key === null) {
+    throw new Error('The workspace has no data key');
+  }
+  const key = {
+    version: keyRow.version,
+    key: await svc.keys.unwrap(workspaceId, {
+      version: keyRow.version,
+      master_key_id: keyRow.master_key_id,
+      wrapped_key: keyRow.wrapped_key,
+    }),
+  };
+  svc.keys.rememberActive(workspaceId, key);
+  return key;
+}
+
 /**
- * Creates a secret in two statements and no explicit transaction:
+ * Creates a secret in at most two statements and no explicit transaction:
  *   1. one read: the caller's membership joined with the workspace's active data key (the key must be known
- *      before the value can be encrypted);
+ *      before the value can be encrypted) — skipped when this instance remembers the workspace's newest key;
  *   2. one write, atomic on its own: a CTE that re-checks the membership under a share lock, counts the
  *      encryption against the data key's limit (`countEncryption`), inserts the secret, appends the audit event
  *      and returns the new row with its creator.
@@ -174,32 +209,25 @@ export async function createSecret(
   actor: Actor,
   input: { workspaceId: string; credentialType: string; name: string; data: unknown },
 ): Promise<SecretMeta> {
-  const { rows: keys } = await sql<{
-    version: number | null;
-    master_key_id: string | null;
-    wrapped_key: Uint8Array | null;
-  }>`
-    select k.version, k.master_key_id, k.wrapped_key
-    from memberships m
-    left join lateral (
-      select version, master_key_id, wrapped_key from workspace_keys
-      where workspace_id = m.workspace_id order by version desc limit 1
-    ) k on true
-    where m.workspace_id = ${input.workspaceId} and m.user_id = ${actor.userId}`.execute(svc.db);
-  const keyRow = keys[0];
-  if (!keyRow) throw new NotFoundError('Workspace');
-  const valid = validateData(svc, input.credentialType, input.data);
-  if (keyRow.version === null || keyRow.master_key_id === null || keyRow.wrapped_key === null) {
-    throw new Error('The workspace has no data key');
+  // The workspace's newest data key from memory when this instance has seen it: then the write is the only
+  // statement. It may be stale (another instance rotated): the write then counts nothing and stores nothing,
+  // and is retried with the newest key (withinDataKeyLimit), like a key at its limit.
+  const remembered = svc.keys.lastActive(input.workspaceId);
+  let valid: ValidCredential;
+  let first: ActiveDataKey;
+  if (remembered) {
+    try {
+      valid = validateData(svc, input.credentialType, input.data);
+    } catch (error) {
+      // As without a remembered key: someone who is not a member learns "not found", not what is invalid.
+      if (error instanceof InvalidInputError) await membershipWithNewestKey(svc, actor, input.workspaceId);
+      throw error;
+    }
+    first = remembered;
+  } else {
+    first = await membershipWithNewestKey(svc, actor, input.workspaceId);
+    valid = validateData(svc, input.credentialType, input.data);
   }
-  const first: ActiveDataKey = {
-    version: keyRow.version,
-    key: await svc.keys.unwrap(input.workspaceId, {
-      version: keyRow.version,
-      master_key_id: keyRow.master_key_id,
-      wrapped_key: keyRow.wrapped_key,
-    }),
-  };
   const id = newId();
   const row = await withinDataKeyLimit(svc, input.workspaceId, first, async (dataKey) => {
     const ciphertext = encryptSecretFields(
@@ -212,6 +240,7 @@ export async function createSecret(
       workspaceId: input.workspaceId,
       version: dataKey.version,
       limit: svc.dataKeyMaxEncryptions,
+      newestOnly: true,
     };
     let result: WriteOutcome | undefined;
     try {
