@@ -201,6 +201,24 @@ describe(`encryptions per data key (${testBackend()})`, () => {
     expect(await counts(workspaceId)).toEqual({ 1: 1 });
   });
 
+  it('a create with a remembered key that another instance rotated away uses the newest key', async () => {
+    const svc = await services();
+    const { person, workspaceId } = await personalWorkspace(svc);
+    const first = await create(person, workspaceId, 'Before the rotation');
+    // This instance now remembers version 1; another instance (here: the CLI's function) adds version 2.
+    expect(svc.keys.lastActive(workspaceId)?.version).toBe(1);
+    await addDataKeyVersion(admin(), svc.keys.provider, workspaceId);
+    const second = await create(person, workspaceId, 'After the rotation');
+    expect(await keyVersionOf(first)).toBe(1);
+    expect(await keyVersionOf(second)).toBe(2);
+    // The stale attempt stored and counted nothing; the retry counted once under version 2.
+    expect(await counts(workspaceId)).toEqual({ 1: 1, 2: 1 });
+    expect(svc.keys.lastActive(workspaceId)?.version).toBe(2);
+    // Only the rotation itself is audited: the retry added no version.
+    expect(await renewals(workspaceId)).toHaveLength(1);
+    await expectEverySecretDecrypts();
+  });
+
   it('replacing a value counts, and at the limit the replaced value is encrypted with a new version', async () => {
     const svc = await services(3);
     const { person, workspaceId } = await personalWorkspace(svc);
