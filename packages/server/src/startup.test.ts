@@ -163,9 +163,12 @@ describe('node dist/main.js (the start command, once built)', () => {
       encoding: 'utf8',
       timeout: 60_000,
     });
-  const built = existsSync(main);
+  // `pnpm test` builds first; a missing build is a failure here, never a silent skip.
+  beforeAll(() => {
+    if (!existsSync(main)) throw new Error(`${main} is missing: run \`pnpm build\` before these tests`);
+  });
 
-  (built ? it : it.skip)('exits 1 with a one-line reason for a malformed key, writing nothing', async () => {
+  it('exits 1 with a one-line reason for a malformed key, writing nothing', async () => {
     const config = freshConfig();
     const result = run(config, { LATCHKEY_MASTER_KEY: Buffer.alloc(20, 1).toString('base64') });
     expect(result.status).toBe(1);
@@ -176,39 +179,36 @@ describe('node dist/main.js (the start command, once built)', () => {
     await nothingWritten(config);
   });
 
-  (built ? it : it.skip)(
-    'exits 1 naming the expected key id when the key does not match the data',
-    async () => {
-      const config = freshConfig();
-      const original = testMasterKey();
-      const database =
-        backend === 'postgres'
-          ? await openDatabase({
-              kind: 'postgres',
-              url: config.databaseUrl as string,
-              ownerUrl: config.ownerDatabaseUrl,
-              schema: config.databaseSchema,
-            })
-          : await openDatabase({ kind: 'pglite', dataDir: config.dataDir });
-      try {
-        const svc = await createServices({
-          database,
-          keyProvider: new LocalKeyProvider({ active: original, all: [original] }),
-          passwordCost: TEST_SCRYPT,
-        });
-        await signedInUser(svc, 'Seeded');
-      } finally {
-        await database.close();
-      }
-      const result = run(config, { LATCHKEY_MASTER_KEY: GOOD });
-      expect(result.status).toBe(1);
-      expect(result.stderr).toContain(
-        'Latchkey could not start: The master key does not match the stored data',
-      );
-      expect(result.stderr).toContain(original.id);
-      expect(result.stderr).not.toContain(GOOD);
-      if (schemaDb)
-        await sql.raw(`drop schema if exists ${config.databaseSchema} cascade`).execute(ownerOf(schemaDb));
-    },
-  );
+  it('exits 1 naming the expected key id when the key does not match the data', async () => {
+    const config = freshConfig();
+    const original = testMasterKey();
+    const database =
+      backend === 'postgres'
+        ? await openDatabase({
+            kind: 'postgres',
+            url: config.databaseUrl as string,
+            ownerUrl: config.ownerDatabaseUrl,
+            schema: config.databaseSchema,
+          })
+        : await openDatabase({ kind: 'pglite', dataDir: config.dataDir });
+    try {
+      const svc = await createServices({
+        database,
+        keyProvider: new LocalKeyProvider({ active: original, all: [original] }),
+        passwordCost: TEST_SCRYPT,
+      });
+      await signedInUser(svc, 'Seeded');
+    } finally {
+      await database.close();
+    }
+    const result = run(config, { LATCHKEY_MASTER_KEY: GOOD });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      'Latchkey could not start: The master key does not match the stored data',
+    );
+    expect(result.stderr).toContain(original.id);
+    expect(result.stderr).not.toContain(GOOD);
+    if (schemaDb)
+      await sql.raw(`drop schema if exists ${config.databaseSchema} cascade`).execute(ownerOf(schemaDb));
+  });
 });

@@ -278,7 +278,8 @@ describe('latchkey command line', () => {
 
   // The built command (`pnpm latchkey` runs it); present once `pnpm build` ran, as in CI.
   const built = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-  (existsSync(built) ? it : it.skip)('runs as node dist/cli.js and exits with its code', async () => {
+  it('runs as node dist/cli.js and exits with its code', async () => {
+    if (!existsSync(built)) throw new Error(`${built} is missing: run \`pnpm build\``);
     const run = (args: string[], env: NodeJS.ProcessEnv) =>
       spawnSync(process.execPath, [built, ...args], {
         env: { PATH: process.env.PATH, ...databaseEnv(), ...env },

@@ -262,27 +262,27 @@ describe('security headers on the web app', () => {
   });
 
   const built = fileURLToPath(new URL('../../../web/dist', import.meta.url));
-  (existsSync(path.join(built, 'index.html')) ? it : it.skip)(
-    'on the real built web app: headers, and no inline script the CSP would block',
-    async () => {
-      const web = await serve(built);
-      try {
-        const shell = await web.fetch('/');
-        expect(shell.status).toBe(200);
-        expect(shell.headers.get('content-type')).toMatch(/^text\/html/);
-        expectSecurityHeaders(shell);
-        const scripts = [...shell.text.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
-        expect(scripts.length).toBeGreaterThan(0);
-        for (const [, attributes, content] of scripts) {
-          expect(attributes).toMatch(/\bsrc=/);
-          expect(content?.trim()).toBe('');
-        }
-        expect(shell.text).not.toMatch(/\son[a-z]+\s*=/i); // no inline event handlers either
-      } finally {
-        await web.close();
+  it('on the real built web app: headers, and no inline script the CSP would block', async () => {
+    // `pnpm test` builds the web app first: a missing build is a failure, never a silent skip.
+    if (!existsSync(path.join(built, 'index.html')))
+      throw new Error(`${built} is missing: run \`pnpm build\``);
+    const web = await serve(built);
+    try {
+      const shell = await web.fetch('/');
+      expect(shell.status).toBe(200);
+      expect(shell.headers.get('content-type')).toMatch(/^text\/html/);
+      expectSecurityHeaders(shell);
+      const scripts = [...shell.text.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
+      expect(scripts.length).toBeGreaterThan(0);
+      for (const [, attributes, content] of scripts) {
+        expect(attributes).toMatch(/\bsrc=/);
+        expect(content?.trim()).toBe('');
       }
-    },
-  );
+      expect(shell.text).not.toMatch(/\son[a-z]+\s*=/i); // no inline event handlers either
+    } finally {
+      await web.close();
+    }
+  });
 
   it('without a web app, on /healthz and on a 404', async () => {
     for (const p of ['/healthz', '/nothing-here']) expectSecurityHeaders(await t.http.fetch(p));
