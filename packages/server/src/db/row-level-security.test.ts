@@ -92,7 +92,7 @@ describe('row-level security on the application connection', () => {
     });
   });
 
-  it('runs as the restricted role inside a scope (PGlite switches role per transaction)', async () => {
+  it('runs as the restricted role inside a scope (PGlite switches role for every scoped statement)', async () => {
     const { rows } = await withDbScope({ workspaceId: a.workspaceId }, () =>
       sql<{ role: string; workspace: string }>`
         select current_user as role, current_setting('latchkey.workspace_id') as workspace`.execute(

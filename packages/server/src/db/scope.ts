@@ -11,16 +11,20 @@ import {
 /**
  * Row-level security, the second wall behind every query's own `workspace_id` filter (docs/security.md).
  *
- * The policies (migration 0005) let a statement see a workspace's rows only when its transaction has set
- * `latchkey.workspace_id` to that workspace (memberships and workspaces also to the rows of
- * `latchkey.user_id`), and they bind the application role `latchkey_app`. A request's scope — the workspace it
- * names and the signed-in user — lives in an AsyncLocalStorage; the driver below applies it to every
- * transaction with `set_config(…, true)` (transaction-local) and `set_config('role', 'latchkey_app', true)`:
- *   - a Kysely transaction gets it right after BEGIN, in the same round trip;
- *   - a statement outside a transaction runs inside BEGIN … COMMIT of its own, so the scope cannot outlive it.
- * A statement without a scope sets nothing: on PostgreSQL the application's login role then sees no
- * workspace-scoped row at all; on PGlite (one in-process superuser connection) it runs as the superuser,
- * which is how migrations, the key check and maintenance run there.
+ * The policies (migration 0005) let a statement see a workspace's rows only when `latchkey.workspace_id` is
+ * set to that workspace (memberships and workspaces also the rows of `latchkey.user_id`), and they bind the
+ * application role `latchkey_app`. A request's scope — the workspace it names and the signed-in user — lives in
+ * an AsyncLocalStorage, and the driver below applies it, with the role switched to `latchkey_app`, to every
+ * statement before it runs:
+ *   - a Kysely transaction gets it with `set_config(…, true)` (transaction-local) right after BEGIN, in the
+ *     same round trip;
+ *   - a statement outside a transaction (its own implicit transaction) runs under the connection's session
+ *     settings, which the driver first sets to the statement's scope when they hold another one — one round
+ *     trip, none when the connection's previous statement had the same scope (docs/decisions.md);
+ *   - a statement without a scope first clears a scope the connection still holds: on PostgreSQL the
+ *     application's login role then sees no workspace-scoped row at all; on PGlite (one in-process superuser
+ *     session) it runs as the superuser, which is how migrations, the key check and maintenance run there.
+ * Every statement goes through this driver, so none runs under a scope it was not given.
  */
 export interface DbScope {
   workspaceId?: string | undefined;

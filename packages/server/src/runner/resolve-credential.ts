@@ -51,7 +51,7 @@ export async function resolveNodeCredential(
   }
   // The secret alone, by primary key: its data key usually comes from memory (see WorkspaceKeys.forVersion).
   // The function sets the row-level-security scope itself, in the same statement (migration 0005), so the
-  // hot path stays one round trip: it runs outside the request's scope, which would wrap it in BEGIN/COMMIT.
+  // hot path stays one round trip whatever scope the connection holds (scopeIndependent: nothing to change).
   const secretId = node.secretId;
   const { rows } = await scopeIndependent(() =>
     sql<{
