@@ -260,15 +260,16 @@ export const migrations: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
+/** Migrations not yet applied, read from Kysely's bookkeeping table (none there yet: all of them). */
 // biome-ignore lint/suspicious/noExplicitAny: any schema
-async function allApplied(db: Kysely<any>, schema?: string): Promise<boolean> {
+export async function pendingMigrations(db: Kysely<any>, schema?: string): Promise<string[]> {
   const table = schema ? sql`${sql.id(schema)}.kysely_migration` : sql`kysely_migration`;
   try {
     const { rows } = await sql<{ name: string }>`select name from ${table}`.execute(db);
     const applied = new Set(rows.map((r) => r.name));
-    return Object.keys(migrations).every((name) => applied.has(name));
+    return Object.keys(migrations).filter((name) => !applied.has(name));
   } catch {
-    return false; // no bookkeeping table yet: a new database
+    return Object.keys(migrations); // no bookkeeping table yet: a new database
   }
 }
 
@@ -276,7 +277,7 @@ async function allApplied(db: Kysely<any>, schema?: string): Promise<boolean> {
 export async function migrateToLatest(db: Kysely<any>, schema?: string): Promise<string[]> {
   // Nothing pending (every start but the first after an upgrade): one read instead of the migrator's catalog
   // introspection and lock, which cost 150 ms to a second of the cold start (docs/performance.md).
-  if (await allApplied(db, schema)) return [];
+  if ((await pendingMigrations(db, schema)).length === 0) return [];
   // With a schema, Kysely must keep its bookkeeping tables there: otherwise it finds another schema's
   // tables through the catalog and never creates its own.
   const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });

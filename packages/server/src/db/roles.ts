@@ -1,6 +1,6 @@
-import { type Kysely, Migrator, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
-import { migrations } from './migrations.js';
+import { pendingMigrations } from './migrations.js';
 import { APP_ROLE } from './scope.js';
 
 /** A database role setup that would let row-level security be bypassed, or no migrated schema: start-up stops. */
@@ -66,17 +66,7 @@ export async function requireMigrated(
   db: Kysely<any>,
   schema?: string,
 ): Promise<void> {
-  const migrator = new Migrator({
-    db,
-    provider: { getMigrations: async () => migrations },
-    ...(schema ? { migrationTableSchema: schema } : {}),
-  });
-  let pending: string[];
-  try {
-    pending = (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
-  } catch {
-    pending = Object.keys(migrations);
-  }
+  const pending = await pendingMigrations(db, schema);
   if (pending.length) {
     throw new DatabaseRoleError(
       `The database is not migrated (pending: ${pending.join(', ')}). Run \`pnpm migrate\` with LATCHKEY_OWNER_DATABASE_URL set to the tables' owner, or start with LATCHKEY_OWNER_DATABASE_URL set; ${SEE}.`,
