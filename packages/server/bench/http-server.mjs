@@ -16,7 +16,6 @@ import {
   openTarget,
   ownerOf,
   readProcStatus,
-  scopeIndependent,
   server,
 } from './lib.mjs';
 
@@ -67,7 +66,7 @@ if (config.experiment === 'bare-session-check') {
   // the database first, as the product does, so that the remaining gap is the framework (tRPC, zod, cookies).
   bare.addHook('preHandler', async (request, reply) => {
     const token = /(?:^|;\s*)latchkey_session=([^;]+)/.exec(request.headers.cookie ?? '')?.[1];
-    const user = token ? await scopeIndependent(() => server.identity.userForSession(svc, token)) : undefined;
+    const user = token ? await server.identity.userForSession(svc, token) : undefined;
     if (!user) return reply.code(401).send({ error: 'not signed in' });
   });
 }

@@ -50,8 +50,8 @@ export const applicationUrl = (ownerUrl) => server.roles.ensureLoginRole(ownerUr
 /** Runs `fn` scoped like a signed-in request for `workspaceId` (db/scope.ts). */
 export const inScope = (scope, fn) => server.scope.withDbScope(scope, fn);
 
-/** Runs `fn`, whose statements set their own scope or touch no scoped table (named selfScoped in earlier builds). */
-export const scopeIndependent = server.scope.scopeIndependent ?? server.scope.selfScoped;
+/** Runs `fn`, whose statements set their own scope or touch no scoped table. */
+export const scopeIndependent = server.scope.scopeIndependent;
 
 /**
  * Opens the bench database through the server's own openDatabase: a PGlite data directory, or a schema of its

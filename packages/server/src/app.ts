@@ -2,7 +2,7 @@ import { createRegistry, type IntegrationDefinition } from '@latchkey/core';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
 import { type KeyProvider, LocalKeyProvider, loadMasterKeys } from './crypto/index.js';
-import { type DatabaseHandle, openDatabase } from './db/connect.js';
+import { type DatabaseHandle, databaseTarget, openDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrations.js';
 import { checkApplicationRole, requireMigrated } from './db/roles.js';
 import { buildHttpServer } from './http/server.js';
@@ -84,16 +84,7 @@ export async function startLatchkey(
     dataDir: embedded ? config.dataDir : undefined,
     warn: (message) => warnings.push(message),
   });
-  const database = await openDatabase(
-    config.databaseUrl
-      ? {
-          kind: 'postgres',
-          url: config.databaseUrl,
-          ownerUrl: config.ownerDatabaseUrl,
-          schema: config.databaseSchema,
-        }
-      : { kind: 'pglite', dataDir: config.dataDir },
-  );
+  const database = await openDatabase(databaseTarget(config, 'application'));
   let services: Services;
   try {
     services = await createServices({ database, keyProvider: new LocalKeyProvider(masterKeys) });

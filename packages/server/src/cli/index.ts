@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { sql } from 'kysely';
 import { readConfig } from '../config.js';
 import { LocalKeyProvider, loadMasterKeys, MasterKeyError } from '../crypto/index.js';
-import { type DatabaseHandle, openDatabase } from '../db/connect.js';
+import { type DatabaseHandle, databaseTarget, openDatabase } from '../db/connect.js';
 import { DATA_KEY_LIMIT_VARIABLE, dataKeyMaxEncryptionsFromEnv } from '../keys/key-usage.js';
 import {
   addDataKeyVersion,
@@ -104,19 +104,8 @@ async function openFromEnv(
       `There is no embedded database at ${config.dataDir}: set LATCHKEY_DATA_DIR to the server's data directory, or DATABASE_URL.`,
     );
   }
-  const database = await openDatabase(
-    config.databaseUrl
-      ? {
-          // Key maintenance spans every workspace: it runs as the tables' owner, whom row-level security
-          // does not bind (LATCHKEY_OWNER_DATABASE_URL; DATABASE_URL when that is the owner already).
-          kind: 'postgres',
-          url: config.ownerDatabaseUrl ?? config.databaseUrl,
-          ownerUrl: config.ownerDatabaseUrl ?? config.databaseUrl,
-          schema: config.databaseSchema,
-          poolSize: 2,
-        }
-      : { kind: 'pglite', dataDir: config.dataDir },
-  );
+  // Key maintenance spans every workspace: it runs as the tables' owner, whom row-level security does not bind.
+  const database = await openDatabase(databaseTarget(config, 'owner', 2));
   return { database, provider, owned: true };
 }
 

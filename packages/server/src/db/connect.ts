@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
+import type { Config } from '../config.js';
 import type { Database } from './schema.js';
 import { scopedDialect } from './scope.js';
 
@@ -18,6 +19,28 @@ export type DatabaseTarget =
       schema?: string | undefined;
       poolSize?: number;
     };
+
+/**
+ * Where the configuration points: the embedded PGlite data directory, or PostgreSQL. `as: 'application'` is the
+ * server's own connection (DATABASE_URL, restricted; the owner's for migrations when configured); `'owner'` is
+ * for migrations and key maintenance across workspaces (LATCHKEY_OWNER_DATABASE_URL, or DATABASE_URL when that
+ * is the owner already).
+ */
+export function databaseTarget(
+  config: Pick<Config, 'databaseUrl' | 'ownerDatabaseUrl' | 'databaseSchema' | 'dataDir'>,
+  as: 'application' | 'owner',
+  poolSize?: number,
+): DatabaseTarget {
+  if (!config.databaseUrl) return { kind: 'pglite', dataDir: config.dataDir };
+  const owner = config.ownerDatabaseUrl ?? (as === 'owner' ? config.databaseUrl : undefined);
+  return {
+    kind: 'postgres',
+    url: as === 'owner' ? (owner as string) : config.databaseUrl,
+    ownerUrl: owner,
+    schema: config.databaseSchema,
+    ...(poolSize === undefined ? {} : { poolSize }),
+  };
+}
 
 export interface DatabaseHandle {
   /** The application's connection: its statements run under the request's row-level-security scope (scope.ts). */

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { scopeIndependent } from '../db/scope.js';
 import { ConflictError, InvalidCredentialsError, InvalidInputError, isUniqueViolation } from '../errors.js';
 import type { Actor, Services } from '../services.js';
 import { hashPassword, verifyPassword } from './passwords.js';
@@ -162,11 +163,15 @@ export async function changePassword(
 
 /** The user a session token belongs to, or undefined when the token is unknown or expired. */
 export async function userForSession(svc: Services, token: string): Promise<PublicUser | undefined> {
-  return svc.db
-    .selectFrom('sessions as s')
-    .innerJoin('users as u', 'u.id', 's.user_id')
-    .select(['u.id', 'u.email', 'u.name'])
-    .where('s.token_hash', '=', hashToken(token))
-    .where('s.expires_at', '>', sql<Date>`now()`)
-    .executeTakeFirst();
+  // Users and sessions are not workspace-scoped: the check runs under whatever scope the connection holds
+  // (no round trip spent changing it, db/scope.ts).
+  return scopeIndependent(() =>
+    svc.db
+      .selectFrom('sessions as s')
+      .innerJoin('users as u', 'u.id', 's.user_id')
+      .select(['u.id', 'u.email', 'u.name'])
+      .where('s.token_hash', '=', hashToken(token))
+      .where('s.expires_at', '>', sql<Date>`now()`)
+      .executeTakeFirst(),
+  );
 }

@@ -10,6 +10,7 @@ import type { Services } from '../services.js';
 import {
   clientFor,
   openTestDatabase,
+  ownerOf,
   signedInUser,
   TEST_SCRYPT,
   testBackend,
@@ -33,11 +34,8 @@ let masterKey: MasterKey;
 /** Every secret written, with the value it must decrypt to. */
 let expected: Map<string, { workspaceId: string; token: string }>;
 
-/**
- * Direct reads and key maintenance (as the CLI runs it) use the tables' owner where the handle has a connection
- * of its own for it (PostgreSQL with row-level security), else the one connection.
- */
-const admin = (): Kysely<Database> => (database as { owner?: Kysely<Database> }).owner ?? database.db;
+/** Direct reads and key maintenance (as the CLI runs it) use the tables' owner: row-level security does not bind it. */
+const admin = (): Kysely<Database> => ownerOf(database);
 
 function services(dataKeyMaxEncryptions?: number): Promise<Services> {
   return createServices({

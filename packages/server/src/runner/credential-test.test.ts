@@ -2,8 +2,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   freshFakeData,
   PARAMS,
-  personalWorkspace,
   type RunnerTestEnv,
+  type RunnerTestPerson,
+  runnerTestPerson,
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
@@ -15,22 +16,18 @@ import { clientFor, signedInUser } from '../testing/harness.js';
 let env: RunnerTestEnv;
 let person: Awaited<ReturnType<typeof signedInUser>>;
 let workspaceId: string;
+/** The person's shared helpers (testing/fake-services.ts). */
+let you: RunnerTestPerson;
 
 beforeAll(async () => {
   env = await startRunnerTestEnv();
-  person = await signedInUser(env.svc, 'Credential Tester');
-  workspaceId = await personalWorkspace(person.caller);
+  you = await runnerTestPerson(env, 'Credential Tester');
+  ({ person, workspaceId } = you);
 });
 afterAll(() => env.close());
 beforeEach(() => env.fakes.resetAll());
 
-async function secret(
-  credentialType: string,
-  data: Record<string, string>,
-  name = `${credentialType} ${Math.random()}`,
-) {
-  return person.caller.secrets.create({ workspaceId, credentialType, name, data });
-}
+const secret: RunnerTestPerson['secret'] = (...args) => you.secret(...args);
 
 async function meta(secretId: string) {
   const { items } = await person.caller.secrets.list({ workspaceId, limit: 100 });

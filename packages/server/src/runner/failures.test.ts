@@ -6,13 +6,14 @@ import {
   everythingStored,
   freshFakeData,
   PARAMS,
-  personalWorkspace,
   type RunnerTestEnv,
+  type RunnerTestPerson,
+  runnerTestPerson,
   secretForms,
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
-import { clientFor, ownerDb, signedInUser } from '../testing/harness.js';
+import { ownerDb, type signedInUser } from '../testing/harness.js';
 
 // Failures a user can act on, run through `workflows.run`: each names the node and says what to do, and
 // none of them (nor results, audit log, stored rows or console output) contains a secret value, even when
@@ -21,12 +22,14 @@ import { clientFor, ownerDb, signedInUser } from '../testing/harness.js';
 let env: RunnerTestEnv;
 let person: Awaited<ReturnType<typeof signedInUser>>;
 let workspaceId: string;
+/** The person's shared helpers (testing/fake-services.ts). */
+let you: RunnerTestPerson;
 const logged: string[] = [];
 
 beforeAll(async () => {
   env = await startRunnerTestEnv();
-  person = await signedInUser(env.svc, 'Failure Tester');
-  workspaceId = await personalWorkspace(person.caller);
+  you = await runnerTestPerson(env, 'Failure Tester');
+  ({ person, workspaceId } = you);
 });
 afterAll(() => env.close());
 beforeEach(() => {
@@ -42,27 +45,12 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function secret(
-  credentialType: string,
-  data: Record<string, string>,
-  name = `${credentialType} ${Math.random()}`,
-) {
-  return person.caller.secrets.create({ workspaceId, credentialType, name, data });
-}
+const secret: RunnerTestPerson['secret'] = (...args) => you.secret(...args);
 
-async function runOne(node: Parameters<typeof workflowWith>[3][number], svc?: Services) {
-  const { workflowId, nodes } = await workflowWith(person.caller, workspaceId, `WF ${node.name}`, [node]);
-  const caller = svc ? callerOn(svc) : person.caller;
-  const result = await caller.workflows.run({ workflowId });
-  return { workflowId, nodeId: nodes[0]?.id as string, result, node: result.nodes[0] };
-}
+const runOne: RunnerTestPerson['runOne'] = (...args) => you.runOne(...args);
 
 /** The same signed-in person, through other services (another runner configuration on the same database). */
-function callerOn(svc: Services) {
-  const client = clientFor(svc);
-  client.session.token = person.session.token;
-  return client.caller;
-}
+const callerOn = (svc: Services) => you.callerOn(svc);
 
 /** Fails if any form of any secret value appears in any of the texts. */
 function expectNoSecretIn(texts: Record<string, string>, values: readonly string[]) {

@@ -14,12 +14,13 @@ import type { Services } from '../services.js';
 import {
   freshFakeData,
   PARAMS,
-  personalWorkspace,
   type RunnerTestEnv,
+  type RunnerTestPerson,
+  runnerTestPerson,
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
-import { clientFor, ownerDb, signedInUser, TEST_SCRYPT } from '../testing/harness.js';
+import { clientFor, ownerDb, type signedInUser, TEST_SCRYPT } from '../testing/harness.js';
 import {
   checkAddress,
   checkHostName,
@@ -188,6 +189,8 @@ describe('outbound guard (unit)', () => {
 let env: RunnerTestEnv;
 let person: Awaited<ReturnType<typeof signedInUser>>;
 let workspaceId: string;
+/** The person's shared helpers (testing/fake-services.ts). */
+let you: RunnerTestPerson;
 /** Services that refuse every private address (nothing allowed), resolving names through `dns`. */
 let strict: Services;
 const dns = new Map<string, string[]>();
@@ -200,8 +203,8 @@ const resolver: Resolver = async (hostname) => {
 beforeAll(async () => {
   env = await startRunnerTestEnv({ resolver });
   strict = await env.servicesWith({ policy: NOTHING_ALLOWED });
-  person = await signedInUser(env.svc, 'Guard Tester');
-  workspaceId = await personalWorkspace(person.caller);
+  you = await runnerTestPerson(env, 'Guard Tester');
+  ({ person, workspaceId } = you);
 });
 afterAll(() => env.close());
 beforeEach(() => {
@@ -209,11 +212,7 @@ beforeEach(() => {
   dns.clear();
 });
 
-function callerOn(svc: Services) {
-  const client = clientFor(svc);
-  client.session.token = person.session.token;
-  return client.caller;
-}
+const callerOn = (svc: Services) => you.callerOn(svc);
 
 async function bearer() {
   const data = freshFakeData().httpBearerToken as { token: string };

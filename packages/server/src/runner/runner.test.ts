@@ -3,8 +3,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   freshFakeData,
   PARAMS,
-  personalWorkspace,
   type RunnerTestEnv,
+  type RunnerTestPerson,
+  runnerTestPerson,
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
@@ -17,28 +18,20 @@ import { resolveNodeCredential } from './resolve-credential.js';
 let env: RunnerTestEnv;
 let person: Awaited<ReturnType<typeof signedInUser>>;
 let workspaceId: string;
+/** The person's shared helpers (testing/fake-services.ts). */
+let you: RunnerTestPerson;
 
 beforeAll(async () => {
   env = await startRunnerTestEnv();
-  person = await signedInUser(env.svc, 'Runner Tester');
-  workspaceId = await personalWorkspace(person.caller);
+  you = await runnerTestPerson(env, 'Runner Tester');
+  ({ person, workspaceId } = you);
 });
 afterAll(() => env.close());
 beforeEach(() => env.fakes.resetAll());
 
-async function secret(
-  credentialType: string,
-  data: Record<string, string>,
-  name = `${credentialType} ${Math.random()}`,
-) {
-  return person.caller.secrets.create({ workspaceId, credentialType, name, data });
-}
+const secret: RunnerTestPerson['secret'] = (...args) => you.secret(...args);
 
-async function runOne(node: Parameters<typeof workflowWith>[3][number]) {
-  const { workflowId, nodes } = await workflowWith(person.caller, workspaceId, `WF ${node.name}`, [node]);
-  const result = await person.caller.workflows.run({ workflowId });
-  return { workflowId, nodeId: nodes[0]?.id as string, result, node: result.nodes[0] };
-}
+const runOne: RunnerTestPerson['runOne'] = (...args) => you.runOne(...args);
 
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;

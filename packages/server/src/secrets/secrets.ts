@@ -1,7 +1,7 @@
 import type { FieldIssue, ValidCredential } from '@latchkey/core';
-import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { encryptSecretFields } from '../crypto/index.js';
-import type { Database, Plan, Role } from '../db/schema.js';
+import type { Plan, Role } from '../db/schema.js';
 import { ConflictError, InvalidInputError, isUniqueViolation, NotFoundError } from '../errors.js';
 import { newId } from '../identity/tokens.js';
 import { countEncryption, KEY_EXHAUSTED } from '../keys/key-usage.js';
@@ -559,21 +559,6 @@ export function affectedNodesOf(row: SecretDeletionResult): AffectedNode[] {
   return typeof row.affected_nodes === 'string'
     ? (JSON.parse(row.affected_nodes) as AffectedNode[])
     : row.affected_nodes;
-}
-
-/**
- * Deletes secrets and flags the nodes that used them, in ONE statement (inside the caller's transaction when
- * given one). The nodes keep the lost secret's name so the editor can say what to replace.
- */
-export async function deleteSecretsAndFlagNodes(
-  db: Kysely<Database> | Transaction<Database>,
-  where: SecretsToDelete,
-): Promise<{ deletedCount: number; affectedNodes: AffectedNode[] }> {
-  const { rows } = await sql<SecretDeletionResult>`
-    with ${secretDeletionCtes(where)}
-    select ${SECRET_DELETION_RESULT}`.execute(db);
-  const row = rows[0] as SecretDeletionResult;
-  return { deletedCount: row.deleted_count, affectedNodes: affectedNodesOf(row) };
 }
 
 /**

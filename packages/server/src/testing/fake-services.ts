@@ -8,7 +8,15 @@ import { WORKSPACE_SCOPED_TABLES } from '../db/migrations.js';
 import { parseOutboundAllow } from '../runner/outbound-guard.js';
 import type { RunnerSettings } from '../runner/settings.js';
 import type { Services } from '../services.js';
-import { type Caller, openTestDatabase, ownerDb, TEST_SCRYPT, testMasterKey } from './harness.js';
+import {
+  type Caller,
+  clientFor,
+  openTestDatabase,
+  ownerDb,
+  signedInUser,
+  TEST_SCRYPT,
+  testMasterKey,
+} from './harness.js';
 
 /**
  * Small real HTTP servers on 127.0.0.1 that stand in for SendGrid, Mailgun (US and EU), Slack (Web API and
@@ -557,6 +565,40 @@ export async function personalWorkspace(caller: Caller): Promise<string> {
   if (!personal) throw new Error('no personal workspace');
   return personal.id;
 }
+
+/**
+ * A signed-up person of a runner test file, in their personal workspace, with the helpers those files share:
+ * `secret` saves one, `runOne` runs a one-node workflow (through other services when given), `callerOn` is the
+ * same signed-in person through other services (another runner configuration on the same database).
+ */
+export async function runnerTestPerson(env: RunnerTestEnv, name: string) {
+  const person = await signedInUser(env.svc, name);
+  const workspaceId = await personalWorkspace(person.caller);
+  const callerOn = (svc: Services) => {
+    const client = clientFor(svc);
+    client.session.token = person.session.token;
+    return client.caller;
+  };
+  return {
+    person,
+    workspaceId,
+    callerOn,
+    secret(
+      credentialType: string,
+      data: Record<string, string>,
+      secretName = `${credentialType} ${Math.random()}`,
+    ) {
+      return person.caller.secrets.create({ workspaceId, credentialType, name: secretName, data });
+    },
+    async runOne(node: NodeSpec, svc?: Services) {
+      const { workflowId, nodes } = await workflowWith(person.caller, workspaceId, `WF ${node.name}`, [node]);
+      const result = await (svc ? callerOn(svc) : person.caller).workflows.run({ workflowId });
+      return { workflowId, nodeId: nodes[0]?.id as string, result, node: result.nodes[0] };
+    },
+  };
+}
+
+export type RunnerTestPerson = Awaited<ReturnType<typeof runnerTestPerson>>;
 
 /** Parameters that make each node type fully configured. */
 export const PARAMS = {

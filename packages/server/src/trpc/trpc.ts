@@ -1,13 +1,13 @@
 import type { FieldIssue } from '@latchkey/core';
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { ZodError, type z } from 'zod';
-import { scopeIndependent, withDbScope } from '../db/scope.js';
+import { withDbScope } from '../db/scope.js';
 import { DomainError, InvalidInputError, NotSignedInError } from '../errors.js';
 import { type PublicUser, userForSession } from '../identity/identity.js';
 import type { SignInLimits } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
+import { workspaceOfWorkflow } from '../workflows/workflows.js';
 import { findUnacceptableInput } from './input-guard.js';
 
 export const SESSION_COOKIE = 'latchkey_session';
@@ -140,8 +140,8 @@ export const publicProcedure = t.procedure.use(domainErrors).use(inputGuard);
 
 /**
  * The workspace a call is about, for the row-level-security scope: the `workspaceId` of its input, or the
- * workspace of the `workflowId` it names when the caller is a member there (an owner-rights function that
- * answers nothing to anyone else, migration 0005). Undefined: the call's statements see no workspace's rows.
+ * workspace of the `workflowId` it names when the caller is a member there. Undefined: the call's statements
+ * see no workspace's rows.
  */
 async function namedWorkspace(
   svc: Services,
@@ -154,12 +154,7 @@ async function namedWorkspace(
   if (!raw || typeof raw !== 'object') return undefined;
   if (typeof raw.workspaceId === 'string') return raw.workspaceId;
   if (typeof raw.workflowId !== 'string') return undefined;
-  const workflowId = raw.workflowId;
-  const { rows } = await scopeIndependent(() =>
-    sql<{ workspace_id: string | null }>`
-      select latchkey_workflow_workspace(${workflowId}, ${userId}) as workspace_id`.execute(svc.db),
-  );
-  return rows[0]?.workspace_id ?? undefined;
+  return workspaceOfWorkflow(svc, raw.workflowId, userId);
 }
 
 /**
@@ -168,10 +163,8 @@ async function namedWorkspace(
  * row-level security then hides every other workspace's rows, whatever a query's own filters say.
  */
 export const authedProcedure = publicProcedure.use(async ({ ctx, next, getRawInput }) => {
-  const token = ctx.sessionToken;
-  // Users and sessions are not workspace-scoped: the check runs under whatever scope the connection has.
-  const user: PublicUser | undefined = token
-    ? await scopeIndependent(() => userForSession(ctx.svc, token))
+  const user: PublicUser | undefined = ctx.sessionToken
+    ? await userForSession(ctx.svc, ctx.sessionToken)
     : undefined;
   if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: new NotSignedInError().message });
   const scope = { userId: user.id, workspaceId: await namedWorkspace(ctx.svc, user.id, getRawInput) };
