@@ -10,14 +10,7 @@
 // `statements` message reads and resets the count), so run.mjs can report statements per request.
 import Fastify from 'fastify';
 import { sql } from 'kysely';
-import {
-  inScope,
-  masterKeyFrom,
-  openTarget,
-  ownerOf,
-  readProcStatus,
-  server,
-} from './lib.mjs';
+import { inScope, masterKeyFrom, openTarget, ownerOf, readProcStatus, server } from './lib.mjs';
 
 const config = JSON.parse(process.env.BENCH_CONFIG);
 const counts = { statements: 0, scope: 0 };
