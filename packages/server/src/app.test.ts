@@ -117,7 +117,15 @@ describe('start-up checks the master key against the stored data', () => {
       .innerJoin('workspace_keys as k', (join) =>
         join.onRef('k.workspace_id', '=', 's.workspace_id').onRef('k.version', '=', 's.key_version'),
       )
-      .select(['s.id', 's.credential_type', 's.ciphertext', 'k.version', 'k.master_key_id', 'k.wrapped_key'])
+      .select([
+        's.id',
+        's.credential_type',
+        's.public_fields',
+        's.ciphertext',
+        'k.version',
+        'k.master_key_id',
+        'k.wrapped_key',
+      ])
       .where('s.workspace_id', '=', workspaceId)
       .execute();
     expect(rows).toHaveLength(3);
@@ -126,7 +134,12 @@ describe('start-up checks the master key against the stored data', () => {
       const dataKey = await svc.keys.unwrap(workspaceId, row);
       const fields = decryptSecretFields(
         dataKey,
-        { workspaceId, secretId: row.id, credentialType: row.credential_type },
+        {
+          workspaceId,
+          secretId: row.id,
+          credentialType: row.credential_type,
+          publicFields: row.public_fields,
+        },
         Buffer.from(row.ciphertext),
       );
       const expected = FAKE_DATA[row.credential_type] as Record<string, string>;

@@ -8,6 +8,7 @@ import { checkApplicationRole, requireMigrated } from './db/roles.js';
 import { buildHttpServer } from './http/server.js';
 import { OWASP_SCRYPT, type ScryptCost } from './identity/passwords.js';
 import { checkDataKeyMaxEncryptions, dataKeyMaxEncryptionsFromEnv } from './keys/key-usage.js';
+import { envelopeUpgradeWarnings, upgradeUnboundEnvelopes } from './keys/rotation.js';
 import { WorkspaceKeys } from './keys/workspace-keys.js';
 import { plugins as defaultPlugins } from './plugins.js';
 import { type RunnerSettings, runnerSettingsFromEnv } from './runner/settings.js';
@@ -26,6 +27,8 @@ export interface ServicesOptions {
   runner?: RunnerSettings;
   /** Encryptions per data key; `LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS` (default 2^30) when not given. */
   dataKeyMaxEncryptions?: number;
+  /** Told what start-up did that an operator should know about (the server logs it as a warning). */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -53,6 +56,13 @@ export async function createServices(options: ServicesOptions): Promise<Services
   if (database.owner) await migrateToLatest(database.owner, database.schema);
   // Row-level security must bind the application's role (PGlite switches to it for every scoped statement).
   if (database.kind === 'postgres') await checkApplicationRole(database.db);
+  // Before anything is served: envelopes that do not bind their public fields yet (format 1, which the runner
+  // refuses) are rewritten binding the fields stored now — docs/security.md "Encryption". None left: one read.
+  const upgrade = await upgradeUnboundEnvelopes(database.db, keys, {
+    maxEncryptions: dataKeyMaxEncryptions,
+    scopeEachWorkspace: true,
+  });
+  for (const message of envelopeUpgradeWarnings(upgrade)) options.warn?.(message);
   return {
     db: database.db,
     registry,
@@ -87,7 +97,11 @@ export async function startLatchkey(
   const database = await openDatabase(databaseTarget(config, 'application'));
   let services: Services;
   try {
-    services = await createServices({ database, keyProvider: new LocalKeyProvider(masterKeys) });
+    services = await createServices({
+      database,
+      keyProvider: new LocalKeyProvider(masterKeys),
+      warn: (message) => warnings.push(message),
+    });
   } catch (error) {
     await database.close();
     throw error;

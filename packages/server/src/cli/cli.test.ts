@@ -81,12 +81,17 @@ async function expectEverySecretDecryptsWith(key: MasterKey): Promise<void> {
         .innerJoin('workspace_keys as k', (join) =>
           join.onRef('k.workspace_id', '=', 's.workspace_id').onRef('k.version', '=', 's.key_version'),
         )
-        .select(['s.ciphertext', 'k.version', 'k.master_key_id', 'k.wrapped_key'])
+        .select(['s.public_fields', 's.ciphertext', 'k.version', 'k.master_key_id', 'k.wrapped_key'])
         .where('s.id', '=', secretId)
         .executeTakeFirstOrThrow();
       const fields = decryptSecretFields(
         await svc.keys.unwrap(secret.workspaceId, row),
-        { workspaceId: secret.workspaceId, secretId, credentialType: secret.credentialType },
+        {
+          workspaceId: secret.workspaceId,
+          secretId,
+          credentialType: secret.credentialType,
+          publicFields: row.public_fields,
+        },
         Buffer.from(row.ciphertext),
       );
       for (const [name, value] of Object.entries(fields)) expect(value).toBe(secret.data[name]);

@@ -1,5 +1,6 @@
 /**
- * `latchkey` operator commands (docs/operations.md): key status, master-key rotation, data-key rotation.
+ * `latchkey` operator commands (docs/operations.md): key status, master-key rotation, data-key rotation, the
+ * envelope upgrade.
  *
  * They open the database and the master keys exactly as the server does (DATABASE_URL / LATCHKEY_DATA_DIR,
  * LATCHKEY_MASTER_KEY[_FILE], LATCHKEY_PREVIOUS_MASTER_KEYS), never generate a key, never migrate, and never
@@ -18,6 +19,7 @@ import {
   keyStatus,
   reencryptSecrets,
   rewrapDataKeys,
+  upgradeUnboundEnvelopes,
 } from '../keys/rotation.js';
 import { WorkspaceKeys } from '../keys/workspace-keys.js';
 
@@ -47,6 +49,10 @@ Commands:
       existing secrets with it in small batches. --since TIME (ISO 8601, printed at the start of every run)
       resumes an interrupted run: workspaces that already got a data key at or after TIME are not given
       another one, and the remaining secrets are re-encrypted.
+  keys upgrade-envelopes
+      Rewrites every secret envelope that does not bind its public fields yet (format 1) in the current
+      format, binding the public fields stored now; the server does the same at every start. Safe to
+      interrupt and to run again. Exits 1 if any envelope could not be upgraded.
 
 Environment: DATABASE_URL (or LATCHKEY_DATA_DIR for the embedded store), LATCHKEY_DATABASE_SCHEMA,
 LATCHKEY_MASTER_KEY or LATCHKEY_MASTER_KEY_FILE, LATCHKEY_PREVIOUS_MASTER_KEYS, LATCHKEY_KEY_DIR,
@@ -134,6 +140,10 @@ async function status(database: DatabaseHandle, provider: LocalKeyProvider, io: 
       (s.secretsOnOlderDataKeys > 0
         ? ' (finish with `latchkey keys rotate-data-keys --since <time of the last run>`)'
         : ''),
+  );
+  io.out(
+    `Envelopes not binding their public fields (format 1): ${s.unboundEnvelopes}` +
+      (s.unboundEnvelopes > 0 ? ' (run `latchkey keys upgrade-envelopes`, or start the server)' : ''),
   );
   const top = s.mostUsedActiveDataKey;
   if (top) {
@@ -267,6 +277,31 @@ async function rotateDataKeys(
   return failed.length ? 1 : 0;
 }
 
+async function upgradeEnvelopes(
+  database: DatabaseHandle,
+  provider: LocalKeyProvider,
+  io: CliIo,
+): Promise<number> {
+  const keys = new WorkspaceKeys(provider);
+  const report = await upgradeUnboundEnvelopes(maintenance(database), keys, {
+    maxEncryptions: dataKeyMaxEncryptionsFromEnv(io.env),
+    onWorkspace(result) {
+      io.out(
+        `${result.workspaceId}: ${plural(result.upgraded, 'envelope')} upgraded` +
+          (result.failed.length ? `, ${result.failed.length} FAILED` : ''),
+      );
+    },
+  });
+  io.out('Report:');
+  io.out(`  workspaces with format-1 envelopes: ${report.workspaces}`);
+  io.out(`  envelopes upgraded:                 ${report.upgraded}`);
+  io.out(`  failed:                             ${report.failed.length}`);
+  for (const f of report.failed) {
+    io.out(`    ${f.workspaceId}${f.secretId ? ` secret ${f.secretId}` : ''}: ${f.reason}`);
+  }
+  return report.failed.length ? 1 : 0;
+}
+
 /** Runs one command; returns the exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [group, command, ...rest] = argv;
@@ -274,7 +309,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.out(USAGE);
     return group ? 0 : 2;
   }
-  const known = ['status', 'rotate', 'rotate-data-keys'];
+  const known = ['status', 'rotate', 'rotate-data-keys', 'upgrade-envelopes'];
   if (group !== 'keys' || !command || !known.includes(command)) {
     io.err(`Unknown command: ${[group, command].filter(Boolean).join(' ').slice(0, 60)}`);
     io.err(USAGE);
@@ -287,6 +322,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const { database, provider } = opened;
     if (command === 'status') return await status(database, provider, io);
     if (command === 'rotate') return await rotate(database, provider, io);
+    if (command === 'upgrade-envelopes') return await upgradeEnvelopes(database, provider, io);
     return await rotateDataKeys(database, provider, io, flags);
   } catch (error) {
     if (error instanceof UsageError) {

@@ -1,5 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { encryptFormat1Envelope } from '../testing/legacy-envelope.js';
 import {
   DecryptionError,
   decryptSecretFields,
@@ -7,6 +8,7 @@ import {
   encryptSecretFields,
   readEnvelopeHeader,
   type SecretBinding,
+  UNBOUND_ENVELOPE_FORMAT_VERSION,
 } from './envelope.js';
 import { generateDataKey } from './key-provider.js';
 
@@ -18,6 +20,7 @@ const binding: SecretBinding = {
   workspaceId: 'ws_fake_1',
   secretId: 'sec_fake_1',
   credentialType: 'exampleApiKey',
+  publicFields: { region: 'eu', allowedDomains: 'api.example.test' },
 };
 
 function encrypt(fields: Record<string, string>, version = 1, b: SecretBinding = binding): Buffer {
@@ -73,6 +76,7 @@ describe('secret envelopes', () => {
     it('lays out format version, data key version, nonce, tag and ciphertext', () => {
       const fields = { apiKey: CANARY };
       const envelope = encrypt(fields, 0x01020304);
+      expect(ENVELOPE_FORMAT_VERSION).toBe(2);
       expect(envelope[0]).toBe(ENVELOPE_FORMAT_VERSION);
       expect(envelope.readUInt32BE(1)).toBe(0x01020304);
       expect(envelope.length).toBe(1 + 4 + 12 + 16 + Buffer.byteLength(JSON.stringify(fields)));
@@ -80,7 +84,7 @@ describe('secret envelopes', () => {
 
     it('exposes the header so callers know which data key version to load', () => {
       expect(readEnvelopeHeader(encrypt({ apiKey: CANARY }, 42))).toEqual({
-        formatVersion: 1,
+        formatVersion: 2,
         dataKeyVersion: 42,
       });
       expect(readEnvelopeHeader(encrypt({}, 0xffff_ffff)).dataKeyVersion).toBe(0xffff_ffff);
@@ -179,14 +183,112 @@ describe('secret envelopes', () => {
         workspaceId: 'ab',
         secretId: 'c',
         credentialType: 'd',
+        publicFields: {},
       });
       decryptionFailure(() =>
         decryptSecretFields(
           FAKE_DATA_KEY,
-          { workspaceId: 'a', secretId: 'bc', credentialType: 'd' },
+          { workspaceId: 'a', secretId: 'bc', credentialType: 'd', publicFields: {} },
           envelope,
         ),
       );
+    });
+
+    describe('public fields', () => {
+      const withPublic = (publicFields: Record<string, string>) => ({ ...binding, publicFields });
+      const sealed = () =>
+        encrypt({ apiKey: CANARY }, 1, withPublic({ region: 'eu', domain: 'mg.example.test' }));
+
+      it('decrypts with the same public fields in any order (jsonb reorders keys)', () => {
+        const envelope = sealed();
+        const reordered = withPublic({ domain: 'mg.example.test', region: 'eu' });
+        expect(decryptSecretFields(FAKE_DATA_KEY, reordered, envelope)).toEqual({ apiKey: CANARY });
+        expect(Object.keys(reordered.publicFields)).toEqual(['domain', 'region']);
+      });
+
+      it.each([
+        ['a value changed', { region: 'us', domain: 'mg.example.test' }],
+        ['a value widened', { region: 'eu', domain: 'mg.example.test, evil.example.test' }],
+        ['a value emptied', { region: '', domain: 'mg.example.test' }],
+        ['a field added', { region: 'eu', domain: 'mg.example.test', allowedDomains: 'evil.example.test' }],
+        ['a field removed', { region: 'eu' }],
+        ['every field removed', {}],
+        ['a field renamed', { Region: 'eu', domain: 'mg.example.test' }],
+      ])('fails with %s', (_name, publicFields) => {
+        const error = decryptionFailure(() =>
+          decryptSecretFields(FAKE_DATA_KEY, withPublic(publicFields), sealed()),
+        );
+        expect(error.reason).toBe('authentication-failed');
+      });
+
+      it('fails when a stored public value is not a string (the column rewritten to hold a number)', () => {
+        const publicFields = { region: 1, domain: 'mg.example.test' } as unknown as Record<string, string>;
+        const error = decryptionFailure(() =>
+          decryptSecretFields(FAKE_DATA_KEY, withPublic(publicFields), sealed()),
+        );
+        expect(error.reason).toBe('authentication-failed');
+      });
+
+      it.each([
+        ['characters moved from a name to its value', { ab: 'c' }, { a: 'bc' }],
+        ['characters moved between two fields', { a: 'bc', d: 'e' }, { a: 'b', cd: 'e' }],
+        ['an empty value against no field', { a: '', b: 'c' }, { b: 'c' }],
+        [
+          'a field spelled out inside a value',
+          { a: 'x' },
+          { a: 'x\u0000\u0000\u0000\u0001b\u0000\u0000\u0000\u0001y' },
+        ],
+        ['names that differ only beyond ASCII (NFC and NFD)', { '\u00e9': 'x' }, { 'e\u0301': 'x' }],
+      ])('encodes unambiguously: %s', (_name, sealedWith, readWith) => {
+        const envelope = encrypt({ apiKey: CANARY }, 1, withPublic(sealedWith));
+        expect(decryptSecretFields(FAKE_DATA_KEY, withPublic(sealedWith), envelope)).toEqual({
+          apiKey: CANARY,
+        });
+        decryptionFailure(() => decryptSecretFields(FAKE_DATA_KEY, withPublic(readWith), envelope));
+      });
+
+      it('refuses to encrypt public fields that are not strings', () => {
+        const publicFields = { region: ['eu'] } as unknown as Record<string, string>;
+        expect(() => encrypt({ apiKey: CANARY }, 1, withPublic(publicFields))).toThrow(TypeError);
+        expect(() => encrypt({}, 1, { ...binding, publicFields: null } as unknown as SecretBinding)).toThrow(
+          TypeError,
+        );
+      });
+    });
+
+    describe('format 1 (written before public fields were bound)', () => {
+      const legacy = () => encryptFormat1Envelope(FAKE_DATA_KEY, 1, binding, { apiKey: CANARY });
+
+      it('is refused unless the caller is the upgrade', () => {
+        const envelope = legacy();
+        expect(envelope[0]).toBe(UNBOUND_ENVELOPE_FORMAT_VERSION);
+        const error = decryptionFailure(() => decryptSecretFields(FAKE_DATA_KEY, binding, envelope));
+        expect(error.reason).toBe('unbound-format');
+        expect(error.message).toContain('latchkey keys upgrade-envelopes');
+      });
+
+      it('is read by the upgrade, still bound to its secret, workspace, credential type and data key', () => {
+        const envelope = legacy();
+        const upgrade = { acceptUnbound: true };
+        expect(decryptSecretFields(FAKE_DATA_KEY, binding, envelope, upgrade)).toEqual({ apiKey: CANARY });
+        for (const other of [
+          { ...binding, secretId: 'sec_fake_2' },
+          { ...binding, workspaceId: 'ws_fake_2' },
+          { ...binding, credentialType: 'otherApiKey' },
+        ]) {
+          decryptionFailure(() => decryptSecretFields(FAKE_DATA_KEY, other, envelope, upgrade));
+        }
+        decryptionFailure(() => decryptSecretFields(OTHER_DATA_KEY, binding, envelope, upgrade));
+      });
+
+      it('cannot be forged from a format-2 envelope by rewriting its version byte (the version is bound)', () => {
+        const envelope = encrypt({ apiKey: CANARY });
+        envelope[0] = UNBOUND_ENVELOPE_FORMAT_VERSION;
+        const error = decryptionFailure(() =>
+          decryptSecretFields(FAKE_DATA_KEY, binding, envelope, { acceptUnbound: true }),
+        );
+        expect(error.reason).toBe('authentication-failed');
+      });
     });
 
     it('fails with another data key', () => {
@@ -220,7 +322,7 @@ describe('secret envelopes', () => {
     });
 
     it('rejects an unknown format version', () => {
-      for (const version of [0, 2, 0xff]) {
+      for (const version of [0, 3, 0xff]) {
         const envelope = encrypt({ apiKey: CANARY });
         envelope[0] = version;
         const error = decryptionFailure(() => decryptSecretFields(FAKE_DATA_KEY, binding, envelope));

@@ -1,11 +1,13 @@
 export {
   DecryptionError,
   type DecryptionFailure,
+  type DecryptOptions,
   decryptSecretFields,
   ENVELOPE_FORMAT_VERSION,
   encryptSecretFields,
   readEnvelopeHeader,
   type SecretBinding,
+  UNBOUND_ENVELOPE_FORMAT_VERSION,
 } from './envelope.js';
 export {
   DATA_KEY_BYTES,

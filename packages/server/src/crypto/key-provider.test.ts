@@ -43,7 +43,12 @@ describe('LocalKeyProvider', () => {
   it('an unwrapped data key decrypts what the original data key encrypted', async () => {
     const provider = new LocalKeyProvider({ active: MK_A, all: [MK_A] });
     const raw = generateDataKey();
-    const binding = { workspaceId: 'ws_fake_1', secretId: 'sec_fake_1', credentialType: 'exampleApiKey' };
+    const binding = {
+      workspaceId: 'ws_fake_1',
+      secretId: 'sec_fake_1',
+      credentialType: 'exampleApiKey',
+      publicFields: {},
+    };
     const envelope = encryptSecretFields(createSecretKey(raw), 1, binding, { apiKey: 'fake-value' });
     const { keyId, wrapped } = await provider.wrapDataKey(raw, 'ws_fake_1');
     raw.fill(0);

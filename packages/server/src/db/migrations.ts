@@ -250,12 +250,35 @@ const rowLevelSecurity: Migration = {
   },
 };
 
+/**
+ * Envelopes bind their secret's public fields from format 2 on (crypto/envelope.ts). What is left in format 1 is
+ * rewritten at every start-up (keys/rotation.ts `upgradeUnboundEnvelopes`): a partial index keeps finding them
+ * one small read once there are none, and an owner-rights function lets the application's role, which sees one
+ * workspace at a time, learn which workspaces hold one (their ids only).
+ */
+const envelopePublicFields: Migration = {
+  async up(db: Kysely<unknown>) {
+    const statements = [
+      'create index secrets_unbound_envelopes on secrets (workspace_id) where get_byte(ciphertext, 0) = 1',
+      `do $$ begin
+         execute format($f$create function latchkey_unbound_envelope_workspaces() returns setof text
+           language sql stable security definer set search_path = %I, pg_catalog
+           as 'select distinct workspace_id from secrets where get_byte(ciphertext, 0) = 1'$f$, current_schema());
+       end $$`,
+      'revoke execute on function latchkey_unbound_envelope_workspaces() from public',
+      `grant execute on function latchkey_unbound_envelope_workspaces() to ${APP_ROLE}`,
+    ];
+    for (const statement of statements) await sql.raw(statement).execute(db);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_tests': credentialTests,
   '0003_sign_in_attempts': signInAttempts,
   '0004_data_key_usage': dataKeyUsage,
   '0005_row_level_security': rowLevelSecurity,
+  '0007_envelope_public_fields': envelopePublicFields,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -87,6 +87,7 @@ async function decryptAll(admin: AdminDatabase, provider: LocalKeyProvider, secr
       's.id',
       's.workspace_id',
       's.credential_type',
+      's.public_fields',
       's.ciphertext',
       'k.master_key_id',
       'k.wrapped_key',
@@ -106,7 +107,12 @@ async function decryptAll(admin: AdminDatabase, provider: LocalKeyProvider, secr
       );
       keys.set(cacheKey, dataKey);
     }
-    const binding = { workspaceId: row.workspace_id, secretId: row.id, credentialType: row.credential_type };
+    const binding = {
+      workspaceId: row.workspace_id,
+      secretId: row.id,
+      credentialType: row.credential_type,
+      publicFields: row.public_fields,
+    };
     result.set(row.id, decryptSecretFields(dataKey, binding, Buffer.from(row.ciphertext)));
   }
   return result;
@@ -199,7 +205,12 @@ describe('SIGKILL during a member removal (one transaction: membership, secrets,
         ciphertext: encryptSecretFields(
           dataKey.key,
           dataKey.version,
-          { workspaceId, secretId: id, credentialType: first.credentialType },
+          {
+            workspaceId,
+            secretId: id,
+            credentialType: first.credentialType,
+            publicFields: first.publicFields,
+          },
           { token: `fake-bulk-token-${i}` },
         ),
         key_version: dataKey.version,
@@ -461,7 +472,7 @@ describe('SIGKILL during `latchkey keys rotate` (master-key rotation, one worksp
           ciphertext: encryptSecretFields(
             dataKey,
             version,
-            { workspaceId, secretId, credentialType: 'httpBearerToken' },
+            { workspaceId, secretId, credentialType: 'httpBearerToken', publicFields: {} },
             { token },
           ),
           key_version: version,

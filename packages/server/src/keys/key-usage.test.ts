@@ -247,7 +247,7 @@ describe(`encryptions per data key (${testBackend()})`, () => {
       maxEncryptions: 3,
       batchSize: 2,
     });
-    expect(report).toEqual({ workspaceId, version: 4, reencrypted: 5, failed: [] });
+    expect(report).toEqual({ workspaceId, version: 4, reencrypted: 5, upgraded: 0, failed: [] });
     expect(await counts(workspaceId)).toEqual({ 1: 3, 2: 2, 3: 3, 4: 2 });
     const versions = await Promise.all([...expected.keys()].map(keyVersionOf));
     expect(versions.sort()).toEqual([3, 3, 3, 4, 4]);

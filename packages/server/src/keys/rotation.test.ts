@@ -328,6 +328,7 @@ describe('data-key rotation (keys rotate-data-keys)', () => {
       workspaceId: target,
       version: 2,
       reencrypted: Object.keys(NODE_TYPE).length,
+      upgraded: 0,
       failed: [],
     });
     const after = await secretRows(ownerOf(database));

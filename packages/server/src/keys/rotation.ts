@@ -6,6 +6,9 @@
  *   is finished by running it again, and a server that holds both keys serves throughout;
  * - data-key rotation adds a new data-key version to a workspace (new secrets use the highest version) and
  *   re-encrypts the workspace's older secrets in small batches, each batch one transaction, resumable;
+ * - the envelope upgrade re-encrypts envelopes written before public fields were bound (format 1) in the
+ *   current format, binding the public fields stored at that moment (crypto/envelope.ts): at every start-up,
+ *   and by `latchkey keys upgrade-envelopes`;
  * - a data key that reaches its encryption limit (keys/key-usage.ts) is followed by a new version at once, by
  *   the write that found it exhausted (`withinDataKeyLimit`).
  *
@@ -17,12 +20,14 @@ import {
   DataKeyUnwrapError,
   DecryptionError,
   decryptSecretFields,
+  ENVELOPE_FORMAT_VERSION,
   encryptSecretFields,
   generateDataKey,
   type KeyProvider,
   UnknownMasterKeyError,
 } from '../crypto/index.js';
 import type { Database } from '../db/schema.js';
+import { withDbScope } from '../db/scope.js';
 import { isUniqueViolation } from '../errors.js';
 import type { Services } from '../services.js';
 import {
@@ -96,6 +101,8 @@ export interface KeyStatus {
   secrets: number;
   /** Secrets encrypted with a data-key version older than their workspace's newest. */
   secretsOnOlderDataKeys: number;
+  /** Secrets whose envelope does not bind their public fields yet (format 1): the upgrade rewrites them. */
+  unboundEnvelopes: number;
   /** Workspaces with more than one data-key version. */
   workspacesWithSeveralDataKeys: number;
   /**
@@ -126,9 +133,10 @@ export async function keyStatus(
       eb.fn.countAll<string>().as('data_keys'),
     ])
     .executeTakeFirstOrThrow();
-  const secrets = await sql<{ total: string; older: string }>`
+  const secrets = await sql<{ total: string; older: string; unbound: string }>`
     select count(*)::text as total,
-           count(*) filter (where s.key_version < latest.version)::text as older
+           count(*) filter (where s.key_version < latest.version)::text as older,
+           count(*) filter (where ${unboundEnvelope('s')})::text as unbound
     from secrets s
     join (select workspace_id, max(version) as version from workspace_keys group by workspace_id) latest
       on latest.workspace_id = s.workspace_id`.execute(db);
@@ -167,6 +175,7 @@ export async function keyStatus(
     masterKeys,
     secrets: Number(secrets.rows[0]?.total ?? 0),
     secretsOnOlderDataKeys: Number(secrets.rows[0]?.older ?? 0),
+    unboundEnvelopes: Number(secrets.rows[0]?.unbound ?? 0),
     workspacesWithSeveralDataKeys: Number(several.rows[0]?.n ?? 0),
     mostUsedActiveDataKey: top
       ? { workspaceId: top.workspace_id, version: top.version, encryptions: encryptionCount(top.encryptions) }
@@ -430,6 +439,8 @@ export interface ReencryptReport {
    */
   version: number;
   reencrypted: number;
+  /** How many of those were format-1 envelopes, now bound to their public fields. */
+  upgraded: number;
   failed: { secretId: string; reason: string }[];
 }
 
@@ -443,10 +454,14 @@ export interface ReencryptOptions {
 }
 
 /**
- * Re-encrypts every secret of a workspace that is encrypted with an older data-key version, with the newest
- * version. Each batch is one transaction holding its secrets' rows (FOR UPDATE), so a replace running at the
- * same time is either seen (and its new value re-encrypted) or waits; a killed run leaves every secret
- * readable under one version or the other, and running again finishes the rest.
+ * Re-encrypts every secret of a workspace that is not in the current form — encrypted with an older data-key
+ * version, or in an envelope that does not bind its public fields (format 1) — with the newest version, in the
+ * current format. A format-1 envelope is bound to the public fields stored at that moment: this is the one
+ * place that reads format 1 (docs/security.md "Encryption"); a format-2 envelope whose public fields were
+ * rewritten does not decrypt, so it is reported as failed and left as it is, never re-bound.
+ * Each batch is one transaction holding its secrets' rows (FOR UPDATE), so a replace running at the same time
+ * is either seen (and its new value re-encrypted) or waits; a killed run leaves every secret readable under one
+ * version or the other, and running again finishes the rest.
  *
  * Each re-encryption counts against the newest key's encryption limit, in the statement that stores it. A batch
  * first locks the newest key's row (every writer's counting statement locks it before any secret row, so this
@@ -461,7 +476,7 @@ export async function reencryptSecrets(
 ): Promise<ReencryptReport> {
   const batchSize = options.batchSize ?? 50;
   const limit = options.maxEncryptions ?? DEFAULT_DATA_KEY_MAX_ENCRYPTIONS;
-  const report: ReencryptReport = { workspaceId, version: 0, reencrypted: 0, failed: [] };
+  const report: ReencryptReport = { workspaceId, version: 0, reencrypted: 0, upgraded: 0, failed: [] };
   let cursor = '';
   for (;;) {
     const batch = await db.transaction().execute(async (trx) => {
@@ -473,9 +488,11 @@ export async function reencryptSecrets(
         .limit(1)
         .forNoKeyUpdate()
         .executeTakeFirst();
-      if (!latest) return { handled: 0, reencrypted: 0, version: 0 };
+      if (!latest) return { handled: 0, reencrypted: 0, upgraded: 0, version: 0 };
       const left = limit - encryptionCount(latest.encryptions);
-      if (left <= 0) return { handled: 0, reencrypted: 0, version: latest.version, exhausted: true };
+      if (left <= 0) {
+        return { handled: 0, reencrypted: 0, upgraded: 0, version: latest.version, exhausted: true };
+      }
       const rows = await trx
         .selectFrom('secrets as s')
         .innerJoin('workspace_keys as k', (join) =>
@@ -484,31 +501,38 @@ export async function reencryptSecrets(
         .select([
           's.id',
           's.credential_type',
+          's.public_fields',
           's.ciphertext',
           'k.version',
           'k.master_key_id',
           'k.wrapped_key',
         ])
         .where('s.workspace_id', '=', workspaceId)
-        .where('s.key_version', '<', latest.version)
+        .where((eb) => eb.or([eb('s.key_version', '<', latest.version), unboundEnvelope('s')]))
         .where('s.id', '>', cursor)
         .orderBy('s.id')
         .limit(Math.min(batchSize, left))
         .forUpdate('s')
         .execute();
-      if (rows.length === 0) return { handled: 0, reencrypted: 0, version: latest.version };
+      if (rows.length === 0) return { handled: 0, reencrypted: 0, upgraded: 0, version: latest.version };
       const newKey = await keys.unwrap(workspaceId, latest);
       const counted = { workspaceId, version: latest.version, limit };
       let reencrypted = 0;
+      let upgraded = 0;
       for (const row of rows) {
-        const binding = { workspaceId, secretId: row.id, credentialType: row.credential_type };
+        const binding = {
+          workspaceId,
+          secretId: row.id,
+          credentialType: row.credential_type,
+          publicFields: row.public_fields,
+        };
+        const envelope = Buffer.from(row.ciphertext);
         let fields: Record<string, string>;
         try {
-          fields = decryptSecretFields(
-            await keys.unwrap(workspaceId, row),
-            binding,
-            Buffer.from(row.ciphertext),
-          );
+          // A format-2 envelope must match the stored public fields; a format-1 one is bound to them now.
+          fields = decryptSecretFields(await keys.unwrap(workspaceId, row), binding, envelope, {
+            acceptUnbound: true,
+          });
         } catch (error) {
           const expected =
             error instanceof DecryptionError ||
@@ -533,8 +557,9 @@ export async function reencryptSecrets(
         }
         cursor = row.id;
         reencrypted += 1;
+        if (envelope[0] !== ENVELOPE_FORMAT_VERSION) upgraded += 1;
       }
-      return { handled: rows.length, reencrypted, version: latest.version };
+      return { handled: rows.length, reencrypted, upgraded, version: latest.version };
     });
     report.version = batch.version;
     if (batch.exhausted) {
@@ -543,6 +568,7 @@ export async function reencryptSecrets(
     }
     if (batch.handled === 0) break;
     report.reencrypted += batch.reencrypted;
+    report.upgraded += batch.upgraded;
     options.onBatch?.({ workspaceId, reencrypted: report.reencrypted });
     await options.afterBatch?.();
   }
@@ -586,6 +612,89 @@ export async function renewExhaustedDataKey(
 ): Promise<ActiveDataKey> {
   await addDataKeyVersion(svc.db, svc.keys.provider, workspaceId, { after: exhausted });
   return svc.keys.active(svc.db, workspaceId);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Envelope upgrade: bind the public fields of envelopes written before they were bound (format 1)
+
+/** A secret's envelope is format 1 (its first byte; the partial index of migration 0007 covers this test). */
+function unboundEnvelope(secrets: string) {
+  return sql<boolean>`get_byte(${sql.ref(`${secrets}.ciphertext`)}, 0) = 1`;
+}
+
+export interface EnvelopeUpgradeReport {
+  /** Workspaces that held format-1 envelopes when the run started. */
+  workspaces: number;
+  /** Envelopes rewritten in the current format, bound to their public fields. */
+  upgraded: number;
+  /** Secrets re-encrypted along the way because they were on an older data-key version. */
+  reencrypted: number;
+  failed: { workspaceId: string; secretId?: string; reason: string }[];
+}
+
+export interface EnvelopeUpgradeOptions {
+  /** Encryptions allowed per data key (`Services.dataKeyMaxEncryptions`). */
+  maxEncryptions?: number;
+  /**
+   * Run each workspace's batches in that workspace's row-level-security scope: for the application's connection
+   * (the server at start-up). The operator commands run on the owner's connection, which the policies do not bind.
+   */
+  scopeEachWorkspace?: boolean;
+  onWorkspace?: (result: ReencryptReport) => void;
+}
+
+/**
+ * Rewrites every format-1 envelope in the current format, binding the public fields stored now (the trust-on-
+ * upgrade moment: docs/security.md "Encryption"), workspace by workspace with `reencryptSecrets` (batches under
+ * row locks, resumable). Which workspaces hold one comes from an owner-rights function (migration 0007), so the
+ * application's role can run this at start-up; with none left that is one indexed read.
+ */
+export async function upgradeUnboundEnvelopes(
+  db: Kysely<Database>,
+  keys: WorkspaceKeys,
+  options: EnvelopeUpgradeOptions = {},
+): Promise<EnvelopeUpgradeReport> {
+  const { rows } = await sql<{
+    workspace_id: string;
+  }>`select workspace_id from latchkey_unbound_envelope_workspaces() as w(workspace_id) order by 1`.execute(
+    db,
+  );
+  const report: EnvelopeUpgradeReport = { workspaces: rows.length, upgraded: 0, reencrypted: 0, failed: [] };
+  for (const { workspace_id: workspaceId } of rows) {
+    const upgrade = () =>
+      reencryptSecrets(db, keys, workspaceId, {
+        ...(options.maxEncryptions === undefined ? {} : { maxEncryptions: options.maxEncryptions }),
+      });
+    try {
+      const result = await (options.scopeEachWorkspace ? withDbScope({ workspaceId }, upgrade) : upgrade());
+      report.upgraded += result.upgraded;
+      report.reencrypted += result.reencrypted - result.upgraded;
+      for (const failure of result.failed) report.failed.push({ workspaceId, ...failure });
+      options.onWorkspace?.(result);
+    } catch (error) {
+      report.failed.push({ workspaceId, reason: reasonOf(error) });
+    }
+  }
+  return report;
+}
+
+/** What an upgrade run did that an operator should read (ids and counts only, never a value). */
+export function envelopeUpgradeWarnings(report: EnvelopeUpgradeReport): string[] {
+  const messages: string[] = [];
+  if (report.upgraded > 0) {
+    messages.push(
+      `Bound the public fields of ${report.upgraded} secret envelope(s) written in format 1 (docs/security.md ` +
+        '"Encryption"). After the first start of this version none should be left: if this repeats, format-1 ' +
+        'envelopes were written to the database since (an older server still running, or a restored copy).',
+    );
+  }
+  for (const failure of report.failed) {
+    messages.push(
+      `Could not upgrade the envelope of ${failure.secretId ? `secret ${failure.secretId}` : 'the secrets'} in ` +
+        `workspace ${failure.workspaceId}: ${failure.reason}. Until its value is replaced it cannot be used.`,
+    );
+  }
+  return messages;
 }
 
 /** Every workspace id, in order. */

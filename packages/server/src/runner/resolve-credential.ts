@@ -81,7 +81,14 @@ export async function resolveNodeCredential(
   );
   const secretFields = decryptSecretFields(
     dataKey,
-    { workspaceId, secretId: row.id, credentialType: row.credential_type },
+    // The public fields as stored are bound too: a rewritten column (wider allowed domains, another region)
+    // fails here, before anything is sent.
+    {
+      workspaceId,
+      secretId: row.id,
+      credentialType: row.credential_type,
+      publicFields: row.public_fields,
+    },
     Buffer.from(row.ciphertext),
   );
   return {

@@ -233,7 +233,12 @@ export async function createSecret(
     const ciphertext = encryptSecretFields(
       dataKey.key,
       dataKey.version,
-      { workspaceId: input.workspaceId, secretId: id, credentialType: input.credentialType },
+      {
+        workspaceId: input.workspaceId,
+        secretId: id,
+        credentialType: input.credentialType,
+        publicFields: valid.publicFields,
+      },
       valid.secretFields,
     );
     const counted = {
@@ -464,7 +469,12 @@ export async function replaceSecret(
     const ciphertext = encryptSecretFields(
       dataKey.key,
       dataKey.version,
-      { workspaceId: input.workspaceId, secretId: existing.id, credentialType: existing.credential_type },
+      {
+        workspaceId: input.workspaceId,
+        secretId: existing.id,
+        credentialType: existing.credential_type,
+        publicFields: valid.publicFields,
+      },
       valid.secretFields,
     );
     const counted = {
