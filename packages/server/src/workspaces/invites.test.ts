@@ -1,12 +1,16 @@
+import { randomInt } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../db/schema.js';
 import { newToken } from '../identity/tokens.js';
 import {
   auditEvents,
   fakeEmail,
+  holdLocks,
   joinAs,
   type Person,
   rejection,
+  waitForLockWaiters,
   workspaceState,
 } from '../testing/fixtures.js';
 import {
@@ -16,6 +20,7 @@ import {
   signedInUser,
   type TestApp,
   teamWorkspace,
+  testBackend,
 } from '../testing/harness.js';
 
 // Issue 12, item 3: pending invites can be listed and revoked, and an invite never outlives its maker's right
@@ -301,3 +306,52 @@ describe('an invite does not outlive its maker’s right to make it', () => {
     },
   );
 });
+
+// PGlite serves one connection at a time, so this interleaving can only be forced on PostgreSQL: the test is
+// defined there only. A trigger holds the invite's insert (on an advisory lock the test holds) after the
+// inviter's permission check passed; the inviter's removal is started meanwhile.
+if (testBackend() === 'postgres') {
+  describe('an invite made while its maker is being removed', () => {
+    it('is retired with the maker’s other invites, not left behind', async () => {
+      const { workspaceId, owner, admin } = await teamWorkspace(app.svc);
+      const email = fakeEmail('slipped-in');
+      const lockKey = randomInt(1, 2 ** 31 - 1);
+      await sql
+        .raw(
+          `create function hold_invite_insert() returns trigger language plpgsql as $$ begin if new.email = '${email}' then perform pg_advisory_xact_lock(${lockKey}); end if; return new; end $$`,
+        )
+        .execute(ownerDb(app.svc));
+      await sql
+        .raw(
+          'create trigger hold_invite_insert before insert on invites for each row execute function hold_invite_insert()',
+        )
+        .execute(ownerDb(app.svc));
+      let token = '';
+      const gate = await holdLocks(app.svc, (trx) =>
+        sql`select pg_advisory_xact_lock(${lockKey})`.execute(trx),
+      );
+      try {
+        const inviting = admin.caller.workspaces
+          .invite({ workspaceId, email, role: 'admin' })
+          .then((invite) => {
+            token = invite.token;
+          });
+        await gate.waitForWaiters(1); // the permission check has passed; the insert waits
+        const removing = owner.caller.workspaces.removeMember({ workspaceId, userId: admin.user.id });
+        // The removal either queues behind the inviting transaction (it must) or, were it not serialised with
+        // it, finishes first and misses the invite still being written.
+        await Promise.race([removing, waitForLockWaiters(app.svc, 2)]);
+        await gate.release();
+        await inviting;
+        await removing;
+      } finally {
+        await gate.release();
+        await sql.raw('drop trigger if exists hold_invite_insert on invites').execute(ownerDb(app.svc));
+        await sql.raw('drop function if exists hold_invite_insert()').execute(ownerDb(app.svc));
+      }
+      expect(await pendingEmails(owner, workspaceId)).not.toContain(email);
+      const invitee = await accountAt(email);
+      expect((await rejection(invitee.caller.workspaces.acceptInvite({ token }))).code).toBe('NOT_FOUND');
+    });
+  });
+}
