@@ -11,6 +11,7 @@ import {
   type Person,
   rejection,
   waitForLockWaiters,
+  whileAuditIsDown,
   workspaceState,
 } from '../testing/fixtures.js';
 import {
@@ -168,6 +169,21 @@ describe('workspaces.revokeInvite', () => {
       'FORBIDDEN',
     );
     expect(await workspaceState(app.svc, owner, workspaceId)).toEqual(before);
+  });
+
+  it('is all or nothing: when the audit write fails, the invite stays pending and valid', async () => {
+    const { workspaceId, owner } = await teamWorkspace(app.svc);
+    const email = fakeEmail('kept');
+    const invite = await owner.caller.workspaces.invite({ workspaceId, email, role: 'member' });
+    const inviteId = await inviteIdOf(owner, workspaceId, email);
+    const error = await whileAuditIsDown(app.svc, () =>
+      rejection(owner.caller.workspaces.revokeInvite({ workspaceId, inviteId })),
+    );
+    expect(error.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(await pendingEmails(owner, workspaceId)).toEqual([email]);
+    const invitee = await accountAt(email);
+    await invitee.caller.workspaces.acceptInvite({ token: invite.token });
+    expect(await memberEmails(owner, workspaceId)).toContain(email);
   });
 
   it("another workspace's invite id is NOT_FOUND and that invite stays valid", async () => {
