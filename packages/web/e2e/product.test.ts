@@ -604,7 +604,7 @@ function productFlows(backend: Backend) {
       const linkInput = dialog.getByLabel('Invite link');
       await linkInput.waitFor();
       const link = await linkInput.inputValue();
-      expect(link).toMatch(new RegExp(`^${escapeRegExp(server.url)}/invite/[^/]+$`));
+      expect(link).toMatch(new RegExp(`^${escapeRegExp(server.url)}/invite#token=[^/]+$`));
       await assertAccessible(page, 'the invite dialog with its link');
       await shot(page, 'invite-dialog');
       await dialog.getByRole('button', { name: 'Done' }).click();
@@ -626,7 +626,7 @@ function productFlows(backend: Backend) {
       await memberPage.getByLabel('Email').fill(memberAccount.email);
       await memberPage.getByLabel('Password').fill(memberAccount.password);
       await memberPage.getByRole('button', { name: 'Create account' }).click();
-      await memberPage.waitForURL(/\/invite\//);
+      await memberPage.waitForURL(/\/invite$/);
       await memberPage.getByRole('button', { name: 'Accept invitation' }).click();
       await memberPage.waitForURL(new RegExp(`/w/${teamWorkspaceId}/secrets$`));
 

@@ -12,6 +12,7 @@ export type AuditAction =
   | 'secret.used'
   | 'secret.tested'
   | 'member.invited'
+  | 'member.invite_revoked'
   | 'member.joined'
   | 'member.removed'
   | 'member.left'

@@ -66,10 +66,12 @@ const FIXED_MESSAGES: Record<number, string> = {
 };
 
 /**
- * Log configuration: request URLs without their query string (tRPC queries carry their input there),
- * and cookies, authorization headers, and any `data`/`password`/`token` field redacted.
+ * Log configuration: request URLs without their query string (tRPC queries carry their input there) or
+ * fragment, an invite link's path without its token, and cookies, authorization headers, and any
+ * `data`/`password`/`token` field redacted. The invite token itself travels in the link's fragment and the
+ * acceptInvite body, which are never logged; the path rule covers links of the old `/invite/<token>` form.
  */
-export function loggerOptions(level: string): FastifyServerOptions['logger'] {
+export function loggerOptions(level: string): Exclude<FastifyServerOptions['logger'], boolean | undefined> {
   return {
     level,
     redact: {
@@ -88,10 +90,30 @@ export function loggerOptions(level: string): FastifyServerOptions['logger'] {
       req: (req: { method: string; url: string; id: string }) => ({
         id: req.id,
         method: req.method,
-        url: req.url.split('?')[0],
+        url: loggableUrl(req.url),
       }),
     },
   };
+}
+
+/**
+ * A request URL as the log may show it: the path only, nothing after `/invite/`, and any segment shaped like
+ * one of our bearer tokens (32 random bytes in base64url: 43 characters) replaced, wherever a client put it.
+ * Ids are UUIDs (36 characters) and procedure names hold dots, so neither is mistaken for a token.
+ */
+function loggableUrl(url: string): string {
+  const path = url.split(/[?#]/)[0] ?? '';
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // A malformed escape: judge the raw path.
+  }
+  if (/^\/+invite\//i.test(decoded)) return '/invite/[redacted]';
+  return decoded
+    .split('/')
+    .map((segment) => (/^[A-Za-z0-9_-]{40,}$/.test(segment) ? '[redacted]' : segment))
+    .join('/');
 }
 
 export async function buildHttpServer(

@@ -47,7 +47,18 @@ export const permissions = {
   /** Admins manage members and admins; only owners touch owners or grant ownership. */
   manageMemberWithRole: (m: Membership, targetRole: Role) =>
     m.role === 'owner' || (m.role === 'admin' && targetRole !== 'owner'),
+  /**
+   * Issuing an invite for a role: what `workspaces.invite` requires, what revoking one requires, and what the
+   * invite's maker must still hold when it is accepted (an invite admits no one its maker could not admit now).
+   */
+  inviteWithRole: (m: Membership, inviteRole: Role) =>
+    isManager(m.role) && permissions.manageMemberWithRole(m, inviteRole),
 };
+
+const ROLE_RANK: Record<Role, number> = { member: 0, admin: 1, owner: 2 };
+
+/** A role change that takes rights away (owner → admin, admin → member, owner → member). */
+export const isDemotion = (from: Role, to: Role) => ROLE_RANK[to] < ROLE_RANK[from];
 
 export function requirePermission(allowed: boolean, message: string): void {
   if (!allowed) throw new NotAllowedError(message);

@@ -64,7 +64,7 @@ const NOT_WORKSPACE_SCOPED: Record<string, string> = {
   'integrations.list': 'no input; the installed integrations, the same for everyone',
 };
 
-type IdKind = 'workspace' | 'secret' | 'workflow' | 'node' | 'user';
+type IdKind = 'workspace' | 'secret' | 'workflow' | 'node' | 'user' | 'invite';
 
 /**
  * Every id field the procedures take, and which object of a workspace fills it. `filter`: the id narrows a
@@ -76,6 +76,7 @@ const ID_FIELDS: Record<string, { kind: IdKind; filter?: boolean }> = {
   workflowId: { kind: 'workflow' },
   nodeId: { kind: 'node' },
   userId: { kind: 'user' },
+  inviteId: { kind: 'invite' },
   createdBy: { kind: 'user', filter: true },
 };
 
@@ -487,6 +488,10 @@ async function populatedWorld(label: string): Promise<World> {
   const probeNode = nodes[1] as { id: string };
   const inviteEmail = fakeEmail(`${label.toLowerCase()}-pending`);
   const invite = await owner.caller.workspaces.invite({ workspaceId, email: inviteEmail, role: 'member' });
+  const pending = (await owner.caller.workspaces.invites({ workspaceId })).find(
+    (i) => i.email === inviteEmail,
+  );
+  if (!pending) throw new Error(`the pending invite of workspace ${label} is not listed`);
   const page = await owner.caller.secrets.list({ workspaceId, limit: 1 });
   if (!page.nextCursor) throw new Error('expected a second page of secrets');
   const seq = await directReads()
@@ -503,6 +508,7 @@ async function populatedWorld(label: string): Promise<World> {
     { what: 'workflow name', value: workflow.name },
     { what: 'pending invite email', value: inviteEmail },
     { what: 'pending invite token', value: invite.token },
+    { what: 'pending invite id', value: pending.id },
     ...[mail, hook, token].flatMap((s) => [
       { what: 'secret id', value: s.id },
       { what: 'secret name', value: s.name },
@@ -530,6 +536,7 @@ async function populatedWorld(label: string): Promise<World> {
       workflow: workflow.id,
       node: probeNode.id,
       user: member.user.id,
+      invite: pending.id,
     },
     listCursor: page.nextCursor,
     auditCursor: String(seq.seq),
@@ -701,9 +708,9 @@ describe('coverage: every procedure of the router is generated or allowlisted', 
 
   it('the generator refuses an id field it does not know and a shape it cannot fill', () => {
     const unknownId = generate('test.unknownId', {
-      _def: { type: 'mutation', inputs: [z.object({ workspaceId: idSchema, inviteId: z.string() })] },
+      _def: { type: 'mutation', inputs: [z.object({ workspaceId: idSchema, gadgetId: z.string() })] },
     } as unknown as AnyTRPCProcedure);
-    expect(unknownId.error).toMatch(/test\.unknownId: field 'inviteId': id-like field 'inviteId'/);
+    expect(unknownId.error).toMatch(/test\.unknownId: field 'gadgetId': id-like field 'gadgetId'/);
     const sharedIdSchema = generate('test.sharedId', {
       _def: { type: 'query', inputs: [z.object({ workspaceId: idSchema, owner: idSchema })] },
     } as unknown as AnyTRPCProcedure);

@@ -48,6 +48,14 @@ async function matrixTeam() {
     { name: 'Send welcome email', nodeType: 'sendgrid', secretId: secretOf.get(otherMember) as string },
   ]);
   const actors: Record<Role, Person> = { owner, admin: team.admin, member: team.member };
+  // Pending invites made by the owner, one per role, to revoke.
+  const pendingInvite: Partial<Record<Role, string>> = {};
+  for (const role of ['member', 'owner'] as const) {
+    const email = fakeEmail(`pending-${role}`);
+    await owner.caller.workspaces.invite({ workspaceId, email, role });
+    const listed = await owner.caller.workspaces.invites({ workspaceId });
+    pendingInvite[role] = listed.find((invite) => invite.email === email)?.id;
+  }
   return {
     workspaceId,
     owner,
@@ -58,6 +66,7 @@ async function matrixTeam() {
     workflowId: workflow.id,
     nodeId: (nodes[0] as { id: string }).id,
     secret: (person: Person) => secretOf.get(person) as string,
+    invite: (role: 'member' | 'owner') => pendingInvite[role] as string,
   };
 }
 
@@ -170,6 +179,25 @@ const matrix: Case[] = [
     run: (t, a) =>
       a.caller.workspaces.invite({ workspaceId: t.workspaceId, email: fakeEmail('invitee'), role: 'owner' }),
     allowed: ownersOnly,
+  },
+  {
+    action: 'list pending invites',
+    run: (t, a) => a.caller.workspaces.invites({ workspaceId: t.workspaceId }),
+    allowed: managers,
+  },
+  {
+    action: 'revoke an invite to join as a member',
+    run: (t, a) =>
+      a.caller.workspaces.revokeInvite({ workspaceId: t.workspaceId, inviteId: t.invite('member') }),
+    allowed: managers,
+    destructive: true,
+  },
+  {
+    action: 'revoke an invite to join as an owner',
+    run: (t, a) =>
+      a.caller.workspaces.revokeInvite({ workspaceId: t.workspaceId, inviteId: t.invite('owner') }),
+    allowed: ownersOnly,
+    destructive: true,
   },
   {
     action: 'make a member an admin',

@@ -13,6 +13,7 @@ import {
 } from '../secrets/secrets.js';
 import type { Actor, Services } from '../services.js';
 import {
+  isDemotion,
   lockWorkspaceMembership,
   type Membership,
   membershipOf,
@@ -109,35 +110,38 @@ export async function listMembers(svc: Services, actor: Actor, input: { workspac
   }));
 }
 
+const ONLY_MANAGERS_INVITE = 'Only owners and admins can invite members';
+const ONLY_OWNERS_INVITE_OWNERS = 'Only owners can invite owners';
+
 export async function inviteMember(
   svc: Services,
   actor: Actor,
   input: { workspaceId: string; email: string; role: Role },
 ): Promise<{ token: string; expiresAt: string }> {
-  const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
-  requirePermission(permissions.manageMembers(membership), 'Only owners and admins can invite members');
-  requirePermission(
-    permissions.manageMemberWithRole(membership, input.role),
-    'Only owners can invite owners',
-  );
-  if (membership.plan !== 'team') {
-    throw new NotAllowedError(
-      'A personal workspace has one member: create a team workspace to share secrets',
-    );
-  }
   const email = input.email.trim().toLowerCase();
-  const existing = await svc.db
-    .selectFrom('memberships as m')
-    .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select('u.id')
-    .where('m.workspace_id', '=', input.workspaceId)
-    .where('u.email', '=', email)
-    .executeTakeFirst();
-  if (existing) throw new ConflictError('This person is already a member of the workspace');
   const { token, hash } = newToken();
   const expiresAt = new Date(Date.now() + svc.inviteTtlMs);
   const id = newId();
+  // Checked and written under the workspace's membership lock: an inviter being removed or demoted at the same
+  // moment either loses the right first (this call is refused) or retires this invite with their others.
   await svc.db.transaction().execute(async (trx) => {
+    await lockWorkspaceMembership(trx, input.workspaceId);
+    const membership = await membershipOf(trx, input.workspaceId, actor.userId);
+    requirePermission(permissions.manageMembers(membership), ONLY_MANAGERS_INVITE);
+    requirePermission(permissions.inviteWithRole(membership, input.role), ONLY_OWNERS_INVITE_OWNERS);
+    if (membership.plan !== 'team') {
+      throw new NotAllowedError(
+        'A personal workspace has one member: create a team workspace to share secrets',
+      );
+    }
+    const existing = await trx
+      .selectFrom('memberships as m')
+      .innerJoin('users as u', 'u.id', 'm.user_id')
+      .select('u.id')
+      .where('m.workspace_id', '=', input.workspaceId)
+      .where('u.email', '=', email)
+      .executeTakeFirst();
+    if (existing) throw new ConflictError('This person is already a member of the workspace');
     await trx
       .insertInto('invites')
       .values({
@@ -163,6 +167,133 @@ export async function inviteMember(
   return { token, expiresAt: expiresAt.toISOString() };
 }
 
+export interface PendingInvite {
+  id: string;
+  email: string;
+  role: Role;
+  /** Who made the invite, shaped like SecretMeta.createdBy. */
+  invitedBy: { id: string; name: string; email: string };
+  expiresAt: string;
+}
+
+const INVITE_NOT_FOUND = 'Invite (it may have expired, been used or been revoked)';
+
+/** Pending invites (not accepted, not expired; revoked ones are deleted) for owners and admins: never the token. */
+export async function listInvites(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string },
+): Promise<PendingInvite[]> {
+  const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
+  requirePermission(permissions.manageMembers(membership), 'Only owners and admins can see pending invites');
+  const rows = await svc.db
+    .selectFrom('invites as i')
+    .innerJoin('users as u', 'u.id', 'i.invited_by')
+    .select([
+      'i.id',
+      'i.email',
+      'i.role',
+      'i.expires_at',
+      'u.id as inviter_id',
+      'u.name',
+      'u.email as inviter_email',
+    ])
+    .where('i.workspace_id', '=', input.workspaceId)
+    .where('i.accepted_at', 'is', null)
+    .where('i.expires_at', '>', sql<Date>`now()`)
+    .orderBy('i.created_at')
+    .orderBy('i.id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    email: r.email,
+    role: r.role,
+    invitedBy: { id: r.inviter_id, name: r.name, email: r.inviter_email },
+    expiresAt: new Date(r.expires_at).toISOString(),
+  }));
+}
+
+/** Why a pending invite was retired: the `reason` of its `member.invite_revoked` audit event. */
+type InviteRetirement =
+  | 'revoked'
+  | 'inviter_removed'
+  | 'inviter_left'
+  | 'inviter_demoted'
+  | 'invitee_removed'
+  | 'invitee_left';
+
+/** Revokes a pending invite: owners and admins, but only owners revoke an invite to become an owner. */
+export async function revokeInvite(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string; inviteId: string },
+): Promise<{ id: string }> {
+  return svc.db.transaction().execute(async (trx) => {
+    await lockWorkspaceMembership(trx, input.workspaceId);
+    const membership = await membershipOf(trx, input.workspaceId, actor.userId);
+    // The invite first: an id that is not a pending invite here is "not found" for every caller.
+    const invite = await trx
+      .selectFrom('invites')
+      .select(['id', 'email', 'role'])
+      .where('id', '=', input.inviteId)
+      .where('workspace_id', '=', input.workspaceId)
+      .where('accepted_at', 'is', null)
+      .where('expires_at', '>', sql<Date>`now()`)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!invite) throw new NotFoundError(INVITE_NOT_FOUND);
+    requirePermission(permissions.manageMembers(membership), 'Only owners and admins can revoke invites');
+    requirePermission(
+      permissions.inviteWithRole(membership, invite.role),
+      'Only owners can revoke an invite to become an owner',
+    );
+    await trx.deleteFrom('invites').where('id', '=', invite.id).execute();
+    await recordAudit(trx, {
+      workspaceId: input.workspaceId,
+      actorId: actor.userId,
+      action: 'member.invite_revoked',
+      targetType: 'invite',
+      targetId: invite.id,
+      targetName: invite.email,
+      details: { role: invite.role, reason: 'revoked' satisfies InviteRetirement },
+    });
+    return { id: invite.id };
+  });
+}
+
+/** Deletes every pending invite `inviterId` made in the workspace, with one audit event per invite. */
+async function retireInvitesMadeBy(
+  trx: Transaction<Database>,
+  actor: Actor,
+  workspaceId: string,
+  inviterId: string,
+  reason: InviteRetirement,
+): Promise<void> {
+  const retired = await trx
+    .deleteFrom('invites')
+    .where('workspace_id', '=', workspaceId)
+    .where('invited_by', '=', inviterId)
+    .where('accepted_at', 'is', null)
+    .returning(['id', 'email', 'role'])
+    .execute();
+  if (retired.length === 0) return;
+  await trx
+    .insertInto('audit_events')
+    .values(
+      retired.map((invite) => ({
+        id: newId(),
+        workspace_id: workspaceId,
+        actor_id: actor.userId,
+        action: 'member.invite_revoked',
+        target_type: 'invite',
+        target_id: invite.id,
+        target_name: invite.email,
+        details: JSON.stringify({ role: invite.role, reason }),
+      })),
+    )
+    .execute();
+}
+
 /** Accepts an invite: one-time, unexpired, and only by the account with the invited email. */
 export async function acceptInvite(
   svc: Services,
@@ -175,19 +306,26 @@ export async function acceptInvite(
   const { rows } = await sql<{ workspace_id: string | null }>`
     select latchkey_invite_workspace(${tokenHash}) as workspace_id`.execute(svc.db);
   const workspaceId = rows[0]?.workspace_id;
-  if (!workspaceId) throw new NotFoundError('Invite (it may have expired or been used)');
-  return withDbScope({ workspaceId, userId: actor.userId }, () => joinByInvite(svc, actor, tokenHash));
+  if (!workspaceId) throw new NotFoundError(INVITE_NOT_FOUND);
+  return withDbScope({ workspaceId, userId: actor.userId }, () =>
+    joinByInvite(svc, actor, workspaceId, tokenHash),
+  );
 }
 
 function joinByInvite(
   svc: Services,
   actor: Actor,
+  workspaceId: string,
   tokenHash: string,
 ): Promise<{ workspaceId: string; role: Role }> {
   return svc.db.transaction().execute(async (trx) => {
+    // The workspace lock first, as every membership change takes it: a removal or a revocation of this
+    // invite's maker either committed before (the invite is gone) or waits until this join is done.
+    await lockWorkspaceMembership(trx, workspaceId);
     const invite = await trx
       .selectFrom('invites')
       .selectAll()
+      .where('workspace_id', '=', workspaceId)
       .where('token_hash', '=', tokenHash)
       .where('accepted_at', 'is', null)
       .where('expires_at', '>', sql<Date>`now()`)
@@ -198,9 +336,8 @@ function joinByInvite(
       .select(['email'])
       .where('id', '=', actor.userId)
       .executeTakeFirstOrThrow();
-    if (!invite || invite.email !== user.email)
-      throw new NotFoundError('Invite (it may have expired or been used)');
-    await lockWorkspaceMembership(trx, invite.workspace_id);
+    if (!invite || invite.email !== user.email || !(await makerMayStillInvite(trx, invite)))
+      throw new NotFoundError(INVITE_NOT_FOUND);
     const already = await trx
       .selectFrom('memberships')
       .select('role')
@@ -224,6 +361,21 @@ function joinByInvite(
     });
     return { workspaceId: invite.workspace_id, role: invite.role };
   });
+}
+
+/**
+ * An invite admits no one its maker could not admit today: invites made before their maker was removed or
+ * demoted (before retirement existed, or by any path that missed it) are refused like unknown ones.
+ */
+async function makerMayStillInvite(
+  trx: Transaction<Database>,
+  invite: { workspace_id: string; invited_by: string; role: Role },
+): Promise<boolean> {
+  const maker = await membershipOf(trx, invite.workspace_id, invite.invited_by).catch((error: unknown) => {
+    if (error instanceof NotFoundError) return null;
+    throw error;
+  });
+  return maker !== null && permissions.inviteWithRole(maker, invite.role);
 }
 
 async function targetMembership(trx: Transaction<Database>, workspaceId: string, userId: string) {
@@ -289,6 +441,9 @@ export async function setRole(
       targetName: target.email,
       details: { from: target.role, to: input.role },
     });
+    // Whoever loses rights loses the invites they made with them (re-invite from the new role if needed).
+    if (isDemotion(target.role, input.role))
+      await retireInvitesMadeBy(trx, actor, input.workspaceId, input.userId, 'inviter_demoted');
     return { userId: input.userId, role: input.role };
   });
 }
@@ -391,6 +546,11 @@ async function removeMemberAndTheirSecrets(
         'The last owner cannot leave or be removed: make someone else an owner first',
       );
     }
+    // The invites they made (they can no longer vouch for anyone) and the invites to their address.
+    const retiredAs: Record<'inviter' | 'invitee', InviteRetirement> =
+      action === 'member.left'
+        ? { inviter: 'inviter_left', invitee: 'invitee_left' }
+        : { inviter: 'inviter_removed', invitee: 'invitee_removed' };
     const { rows } = await sql<SecretDeletionResult>`
       with ${secretDeletionCtes({ workspaceId, createdBy: userId })},
       ended as (
@@ -398,7 +558,16 @@ async function removeMemberAndTheirSecrets(
       ),
       retired as (
         delete from invites
-        where workspace_id = ${workspaceId} and email = ${target.email} and accepted_at is null
+        where workspace_id = ${workspaceId} and accepted_at is null
+          and (invited_by = ${userId} or email = ${target.email})
+        returning id, email, role, invited_by
+      ),
+      retired_audit as (
+        insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+        select gen_random_uuid()::text, ${workspaceId}, ${actor.userId}, 'member.invite_revoked', 'invite', r.id,
+               r.email, jsonb_build_object('role', r.role, 'reason',
+                 case when r.invited_by = ${userId} then ${retiredAs.inviter}::text else ${retiredAs.invitee}::text end)
+        from retired r
       ),
       audit as (
         insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)

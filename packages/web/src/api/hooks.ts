@@ -7,6 +7,7 @@ export type Integration = RouterOutputs['integrations']['list'][number];
 export type CredentialType = Integration['credentialTypes'][number];
 export type SecretMeta = RouterOutputs['secrets']['list']['items'][number];
 export type Member = RouterOutputs['workspaces']['members'][number];
+export type PendingInvite = RouterOutputs['workspaces']['invites'][number];
 export type AffectedNode = RouterOutputs['secrets']['usage'][number];
 export type WorkflowSummary = RouterOutputs['workflows']['list'][number];
 export type Workflow = RouterOutputs['workflows']['get'];

@@ -20,7 +20,7 @@ function notify(): void {
 }
 
 export function navigate(to: string, options: { replace?: boolean } = {}): void {
-  if (to === window.location.pathname + window.location.search) return;
+  if (to === window.location.pathname + window.location.search + window.location.hash) return;
   if (options.replace) window.history.replaceState(null, '', to);
   else window.history.pushState(null, '', to);
   notify();
@@ -33,6 +33,11 @@ export function usePathname(): string {
 export type Route =
   | { name: 'signIn' }
   | { name: 'signUp' }
+  /**
+   * An invite link. Its token travels in the fragment (`/invite#token=…`: browsers never send a fragment, so
+   * no server or proxy log records it) and the page reads it there (inviteTokenFromFragment); `token` is set
+   * only for a link of the old form `/invite/<token>`, and is empty otherwise.
+   */
   | { name: 'invite'; token: string }
   | { name: 'home' }
   | { name: 'newWorkspace' }
@@ -51,6 +56,7 @@ export function parseRoute(pathname: string): Route {
   if (parts.length === 0) return { name: 'home' };
   if (first === 'signin' && parts.length === 1) return { name: 'signIn' };
   if (first === 'signup' && parts.length === 1) return { name: 'signUp' };
+  if (first === 'invite' && parts.length === 1) return { name: 'invite', token: '' };
   if (first === 'invite' && second && parts.length === 2) return { name: 'invite', token: second };
   if (first === 'new-workspace' && parts.length === 1) return { name: 'newWorkspace' };
   if (first === 'w' && second) {
@@ -72,8 +78,15 @@ export const paths = {
     `/w/${encodeURIComponent(workspaceId)}/${section}`,
   workflow: (workspaceId: string, workflowId: string) =>
     `/w/${encodeURIComponent(workspaceId)}/workflows/${encodeURIComponent(workflowId)}`,
-  invite: (token: string) => `/invite/${encodeURIComponent(token)}`,
+  /** The page that accepts invites; with a token, the link to send (the token in the fragment). */
+  invite: (token?: string) => (token ? `/invite#token=${encodeURIComponent(token)}` : '/invite'),
 };
+
+/** The invite token of an invite link's fragment (`#token=…`), if any. */
+export function inviteTokenFromFragment(): string | null {
+  const token = new URLSearchParams(window.location.hash.replace(/^#/, '')).get('token');
+  return token ? token : null;
+}
 
 /** The `next` query parameter, if it is a same-origin path (never an open redirect). */
 export function nextPath(): string | null {

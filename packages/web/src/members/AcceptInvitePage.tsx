@@ -1,18 +1,41 @@
 import { useMutation } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
 import type { Me } from '../api/hooks';
 import { errorCode, errorMessage, queryClient, trpc } from '../api/trpc';
-import { Link, navigate, paths, useDocumentTitle } from '../app/router';
-import { ErrorAlert } from '../ui/Feedback';
+import { inviteTokenFromFragment, Link, navigate, paths, useDocumentTitle } from '../app/router';
+import { ErrorAlert, Notice } from '../ui/Feedback';
 
-export function AcceptInvitePage({ token, me }: { token: string; me: Me | null }) {
+/** This tab's invite token while its visitor signs in or creates an account (the link's fragment is gone by then). */
+const INVITE_TOKEN_KEY = 'latchkey.inviteToken';
+
+/**
+ * The token of the invite being accepted: from the link's fragment (or an old-form link's path), else the one
+ * this tab kept. The address bar drops it at once, so it stays out of history and shared screens.
+ */
+function useInviteToken(legacyToken: string): string | null {
+  const [token] = useState(() => {
+    const fromLink = inviteTokenFromFragment() ?? (legacyToken || null);
+    if (fromLink) window.sessionStorage.setItem(INVITE_TOKEN_KEY, fromLink);
+    return fromLink ?? window.sessionStorage.getItem(INVITE_TOKEN_KEY);
+  });
+  useEffect(() => navigate(paths.invite(), { replace: true }), []);
+  return token;
+}
+
+/** `token`: only for an old-form link `/invite/<token>`; current links carry it in the fragment. */
+export function AcceptInvitePage({ token: legacyToken, me }: { token: string; me: Me | null }) {
   useDocumentTitle('Join a workspace');
   const accept = useMutation(trpc.workspaces.acceptInvite.mutationOptions());
-  const here = paths.invite(token);
+  const token = useInviteToken(legacyToken);
+  const here = paths.invite();
 
   async function join() {
+    if (!token) return;
     try {
+      // In the JSON body of a POST: never in a URL a log could record.
       const result: unknown = await accept.mutateAsync({ token });
       accept.reset();
+      window.sessionStorage.removeItem(INVITE_TOKEN_KEY);
       await queryClient.invalidateQueries();
       const fresh = await queryClient.fetchQuery({ ...trpc.auth.me.queryOptions(), staleTime: 0 });
       const workspaceId = joinedWorkspaceId(result) ?? fresh?.workspaces.at(-1)?.id;
@@ -38,7 +61,12 @@ export function AcceptInvitePage({ token, me }: { token: string; me: Me | null }
           <span className="brand-name">Latchkey</span>
         </div>
         <h1 className="auth-title">You’re invited to a workspace</h1>
-        {me ? (
+        {!token ? (
+          <Notice tone="warning">
+            This page needs the invite link you were sent: open the link from the message again, or ask the
+            person who invited you for a new one.
+          </Notice>
+        ) : me ? (
           <>
             <p className="auth-subtitle">
               Join as <strong>{me.user.email}</strong>. You will be able to select the workspace’s secrets in

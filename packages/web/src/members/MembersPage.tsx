@@ -6,6 +6,7 @@ import {
   groupByWorkflow,
   type Me,
   type Member,
+  type PendingInvite,
   type WorkspaceSummary,
 } from '../api/hooks';
 import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
@@ -71,67 +72,70 @@ export function MembersPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
           </>
         }
       />
-      {members.isPending && <Spinner label="Loading members" />}
-      {members.isError && <ErrorAlert>{errorMessage(members.error)}</ErrorAlert>}
-      {members.data && (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="visually-hidden">Members of {workspace.name}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Role</th>
-                <th scope="col">Joined</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {members.data.map((member) => (
-                <tr key={member.userId} data-member-email={member.email}>
-                  <th scope="row" className="cell-name">
-                    <span className="member">
-                      <span className="avatar avatar-small" aria-hidden="true">
-                        {initials(member.name || member.email)}
-                      </span>
-                      <span>
-                        <span className="cell-main">
-                          {member.name}
-                          {member.userId === me.user.id ? ' (you)' : ''}
-                        </span>
-                        <span className="cell-sub">{member.email}</span>
-                      </span>
-                    </span>
+      <div className="stack">
+        {members.isPending && <Spinner label="Loading members" />}
+        {members.isError && <ErrorAlert>{errorMessage(members.error)}</ErrorAlert>}
+        {members.data && (
+          <div className="table-wrap">
+            <table className="table">
+              <caption className="visually-hidden">Members of {workspace.name}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Role</th>
+                  <th scope="col">Joined</th>
+                  <th scope="col">
+                    <span className="visually-hidden">Actions</span>
                   </th>
-                  <td>
-                    {member.userId !== me.user.id && mayManage(workspace.role, member) ? (
-                      <RoleSelect workspace={workspace} member={member} />
-                    ) : (
-                      <span className={`badge badge-role-${member.role}`}>{roleLabel(member.role)}</span>
-                    )}
-                  </td>
-                  <td>
-                    <Time iso={member.joinedAt} />
-                  </td>
-                  <td className="cell-actions">
-                    {member.userId !== me.user.id && mayManage(workspace.role, member) && (
-                      <button
-                        type="button"
-                        className="button button-small button-danger-ghost"
-                        onClick={() => setRemoving(member)}
-                        aria-label={`Remove ${member.name}`}
-                      >
-                        Remove
-                      </button>
-                    )}
-                  </td>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+              </thead>
+              <tbody>
+                {members.data.map((member) => (
+                  <tr key={member.userId} data-member-email={member.email}>
+                    <th scope="row" className="cell-name">
+                      <span className="member">
+                        <span className="avatar avatar-small" aria-hidden="true">
+                          {initials(member.name || member.email)}
+                        </span>
+                        <span>
+                          <span className="cell-main">
+                            {member.name}
+                            {member.userId === me.user.id ? ' (you)' : ''}
+                          </span>
+                          <span className="cell-sub">{member.email}</span>
+                        </span>
+                      </span>
+                    </th>
+                    <td>
+                      {member.userId !== me.user.id && mayManage(workspace.role, member) ? (
+                        <RoleSelect workspace={workspace} member={member} />
+                      ) : (
+                        <span className={`badge badge-role-${member.role}`}>{roleLabel(member.role)}</span>
+                      )}
+                    </td>
+                    <td>
+                      <Time iso={member.joinedAt} />
+                    </td>
+                    <td className="cell-actions">
+                      {member.userId !== me.user.id && mayManage(workspace.role, member) && (
+                        <button
+                          type="button"
+                          className="button button-small button-danger-ghost"
+                          onClick={() => setRemoving(member)}
+                          aria-label={`Remove ${member.name}`}
+                        >
+                          Remove
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+        {manage && <PendingInvites workspace={workspace} />}
+      </div>
       <InviteDialog workspace={workspace} open={inviting} onClose={() => setInviting(false)} />
       <RemoveMemberDialog workspace={workspace} member={removing} onClose={() => setRemoving(null)} />
       <LeaveDialog me={me} workspace={workspace} open={leaving} onClose={() => setLeaving(false)} />
@@ -147,9 +151,15 @@ function RoleSelect({ workspace, member }: { workspace: WorkspaceSummary; member
   async function change(role: Role) {
     try {
       await setRole.mutateAsync({ workspaceId: workspace.id, userId: member.userId, role });
-      await queryClient.invalidateQueries({
-        queryKey: trpc.workspaces.members.queryKey({ workspaceId: workspace.id }),
-      });
+      // A demotion also retires the invites they made.
+      await Promise.all([
+        queryClient.invalidateQueries({
+          queryKey: trpc.workspaces.members.queryKey({ workspaceId: workspace.id }),
+        }),
+        queryClient.invalidateQueries({
+          queryKey: trpc.workspaces.invites.queryKey({ workspaceId: workspace.id }),
+        }),
+      ]);
       toast(`${member.name} is now ${role === 'admin' ? 'an' : 'a'} ${role}.`);
     } catch {
       // Shown below.
@@ -178,6 +188,10 @@ function RoleSelect({ workspace, member }: { workspace: WorkspaceSummary; member
     </div>
   );
 }
+
+/** Said wherever an invite is made: Latchkey does not verify that an account owns its email address. */
+const EMAIL_NOT_VERIFIED =
+  'Latchkey does not verify email addresses: whoever holds this link and signs up with this address joins. An invite is only as safe as that mailbox — send the link to the person directly.';
 
 interface InviteValues {
   email: string;
@@ -215,7 +229,11 @@ function InviteForm({ workspace, onClose }: { workspace: WorkspaceSummary; onClo
         email: values.email.trim(),
         role: values.role,
       });
+      await queryClient.invalidateQueries({
+        queryKey: trpc.workspaces.invites.queryKey({ workspaceId: workspace.id }),
+      });
       setLink({
+        // The token rides in the fragment, which browsers never send: no server or proxy log records it.
         url: `${window.location.origin}${paths.invite(result.token)}`,
         email: values.email.trim(),
         expiresAt: result.expiresAt,
@@ -232,7 +250,7 @@ function InviteForm({ workspace, onClose }: { workspace: WorkspaceSummary; onClo
       <div className="stack">
         <Notice>
           Send this link to <strong>{link.email}</strong>. It is shown only once and works once; it expires{' '}
-          {formatDateTime(link.expiresAt)}.
+          {formatDateTime(link.expiresAt)}. You can revoke it under “Pending invites” until it is used.
         </Notice>
         <div className="field">
           <label htmlFor="invite-link" className="field-label">
@@ -283,6 +301,7 @@ function InviteForm({ workspace, onClose }: { workspace: WorkspaceSummary; onClo
           required
           autoComplete="off"
           placeholder="colleague@example.com"
+          help={EMAIL_NOT_VERIFIED}
           rules={{
             pattern: {
               value: /^[^\s@]+@[^\s@]+$/,
@@ -307,6 +326,119 @@ function InviteForm({ workspace, onClose }: { workspace: WorkspaceSummary; onClo
         </div>
       </form>
     </FormProvider>
+  );
+}
+
+/** Pending invites, for owners and admins: who was invited, by whom, until when; each can be revoked. */
+function PendingInvites({ workspace }: { workspace: WorkspaceSummary }) {
+  const invites = useQuery(trpc.workspaces.invites.queryOptions({ workspaceId: workspace.id }));
+  const [revoking, setRevoking] = useState<PendingInvite | null>(null);
+  return (
+    <section className="stack" aria-labelledby="pending-invites-title">
+      <h2 id="pending-invites-title">Pending invites</h2>
+      {invites.isPending && <Spinner label="Loading pending invites" />}
+      {invites.isError && <ErrorAlert>{errorMessage(invites.error)}</ErrorAlert>}
+      {invites.data && invites.data.length === 0 && (
+        <p className="muted">No invite is waiting to be accepted.</p>
+      )}
+      {invites.data && invites.data.length > 0 && (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="visually-hidden">Pending invites to {workspace.name}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Email</th>
+                <th scope="col">Role</th>
+                <th scope="col">Invited by</th>
+                <th scope="col">Expires</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {invites.data.map((invite) => (
+                <tr key={invite.id} data-invite-email={invite.email}>
+                  <th scope="row" className="cell-name">
+                    <span className="cell-main">{invite.email}</span>
+                  </th>
+                  <td>
+                    <span className={`badge badge-role-${invite.role}`}>{roleLabel(invite.role)}</span>
+                  </td>
+                  <td>
+                    <span className="cell-main">{invite.invitedBy.name}</span>
+                    <span className="cell-sub">{invite.invitedBy.email}</span>
+                  </td>
+                  <td>
+                    <Time iso={invite.expiresAt} />
+                  </td>
+                  <td className="cell-actions">
+                    {(workspace.role === 'owner' || invite.role !== 'owner') && (
+                      <button
+                        type="button"
+                        className="button button-small button-danger-ghost"
+                        onClick={() => setRevoking(invite)}
+                        aria-label={`Revoke the invite for ${invite.email}`}
+                      >
+                        Revoke
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Dialog
+        open={revoking !== null}
+        onClose={() => setRevoking(null)}
+        title={revoking ? `Revoke the invite for ${revoking.email}?` : 'Revoke invite'}
+      >
+        {revoking && (
+          <RevokeInviteBody workspace={workspace} invite={revoking} onClose={() => setRevoking(null)} />
+        )}
+      </Dialog>
+    </section>
+  );
+}
+
+function RevokeInviteBody({
+  workspace,
+  invite,
+  onClose,
+}: {
+  workspace: WorkspaceSummary;
+  invite: PendingInvite;
+  onClose: () => void;
+}) {
+  const revoke = useMutation(trpc.workspaces.revokeInvite.mutationOptions());
+  const toast = useToast();
+  async function confirm() {
+    try {
+      await revoke.mutateAsync({ workspaceId: workspace.id, inviteId: invite.id });
+      await queryClient.invalidateQueries({
+        queryKey: trpc.workspaces.invites.queryKey({ workspaceId: workspace.id }),
+      });
+      toast(`The invite for ${invite.email} was revoked.`);
+      onClose();
+    } catch {
+      // Shown below.
+    }
+  }
+  return (
+    <div className="stack">
+      <p>The link sent to {invite.email} stops working at once. To let them in later, send a new invite.</p>
+      {revoke.error && <ErrorAlert>{errorMessage(revoke.error)}</ErrorAlert>}
+      <div className="form-actions">
+        <button type="button" className="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button type="button" className="button button-danger" onClick={confirm} disabled={revoke.isPending}>
+          {revoke.isPending ? 'Revoking…' : 'Revoke invite'}
+        </button>
+      </div>
+    </div>
   );
 }
 

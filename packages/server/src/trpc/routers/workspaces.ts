@@ -5,10 +5,12 @@ import {
   getWorkspace,
   inviteMember,
   leaveWorkspace,
+  listInvites,
   listMembers,
   listWorkspaces,
   removalPreview,
   removeMember,
+  revokeInvite,
   setRole,
 } from '../../workspaces/workspaces.js';
 import { displayName, email, id, plan, role, workspaceInput } from '../inputs.js';
@@ -30,6 +32,12 @@ export const workspacesRouter = router({
   invite: authedProcedure
     .input(z.object({ workspaceId: id, email, role }))
     .mutation(({ ctx, input }) => inviteMember(ctx.svc, ctx.actor, input)),
+  invites: authedProcedure
+    .input(workspaceInput)
+    .query(({ ctx, input }) => listInvites(ctx.svc, ctx.actor, input)),
+  revokeInvite: authedProcedure
+    .input(z.object({ workspaceId: id, inviteId: id }))
+    .mutation(({ ctx, input }) => revokeInvite(ctx.svc, ctx.actor, input)),
   acceptInvite: authedProcedure
     .input(z.object({ token: z.string().min(1).max(256) }))
     .mutation(({ ctx, input }) => acceptInvite(ctx.svc, ctx.actor, input)),
