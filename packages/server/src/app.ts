@@ -2,6 +2,7 @@ import { createRegistry, type IntegrationDefinition } from '@latchkey/core';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
 import { type KeyProvider, LocalKeyProvider, loadMasterKeys } from './crypto/index.js';
+import { forgetMasterKeyVariables } from './crypto/master-key.js';
 import { type DatabaseHandle, databaseTarget, openDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrations.js';
 import { checkApplicationRole, requireMigrated } from './db/roles.js';
@@ -84,6 +85,7 @@ export async function startLatchkey(
     dataDir: embedded ? config.dataDir : undefined,
     warn: (message) => warnings.push(message),
   });
+  forgetMasterKeyVariables(process.env);
   const database = await openDatabase(databaseTarget(config, 'application'));
   let services: Services;
   try {
