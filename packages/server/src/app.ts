@@ -8,6 +8,8 @@ import { migrateToLatest } from './db/migrations.js';
 import { checkApplicationRole, requireMigrated } from './db/roles.js';
 import { buildHttpServer } from './http/server.js';
 import { OWASP_SCRYPT, type ScryptCost } from './identity/passwords.js';
+import { signInLimitsFromEnv } from './identity/rate-limit.js';
+import { sessionIdleMsFromEnv, startExpirySweep } from './identity/session-expiry.js';
 import { checkDataKeyMaxEncryptions, dataKeyMaxEncryptionsFromEnv } from './keys/key-usage.js';
 import { WorkspaceKeys } from './keys/workspace-keys.js';
 import { plugins as defaultPlugins } from './plugins.js';
@@ -27,6 +29,8 @@ export interface ServicesOptions {
   runner?: RunnerSettings;
   /** Encryptions per data key; `LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS` (default 2^30) when not given. */
   dataKeyMaxEncryptions?: number;
+  /** The session idle timeout; `LATCHKEY_SESSION_IDLE_HOURS` (default seven days) when not given. */
+  sessionIdleMs?: number;
 }
 
 /**
@@ -60,6 +64,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     keys,
     passwordCost: options.passwordCost ?? OWASP_SCRYPT,
     sessionTtlMs: 30 * 24 * 3600 * 1000,
+    sessionIdleMs: options.sessionIdleMs ?? sessionIdleMsFromEnv(process.env),
     inviteTtlMs: 7 * 24 * 3600 * 1000,
     runner: options.runner ?? runnerSettingsFromEnv(process.env),
     dataKeyMaxEncryptions,
@@ -102,10 +107,15 @@ export async function startLatchkey(
   });
   for (const warning of warnings) server.log.warn(warning);
   const address = await server.listen({ host: config.host, port: config.port });
+  const sweep = startExpirySweep(services, {
+    signInWindowMs: signInLimitsFromEnv(process.env).windowMs,
+    onError: (error) => server.log.error({ err: { type: (error as Error).name } }, 'expiry sweep failed'),
+  });
   return {
     server,
     url: address,
     async close() {
+      await sweep.stop();
       await server.close();
       await database.close();
     },

@@ -12,7 +12,7 @@ import { userForSession } from '../identity/identity.js';
 import { type SignInLimits, signInLimitsFromEnv } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
 import { type AppRouter, appRouter } from '../trpc/router.js';
-import { createContextFactory, SESSION_COOKIE } from '../trpc/trpc.js';
+import { createContextFactory, isSecureRequest, sessionTokenOf } from '../trpc/trpc.js';
 
 export interface HttpServerOptions {
   /** Built web app to serve at `/` (skipped when the folder does not exist). */
@@ -134,7 +134,13 @@ export async function buildHttpServer(
     return reply.code(status).send(errorBody(status, FIXED_MESSAGES[status] ?? 'The request is not valid'));
   });
 
-  app.addHook('onSend', async (_request, reply, payload) => {
+  const secureCookies = options.secureCookies ?? false;
+  app.addHook('onSend', async (request, reply, payload) => {
+    // HSTS only where https is in use: sent over plain http it would be ignored at best, and a development
+    // server on localhost must not pin the browser to https.
+    if (isSecureRequest(request, secureCookies)) {
+      reply.header('Strict-Transport-Security', 'max-age=31536000');
+    }
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('Referrer-Policy', 'no-referrer');
     reply.header('X-Frame-Options', 'DENY');
@@ -155,7 +161,7 @@ export async function buildHttpServer(
     '/api/workspaces/:workspaceId/audit.jsonl',
     async (request, reply) => {
       reply.header('Cache-Control', 'no-store');
-      const token = request.cookies[SESSION_COOKIE];
+      const token = sessionTokenOf(request, secureCookies);
       const user = token ? await userForSession(svc, token) : undefined;
       if (!user) return reply.code(401).send(errorBody(401, 'Sign in to continue'));
       const { workspaceId } = request.params;
