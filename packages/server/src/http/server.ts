@@ -7,8 +7,8 @@ import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/a
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
 import { exportAuditLog } from '../audit/audit.js';
-import { DomainError } from '../errors.js';
-import { userForSession } from '../identity/identity.js';
+import { DomainError, NotFoundError } from '../errors.js';
+import { callerForSession } from '../identity/identity.js';
 import { type SignInLimits, signInLimitsFromEnv } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
 import { type AppRouter, appRouter } from '../trpc/router.js';
@@ -162,11 +162,16 @@ export async function buildHttpServer(
     async (request, reply) => {
       reply.header('Cache-Control', 'no-store');
       const token = sessionTokenOf(request, secureCookies);
-      const user = token ? await userForSession(svc, token) : undefined;
-      if (!user) return reply.code(401).send(errorBody(401, 'Sign in to continue'));
       const { workspaceId } = request.params;
-      if (workspaceId.length < 1 || workspaceId.length > 64) {
-        return reply.code(404).send(errorBody(404, 'Workspace not found'));
+      const plausibleId = workspaceId.length >= 1 && workspaceId.length <= 64;
+      // Membership is verified with the session, before the export runs in the workspace's scope.
+      const caller = token
+        ? await callerForSession(svc, token, plausibleId ? { workspaceId } : {})
+        : undefined;
+      if (!caller) return reply.code(401).send(errorBody(401, 'Sign in to continue'));
+      const { user } = caller;
+      if (caller.workspaceId !== workspaceId) {
+        return reply.code(404).send(errorBody(404, new NotFoundError('Workspace').message));
       }
       let lines: AsyncIterable<string>;
       try {
