@@ -2,11 +2,14 @@ import { createRegistry, type IntegrationDefinition } from '@latchkey/core';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
 import { type KeyProvider, LocalKeyProvider, loadMasterKeys } from './crypto/index.js';
+import { forgetMasterKeyVariables } from './crypto/master-key.js';
 import { type DatabaseHandle, databaseTarget, openDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrations.js';
 import { checkApplicationRole, requireMigrated } from './db/roles.js';
 import { buildHttpServer } from './http/server.js';
 import { OWASP_SCRYPT, type ScryptCost } from './identity/passwords.js';
+import { signInLimitsFromEnv } from './identity/rate-limit.js';
+import { sessionIdleMsFromEnv, startExpirySweep } from './identity/session-expiry.js';
 import { checkDataKeyMaxEncryptions, dataKeyMaxEncryptionsFromEnv } from './keys/key-usage.js';
 import { envelopeUpgradeWarnings, upgradeUnboundEnvelopes } from './keys/rotation.js';
 import { WorkspaceKeys } from './keys/workspace-keys.js';
@@ -29,6 +32,8 @@ export interface ServicesOptions {
   dataKeyMaxEncryptions?: number;
   /** Told what start-up did that an operator should know about (the server logs it as a warning). */
   warn?: (message: string) => void;
+  /** The session idle timeout; `LATCHKEY_SESSION_IDLE_HOURS` (default seven days) when not given. */
+  sessionIdleMs?: number;
 }
 
 /**
@@ -69,6 +74,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     keys,
     passwordCost: options.passwordCost ?? OWASP_SCRYPT,
     sessionTtlMs: 30 * 24 * 3600 * 1000,
+    sessionIdleMs: options.sessionIdleMs ?? sessionIdleMsFromEnv(process.env),
     inviteTtlMs: 7 * 24 * 3600 * 1000,
     runner: options.runner ?? runnerSettingsFromEnv(process.env),
     dataKeyMaxEncryptions,
@@ -94,6 +100,7 @@ export async function startLatchkey(
     dataDir: embedded ? config.dataDir : undefined,
     warn: (message) => warnings.push(message),
   });
+  forgetMasterKeyVariables(process.env);
   const database = await openDatabase(databaseTarget(config, 'application'));
   let services: Services;
   try {
@@ -114,10 +121,15 @@ export async function startLatchkey(
   });
   for (const warning of warnings) server.log.warn(warning);
   const address = await server.listen({ host: config.host, port: config.port });
+  const sweep = startExpirySweep(services, {
+    signInWindowMs: signInLimitsFromEnv(process.env).windowMs,
+    onError: (error) => server.log.error({ err: { type: (error as Error).name } }, 'expiry sweep failed'),
+  });
   return {
     server,
     url: address,
     async close() {
+      await sweep.stop();
       await server.close();
       await database.close();
     },

@@ -12,6 +12,8 @@ export interface Services {
   keys: WorkspaceKeys;
   passwordCost: ScryptCost;
   sessionTtlMs: number;
+  /** A session unused for this long is over (`LATCHKEY_SESSION_IDLE_HOURS`, identity/session-expiry.ts). */
+  sessionIdleMs: number;
   inviteTtlMs: number;
   runner: RunnerSettings;
   /**

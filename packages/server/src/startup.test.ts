@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,6 +136,42 @@ describe('a malformed master key stops start-up with an error naming the variabl
       /^LATCHKEY_PREVIOUS_MASTER_KEYS \(entry 2\) is not valid base64/,
     );
     await nothingWritten(config);
+  });
+});
+
+describe('master key hygiene at start-up', () => {
+  it.runIf(process.platform !== 'win32')(
+    'refuses to start when the key file is readable by group or others, naming the file and the fix',
+    async () => {
+      const file = path.join(tempDir, 'shared.key');
+      writeFileSync(file, `${GOOD}\n`);
+      chmodSync(file, 0o640);
+      stubKeys({ LATCHKEY_MASTER_KEY_FILE: file });
+      const config = freshConfig();
+      const error = await startLatchkey(config, false).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MasterKeyError);
+      expect((error as Error).message).toContain(file);
+      expect((error as Error).message).toContain(`chmod 600 ${file}`);
+      expect((error as Error).message).not.toContain(GOOD);
+      await nothingWritten(config);
+    },
+  );
+
+  it('clears LATCHKEY_MASTER_KEY and LATCHKEY_PREVIOUS_MASTER_KEYS from process.env once the server has read them', async () => {
+    const previous = Buffer.alloc(32, 0x6b).toString('base64');
+    stubKeys({ LATCHKEY_MASTER_KEY: GOOD, LATCHKEY_PREVIOUS_MASTER_KEYS: previous });
+    const config = freshConfig();
+    const running = await startLatchkey(config, false);
+    try {
+      expect(process.env.LATCHKEY_MASTER_KEY).toBeUndefined();
+      expect(process.env.LATCHKEY_PREVIOUS_MASTER_KEYS).toBeUndefined();
+      expect(JSON.stringify(process.env)).not.toContain(GOOD);
+      expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
+    } finally {
+      await running.close();
+      if (schemaDb)
+        await sql.raw(`drop schema if exists ${config.databaseSchema} cascade`).execute(ownerOf(schemaDb));
+    }
   });
 });
 

@@ -13,7 +13,12 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalKeyProvider } from './key-provider.js';
-import { type LoadMasterKeyOptions, loadMasterKeys, MasterKeyError } from './master-key.js';
+import {
+  forgetMasterKeyVariables,
+  type LoadMasterKeyOptions,
+  loadMasterKeys,
+  MasterKeyError,
+} from './master-key.js';
 
 // Obviously fake keys: constant byte patterns.
 const FAKE_KEY_A = Buffer.alloc(32, 0x11).toString('base64'); // "EREREREr..."
@@ -96,15 +101,45 @@ describe('loadMasterKeys', () => {
     expect(warnings.join('\n')).toMatch(/Both LATCHKEY_MASTER_KEY and LATCHKEY_MASTER_KEY_FILE/);
   });
 
-  it.runIf(posix)('warns when the key file is group- or world-readable', () => {
-    const file = join(root, 'fake.key');
-    writeFileSync(file, FAKE_KEY_A);
+  it.runIf(posix)(
+    'refuses a key file that group or others can read, naming the file and the chmod fix',
+    () => {
+      for (const mode of [0o640, 0o604, 0o644, 0o660, 0o666]) {
+        const file = join(root, `fake-${mode.toString(8)}.key`);
+        writeFileSync(file, FAKE_KEY_A);
+        chmodSync(file, mode);
+        const error = loadError(options({ LATCHKEY_MASTER_KEY_FILE: file }));
+        expect(error.message).toContain(file);
+        expect(error.message).toContain(mode.toString(8));
+        expect(error.message).toContain(`chmod 600 ${file}`);
+        expectNoKeyMaterial(error.message, FAKE_KEY_A);
+      }
+      const privateFile = join(root, 'private.key');
+      writeFileSync(privateFile, FAKE_KEY_A);
+      chmodSync(privateFile, 0o400);
+      expect(loadMasterKeys(options({ LATCHKEY_MASTER_KEY_FILE: privateFile })).active.id).toMatch(/^mk_/);
+    },
+  );
+
+  it.runIf(posix)('refuses an embedded default key file that others can read', () => {
+    const keyDir = join(root, 'keys');
+    mkdirSync(keyDir, { mode: 0o700 });
+    const file = join(keyDir, 'master.key');
+    writeFileSync(file, `${FAKE_KEY_C}\n`);
     chmodSync(file, 0o644);
-    loadMasterKeys(options({ LATCHKEY_MASTER_KEY_FILE: file }));
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain(file);
-    expect(warnings[0]).toMatch(/644/);
-    expectNoKeyMaterial(warnings.join('\n'), FAKE_KEY_A);
+    const error = loadError(options({}));
+    expect(error.message).toContain(`chmod 600 ${file}`);
+  });
+
+  it('forgetMasterKeyVariables removes the key variables and nothing else', () => {
+    const env: NodeJS.ProcessEnv = {
+      LATCHKEY_MASTER_KEY: FAKE_KEY_A,
+      LATCHKEY_PREVIOUS_MASTER_KEYS: FAKE_KEY_B,
+      LATCHKEY_MASTER_KEY_FILE: '/nowhere/fake.key',
+      PORT: '3000',
+    };
+    forgetMasterKeyVariables(env);
+    expect(env).toEqual({ LATCHKEY_MASTER_KEY_FILE: '/nowhere/fake.key', PORT: '3000' });
   });
 
   it('names the file when LATCHKEY_MASTER_KEY_FILE does not exist', () => {

@@ -12,6 +12,8 @@
  * while a rotation re-wraps the data keys.
  *
  * Key material is held only as `KeyObject`s; raw buffers are zeroed as soon as they have been copied into one.
+ * A key file that group or others can access stops start-up; the server drops the key variables from its
+ * environment once loaded (`forgetMasterKeyVariables`).
  * No error or warning produced here ever contains key material.
  */
 import { createHmac, createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
@@ -119,26 +121,44 @@ function isInside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
-/** Warns when a key file (or its directory) can be read or written by users other than its owner. */
-function checkPermissions(path: string, what: 'file' | 'directory', warn: (message: string) => void): void {
-  if (process.platform === 'win32') return;
+/** The permission bits of `path` when group or others have any access to it; undefined when private. */
+function openToOthers(path: string): string | undefined {
+  if (process.platform === 'win32') return undefined;
   let mode: number;
   try {
     mode = statSync(path).mode;
   } catch {
-    return;
+    return undefined;
   }
-  if ((mode & 0o077) !== 0) {
-    const octal = (mode & 0o777).toString(8).padStart(3, '0');
-    const wanted = what === 'file' ? '600' : '700';
-    warn(
-      `Master key ${what} ${path} has mode ${octal}: other users on this machine can access it. ` +
-        `Restrict it with \`chmod ${wanted} ${path}\`.`,
+  return (mode & 0o077) !== 0 ? (mode & 0o777).toString(8).padStart(3, '0') : undefined;
+}
+
+/**
+ * Refuses a key file that users other than its owner can access: anyone who can read it holds every stored
+ * credential, so this is a start-up error, not a warning that scrolls away.
+ */
+function refuseKeyFileOpenToOthers(path: string, source: string): void {
+  const mode = openToOthers(path);
+  if (mode !== undefined) {
+    throw new MasterKeyError(
+      `${source}: the master key file ${path} has mode ${mode}, so other users on this machine can read it. ` +
+        `Restrict it with \`chmod 600 ${path}\` and start again.`,
     );
   }
 }
 
-function readKeyFile(path: string, source: string, warn: (message: string) => void): MasterKey {
+/** Warns when the key directory can be listed or written by others (the file itself is checked strictly). */
+function warnDirectoryOpenToOthers(path: string, warn: (message: string) => void): void {
+  const mode = openToOthers(path);
+  if (mode !== undefined) {
+    warn(
+      `Master key directory ${path} has mode ${mode}: other users on this machine can access it. ` +
+        `Restrict it with \`chmod 700 ${path}\`.`,
+    );
+  }
+}
+
+function readKeyFile(path: string, source: string): MasterKey {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -154,7 +174,7 @@ function readKeyFile(path: string, source: string, warn: (message: string) => vo
             : `cannot be read (${code})`;
     throw new MasterKeyError(`${source}: the master key file ${path} ${why}.`);
   }
-  checkPermissions(path, 'file', warn);
+  refuseKeyFileOpenToOthers(path, source);
   return parseMasterKey(text, source);
 }
 
@@ -231,7 +251,7 @@ function loadOrCreateEmbeddedKey(options: LoadMasterKeyOptions): MasterKey {
         'Set LATCHKEY_KEY_DIR to a writable directory, or set LATCHKEY_MASTER_KEY or LATCHKEY_MASTER_KEY_FILE.',
     );
   }
-  checkPermissions(keyDir, 'directory', options.warn);
+  warnDirectoryOpenToOthers(keyDir, options.warn);
 
   const raw = randomBytes(MASTER_KEY_BYTES);
   const text = Buffer.from(`${raw.toString('base64')}\n`, 'utf8');
@@ -248,7 +268,7 @@ function loadOrCreateEmbeddedKey(options: LoadMasterKeyOptions): MasterKey {
   } finally {
     text.fill(0);
   }
-  const key = readKeyFile(path, source, options.warn);
+  const key = readKeyFile(path, source);
   if (created) {
     options.warn(
       `Generated a new master key (id ${key.id}) at ${path}. Back this file up, separately from the data ` +
@@ -282,7 +302,7 @@ function loadActiveKey(options: LoadMasterKeyOptions): MasterKey {
           'a backup of the data directory will hold the key that decrypts it. Move the key file elsewhere.',
       );
     }
-    return readKeyFile(path, `LATCHKEY_MASTER_KEY_FILE (${path})`, warn);
+    return readKeyFile(path, `LATCHKEY_MASTER_KEY_FILE (${path})`);
   }
   if (env.NODE_ENV === 'production' || !options.embedded) {
     const why =
@@ -334,4 +354,14 @@ export function loadMasterKeys(options: LoadMasterKeyOptions): { active: MasterK
     if (!all.some((known) => known.id === key.id)) all.push(key);
   }
   return { active, all };
+}
+
+/**
+ * Removes the key variables from the server's environment once the keys are held as `KeyObject`s, so that
+ * nothing reading the environment later (a child process, a crash reporter, a debug endpoint, a dependency)
+ * finds key material there.
+ */
+export function forgetMasterKeyVariables(env: NodeJS.ProcessEnv): void {
+  delete env.LATCHKEY_MASTER_KEY;
+  delete env.LATCHKEY_PREVIOUS_MASTER_KEYS;
 }

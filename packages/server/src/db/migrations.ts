@@ -272,6 +272,39 @@ const envelopePublicFields: Migration = {
   },
 };
 
+/**
+ * (1) `latchkey_member_workspace`: the workspace a request names, for a member only, so the
+ * request's row-level-security scope is set only after membership is verified (trpc/trpc.ts, in the session
+ * check's own statement). (2) The functions of 0005 and this one run for the application role only, not for
+ * PUBLIC (PostgreSQL grants EXECUTE to PUBLIC by default): another role in the cluster cannot use the
+ * owner-rights lookups to learn which workspace an invite or workflow belongs to. (3) Sessions record when they
+ * were last used, for the idle timeout (identity/identity.ts); the sweep deletes by `expires_at`.
+ */
+const hardening: Migration = {
+  async up(db: Kysely<unknown>) {
+    const functions = [
+      'latchkey_resolve_secret(text, text)',
+      'latchkey_master_key_ids()',
+      'latchkey_invite_workspace(text)',
+      'latchkey_workflow_workspace(text, text)',
+      'latchkey_member_workspace(text, text)',
+    ];
+    const statements = [
+      `do $$ begin
+         execute format($f$create function latchkey_member_workspace(p_workspace_id text, p_user_id text)
+           returns text language sql stable security definer set search_path = %I, pg_catalog
+           as 'select workspace_id from memberships where workspace_id = p_workspace_id and user_id = p_user_id'$f$,
+           current_schema());
+       end $$`,
+      ...functions.map((fn) => `revoke execute on function ${fn} from public`),
+      ...functions.map((fn) => `grant execute on function ${fn} to ${APP_ROLE}`),
+      'alter table sessions add column last_seen_at timestamptz(3) not null default now()',
+      'create index sessions_expires_idx on sessions(expires_at)',
+    ];
+    for (const statement of statements) await sql.raw(statement).execute(db);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_tests': credentialTests,
@@ -279,6 +312,7 @@ export const migrations: Record<string, Migration> = {
   '0004_data_key_usage': dataKeyUsage,
   '0005_row_level_security': rowLevelSecurity,
   '0007_envelope_public_fields': envelopePublicFields,
+  '0010_hardening': hardening,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

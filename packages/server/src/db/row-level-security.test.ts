@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createServices } from '../app.js';
 import { LocalKeyProvider } from '../crypto/index.js';
 import { createSecret, workflowWithNodes } from '../testing/fixtures.js';
@@ -15,10 +16,11 @@ import {
   testBackend,
   testMasterKey,
 } from '../testing/harness.js';
+import { authedProcedure, createCallerFactory, router } from '../trpc/trpc.js';
 import { openDatabase } from './connect.js';
 import { WORKSPACE_SCOPED_TABLES } from './migrations.js';
 import { DatabaseRoleError } from './roles.js';
-import { withDbScope } from './scope.js';
+import { APP_ROLE, currentDbScope, withDbScope } from './scope.js';
 
 // Issue 6, item 5: row-level security is a second wall behind every query's own workspace filter. These tests
 // run queries that deliberately have NO workspace filter (the bug the wall is for) through the application's
@@ -197,6 +199,105 @@ describe('row-level security on the application connection', () => {
       .delete({ workspaceId: a.workspaceId, secretId: b.secret.id })
       .catch((e: { code?: string }) => e);
     expect((error as { code?: string }).code).toBe('NOT_FOUND');
+  });
+});
+
+describe('the request scope and the owner-rights functions (issue 12, item 5)', () => {
+  // A procedure of the real middleware that reports the scope it runs in and what a query with no filter of its
+  // own sees there: with another workspace's scope it would see that workspace's secrets.
+  const probeRouter = router({
+    probe: authedProcedure
+      .input(z.object({ workspaceId: z.string().optional(), workflowId: z.string().optional() }))
+      .query(async ({ ctx }) => {
+        const { rows } = await sql<{ id: string }>`select id from secrets`.execute(ctx.svc.db);
+        return { workspaceId: currentDbScope()?.workspaceId, secretIds: rows.map((r) => r.id) };
+      }),
+  });
+  const probeAs = (token: string | undefined) =>
+    createCallerFactory(probeRouter)({
+      svc: app.svc,
+      sessionToken: token,
+      setSession() {},
+      clearSession() {},
+    }).probe;
+
+  it('a non-member’s call never runs in the scope of the workspace (or workflow) it names', async () => {
+    const outsider = probeAs(a.owner.session.token);
+    for (const input of [{ workspaceId: b.workspaceId }, { workflowId: b.workflow.id }]) {
+      expect(await outsider(input), JSON.stringify(input)).toEqual({ workspaceId: undefined, secretIds: [] });
+    }
+  });
+
+  it('a member’s call runs in the scope of the workspace or workflow it names', async () => {
+    const member = probeAs(b.member.session.token);
+    for (const input of [{ workspaceId: b.workspaceId }, { workflowId: b.workflow.id }]) {
+      expect(await member(input), JSON.stringify(input)).toEqual({
+        workspaceId: b.workspaceId,
+        secretIds: [b.secret.id],
+      });
+    }
+    expect(await member({})).toEqual({ workspaceId: undefined, secretIds: [] });
+  });
+
+  const FUNCTIONS = [
+    'latchkey_resolve_secret(text, text)',
+    'latchkey_master_key_ids()',
+    'latchkey_invite_workspace(text)',
+    'latchkey_workflow_workspace(text, text)',
+    'latchkey_member_workspace(text, text)',
+  ];
+  const OUTSIDER = 'latchkey_test_fn_outsider';
+
+  beforeAll(async () => {
+    // Roles are cluster-wide on PostgreSQL: another test run may be creating the same one.
+    await sql
+      .raw(`do $$ begin
+        if not exists (select from pg_roles where rolname = '${OUTSIDER}') then create role ${OUTSIDER} nologin; end if;
+      exception when duplicate_object or unique_violation then null;
+      end $$`)
+      .execute(app.owner);
+    await sql
+      .raw(`do $$ begin execute format('grant usage on schema %I to ${OUTSIDER}', current_schema()); end $$`)
+      .execute(app.owner);
+  });
+
+  it('only latchkey_app may execute the functions: PUBLIC and any other role may not', async () => {
+    for (const fn of FUNCTIONS) {
+      const { rows } = await sql<{ app: boolean; outsider: boolean; public: boolean }>`
+        select has_function_privilege(${APP_ROLE}, ${fn}, 'execute') as app,
+               has_function_privilege(${OUTSIDER}, ${fn}, 'execute') as outsider,
+               exists (select from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) acl
+                        where p.oid = ${fn}::regprocedure and acl.grantee = 0
+                          and acl.privilege_type = 'EXECUTE') as public`.execute(app.owner);
+      expect(rows[0], fn).toEqual({ app: true, outsider: false, public: false });
+    }
+  });
+
+  it('a role that is not latchkey_app gets "permission denied" calling them', async () => {
+    const calls = [
+      sql`select * from latchkey_resolve_secret(${b.workspaceId}, ${b.secret.id})`,
+      sql`select latchkey_master_key_ids()`,
+      sql`select latchkey_invite_workspace('no-such-hash')`,
+      sql`select latchkey_workflow_workspace(${b.workflow.id}, ${b.owner.user.id})`,
+      sql`select latchkey_member_workspace(${b.workspaceId}, ${b.owner.user.id})`,
+    ];
+    for (const call of calls) {
+      const error = await app.owner
+        .transaction()
+        .execute(async (trx) => {
+          await sql.raw(`set local role ${OUTSIDER}`).execute(trx);
+          await call.execute(trx);
+        })
+        .catch((e: unknown) => e);
+      expect(String((error as Error)?.message)).toMatch(/permission denied for function latchkey_/);
+    }
+    // The application role may (through its scope, as the server calls them).
+    const { rows } = await withDbScope({ workspaceId: b.workspaceId }, () =>
+      sql<{
+        ws: string | null;
+      }>`select latchkey_member_workspace(${b.workspaceId}, ${b.owner.user.id}) as ws`.execute(app.svc.db),
+    );
+    expect(rows[0]?.ws).toBe(b.workspaceId);
   });
 });
 

@@ -19,7 +19,10 @@ export interface SessionsTable {
   token_hash: string;
   user_id: string;
   created_at: CreatedAt;
+  /** The absolute end of the session; the sweep deletes sessions past it or idle for too long. */
   expires_at: Timestamp;
+  /** When the session was last used, to the few minutes (identity/identity.ts): the idle timeout counts from it. */
+  last_seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface WorkspacesTable {

@@ -431,3 +431,100 @@ describe('every procedure answers hostile input with a 4xx JSON error (fast-chec
     expect(errors).toEqual([]);
   });
 });
+
+describe('secrets.list answers a crafted cursor with a 400 that quotes nothing (issue 12, item 5)', () => {
+  // The random strings above never decode to JSON, so they never reach the timestamp: these cursors are valid
+  // base64url JSON whose content the server did not write. Before the fix, the timestamps that Date.parse accepts
+  // and PostgreSQL refuses answered 500 and logged PostgreSQL's error, which quotes them.
+  const LOOSE_DATES = [
+    '2024-02-30',
+    '2024-02-30T00:00:00.000Z',
+    '1',
+    '0000-01-01T00:00:00.000Z',
+    '-000001-01-01T00:00:00Z',
+    '+275760-09-13T00:00:00.000Z',
+    '12/31/99999',
+    'Tue Mar 1 2024',
+    '2024-13-45',
+    '300000-01-01',
+  ];
+  const UUID = '0b9d3e1c-5f4a-4c2e-9a7b-3d2f1e0c9b8a';
+  const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const crafted = fc.oneof(
+    fc
+      .record({
+        createdAt: fc.oneof(
+          fc.constantFrom(...LOOSE_DATES),
+          fc
+            .date({ noInvalidDate: true })
+            .map((date) => date.toISOString())
+            .filter((t) => !/^\d{4}-/.test(t)),
+          hostileString(40),
+        ),
+        id: fc.oneof(
+          fc.constant(UUID),
+          hostileString(40),
+          fc.uuid().map((u) => u.toUpperCase()),
+        ),
+      })
+      .map(({ createdAt, id }) => ({ text: createdAt, cursor: cursorOf([createdAt, id]) })),
+    fc
+      .record({
+        createdAt: fc.constant('2026-01-01T00:00:00.000Z'),
+        id: fc.oneof(hostileString(40), fc.integer(), fc.constant(null)),
+      })
+      .map(({ createdAt, id }) => ({ text: String(id), cursor: cursorOf([createdAt, id]) })),
+    hostileValue(10, {}).map((value) => ({ text: JSON.stringify(value) ?? '', cursor: cursorOf(value) })),
+  );
+
+  it('for any base64url JSON the server did not write', async () => {
+    const { client, ids } = await signedInWithObjects();
+    const logsBefore = http.recorded.logs.length;
+    const list = procedures.find((p) => p.path === 'secrets.list') as ProcedureInfo;
+    await fc.assert(
+      fc.asyncProperty(crafted, async ({ text, cursor }) => {
+        fc.pre(cursor.length <= 512);
+        const response = await send(client, list, JSON.stringify({ workspaceId: ids.workspaceId, cursor }));
+        const context = `${text} → ${response.status} ${response.text.slice(0, 300)}`;
+        expect(response.status, context).toBe(400);
+        const body = response.json as { error: { message: string; data: { code: string } } };
+        expect(body.error.data.code, context).toBe('BAD_REQUEST');
+        expect(body.error.message, context).toContain('cursor');
+        expect(response.text.includes(MARK), context).toBe(false);
+        if (text.length >= 6) expect(response.text.includes(text), context).toBe(false);
+      }),
+      {
+        numRuns: Math.max(RUNS, 60),
+        examples: LOOSE_DATES.map((date) => [{ text: date, cursor: cursorOf([date, UUID]) }]),
+      },
+    );
+    const logged = http.recorded.logs.slice(logsBefore);
+    expect(logged.filter((line) => (JSON.parse(line) as { level: number }).level >= 50)).toEqual([]);
+    for (const date of LOOSE_DATES.filter((d) => d.length >= 6)) {
+      expect(
+        logged.some((line) => line.includes(date)),
+        date,
+      ).toBe(false);
+    }
+    expect(logged.some((line) => line.includes(MARK))).toBe(false);
+  });
+
+  it('still pages with the cursors it wrote', async () => {
+    const { client, ids } = await signedInWithObjects();
+    await client.trpc.secrets.create.mutate({
+      workspaceId: ids.workspaceId as string,
+      credentialType: 'slackBotToken',
+      name: 'Second fuzz bot',
+      data: { token: 'xoxb-fake-fuzz-2' },
+    });
+    const first = await client.trpc.secrets.list.query({ workspaceId: ids.workspaceId as string, limit: 1 });
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const second = await client.trpc.secrets.list.query({
+      workspaceId: ids.workspaceId as string,
+      limit: 1,
+      cursor: first.nextCursor as string,
+    });
+    expect(second.items).toHaveLength(1);
+    expect(second.items[0]?.id).not.toBe(first.items[0]?.id);
+  });
+});

@@ -10,7 +10,7 @@ import {
   startTestHttpApp,
   trpcError,
 } from '../testing/http-harness.js';
-import { SESSION_COOKIE } from '../trpc/trpc.js';
+import { SECURE_SESSION_COOKIE, SESSION_COOKIE } from '../trpc/trpc.js';
 
 let t: Awaited<ReturnType<typeof startTestHttpApp>>;
 beforeAll(async () => {
@@ -148,7 +148,9 @@ describe('sessions over HTTP', () => {
       },
     );
     expect(response.status).toBe(200);
-    const cookie = proxied.recorded.setCookies.slice(from).find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+    const cookie = proxied.recorded.setCookies
+      .slice(from)
+      .find((c) => c.startsWith(`${SECURE_SESSION_COOKIE}=`));
     await proxied.close();
     expect(attributes(cookie)).toContain('secure');
   });
@@ -166,7 +168,7 @@ describe('sessions over HTTP', () => {
       { 'content-type': 'application/json' },
     );
     expect(response.status).toBe(200);
-    const cookie = forced.recorded.setCookies.find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+    const cookie = forced.recorded.setCookies.find((c) => c.startsWith(`${SECURE_SESSION_COOKIE}=`));
     await forced.close();
     expect(attributes(cookie)).toContain('secure');
   });

@@ -7,12 +7,12 @@ import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/a
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
 import { exportAuditLog } from '../audit/audit.js';
-import { DomainError } from '../errors.js';
-import { userForSession } from '../identity/identity.js';
+import { DomainError, NotFoundError } from '../errors.js';
+import { callerForSession } from '../identity/identity.js';
 import { type SignInLimits, signInLimitsFromEnv } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
 import { type AppRouter, appRouter } from '../trpc/router.js';
-import { createContextFactory, SESSION_COOKIE } from '../trpc/trpc.js';
+import { createContextFactory, isSecureRequest, sessionTokenOf } from '../trpc/trpc.js';
 
 export interface HttpServerOptions {
   /** Built web app to serve at `/` (skipped when the folder does not exist). */
@@ -156,7 +156,13 @@ export async function buildHttpServer(
     return reply.code(status).send(errorBody(status, FIXED_MESSAGES[status] ?? 'The request is not valid'));
   });
 
-  app.addHook('onSend', async (_request, reply, payload) => {
+  const secureCookies = options.secureCookies ?? false;
+  app.addHook('onSend', async (request, reply, payload) => {
+    // HSTS only where https is in use: sent over plain http it would be ignored at best, and a development
+    // server on localhost must not pin the browser to https.
+    if (isSecureRequest(request, secureCookies)) {
+      reply.header('Strict-Transport-Security', 'max-age=31536000');
+    }
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('Referrer-Policy', 'no-referrer');
     reply.header('X-Frame-Options', 'DENY');
@@ -177,12 +183,17 @@ export async function buildHttpServer(
     '/api/workspaces/:workspaceId/audit.jsonl',
     async (request, reply) => {
       reply.header('Cache-Control', 'no-store');
-      const token = request.cookies[SESSION_COOKIE];
-      const user = token ? await userForSession(svc, token) : undefined;
-      if (!user) return reply.code(401).send(errorBody(401, 'Sign in to continue'));
+      const token = sessionTokenOf(request, secureCookies);
       const { workspaceId } = request.params;
-      if (workspaceId.length < 1 || workspaceId.length > 64) {
-        return reply.code(404).send(errorBody(404, 'Workspace not found'));
+      const plausibleId = workspaceId.length >= 1 && workspaceId.length <= 64;
+      // Membership is verified with the session, before the export runs in the workspace's scope.
+      const caller = token
+        ? await callerForSession(svc, token, plausibleId ? { workspaceId } : {})
+        : undefined;
+      if (!caller) return reply.code(401).send(errorBody(401, 'Sign in to continue'));
+      const { user } = caller;
+      if (caller.workspaceId !== workspaceId) {
+        return reply.code(404).send(errorBody(404, new NotFoundError('Workspace').message));
       }
       let lines: AsyncIterable<string>;
       try {

@@ -161,17 +161,72 @@ export async function changePassword(
   return { user: { id: user.id, email: user.email, name: user.name }, ...session };
 }
 
-/** The user a session token belongs to, or undefined when the token is unknown or expired. */
+/** The user a session token belongs to, or undefined when the token is unknown, expired or idle too long. */
 export async function userForSession(svc: Services, token: string): Promise<PublicUser | undefined> {
+  return (await callerForSession(svc, token))?.user;
+}
+
+/** What a request names as its workspace, before anything is known about the caller's right to it. */
+export interface NamedWorkspace {
+  workspaceId?: string | undefined;
+  /** The workflow procedures name a workflow: its workspace is the one meant. */
+  workflowId?: string | undefined;
+}
+
+export interface SessionCaller {
+  user: PublicUser;
+  /** The workspace the request names, only when the user is a member of it; otherwise undefined. */
+  workspaceId: string | undefined;
+}
+
+/**
+ * Sessions are touched (`last_seen_at`) at most this often, so a busy user costs a write every few minutes,
+ * not one per request; the idle timeout is therefore exact to within this much.
+ */
+export const SESSION_TOUCH_MS = 5 * 60 * 1000;
+
+/**
+ * The signed-in user of a session token, and the workspace the request names if the user is a member of it —
+ * ONE statement, so a request's row-level-security scope is set only after membership is verified and costs
+ * no round trip of its own. A session is live until its absolute end (`expires_at`) and while it has been used
+ * within the idle timeout (`svc.sessionIdleMs`); using it moves `last_seen_at` on, at most every
+ * SESSION_TOUCH_MS (a data-modifying CTE of the same statement, which writes nothing when the session is fresh).
+ */
+export async function callerForSession(
+  svc: Services,
+  token: string,
+  named: NamedWorkspace = {},
+): Promise<SessionCaller | undefined> {
+  const idleMs = svc.sessionIdleMs;
+  const touchMs = Math.min(SESSION_TOUCH_MS, Math.floor(idleMs / 4));
+  // The membership lookups are owner-rights functions (migrations 0005, 0010): their answer does not depend on
+  // the scope the connection holds.
+  const workspace = named.workspaceId
+    ? sql<string | null>`latchkey_member_workspace(${named.workspaceId}, live.id)`
+    : named.workflowId
+      ? sql<string | null>`latchkey_workflow_workspace(${named.workflowId}, live.id)`
+      : sql<string | null>`null::text`;
   // Users and sessions are not workspace-scoped: the check runs under whatever scope the connection holds
   // (no round trip spent changing it, db/scope.ts).
-  return scopeIndependent(() =>
-    svc.db
-      .selectFrom('sessions as s')
-      .innerJoin('users as u', 'u.id', 's.user_id')
-      .select(['u.id', 'u.email', 'u.name'])
-      .where('s.token_hash', '=', hashToken(token))
-      .where('s.expires_at', '>', sql<Date>`now()`)
-      .executeTakeFirst(),
+  const { rows } = await scopeIndependent(() =>
+    sql<PublicUser & { workspace_id: string | null }>`
+      with live as (
+        select u.id, u.email, u.name, s.token_hash, s.last_seen_at
+        from sessions s join users u on u.id = s.user_id
+        where s.token_hash = ${hashToken(token)}
+          and s.expires_at > now()
+          and s.last_seen_at > now() - ${idleMs}::double precision * interval '1 millisecond'
+      ), touched as (
+        update sessions set last_seen_at = now()
+        where token_hash = (select token_hash from live)
+          and last_seen_at < now() - ${touchMs}::double precision * interval '1 millisecond'
+      )
+      select live.id, live.email, live.name, ${workspace} as workspace_id from live`.execute(svc.db),
   );
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    user: { id: row.id, email: row.email, name: row.name },
+    workspaceId: row.workspace_id ?? undefined,
+  };
 }

@@ -72,11 +72,31 @@ describe('scrubSecrets', () => {
     );
   });
 
-  it('leaves text without secrets alone, and ignores values too short to be specific', () => {
+  it('leaves text without secrets alone, and a short value where it is part of a longer word or number', () => {
     expect(scrubSecrets('HTTP 401 (application/json, 32 bytes)', [KEY, 'abc'])).toBe(
       'HTTP 401 (application/json, 32 bytes)',
     );
-    expect(scrubSecrets('abc abc', ['abc'])).toBe('abc abc');
+    expect(scrubSecrets('abcdef xabc 4201 x42 42x café', ['abc', '42', 'é'])).toBe(
+      'abcdef xabc 4201 x42 42x café',
+    );
+  });
+
+  it('removes a value shorter than four characters where it stands as a whole token, in every form', () => {
+    expect(scrubSecrets('pin=42&user=alice; code "42". Wrong PIN: 42', ['42'])).toBe(
+      'pin=[redacted]&user=alice; code "[redacted]". Wrong PIN: [redacted]',
+    );
+    expect(scrubSecrets('{"key":"a/b"} a%2Fb hex 612f62', ['a/b'])).toBe(
+      '{"key":"[redacted]"} [redacted] hex [redacted]',
+    );
+    expect(scrubSecrets('got 7 of 17 (7)', ['7'])).toBe('got [redacted] of 17 ([redacted])');
+    expect(scrubSecrets('quote "x\\"y" ok', ['x"y'])).toBe('quote "[redacted]" ok');
+    // Regular-expression characters in the value are taken literally.
+    expect(scrubSecrets('a.b axb (.*) .*', ['.*', 'a.b'])).toBe('[redacted] axb ([redacted]) [redacted]');
+  });
+
+  it('a short value never takes every character of a response with it', () => {
+    const body = 'The quick brown fox jumps over the lazy dog 0123456789';
+    for (const value of ['e', 'o', '1', 'he', 'ow', '345']) expect(scrubSecrets(body, [value])).toBe(body);
   });
 
   it('removes a URL secret whole before its parts', () => {

@@ -101,21 +101,39 @@ function redactBase64Runs(text: string, core: string): string {
 }
 
 /**
+ * Values shorter than this are too unspecific to remove wherever they occur: a two-digit PIN would take every
+ * "12" out of a response. They are removed only as whole tokens (below); longer values are removed anywhere.
+ */
+const SHORT_VALUE_LENGTH = 4;
+
+/** A letter or digit on either side means the occurrence is part of a longer word or number, not the value. */
+function wholeToken(form: string): RegExp {
+  const escaped = form.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'gu');
+}
+
+/**
  * Removes secret values from text shown to people (summaries, error messages), including the encodings a
  * remote service might echo them back in: base64 at any alignment (Basic auth), URL encoding, JSON escaping, hex.
+ * A value shorter than SHORT_VALUE_LENGTH is removed (as is, URL-encoded, JSON-escaped, in hex) only where it
+ * stands as a whole token — `pin=42`, `"42"`, `code 42.` — never inside a longer word or number (`420`, `x42`).
  */
 export function scrubSecrets(text: string, secretValues: readonly string[]): string {
   let result = text;
   // Longest first, so that a value containing another (a URL and its path) is removed whole.
   for (const value of [...secretValues].sort((a, b) => b.length - a.length)) {
-    if (value.length < 4) continue;
     const forms = new Set([
       value,
       encodeURIComponent(value),
       JSON.stringify(value).slice(1, -1),
       Buffer.from(value).toString('hex'),
     ]);
-    for (const form of forms) if (form.length >= 4) result = result.split(form).join('[redacted]');
+    if (value.length < SHORT_VALUE_LENGTH) {
+      for (const form of forms) if (form.length > 0) result = result.replace(wholeToken(form), '[redacted]');
+      continue;
+    }
+    for (const form of forms)
+      if (form.length >= SHORT_VALUE_LENGTH) result = result.split(form).join('[redacted]');
     for (const core of base64Cores(value)) result = redactBase64Runs(result, core);
   }
   // Basic auth headers carry "user:password" in base64; a service echoing the header leaks both together.

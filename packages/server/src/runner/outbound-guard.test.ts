@@ -7,6 +7,7 @@ import {
   withHeader,
 } from '@latchkey/core';
 import httpRequest from '@latchkey/integration-http-request';
+import ipaddr from 'ipaddr.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createServices } from '../app.js';
 import { plugins } from '../plugins.js';
@@ -151,6 +152,107 @@ describe('outbound guard (unit)', () => {
     // Resolved addresses: an allowed CIDR passes, the rest of the private ranges do not.
     expect(() => checkAddress(policy, '10.9.9.9')).not.toThrow();
     expect(() => checkAddress(policy, '172.16.0.1')).toThrow(OutboundRefusedError);
+  });
+
+  /**
+   * The IANA IPv4 and IPv6 Special-Purpose Address Registries (iana.org/assignments/iana-ipv4-special-registry,
+   * iana-ipv6-special-registry), entry by entry, plus the deprecated and multicast blocks outside them. `refused`
+   * is the guard's answer: every entry not globally reachable; the IETF Protocol Assignments blocks as a whole
+   * (their anycast entries included); the translation and 6to4 blocks are judged by their embedded IPv4 address,
+   * which is refused at both ends of the block.
+   */
+  const SPECIAL_PURPOSE: Array<[cidr: string, name: string, rfc: string, answer: 'refused' | 'allowed']> = [
+    ['0.0.0.0/8', '"This network"', 'RFC 791', 'refused'],
+    ['0.0.0.0/32', '"This host on this network"', 'RFC 1122', 'refused'],
+    ['10.0.0.0/8', 'Private-Use', 'RFC 1918', 'refused'],
+    ['100.64.0.0/10', 'Shared Address Space', 'RFC 6598', 'refused'],
+    ['127.0.0.0/8', 'Loopback', 'RFC 1122', 'refused'],
+    ['169.254.0.0/16', 'Link Local', 'RFC 3927', 'refused'],
+    ['172.16.0.0/12', 'Private-Use', 'RFC 1918', 'refused'],
+    ['192.0.0.0/24', 'IETF Protocol Assignments', 'RFC 6890', 'refused'],
+    ['192.0.0.0/29', 'IPv4 Service Continuity Prefix', 'RFC 7335', 'refused'],
+    ['192.0.0.8/32', 'IPv4 dummy address', 'RFC 7600', 'refused'],
+    ['192.0.0.9/32', 'Port Control Protocol Anycast', 'RFC 7723', 'refused'],
+    ['192.0.0.10/32', 'Traversal Using Relays around NAT Anycast', 'RFC 8155', 'refused'],
+    ['192.0.0.170/32', 'NAT64/DNS64 Discovery', 'RFC 8880', 'refused'],
+    ['192.0.0.171/32', 'NAT64/DNS64 Discovery', 'RFC 8880', 'refused'],
+    ['192.0.2.0/24', 'Documentation (TEST-NET-1)', 'RFC 5737', 'refused'],
+    ['192.31.196.0/24', 'AS112-v4', 'RFC 7535', 'allowed'],
+    ['192.52.193.0/24', 'AMT', 'RFC 7450', 'allowed'],
+    ['192.88.99.0/24', 'Deprecated (6to4 Relay Anycast)', 'RFC 7526', 'refused'],
+    ['192.88.99.2/32', '6a44-relay anycast address', 'RFC 6751', 'refused'],
+    ['192.168.0.0/16', 'Private-Use', 'RFC 1918', 'refused'],
+    ['192.175.48.0/24', 'Direct Delegation AS112 Service', 'RFC 7534', 'allowed'],
+    ['198.18.0.0/15', 'Benchmarking', 'RFC 2544', 'refused'],
+    ['198.51.100.0/24', 'Documentation (TEST-NET-2)', 'RFC 5737', 'refused'],
+    ['203.0.113.0/24', 'Documentation (TEST-NET-3)', 'RFC 5737', 'refused'],
+    ['224.0.0.0/4', 'Multicast (multicast registry)', 'RFC 5771', 'refused'],
+    ['240.0.0.0/4', 'Reserved', 'RFC 1112', 'refused'],
+    ['255.255.255.255/32', 'Limited Broadcast', 'RFC 919', 'refused'],
+    ['::1/128', 'Loopback Address', 'RFC 4291', 'refused'],
+    ['::/128', 'Unspecified Address', 'RFC 4291', 'refused'],
+    ['::/96', 'IPv4-Compatible (deprecated, not in the registry)', 'RFC 4291', 'refused'],
+    ['::ffff:0:0/96', 'IPv4-mapped Address', 'RFC 4291', 'refused'],
+    ['64:ff9b::/96', 'IPv4-IPv6 Translat.', 'RFC 6052', 'refused'],
+    ['64:ff9b:1::/48', 'IPv4-IPv6 Translat.', 'RFC 8215', 'refused'],
+    ['100::/64', 'Discard-Only Address Block', 'RFC 6666', 'refused'],
+    ['100:0:0:1::/64', 'Dummy IPv6 Prefix', 'RFC 9780', 'refused'],
+    ['2001::/23', 'IETF Protocol Assignments', 'RFC 2928', 'refused'],
+    ['2001::/32', 'TEREDO', 'RFC 4380', 'refused'],
+    ['2001:1::1/128', 'Port Control Protocol Anycast', 'RFC 7723', 'refused'],
+    ['2001:1::2/128', 'Traversal Using Relays around NAT Anycast', 'RFC 8155', 'refused'],
+    ['2001:1::3/128', 'DNS-SD Service Registration Protocol Anycast', 'RFC 9665', 'refused'],
+    ['2001:2::/48', 'Benchmarking', 'RFC 5180', 'refused'],
+    ['2001:3::/32', 'AMT', 'RFC 7450', 'refused'],
+    ['2001:4:112::/48', 'AS112-v6', 'RFC 7535', 'refused'],
+    ['2001:10::/28', 'Deprecated (previously ORCHID)', 'RFC 4843', 'refused'],
+    ['2001:20::/28', 'ORCHIDv2', 'RFC 7343', 'refused'],
+    ['2001:30::/28', 'Drone Remote ID Protocol Entity Tags (DETs) Prefix', 'RFC 9374', 'refused'],
+    ['2001:db8::/32', 'Documentation', 'RFC 3849', 'refused'],
+    ['2002::/16', '6to4', 'RFC 3056', 'refused'],
+    ['2620:4f:8000::/48', 'Direct Delegation AS112 Service', 'RFC 7534', 'allowed'],
+    ['3fff::/20', 'Documentation', 'RFC 9637', 'refused'],
+    ['5f00::/16', 'Segment Routing (SRv6) SIDs', 'RFC 9602', 'refused'],
+    ['fc00::/7', 'Unique-Local', 'RFC 4193', 'refused'],
+    ['fe80::/10', 'Link-Local Unicast', 'RFC 4291', 'refused'],
+    ['fec0::/10', 'Site-Local (deprecated, not in the registry)', 'RFC 3879', 'refused'],
+    ['ff00::/8', 'Multicast', 'RFC 4291', 'refused'],
+  ];
+
+  it.each(SPECIAL_PURPOSE)(
+    'answers %s (%s, %s): %s at its first and last address',
+    (cidr, _name, _rfc, answer) => {
+      const family = cidr.includes(':') ? ipaddr.IPv6 : ipaddr.IPv4;
+      const ends = [family.networkAddressFromCIDR(cidr), family.broadcastAddressFromCIDR(cidr)];
+      for (const address of ends.map((end) => end.toString())) {
+        const host = address.includes(':') ? `[${address}]` : address;
+        expect(refused(host), address).toBe(answer === 'refused');
+        let resolvedRefused = false;
+        try {
+          checkAddress(NOTHING_ALLOWED, address);
+        } catch (error) {
+          expect(error).toBeInstanceOf(OutboundRefusedError);
+          resolvedRefused = true;
+        }
+        expect(resolvedRefused, address).toBe(answer === 'refused');
+      }
+    },
+  );
+
+  it.each([
+    '1.1.1.1',
+    '8.8.4.4',
+    '93.184.216.34',
+    '192.0.1.255',
+    '192.0.3.0',
+    '203.0.114.1',
+    '2606:4700:4700::1111',
+    '2a00:1450:4001:80b::200e',
+    '2001:200::1',
+    '64:ff9b::101:101',
+    '2002:808:808::1',
+  ])('allows the global address %s', (address) => {
+    expect(() => checkAddress(NOTHING_ALLOWED, address)).not.toThrow();
   });
 
   it('refuses a malformed allow-list entry at start-up, naming it', () => {

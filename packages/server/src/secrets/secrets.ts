@@ -302,14 +302,36 @@ function encodeCursor(cursor: ListCursor): string {
   return Buffer.from(JSON.stringify([cursor.createdAt, cursor.id])).toString('base64url');
 }
 
+/**
+ * Exactly what `encodeCursor` writes for a row: `toISOString()` of a millisecond timestamp (years 0001–9999,
+ * inside PostgreSQL's range; year 0000 does not exist there) and a UUID id (`newId`). Anything else — including
+ * the dates `Date.parse` accepts loosely (`2024-02-30`, `1`, `+275760-…`) that PostgreSQL would refuse with
+ * an error quoting them — is an invalid cursor, answered without repeating any of it.
+ */
+const CURSOR_TIMESTAMP = /^(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const CURSOR_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 function decodeCursor(text: string): ListCursor {
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
-    if (typeof createdAt === 'string' && typeof id === 'string' && !Number.isNaN(Date.parse(createdAt))) {
-      return { createdAt, id };
+    const bytes = Buffer.from(text, 'base64url');
+    // Buffer.from skips characters that are not base64url: only the canonical text of some bytes is a cursor.
+    if (bytes.toString('base64url') === text) {
+      const parsed: unknown = JSON.parse(bytes.toString('utf8'));
+      if (Array.isArray(parsed) && parsed.length === 2) {
+        const [createdAt, id] = parsed as unknown[];
+        if (
+          typeof createdAt === 'string' &&
+          typeof id === 'string' &&
+          CURSOR_TIMESTAMP.test(createdAt) &&
+          new Date(createdAt).toISOString() === createdAt &&
+          CURSOR_ID.test(id)
+        ) {
+          return { createdAt, id };
+        }
+      }
     }
   } catch {
-    // fall through
+    // not base64url JSON (or an invalid date): fall through to the one answer for every malformed cursor
   }
   throw new InvalidInputError([{ path: ['cursor'], message: 'Not a cursor returned by secrets.list' }]);
 }

@@ -4,18 +4,38 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ZodError, type z } from 'zod';
 import { withDbScope } from '../db/scope.js';
 import { DomainError, InvalidInputError, NotSignedInError } from '../errors.js';
-import { type PublicUser, userForSession } from '../identity/identity.js';
+import { callerForSession, type NamedWorkspace } from '../identity/identity.js';
 import type { SignInLimits } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
-import { workspaceOfWorkflow } from '../workflows/workflows.js';
 import { findUnacceptableInput } from './input-guard.js';
 
+/** The session cookie over plain http (local development, tests). */
 export const SESSION_COOKIE = 'latchkey_session';
+/**
+ * The session cookie over https. Browsers accept a `__Host-` cookie only from a secure origin, with Secure,
+ * Path=/ and no Domain: a sibling subdomain or a plain-http page cannot set or overwrite it (cookie tossing).
+ */
+export const SECURE_SESSION_COOKIE = '__Host-latchkey_session';
+
+/**
+ * Whether a request gets the https treatment (the `__Host-` Secure cookie, HSTS): it reached us over https,
+ * or LATCHKEY_SECURE_COOKIES says a TLS-terminating proxy sits in front.
+ */
+export function isSecureRequest(req: FastifyRequest, secureCookies: boolean): boolean {
+  return secureCookies || req.protocol === 'https';
+}
+
+/** The session token a request carries: over https only the `__Host-` cookie counts. */
+export function sessionTokenOf(req: FastifyRequest, secureCookies: boolean): string | undefined {
+  return (
+    req.cookies[isSecureRequest(req, secureCookies) ? SECURE_SESSION_COOKIE : SESSION_COOKIE] || undefined
+  );
+}
 
 export interface Context {
   svc: Services;
   sessionToken: string | undefined;
-  /** Sets the session cookie (HttpOnly, SameSite=Lax, Secure over https). */
+  /** Sets the session cookie (HttpOnly, SameSite=Lax; over https `__Host-` prefixed and Secure). */
   setSession(token: string, expiresAt: Date): void;
   clearSession(): void;
   /** The client address (HTTP requests only; honours trustProxy). Sign-in rate limiting counts per address. */
@@ -29,24 +49,29 @@ export interface Context {
  * behind a TLS-terminating proxy without `trustProxy`. On by default in production.
  */
 export function createContextFactory(svc: Services, secureCookies = false, signInLimits?: SignInLimits) {
-  return ({ req, res }: { req: FastifyRequest; res: FastifyReply }): Context => ({
-    svc,
-    sessionToken: req.cookies[SESSION_COOKIE] || undefined,
-    clientAddress: req.ip,
-    signInLimits,
-    setSession(token, expiresAt) {
-      res.setCookie(SESSION_COOKIE, token, {
-        httpOnly: true,
-        sameSite: 'lax',
-        secure: secureCookies || req.protocol === 'https',
-        path: '/',
-        expires: expiresAt,
-      });
-    },
-    clearSession() {
-      res.clearCookie(SESSION_COOKIE, { path: '/' });
-    },
-  });
+  return ({ req, res }: { req: FastifyRequest; res: FastifyReply }): Context => {
+    const secure = isSecureRequest(req, secureCookies);
+    const cookieName = secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
+    return {
+      svc,
+      sessionToken: sessionTokenOf(req, secureCookies),
+      clientAddress: req.ip,
+      signInLimits,
+      setSession(token, expiresAt) {
+        // No Domain attribute: host-only (and required for the __Host- prefix).
+        res.setCookie(cookieName, token, {
+          httpOnly: true,
+          sameSite: 'lax',
+          secure,
+          path: '/',
+          expires: expiresAt,
+        });
+      },
+      clearSession() {
+        res.clearCookie(cookieName, { httpOnly: true, sameSite: 'lax', secure, path: '/' });
+      },
+    };
+  };
 }
 
 /** Zod issues as field issues, worded without ever quoting the submitted value. */
@@ -139,34 +164,33 @@ export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(domainErrors).use(inputGuard);
 
 /**
- * The workspace a call is about, for the row-level-security scope: the `workspaceId` of its input, or the
- * workspace of the `workflowId` it names when the caller is a member there. Undefined: the call's statements
- * see no workspace's rows.
+ * What a call names as its workspace: the `workspaceId` of its input, or the `workflowId` of the workflow
+ * procedures. Only a name: the session check below verifies membership before it becomes the call's scope.
  */
-async function namedWorkspace(
-  svc: Services,
-  userId: string,
-  getRawInput: () => Promise<unknown>,
-): Promise<string | undefined> {
+async function namedWorkspace(getRawInput: () => Promise<unknown>): Promise<NamedWorkspace> {
   const raw = (await getRawInput().catch(() => undefined)) as
     | { workspaceId?: unknown; workflowId?: unknown }
     | undefined;
-  if (!raw || typeof raw !== 'object') return undefined;
-  if (typeof raw.workspaceId === 'string') return raw.workspaceId;
-  if (typeof raw.workflowId !== 'string') return undefined;
-  return workspaceOfWorkflow(svc, raw.workflowId, userId);
+  if (!raw || typeof raw !== 'object') return {};
+  if (typeof raw.workspaceId === 'string') return { workspaceId: raw.workspaceId };
+  if (typeof raw.workflowId === 'string') return { workflowId: raw.workflowId };
+  return {};
 }
 
 /**
  * A procedure for signed-in users: the session is checked against the database on every request, and the
- * procedure's statements run scoped (db/scope.ts) to the signed-in user and the workspace its input names —
- * row-level security then hides every other workspace's rows, whatever a query's own filters say.
+ * procedure's statements run scoped (db/scope.ts) to the signed-in user and to the workspace its input names
+ * when the user is a member there — verified in the session check's own statement, so a non-member's call
+ * never runs in that workspace's scope. Row-level security then hides every other workspace's rows, whatever
+ * a query's own filters say.
  */
 export const authedProcedure = publicProcedure.use(async ({ ctx, next, getRawInput }) => {
-  const user: PublicUser | undefined = ctx.sessionToken
-    ? await userForSession(ctx.svc, ctx.sessionToken)
+  const caller = ctx.sessionToken
+    ? await callerForSession(ctx.svc, ctx.sessionToken, await namedWorkspace(getRawInput))
     : undefined;
-  if (!user) throw new TRPCError({ code: 'UNAUTHORIZED', message: new NotSignedInError().message });
-  const scope = { userId: user.id, workspaceId: await namedWorkspace(ctx.svc, user.id, getRawInput) };
-  return withDbScope(scope, () => next({ ctx: { ...ctx, user, actor: { userId: user.id } } }));
+  if (!caller) throw new TRPCError({ code: 'UNAUTHORIZED', message: new NotSignedInError().message });
+  const { user, workspaceId } = caller;
+  return withDbScope({ userId: user.id, workspaceId }, () =>
+    next({ ctx: { ...ctx, user, actor: { userId: user.id } } }),
+  );
 });

@@ -1,0 +1,75 @@
+/**
+ * Session lifetime beyond the absolute one (`Services.sessionTtlMs`): the idle timeout, and the periodic sweep
+ * that deletes what can no longer be used — sessions past their end or idle too long, and sign-in attempt
+ * counters whose window has passed — so neither table grows without bound (docs/operations.md "Sessions").
+ */
+import { sql } from 'kysely';
+import type { Services } from '../services.js';
+
+export const DEFAULT_SESSION_IDLE_HOURS = 7 * 24;
+/** How often the server sweeps; the sweep is cheap (two indexed deletes), the interval only bounds table size. */
+export const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+
+/** `LATCHKEY_SESSION_IDLE_HOURS`: a session unused for this long is over (default 168, seven days). */
+export function sessionIdleMsFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env.LATCHKEY_SESSION_IDLE_HOURS;
+  if (raw === undefined || raw.trim() === '') return DEFAULT_SESSION_IDLE_HOURS * 3600 * 1000;
+  const hours = Number(raw);
+  if (!Number.isFinite(hours) || hours <= 0) {
+    throw new Error('LATCHKEY_SESSION_IDLE_HOURS must be a positive number of hours (for example 168)');
+  }
+  return Math.round(hours * 3600 * 1000);
+}
+
+export interface SweepResult {
+  sessions: number;
+  signInAttempts: number;
+}
+
+/**
+ * Deletes the sessions no request can use any more (the same two conditions `callerForSession` checks) and the
+ * sign-in attempt counters older than the rate-limit window (a counter past its window restarts anyway).
+ */
+export async function sweepExpired(svc: Services, signInWindowMs: number): Promise<SweepResult> {
+  const sessions = await sql`
+    delete from sessions
+    where expires_at <= now()
+       or last_seen_at <= now() - ${svc.sessionIdleMs}::double precision * interval '1 millisecond'`.execute(
+    svc.db,
+  );
+  const attempts = await sql`
+    delete from sign_in_attempts
+    where window_started_at <= now() - ${signInWindowMs}::double precision * interval '1 millisecond'`.execute(
+    svc.db,
+  );
+  return {
+    sessions: Number(sessions.numAffectedRows ?? 0),
+    signInAttempts: Number(attempts.numAffectedRows ?? 0),
+  };
+}
+
+/**
+ * Sweeps every `intervalMs` until stopped. The timer is unref'd (it never keeps the process alive) and a sweep
+ * that fails is reported and retried at the next tick; `stop` waits for a sweep that is running.
+ */
+export function startExpirySweep(
+  svc: Services,
+  options: { signInWindowMs: number; intervalMs?: number; onError: (error: unknown) => void },
+): { stop(): Promise<void> } {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = sweepExpired(svc, options.signInWindowMs)
+      .catch(options.onError)
+      .finally(() => {
+        running = undefined;
+      });
+  }, options.intervalMs ?? SWEEP_INTERVAL_MS);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
