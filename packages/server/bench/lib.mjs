@@ -212,7 +212,7 @@ export async function bulkSecrets(
       ciphertext: server.crypto.encryptSecretFields(
         dataKey.key,
         dataKey.version,
-        { workspaceId, secretId: id, credentialType },
+        { workspaceId, secretId: id, credentialType, publicFields: valid.publicFields },
         valid.secretFields,
       ),
       key_version: dataKey.version,

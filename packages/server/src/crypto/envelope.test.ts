@@ -1,4 +1,4 @@
-import { createSecretKey, type KeyObject } from 'node:crypto';
+import { createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encryptFormat1Envelope } from '../testing/legacy-envelope.js';
 import {
@@ -80,6 +80,37 @@ describe('secret envelopes', () => {
       expect(envelope[0]).toBe(ENVELOPE_FORMAT_VERSION);
       expect(envelope.readUInt32BE(1)).toBe(0x01020304);
       expect(envelope.length).toBe(1 + 4 + 12 + 16 + Buffer.byteLength(JSON.stringify(fields)));
+    });
+
+    it('binds exactly the associated data the header comment documents (format 2)', () => {
+      // Written out by hand from the table in envelope.ts: stored envelopes depend on these bytes never changing.
+      const u32 = (n: number) => {
+        const bytes = Buffer.alloc(4);
+        bytes.writeUInt32BE(n);
+        return bytes;
+      };
+      const text = (value: string) => Buffer.concat([u32(Buffer.byteLength(value)), Buffer.from(value)]);
+      const envelope = encrypt({ apiKey: CANARY }, 7);
+      const aad = Buffer.concat([
+        text('latchkey secret envelope'),
+        Buffer.from([2]),
+        u32(7),
+        text(binding.workspaceId),
+        text(binding.secretId),
+        text(binding.credentialType),
+        u32(2),
+        text('allowedDomains'),
+        text('api.example.test'),
+        text('region'),
+        text('eu'),
+      ]);
+      const decipher = createDecipheriv('aes-256-gcm', FAKE_DATA_KEY, envelope.subarray(5, 17), {
+        authTagLength: 16,
+      });
+      decipher.setAAD(aad);
+      decipher.setAuthTag(envelope.subarray(17, 33));
+      const plain = Buffer.concat([decipher.update(envelope.subarray(33)), decipher.final()]);
+      expect(JSON.parse(plain.toString('utf8'))).toEqual({ apiKey: CANARY });
     });
 
     it('exposes the header so callers know which data key version to load', () => {
@@ -250,6 +281,16 @@ describe('secret envelopes', () => {
       it('refuses to encrypt public fields that are not strings', () => {
         const publicFields = { region: ['eu'] } as unknown as Record<string, string>;
         expect(() => encrypt({ apiKey: CANARY }, 1, withPublic(publicFields))).toThrow(TypeError);
+        // A lone surrogate becomes U+FFFD in UTF-8: refused, or 'x\uD800' and 'x\uFFFD' would encode alike.
+        expect(() => encrypt({}, 1, withPublic({ region: 'x\uD800' }))).toThrow(TypeError);
+        expect(() => encrypt({}, 1, withPublic({ '\uDC00': 'x' }))).toThrow(TypeError);
+        const sealedWithReplacement = encrypt({}, 1, withPublic({ region: 'x\uFFFD' }));
+        decryptionFailure(() =>
+          decryptSecretFields(FAKE_DATA_KEY, withPublic({ region: 'x\uD800' }), sealedWithReplacement),
+        );
+        expect(
+          decryptSecretFields(FAKE_DATA_KEY, withPublic({ region: 'x\uFFFD' }), sealedWithReplacement),
+        ).toEqual({});
         expect(() => encrypt({}, 1, { ...binding, publicFields: null } as unknown as SecretBinding)).toThrow(
           TypeError,
         );

@@ -87,29 +87,30 @@ function lengthPrefixed(value: string): Buffer {
   return Buffer.concat([length, bytes]);
 }
 
+/** A lone UTF-16 surrogate: UTF-8 turns every one into U+FFFD, so two such strings could encode alike. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
  * The public fields as bytes: their count, then each name and value length-prefixed, in ascending order of the
  * names' UTF-8 bytes — the same bytes whatever order the object (or `jsonb`, which reorders keys) holds them in,
  * and different bytes for any two different sets of fields. Null when a value is not a string (a stored column
- * rewritten to hold a number, say): such fields were never encrypted, so nothing can match them.
+ * rewritten to hold a number, say) or a name or value holds a lone surrogate: such fields were never encrypted,
+ * so nothing can match them.
  */
 function publicFieldsEncoding(publicFields: unknown): Buffer | null {
   if (typeof publicFields !== 'object' || publicFields === null || Array.isArray(publicFields)) return null;
-  const entries = Object.entries(publicFields).map(([name, value]) => ({
-    name: Buffer.from(name, 'utf8'),
-    value,
+  const fields = Object.entries(publicFields);
+  const encodable = (text: unknown): text is string => typeof text === 'string' && !LONE_SURROGATE.test(text);
+  if (!fields.every(([name, value]) => encodable(name) && encodable(value))) return null;
+  const encoded = fields.map(([name, value]) => ({
+    name: lengthPrefixed(name),
+    value: lengthPrefixed(value),
   }));
-  if (!entries.every((entry) => typeof entry.value === 'string')) return null;
-  entries.sort((a, b) => Buffer.compare(a.name, b.name));
+  // The documented order: by the names' own UTF-8 bytes (past the length prefix, which would sort by length).
+  encoded.sort((a, b) => Buffer.compare(a.name.subarray(4), b.name.subarray(4)));
   const count = Buffer.alloc(4);
-  count.writeUInt32BE(entries.length);
-  const parts: Buffer[] = [count];
-  for (const { name, value } of entries) {
-    const nameLength = Buffer.alloc(4);
-    nameLength.writeUInt32BE(name.length);
-    parts.push(nameLength, name, lengthPrefixed(value as string));
-  }
-  return Buffer.concat(parts);
+  count.writeUInt32BE(encoded.length);
+  return Buffer.concat([count, ...encoded.flatMap((field) => [field.name, field.value])]);
 }
 
 function associatedData(
@@ -166,7 +167,9 @@ export function encryptSecretFields(
     if (typeof value !== 'string') throw new TypeError(`Secret field "${name}" must be a string`);
   }
   const publicFields = publicFieldsEncoding(binding.publicFields);
-  if (!publicFields) throw new TypeError('SecretBinding.publicFields must be an object of strings');
+  if (!publicFields) {
+    throw new TypeError('SecretBinding.publicFields must be an object of well-formed strings');
+  }
 
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', dataKey, nonce, { authTagLength: TAG_BYTES });

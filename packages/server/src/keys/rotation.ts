@@ -691,7 +691,7 @@ export function envelopeUpgradeWarnings(report: EnvelopeUpgradeReport): string[]
   for (const failure of report.failed) {
     messages.push(
       `Could not upgrade the envelope of ${failure.secretId ? `secret ${failure.secretId}` : 'the secrets'} in ` +
-        `workspace ${failure.workspaceId}: ${failure.reason}. Until its value is replaced it cannot be used.`,
+        `workspace ${failure.workspaceId}; it cannot be used until its value is replaced. ${failure.reason}`,
     );
   }
   return messages;

@@ -250,6 +250,47 @@ describe('envelopes written before the binding (format 1)', () => {
     expect(everyFake()).toEqual([]);
   });
 
+  it('one that does not decrypt is named at start-up, left as it is, and the server starts', async () => {
+    const data = freshFakeData().sendgridApiKey as Record<string, string>;
+    const { secret } = await format1Secret('sendgridApiKey', data);
+    // Its envelope swapped for another secret's format-1 envelope: bound to that other id, it cannot be upgraded.
+    const donor = await format1Secret(
+      'sendgridApiKey',
+      freshFakeData().sendgridApiKey as Record<string, string>,
+    );
+    const { ciphertext } = await storedRow(donor.secret.id);
+    await owner().updateTable('secrets').set({ ciphertext }).where('id', '=', secret.id).execute();
+    try {
+      const warnings: string[] = [];
+      await createServices({
+        database: env.database,
+        keyProvider: env.keyProvider,
+        passwordCost: TEST_SCRYPT,
+        warn: (message) => warnings.push(message),
+      });
+      expect(warnings).toEqual([
+        expect.stringMatching(/^Bound the public fields of 1 secret envelope\(s\)/),
+        `Could not upgrade the envelope of secret ${secret.id} in workspace ${workspaceId}; it cannot be used ` +
+          'until its value is replaced. The secret could not be decrypted (authentication failed): it was ' +
+          'altered, or it belongs to another secret/workspace/credential type, or its public fields were ' +
+          'changed, or it was encrypted with another data key.',
+      ]);
+      expect(warnings.join('\n')).not.toContain(data.apiKey);
+      expect(await formatOf(donor.secret.id)).toBe(ENVELOPE_FORMAT_VERSION);
+      expect(await formatOf(secret.id)).toBe(UNBOUND_ENVELOPE_FORMAT_VERSION);
+      const { node } = await you.runOne({
+        name: 'Swapped envelope',
+        nodeType: 'sendgrid',
+        params: PARAMS.sendgrid,
+        secretId: secret.id,
+      });
+      expect(node).toMatchObject({ ok: false, error: `Node 'Swapped envelope': ${UNDECRYPTABLE}` });
+      expect(everyFake()).toEqual([]);
+    } finally {
+      await you.person.caller.secrets.delete({ workspaceId, secretId: secret.id });
+    }
+  });
+
   it('data-key rotation does not launder a rewritten public column into a new envelope', async () => {
     const secret = await you.secret('mailgunApiKey', freshFakeData().mailgunApiKey as Record<string, string>);
     await rewritePublicFields(secret.id, { domain: 'mg.example.test', region: 'us' });
