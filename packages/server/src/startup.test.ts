@@ -215,6 +215,23 @@ describe('node dist/main.js (the start command, once built)', () => {
     await nothingWritten(config);
   });
 
+  it.runIf(process.platform !== 'win32')(
+    'exits 1 naming the file and the chmod fix when the key file is readable by others, writing nothing',
+    async () => {
+      const config = freshConfig();
+      const file = path.join(tempDir, `shared-${counter}.key`);
+      writeFileSync(file, `${GOOD}\n`);
+      chmodSync(file, 0o644);
+      const result = run(config, { LATCHKEY_MASTER_KEY_FILE: file });
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toMatch(/^Latchkey could not start: LATCHKEY_MASTER_KEY_FILE/);
+      expect(result.stderr).toContain(`chmod 600 ${file}`);
+      expect(result.stderr).not.toContain(GOOD);
+      expect(result.stdout).toBe('');
+      await nothingWritten(config);
+    },
+  );
+
   it('exits 1 naming the expected key id when the key does not match the data', async () => {
     const config = freshConfig();
     const original = testMasterKey();

@@ -277,18 +277,12 @@ const envelopePublicFields: Migration = {
  * request's row-level-security scope is set only after membership is verified (trpc/trpc.ts, in the session
  * check's own statement). (2) The functions of 0005 and this one run for the application role only, not for
  * PUBLIC (PostgreSQL grants EXECUTE to PUBLIC by default): another role in the cluster cannot use the
- * owner-rights lookups to learn which workspace an invite or workflow belongs to. (3) Sessions record when they
- * were last used, for the idle timeout (identity/identity.ts); the sweep deletes by `expires_at`.
+ * owner-rights lookups to learn which workspace an invite or workflow belongs to; functions added by later
+ * migrations get the same privileges by default. (3) Sessions record when they were last used, for the idle
+ * timeout (identity/identity.ts); the sweep (identity/session-expiry.ts) deletes ended ones.
  */
 const hardening: Migration = {
   async up(db: Kysely<unknown>) {
-    const functions = [
-      'latchkey_resolve_secret(text, text)',
-      'latchkey_master_key_ids()',
-      'latchkey_invite_workspace(text)',
-      'latchkey_workflow_workspace(text, text)',
-      'latchkey_member_workspace(text, text)',
-    ];
     const statements = [
       `do $$ begin
          execute format($f$create function latchkey_member_workspace(p_workspace_id text, p_user_id text)
@@ -296,8 +290,13 @@ const hardening: Migration = {
            as 'select workspace_id from memberships where workspace_id = p_workspace_id and user_id = p_user_id'$f$,
            current_schema());
        end $$`,
-      ...functions.map((fn) => `revoke execute on function ${fn} from public`),
-      ...functions.map((fn) => `grant execute on function ${fn} to ${APP_ROLE}`),
+      // Every function of the schema, those of earlier migrations and (default privileges) those of later ones.
+      `do $$ begin
+         execute format('revoke execute on all functions in schema %I from public', current_schema());
+         execute format('grant execute on all functions in schema %I to ${APP_ROLE}', current_schema());
+         execute format('alter default privileges in schema %I revoke execute on functions from public', current_schema());
+         execute format('alter default privileges in schema %I grant execute on functions to ${APP_ROLE}', current_schema());
+       end $$`,
       'alter table sessions add column last_seen_at timestamptz(3) not null default now()',
       'create index sessions_expires_idx on sessions(expires_at)',
     ];

@@ -271,6 +271,13 @@ describe('the request scope and the owner-rights functions (issue 12, item 5)', 
                           and acl.privilege_type = 'EXECUTE') as public`.execute(app.owner);
       expect(rows[0], fn).toEqual({ app: true, outsider: false, public: false });
     }
+    // And no function of the schema at all is left executable by PUBLIC.
+    const { rows } = await sql<{ name: string }>`
+      select p.proname as name from pg_proc p
+       where p.pronamespace = current_schema()::regnamespace
+         and exists (select from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) acl
+                      where acl.grantee = 0 and acl.privilege_type = 'EXECUTE')`.execute(app.owner);
+    expect(rows.map((r) => r.name)).toEqual([]);
   });
 
   it('a role that is not latchkey_app gets "permission denied" calling them', async () => {

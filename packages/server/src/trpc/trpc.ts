@@ -8,6 +8,7 @@ import { callerForSession, type NamedWorkspace } from '../identity/identity.js';
 import type { SignInLimits } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
 import { findUnacceptableInput } from './input-guard.js';
+import { id } from './inputs.js';
 
 /** The session cookie over plain http (local development, tests). */
 export const SESSION_COOKIE = 'latchkey_session';
@@ -172,8 +173,11 @@ async function namedWorkspace(getRawInput: () => Promise<unknown>): Promise<Name
     | { workspaceId?: unknown; workflowId?: unknown }
     | undefined;
   if (!raw || typeof raw !== 'object') return {};
-  if (typeof raw.workspaceId === 'string') return { workspaceId: raw.workspaceId };
-  if (typeof raw.workflowId === 'string') return { workflowId: raw.workflowId };
+  // Only what could be an id is looked up; the procedure's own input schema refuses the rest.
+  if (typeof raw.workspaceId === 'string')
+    return id.safeParse(raw.workspaceId).success ? { workspaceId: raw.workspaceId } : {};
+  if (typeof raw.workflowId === 'string')
+    return id.safeParse(raw.workflowId).success ? { workflowId: raw.workflowId } : {};
   return {};
 }
 
