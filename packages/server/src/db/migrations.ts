@@ -250,12 +250,34 @@ const rowLevelSecurity: Migration = {
   },
 };
 
+// HTTP Request credentials became default-deny (docs/security.md, claim 29): one saved without "Allowed
+// domains" is sent nowhere until its creator, an owner or an admin adds some. That state is derived from its
+// public fields wherever it is needed (the runner, SecretMeta.needsAllowedDomains, the node editor) — no second
+// copy that could drift. This migration records, for each such credential, that and when the upgrade stopped
+// applying it, so the audit log answers "why did this workflow start failing".
+const httpAllowedDomains: Migration = {
+  async up(db: Kysely<unknown>) {
+    await runScript(
+      db,
+      `
+      insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+      select 'upgrade-0006-' || s.id, s.workspace_id, null, 'secret.needs_allowed_domains', 'secret', s.id, s.name,
+             jsonb_build_object('credentialType', s.credential_type)
+      from secrets s
+      where s.credential_type in ('httpBearerToken', 'httpBasicAuth', 'httpHeaderAuth', 'httpQueryAuth')
+        and btrim(coalesce(s.public_fields->>'allowedDomains', ''), ' ,') = '';
+    `,
+    );
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_tests': credentialTests,
   '0003_sign_in_attempts': signInAttempts,
   '0004_data_key_usage': dataKeyUsage,
   '0005_row_level_security': rowLevelSecurity,
+  '0006_http_allowed_domains': httpAllowedDomains,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
