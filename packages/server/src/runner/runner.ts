@@ -50,7 +50,18 @@ function credentialApplier(
 ): CredentialApplier {
   const destinations = credentialDestinations(definition, credential.publicFields as Record<string, string>);
   return (request: OutgoingRequest) => {
-    const url = new URL(request.url);
+    const authenticated = definition.authenticate(
+      credential.fields(),
+      request,
+      requestContext(svc, integration),
+    );
+    // The URL as it will be sent: some credentials supply it (a Slack webhook is its own URL).
+    let url: URL;
+    try {
+      url = new URL(authenticated.url);
+    } catch {
+      throw new OutboundError('the request URL is not valid');
+    }
     const refusal = destinationRefusal(subject, destinations, url.hostname);
     if (refusal) throw new CredentialDestinationError(refusal);
     if (url.protocol === 'http:' && !isListedInOutboundAllow(svc.runner.policy, url.hostname)) {
@@ -58,7 +69,7 @@ function credentialApplier(
         `${subject} is never sent over plain http:// (${url.host} is not in LATCHKEY_OUTBOUND_ALLOW): use https://`,
       );
     }
-    return definition.authenticate(credential.fields(), request, requestContext(svc, integration));
+    return authenticated;
   };
 }
 

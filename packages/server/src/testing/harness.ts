@@ -173,7 +173,11 @@ export const FAKE_ALLOWED_DOMAINS = '127.0.0.1, api.example.test';
 /** Obviously fake credential data for each credential type (never shaped like a real key). */
 export const FAKE_DATA: Record<string, Record<string, string>> = {
   httpBearerToken: { token: 'fake-bearer-token-for-tests', allowedDomains: FAKE_ALLOWED_DOMAINS },
-  httpBasicAuth: { username: 'fake-user', password: 'fake-password-for-tests', allowedDomains: FAKE_ALLOWED_DOMAINS },
+  httpBasicAuth: {
+    username: 'fake-user',
+    password: 'fake-password-for-tests',
+    allowedDomains: FAKE_ALLOWED_DOMAINS,
+  },
   httpHeaderAuth: {
     headerName: 'X-Api-Key',
     headerValue: 'fake-header-value-for-tests',

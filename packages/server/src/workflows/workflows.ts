@@ -81,7 +81,12 @@ function validParams(svc: Services, nodeType: string, params: unknown): Record<s
   return result.value;
 }
 
-type NodeSecret = { id: string; name: string; credential_type: string; public_fields: Record<string, string> };
+type NodeSecret = {
+  id: string;
+  name: string;
+  credential_type: string;
+  public_fields: Record<string, string>;
+};
 
 /** A secret of the workflow's workspace, by id (another workspace's: "not found"). */
 async function secretInWorkspace(svc: Services, workspaceId: string, secretId: string): Promise<NodeSecret> {
@@ -198,7 +203,13 @@ export async function getWorkflow(svc: Services, actor: Actor, input: { workflow
 export async function addNode(
   svc: Services,
   actor: Actor,
-  input: { workflowId: string; name: string; nodeType: string; params: unknown; secretId?: string | undefined },
+  input: {
+    workflowId: string;
+    name: string;
+    nodeType: string;
+    params: unknown;
+    secretId?: string | undefined;
+  },
 ): Promise<WorkflowNode> {
   const workflow = await reachableWorkflow(svc.db, actor, input.workflowId);
   const params = validParams(svc, input.nodeType, input.params);
@@ -265,8 +276,7 @@ export async function updateNode(
     lost_secret_name: string | null;
   }> = {};
   if (input.name !== undefined) changes.name = input.name;
-  const params =
-    input.params === undefined ? node.params : validParams(svc, node.node_type, input.params);
+  const params = input.params === undefined ? node.params : validParams(svc, node.node_type, input.params);
   if (input.params !== undefined) changes.params = JSON.stringify(params);
   let secret: NodeSecret | undefined;
   if (input.secretId === null) {
@@ -285,7 +295,8 @@ export async function updateNode(
     // New parameters for the credential the node already has: its URL must still be one it may go to.
     secret = await secretInWorkspace(svc, workflow.workspace_id, node.secret_id);
   }
-  if (secret) requireAllowedDestination(svc, svc.registry.integrationForNodeType(node.node_type), params, secret);
+  if (secret)
+    requireAllowedDestination(svc, svc.registry.integrationForNodeType(node.node_type), params, secret);
   if (Object.keys(changes).length === 0) return toNode(node);
   const updated = await svc.db.transaction().execute(async (trx) => {
     await trx

@@ -25,7 +25,13 @@ export const workflowsRouter = router({
     .query(({ ctx, input }) => getWorkflow(ctx.svc, ctx.actor, input)),
   addNode: authedProcedure
     .input(
-      z.object({ workflowId: id, name: displayName, nodeType, params: params.default({}), secretId: id.optional() }),
+      z.object({
+        workflowId: id,
+        name: displayName,
+        nodeType,
+        params: params.default({}),
+        secretId: id.optional(),
+      }),
     )
     .mutation(({ ctx, input }) => addNode(ctx.svc, ctx.actor, input)),
   updateNode: authedProcedure
