@@ -14,7 +14,10 @@ export function credentialDestinations(
 /** Whether `host` is one of `allowed` or a subdomain of one (a leading `*.` in the list means the same). */
 export function isHostAllowed(host: string, allowed: readonly string[]): boolean {
   // A URL's hostname as `new URL` gives it: IPv6 in brackets, possibly a trailing dot.
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  const h = host
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '');
   return allowed.some((domain) => {
     const d = domain.toLowerCase().replace(/^\*\./, '').replace(/\.$/, '');
     return d !== '' && (h === d || h.endsWith(`.${d}`));

@@ -123,7 +123,11 @@ export const FAKE_DATA = {
     headerValue: 'fake-header-value-for-bench',
     allowedDomains: '127.0.0.1',
   },
-  httpQueryAuth: { paramName: 'api_key', paramValue: 'fake-query-value-for-bench', allowedDomains: '127.0.0.1' },
+  httpQueryAuth: {
+    paramName: 'api_key',
+    paramValue: 'fake-query-value-for-bench',
+    allowedDomains: '127.0.0.1',
+  },
   sendgridApiKey: { apiKey: 'SG.fake-id-for-bench.fake-secret-for-bench' },
   mailgunApiKey: { apiKey: 'fake-mailgun-key-for-bench', domain: 'mg.example.test', region: 'eu' },
   slackBotToken: { token: 'xoxb-fake-token-for-bench' },

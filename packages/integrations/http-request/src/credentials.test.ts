@@ -12,7 +12,12 @@ import {
 
 describeCredentialConformance(httpRequest, {
   samples: {
-    httpBearerToken: { valid: [{ token: 'fake-bearer-token', allowedDomains: 'api.example.test' }, { token: 'fake.bearer/token+==', allowedDomains: 'api.example.test' }] },
+    httpBearerToken: {
+      valid: [
+        { token: 'fake-bearer-token', allowedDomains: 'api.example.test' },
+        { token: 'fake.bearer/token+==', allowedDomains: 'api.example.test' },
+      ],
+    },
     httpBasicAuth: {
       valid: [
         { username: 'fake-user', password: 'fake-password', allowedDomains: 'api.example.test' },
@@ -21,10 +26,20 @@ describeCredentialConformance(httpRequest, {
       invalid: [{ username: 'fake:user', password: 'fake-password', allowedDomains: 'api.example.test' }],
     },
     httpHeaderAuth: {
-      valid: [{ headerName: 'X-Fake-Api-Key', headerValue: 'fake-header-value', allowedDomains: 'api.example.test' }],
+      valid: [
+        {
+          headerName: 'X-Fake-Api-Key',
+          headerValue: 'fake-header-value',
+          allowedDomains: 'api.example.test',
+        },
+      ],
       invalid: [{ headerName: 'Host', headerValue: 'fake-header-value', allowedDomains: 'api.example.test' }],
     },
-    httpQueryAuth: { valid: [{ paramName: 'api_key', paramValue: 'fake query value&more', allowedDomains: 'api.example.test' }] },
+    httpQueryAuth: {
+      valid: [
+        { paramName: 'api_key', paramValue: 'fake query value&more', allowedDomains: 'api.example.test' },
+      ],
+    },
   },
   secretGoesIn: {
     httpBearerToken: ['header:authorization'],
@@ -58,13 +73,35 @@ describe('HTTP Request credential samples', () => {
     ['httpBearerToken', { token: 'fake.jwt-like.token', allowedDomains: 'api.example.test' }],
     ['httpBearerToken', { token: 'ZmFrZS10b2tlbg==', allowedDomains: 'api.example.test' }],
     ['httpBearerToken', { token: 'fake~token+with/slash', allowedDomains: 'api.example.test' }],
-    ['httpBasicAuth', { username: 'api-user', password: 'fake pass:with colon', allowedDomains: 'api.example.test' }],
+    [
+      'httpBasicAuth',
+      { username: 'api-user', password: 'fake pass:with colon', allowedDomains: 'api.example.test' },
+    ],
     ['httpBasicAuth', { username: 'José', password: 'fäke-pässwörd', allowedDomains: 'api.example.test' }],
-    ['httpHeaderAuth', { headerName: 'X-API-Key', headerValue: 'fake-header-value', allowedDomains: 'api.example.test' }],
-    ['httpHeaderAuth', { headerName: 'Authorization', headerValue: 'Token fake-token', allowedDomains: 'api.example.test' }],
-    ['httpHeaderAuth', { headerName: "x-custom_auth!#$%&'*+.^`|~", headerValue: 'fake', allowedDomains: 'api.example.test' }],
-    ['httpQueryAuth', { paramName: 'api_key', paramValue: 'fake-query-value', allowedDomains: 'api.example.test' }],
-    ['httpQueryAuth', { paramName: 'key.v2~x-y', paramValue: 'fake value with spaces & symbols', allowedDomains: 'api.example.test' }],
+    [
+      'httpHeaderAuth',
+      { headerName: 'X-API-Key', headerValue: 'fake-header-value', allowedDomains: 'api.example.test' },
+    ],
+    [
+      'httpHeaderAuth',
+      { headerName: 'Authorization', headerValue: 'Token fake-token', allowedDomains: 'api.example.test' },
+    ],
+    [
+      'httpHeaderAuth',
+      { headerName: "x-custom_auth!#$%&'*+.^`|~", headerValue: 'fake', allowedDomains: 'api.example.test' },
+    ],
+    [
+      'httpQueryAuth',
+      { paramName: 'api_key', paramValue: 'fake-query-value', allowedDomains: 'api.example.test' },
+    ],
+    [
+      'httpQueryAuth',
+      {
+        paramName: 'key.v2~x-y',
+        paramValue: 'fake value with spaces & symbols',
+        allowedDomains: 'api.example.test',
+      },
+    ],
   ])('accepts a valid %s', (type, data) => {
     const result = registry.validateCredential(type, data);
     expect(result.ok).toBe(true);
@@ -168,7 +205,11 @@ describe('HTTP Request credential samples', () => {
   });
 
   it('refuses a header value that would inject another header (CR LF)', () => {
-    const data = { headerName: 'X-API-Key', headerValue: 'fake-value\r\nX-Injected: yes', allowedDomains: 'api.example.test' };
+    const data = {
+      headerName: 'X-API-Key',
+      headerValue: 'fake-value\r\nX-Injected: yes',
+      allowedDomains: 'api.example.test',
+    };
     const issues = expectRefused(registry.validateCredential('httpHeaderAuth', data), data);
     expect(issues).toEqual([{ path: ['headerValue'], message: 'Must not contain control characters' }]);
   });
@@ -186,7 +227,11 @@ describe('HTTP Request credential samples', () => {
   });
 
   it('refuses a field of one credential type submitted to another', () => {
-    const data = { token: 'fake-bearer-token', headerValue: 'fake-header-value', allowedDomains: 'api.example.test' };
+    const data = {
+      token: 'fake-bearer-token',
+      headerValue: 'fake-header-value',
+      allowedDomains: 'api.example.test',
+    };
     const issues = expectRefused(registry.validateCredential('httpBearerToken', data), data);
     expect(issues).toEqual([{ path: ['headerValue'], message: 'Unknown field' }]);
   });
@@ -212,7 +257,11 @@ describe('HTTP Request credential samples', () => {
 
 describe('HTTP Request authenticate', () => {
   it('sends a bearer token as "Authorization: Bearer <token>"', () => {
-    const result = httpBearerToken.authenticate({ token: 'fake-bearer-token', allowedDomains: 'api.example.test' }, frozenRequest(), ctx);
+    const result = httpBearerToken.authenticate(
+      { token: 'fake-bearer-token', allowedDomains: 'api.example.test' },
+      frozenRequest(),
+      ctx,
+    );
     expect(result.headers).toEqual({
       'Content-Type': 'application/json',
       'X-Trace': 'trace-1',
@@ -232,7 +281,11 @@ describe('HTTP Request authenticate', () => {
 
   it('replaces an Authorization header already on the request, whatever its case', () => {
     const request = { ...frozenRequest(), headers: { authorization: 'Bearer from-params', Accept: '*/*' } };
-    const result = httpBearerToken.authenticate({ token: 'fake-bearer-token', allowedDomains: 'api.example.test' }, request, ctx);
+    const result = httpBearerToken.authenticate(
+      { token: 'fake-bearer-token', allowedDomains: 'api.example.test' },
+      request,
+      ctx,
+    );
     expect(result.headers).toEqual({ Accept: '*/*', Authorization: 'Bearer fake-bearer-token' });
   });
 
@@ -268,23 +321,50 @@ describe('HTTP Request authenticate', () => {
     expect(result.query).toEqual({ api_key: 'fake-query-value' });
     const { query: _query, ...withoutQuery } = frozenRequest();
     expect(
-      httpQueryAuth.authenticate({ paramName: 'k', paramValue: 'fake', allowedDomains: 'api.example.test' }, withoutQuery, ctx).query,
+      httpQueryAuth.authenticate(
+        { paramName: 'k', paramValue: 'fake', allowedDomains: 'api.example.test' },
+        withoutQuery,
+        ctx,
+      ).query,
     ).toEqual({ k: 'fake' });
   });
 
   it.each([
-    ['httpBearerToken', () => httpBearerToken.authenticate({ token: 'fake-token', allowedDomains: 'api.example.test' }, frozenRequest(), ctx)],
+    [
+      'httpBearerToken',
+      () =>
+        httpBearerToken.authenticate(
+          { token: 'fake-token', allowedDomains: 'api.example.test' },
+          frozenRequest(),
+          ctx,
+        ),
+    ],
     [
       'httpBasicAuth',
-      () => httpBasicAuth.authenticate({ username: 'u', password: 'fake', allowedDomains: 'api.example.test' }, frozenRequest(), ctx),
+      () =>
+        httpBasicAuth.authenticate(
+          { username: 'u', password: 'fake', allowedDomains: 'api.example.test' },
+          frozenRequest(),
+          ctx,
+        ),
     ],
     [
       'httpHeaderAuth',
-      () => httpHeaderAuth.authenticate({ headerName: 'X-Key', headerValue: 'fake', allowedDomains: 'api.example.test' }, frozenRequest(), ctx),
+      () =>
+        httpHeaderAuth.authenticate(
+          { headerName: 'X-Key', headerValue: 'fake', allowedDomains: 'api.example.test' },
+          frozenRequest(),
+          ctx,
+        ),
     ],
     [
       'httpQueryAuth',
-      () => httpQueryAuth.authenticate({ paramName: 'k', paramValue: 'fake', allowedDomains: 'api.example.test' }, frozenRequest(), ctx),
+      () =>
+        httpQueryAuth.authenticate(
+          { paramName: 'k', paramValue: 'fake', allowedDomains: 'api.example.test' },
+          frozenRequest(),
+          ctx,
+        ),
     ],
   ])('%s is pure: a new request, the input untouched, method, URL and body kept', (_type, apply) => {
     const result = apply();
@@ -307,9 +387,21 @@ describe('HTTP Request authenticate', () => {
     };
     const before = structuredClone(request);
     httpBearerToken.authenticate({ token: 'fake-token', allowedDomains: 'api.example.test' }, request, ctx);
-    httpBasicAuth.authenticate({ username: 'u', password: 'fake', allowedDomains: 'api.example.test' }, request, ctx);
-    httpHeaderAuth.authenticate({ headerName: 'x-key', headerValue: 'fake', allowedDomains: 'api.example.test' }, request, ctx);
-    httpQueryAuth.authenticate({ paramName: 'k', paramValue: 'fake', allowedDomains: 'api.example.test' }, request, ctx);
+    httpBasicAuth.authenticate(
+      { username: 'u', password: 'fake', allowedDomains: 'api.example.test' },
+      request,
+      ctx,
+    );
+    httpHeaderAuth.authenticate(
+      { headerName: 'x-key', headerValue: 'fake', allowedDomains: 'api.example.test' },
+      request,
+      ctx,
+    );
+    httpQueryAuth.authenticate(
+      { paramName: 'k', paramValue: 'fake', allowedDomains: 'api.example.test' },
+      request,
+      ctx,
+    );
     expect(request).toEqual(before);
   });
 
@@ -356,7 +448,9 @@ describe('HTTP Request allowed domains', () => {
         paramValue: 'fake-query-value',
         allowedDomains: 'api.example.test',
       };
-      const fields = Object.keys(registry.describe()[0]?.credentialTypes.find((c) => c.type === type)?.jsonSchema.properties as object);
+      const fields = Object.keys(
+        registry.describe()[0]?.credentialTypes.find((c) => c.type === type)?.jsonSchema.properties as object,
+      );
       const only = Object.fromEntries(Object.entries(data).filter(([key]) => fields.includes(key)));
       const issues = expectRefused(registry.validateCredential(type, only), only);
       expect(issues).toEqual([{ path: ['allowedDomains'], message: 'Required' }]);
@@ -377,10 +471,9 @@ describe('HTTP Request allowed domains', () => {
   });
 
   it('lists the hosts a credential may go to, and none for one saved without a list', () => {
-    expect(httpBearerToken.allowedHosts?.({ allowedDomains: 'api.example.test, files.example.test' })).toEqual([
-      'api.example.test',
-      'files.example.test',
-    ]);
+    expect(
+      httpBearerToken.allowedHosts?.({ allowedDomains: 'api.example.test, files.example.test' }),
+    ).toEqual(['api.example.test', 'files.example.test']);
     expect(httpBearerToken.allowedHosts?.({})).toEqual([]);
     expect(httpBearerToken.allowedHosts?.({ allowedDomains: ' , ' })).toEqual([]);
   });

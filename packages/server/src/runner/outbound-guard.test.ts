@@ -1,15 +1,5 @@
 import type { LookupAddress } from 'node:dns';
-import {
-  defineCredentialType,
-  defineIntegration,
-  field,
-  type IntegrationDefinition,
-  withHeader,
-} from '@latchkey/core';
-import httpRequest from '@latchkey/integration-http-request';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createServices } from '../app.js';
-import { plugins } from '../plugins.js';
 import type { Services } from '../services.js';
 import {
   freshFakeData,
@@ -20,13 +10,7 @@ import {
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
-import {
-  clientFor,
-  FAKE_ALLOWED_DOMAINS,
-  ownerDb,
-  type signedInUser,
-  TEST_SCRYPT,
-} from '../testing/harness.js';
+import { clientFor, FAKE_ALLOWED_DOMAINS, ownerDb, type signedInUser } from '../testing/harness.js';
 import {
   checkAddress,
   checkHostName,

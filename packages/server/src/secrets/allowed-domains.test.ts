@@ -1,10 +1,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { withDbScope } from '../db/scope.js';
+import { parseOutboundAllow } from '../runner/outbound-guard.js';
 import type { Services } from '../services.js';
 import { freshFakeData, PARAMS, type RunnerTestEnv, startRunnerTestEnv } from '../testing/fake-services.js';
 import { issuesOf, rejection } from '../testing/fixtures.js';
-import { ownerDb, teamWorkspace } from '../testing/harness.js';
+import { clientFor, ownerDb, teamWorkspace } from '../testing/harness.js';
 import { deleteSecret, replaceSecret } from './secrets.js';
 
 // Claims 29–33 (docs/security.md): an HTTP Request credential goes only to the hosts its owner approved.
@@ -148,6 +149,32 @@ describe("a member cannot take a teammate's token", () => {
       Listed: ['127.0.0.1', 'api.example.test'],
     });
     expect(listed.needsAllowedDomains).toBe(false);
+  });
+});
+
+describe('plain http', () => {
+  it('secrets.test sends no credential over plain http:// to a host LATCHKEY_OUTBOUND_ALLOW does not list', async () => {
+    const team = await teamWorkspace(env.svc);
+    const unlisted = clientFor(await env.servicesWith({ policy: parseOutboundAllow('') }));
+    unlisted.session.token = team.owner.session.token;
+    const data = freshFakeData().sendgridApiKey as Record<string, string>;
+    const outcome = await unlisted.caller.secrets.test({
+      workspaceId: team.workspaceId,
+      credentialType: 'sendgridApiKey',
+      data,
+    });
+    expect(outcome.ok).toBe(false);
+    expect(outcome.message).toMatch(
+      /^The request was refused: This credential is never sent over plain http:\/\/ \(127\.0\.0\.1:\d+ is not in LATCHKEY_OUTBOUND_ALLOW\): use https:\/\/$/,
+    );
+    expect(env.fakes.sendgrid.requests).toEqual([]);
+    // Control: listed, the same test reaches the fake.
+    await team.owner.caller.secrets.test({
+      workspaceId: team.workspaceId,
+      credentialType: 'sendgridApiKey',
+      data,
+    });
+    expect(env.fakes.sendgrid.requests).toHaveLength(1);
   });
 });
 
