@@ -1,11 +1,12 @@
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { migrateToLatest, migrations } from '../db/migrations.js';
 import { withDbScope } from '../db/scope.js';
 import { parseOutboundAllow } from '../runner/outbound-guard.js';
 import type { Services } from '../services.js';
 import { freshFakeData, PARAMS, type RunnerTestEnv, startRunnerTestEnv } from '../testing/fake-services.js';
 import { issuesOf, rejection } from '../testing/fixtures.js';
-import { clientFor, ownerDb, teamWorkspace } from '../testing/harness.js';
+import { clientFor, openTestDatabase, ownerDb, ownerOf, teamWorkspace } from '../testing/harness.js';
 import { deleteSecret, replaceSecret } from './secrets.js';
 
 // Claims 29–33 (docs/security.md): an HTTP Request credential goes only to the hosts its owner approved.
@@ -410,5 +411,80 @@ describe('replace and delete check the permission in the write itself', () => {
       .where('id', '=', secret.id)
       .execute();
     expect(left).toHaveLength(1);
+  });
+});
+
+describe('migration 0006', () => {
+  it('records, for each HTTP Request credential saved without allowed domains, that it is no longer applied', async () => {
+    const older = await openTestDatabase();
+    try {
+      const owner = ownerOf(older);
+      const migrator = new Migrator({
+        db: owner,
+        provider: { getMigrations: async () => migrations },
+        ...(older.schema ? { migrationTableSchema: older.schema } : {}),
+      });
+      const before = await migrator.migrateTo('0005_row_level_security');
+      if (before.error) throw before.error;
+      await owner
+        .insertInto('users')
+        .values({ id: 'u1', email: 'u1@example.test', name: 'U', password_hash: 'x' })
+        .execute();
+      await owner.insertInto('workspaces').values({ id: 'w1', name: 'Older', plan: 'personal' }).execute();
+      await owner
+        .insertInto('workspace_keys')
+        .values({
+          workspace_id: 'w1',
+          version: 1,
+          master_key_id: 'mk_fake',
+          wrapped_key: Buffer.from('fake'),
+        })
+        .execute();
+      const row = (id: string, credential_type: string, publicFields: Record<string, string>) => ({
+        id,
+        workspace_id: 'w1',
+        name: `Secret ${id}`,
+        integration_id: credential_type.startsWith('http') ? 'http-request' : 'sendgrid',
+        node_type: credential_type.startsWith('http') ? 'httpRequest' : 'sendgrid',
+        credential_type,
+        public_fields: JSON.stringify(publicFields),
+        ciphertext: Buffer.from('fake-ciphertext'),
+        key_version: 1,
+        created_by: 'u1',
+        updated_at: new Date(),
+      });
+      await owner
+        .insertInto('secrets')
+        .values([
+          row('no-list', 'httpBearerToken', {}),
+          row('blank-list', 'httpHeaderAuth', { headerName: 'X-Key', allowedDomains: ' , ' }),
+          row('listed', 'httpBasicAuth', { username: 'u', allowedDomains: 'api.example.test' }),
+          row('not-http', 'sendgridApiKey', {}),
+        ])
+        .execute();
+
+      expect(await migrateToLatest(owner, older.schema)).toContain('0006_http_allowed_domains');
+      const events = await owner
+        .selectFrom('audit_events')
+        .select(['target_id', 'action', 'actor_id', 'details'])
+        .orderBy('target_id')
+        .execute();
+      expect(events).toEqual([
+        {
+          target_id: 'blank-list',
+          action: 'secret.needs_allowed_domains',
+          actor_id: null,
+          details: { credentialType: 'httpHeaderAuth' },
+        },
+        {
+          target_id: 'no-list',
+          action: 'secret.needs_allowed_domains',
+          actor_id: null,
+          details: { credentialType: 'httpBearerToken' },
+        },
+      ]);
+    } finally {
+      await older.close();
+    }
   });
 });
