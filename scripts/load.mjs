@@ -207,7 +207,7 @@ async function setUp(url, count, sinkUrl) {
         workspaceId,
         credentialType: 'httpBearerToken',
         name: `${tag}-base-${k}`,
-        data: { token: `fake-load-token-${tag}-${k}` },
+        data: { token: `fake-load-token-${tag}-${k}`, allowedDomains: '127.0.0.1' },
       });
       secretIds.push(created.data.id);
     }
@@ -323,7 +323,10 @@ async function runBackend(backend, options, sink) {
               workspaceId: context.user.workspaceId,
               credentialType: 'httpBearerToken',
               name: `${context.user.tag}-load-${counter}`,
-              data: { token: `fake-load-${counter}-${randomBytes(4).toString('hex')}` },
+              data: {
+                token: `fake-load-${counter}-${randomBytes(4).toString('hex')}`,
+                allowedDomains: '127.0.0.1',
+              },
             }),
           };
         },

@@ -41,10 +41,11 @@ export interface CredentialTypeDefinition<Shape extends CredentialShape = Creden
   ): OutgoingRequest;
   test?: CredentialTest<Record<string, string>>;
   /**
-   * Hosts this credential may be sent to, from its public fields (e.g. an "allowed domains" field).
-   * When it returns a non-empty list, the server refuses to apply the credential to any other host.
+   * Hosts this credential may be sent to, from its public fields (e.g. an "allowed domains" field). A type
+   * that declares it is default-deny: the server applies the credential only to a listed host or a subdomain
+   * of one (`credentialDestinations`), and an empty list means nowhere until someone adds hosts.
    */
-  allowedHosts?(publicFields: Record<string, string>): string[] | undefined;
+  allowedHosts?(publicFields: Record<string, string>): string[];
 }
 
 export interface CredentialTypeInput<Shape extends CredentialShape>
@@ -89,6 +90,12 @@ export interface IntegrationDefinition<Params extends z.ZodObject = z.ZodObject>
   credentialTypes: readonly CredentialTypeDefinition<any>[];
   /** The node's parameters, described by a zod object whose fields carry `FieldMeta`. */
   params: Params;
+  /**
+   * The parameter holding the URL the node sends its credential to (HTTP Request: `url`), when the node's
+   * credential types restrict their hosts: the server refuses to save a node whose URL the selected credential
+   * may not go to, instead of only failing its runs.
+   */
+  destinationParam?: keyof z.output<Params> & string;
   action(ctx: ActionContext<z.output<Params>>): Promise<ActionResult>;
 }
 

@@ -1,4 +1,5 @@
 export * from './contract.js';
+export * from './destinations.js';
 export * from './fields.js';
 export * from './http.js';
 export * from './registry.js';

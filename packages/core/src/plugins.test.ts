@@ -24,23 +24,18 @@ const credentialTypes = described.flatMap((i) =>
 
 /** Expected fields of every credential type: `true` for secret, `false` for shown in clear. */
 const EXPECTED_FIELDS: Record<string, Record<string, boolean>> = {
-  httpBearerToken: { token: true },
-  httpBasicAuth: { username: false, password: true },
-  httpHeaderAuth: { headerName: false, headerValue: true },
-  httpQueryAuth: { paramName: false, paramValue: true },
+  httpBearerToken: { token: true, allowedDomains: false },
+  httpBasicAuth: { username: false, password: true, allowedDomains: false },
+  httpHeaderAuth: { headerName: false, headerValue: true, allowedDomains: false },
+  httpQueryAuth: { paramName: false, paramValue: true, allowedDomains: false },
   sendgridApiKey: { apiKey: true },
   mailgunApiKey: { apiKey: true, domain: false, region: false },
   slackBotToken: { token: true },
   slackWebhook: { webhookUrl: true },
 };
 
-/** Optional (not required) fields, all public: HTTP Request credentials may restrict where they are sent. */
-const OPTIONAL_FIELDS: Record<string, string[]> = {
-  httpBearerToken: ['allowedDomains'],
-  httpBasicAuth: ['allowedDomains'],
-  httpHeaderAuth: ['allowedDomains'],
-  httpQueryAuth: ['allowedDomains'],
-};
+/** Optional (not required) fields, all public. (HTTP Request's allowed domains became required: claim 29.) */
+const OPTIONAL_FIELDS: Record<string, string[]> = {};
 
 const properties = (schema: JsonSchema) => schema.properties as Record<string, Record<string, unknown>>;
 

@@ -175,6 +175,9 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
       throw new IntegrationDeclarationError(`${where}: params must be a zod object`);
     }
     checkFields(plugin.params.shape as Record<string, z.ZodType>, `${where} params`, false);
+    if (plugin.destinationParam !== undefined && !(plugin.destinationParam in plugin.params.shape)) {
+      throw new IntegrationDeclarationError(`${where}: destinationParam must name one of its params`);
+    }
     const paramsSchema = toJsonSchema(plugin.params.strict(), `${where} params`);
 
     if (!Array.isArray(plugin.credentialTypes) || plugin.credentialTypes.length === 0) {

@@ -116,10 +116,18 @@ export async function dropSchema(url, schema) {
 
 /** Obviously fake credential data for each credential type (never shaped like a real key). */
 export const FAKE_DATA = {
-  httpBearerToken: { token: 'fake-bearer-token-for-bench' },
-  httpBasicAuth: { username: 'fake-user', password: 'fake-password-for-bench' },
-  httpHeaderAuth: { headerName: 'X-Api-Key', headerValue: 'fake-header-value-for-bench' },
-  httpQueryAuth: { paramName: 'api_key', paramValue: 'fake-query-value-for-bench' },
+  httpBearerToken: { token: 'fake-bearer-token-for-bench', allowedDomains: '127.0.0.1' },
+  httpBasicAuth: { username: 'fake-user', password: 'fake-password-for-bench', allowedDomains: '127.0.0.1' },
+  httpHeaderAuth: {
+    headerName: 'X-Api-Key',
+    headerValue: 'fake-header-value-for-bench',
+    allowedDomains: '127.0.0.1',
+  },
+  httpQueryAuth: {
+    paramName: 'api_key',
+    paramValue: 'fake-query-value-for-bench',
+    allowedDomains: '127.0.0.1',
+  },
   sendgridApiKey: { apiKey: 'SG.fake-id-for-bench.fake-secret-for-bench' },
   mailgunApiKey: { apiKey: 'fake-mailgun-key-for-bench', domain: 'mg.example.test', region: 'eu' },
   slackBotToken: { token: 'xoxb-fake-token-for-bench' },

@@ -720,6 +720,8 @@ async function measureHttp(backend, target, masterKey, data) {
     env: {
       ...process.env,
       LATCHKEY_BASE_URL_SENDGRID: `http://127.0.0.1:${fake.address().port}`,
+      // A credential goes over plain http only to hosts the allow-list names (docs/security.md, claim 32).
+      LATCHKEY_OUTBOUND_ALLOW: '127.0.0.1',
       BENCH_CONFIG: JSON.stringify({
         target,
         masterKey,

@@ -144,7 +144,11 @@ function productFlows(backend: Backend) {
 
     beforeAll(async () => {
       fakeSendGrid = await startFakeSendGrid(sendgridKeys.accepted);
-      server = await startServer(backend, { LATCHKEY_BASE_URL_SENDGRID: fakeSendGrid.url });
+      // The fake SendGrid speaks plain http: the allow-list must name its host (docs/security.md, claim 32).
+      server = await startServer(backend, {
+        LATCHKEY_BASE_URL_SENDGRID: fakeSendGrid.url,
+        LATCHKEY_OUTBOUND_ALLOW: '127.0.0.1',
+      });
       browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
       integrations = await fetchIntegrations(server.url);
       owner = await openVisitor(browser, server.url);

@@ -75,7 +75,11 @@ describe('HTTP Request action', () => {
   });
 
   it('lets the credential replace an Authorization-like header typed into the params', async () => {
-    const credential = { headerName: 'X-API-Key', headerValue: 'fake-header-value' };
+    const credential = {
+      headerName: 'X-API-Key',
+      headerValue: 'fake-header-value',
+      allowedDomains: 'api.example.test',
+    };
     const { ctx, sent } = fakeContext(
       { method: 'GET', url: 'https://api.example.test/v1', headers: 'x-api-key: typed-by-hand\nAccept: */*' },
       {},
@@ -123,7 +127,11 @@ describe('HTTP Request action', () => {
   });
 
   it('never puts the credential or the URL query in its summary', async () => {
-    const credential = { paramName: 'api_key', paramValue: 'fake-query-secret' };
+    const credential = {
+      paramName: 'api_key',
+      paramValue: 'fake-query-secret',
+      allowedDomains: 'api.example.test',
+    };
     const { ctx, sent } = fakeContext(
       { method: 'GET', url: 'https://user:fake-url-password@api.example.test/v1?x=fake-url-query' },
       { status: 401, body: 'fake-query-secret is not valid' },

@@ -12,19 +12,34 @@ import {
 
 describeCredentialConformance(httpRequest, {
   samples: {
-    httpBearerToken: { valid: [{ token: 'fake-bearer-token' }, { token: 'fake.bearer/token+==' }] },
+    httpBearerToken: {
+      valid: [
+        { token: 'fake-bearer-token', allowedDomains: 'api.example.test' },
+        { token: 'fake.bearer/token+==', allowedDomains: 'api.example.test' },
+      ],
+    },
     httpBasicAuth: {
       valid: [
-        { username: 'fake-user', password: 'fake-password' },
+        { username: 'fake-user', password: 'fake-password', allowedDomains: 'api.example.test' },
         { username: 'fake-user', password: 'fäke pässwörd: with spaces', allowedDomains: 'api.example.com' },
       ],
-      invalid: [{ username: 'fake:user', password: 'fake-password' }],
+      invalid: [{ username: 'fake:user', password: 'fake-password', allowedDomains: 'api.example.test' }],
     },
     httpHeaderAuth: {
-      valid: [{ headerName: 'X-Fake-Api-Key', headerValue: 'fake-header-value' }],
-      invalid: [{ headerName: 'Host', headerValue: 'fake-header-value' }],
+      valid: [
+        {
+          headerName: 'X-Fake-Api-Key',
+          headerValue: 'fake-header-value',
+          allowedDomains: 'api.example.test',
+        },
+      ],
+      invalid: [{ headerName: 'Host', headerValue: 'fake-header-value', allowedDomains: 'api.example.test' }],
     },
-    httpQueryAuth: { valid: [{ paramName: 'api_key', paramValue: 'fake query value&more' }] },
+    httpQueryAuth: {
+      valid: [
+        { paramName: 'api_key', paramValue: 'fake query value&more', allowedDomains: 'api.example.test' },
+      ],
+    },
   },
   secretGoesIn: {
     httpBearerToken: ['header:authorization'],
@@ -54,17 +69,39 @@ function frozenRequest(): OutgoingRequest {
 
 describe('HTTP Request credential samples', () => {
   it.each([
-    ['httpBearerToken', { token: 'fake-bearer-token_123' }],
-    ['httpBearerToken', { token: 'fake.jwt-like.token' }],
-    ['httpBearerToken', { token: 'ZmFrZS10b2tlbg==' }],
-    ['httpBearerToken', { token: 'fake~token+with/slash' }],
-    ['httpBasicAuth', { username: 'api-user', password: 'fake pass:with colon' }],
-    ['httpBasicAuth', { username: 'José', password: 'fäke-pässwörd' }],
-    ['httpHeaderAuth', { headerName: 'X-API-Key', headerValue: 'fake-header-value' }],
-    ['httpHeaderAuth', { headerName: 'Authorization', headerValue: 'Token fake-token' }],
-    ['httpHeaderAuth', { headerName: "x-custom_auth!#$%&'*+.^`|~", headerValue: 'fake' }],
-    ['httpQueryAuth', { paramName: 'api_key', paramValue: 'fake-query-value' }],
-    ['httpQueryAuth', { paramName: 'key.v2~x-y', paramValue: 'fake value with spaces & symbols' }],
+    ['httpBearerToken', { token: 'fake-bearer-token_123', allowedDomains: 'api.example.test' }],
+    ['httpBearerToken', { token: 'fake.jwt-like.token', allowedDomains: 'api.example.test' }],
+    ['httpBearerToken', { token: 'ZmFrZS10b2tlbg==', allowedDomains: 'api.example.test' }],
+    ['httpBearerToken', { token: 'fake~token+with/slash', allowedDomains: 'api.example.test' }],
+    [
+      'httpBasicAuth',
+      { username: 'api-user', password: 'fake pass:with colon', allowedDomains: 'api.example.test' },
+    ],
+    ['httpBasicAuth', { username: 'José', password: 'fäke-pässwörd', allowedDomains: 'api.example.test' }],
+    [
+      'httpHeaderAuth',
+      { headerName: 'X-API-Key', headerValue: 'fake-header-value', allowedDomains: 'api.example.test' },
+    ],
+    [
+      'httpHeaderAuth',
+      { headerName: 'Authorization', headerValue: 'Token fake-token', allowedDomains: 'api.example.test' },
+    ],
+    [
+      'httpHeaderAuth',
+      { headerName: "x-custom_auth!#$%&'*+.^`|~", headerValue: 'fake', allowedDomains: 'api.example.test' },
+    ],
+    [
+      'httpQueryAuth',
+      { paramName: 'api_key', paramValue: 'fake-query-value', allowedDomains: 'api.example.test' },
+    ],
+    [
+      'httpQueryAuth',
+      {
+        paramName: 'key.v2~x-y',
+        paramValue: 'fake value with spaces & symbols',
+        allowedDomains: 'api.example.test',
+      },
+    ],
   ])('accepts a valid %s', (type, data) => {
     const result = registry.validateCredential(type, data);
     expect(result.ok).toBe(true);
@@ -75,25 +112,28 @@ describe('HTTP Request credential samples', () => {
     const basic = registry.validateCredential('httpBasicAuth', {
       username: 'api-user',
       password: 'fake-password',
+      allowedDomains: 'api.example.test',
     });
     expect(basic.ok && basic.value).toMatchObject({
-      publicFields: { username: 'api-user' },
+      publicFields: { username: 'api-user', allowedDomains: 'api.example.test' },
       secretFields: { password: 'fake-password' },
     });
     const header = registry.validateCredential('httpHeaderAuth', {
       headerName: 'X-API-Key',
       headerValue: 'fake-value',
+      allowedDomains: 'api.example.test',
     });
     expect(header.ok && header.value).toMatchObject({
-      publicFields: { headerName: 'X-API-Key' },
+      publicFields: { headerName: 'X-API-Key', allowedDomains: 'api.example.test' },
       secretFields: { headerValue: 'fake-value' },
     });
     const query = registry.validateCredential('httpQueryAuth', {
       paramName: 'api_key',
       paramValue: 'fake-value',
+      allowedDomains: 'api.example.test',
     });
     expect(query.ok && query.value).toMatchObject({
-      publicFields: { paramName: 'api_key' },
+      publicFields: { paramName: 'api_key', allowedDomains: 'api.example.test' },
       secretFields: { paramValue: 'fake-value' },
     });
   });
@@ -104,7 +144,7 @@ describe('HTTP Request credential samples', () => {
     ['a comma', 'fake,bearer-token'],
     ['non-ASCII', 'fake-bearer-tökén'],
   ])('refuses a bearer token containing %s', (_what, token) => {
-    const data = { token };
+    const data = { token, allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpBearerToken', data), data);
     expect(issues).toEqual([
       { path: ['token'], message: expect.stringContaining('bearer token may contain') },
@@ -117,19 +157,19 @@ describe('HTTP Request credential samples', () => {
     ['LF', '\n'],
     ['ESC', '\u001b'],
   ])('refuses a %s in a bearer token', (_what, char) => {
-    const data = { token: `fake-token${char}injected` };
+    const data = { token: `fake-token${char}injected`, allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpBearerToken', data), data);
     expect(issues).toEqual([{ path: ['token'], message: 'Must not contain control characters' }]);
   });
 
   it('refuses a Basic auth user name containing ":"', () => {
-    const data = { username: 'fake:user', password: 'fake-password' };
+    const data = { username: 'fake:user', password: 'fake-password', allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpBasicAuth', data), data);
     expect(issues).toEqual([{ path: ['username'], message: 'A Basic auth user name cannot contain ":"' }]);
   });
 
   it('refuses Basic auth with a missing password or an empty user name', () => {
-    const data = { username: '' };
+    const data = { username: '', allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpBasicAuth', data), data);
     expect(issues).toContainEqual({ path: ['username'], message: 'Required' });
     expect(issues).toContainEqual({ path: ['password'], message: 'Required' });
@@ -141,7 +181,7 @@ describe('HTTP Request credential samples', () => {
     ['non-ASCII', 'X-Schlüssel'],
     ['brackets', 'X-Key(1)'],
   ])('refuses a header name containing %s, as it is not an HTTP token', (_what, headerName) => {
-    const data = { headerName, headerValue: 'fake-header-value' };
+    const data = { headerName, headerValue: 'fake-header-value', allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpHeaderAuth', data), data);
     expect(issues).toEqual([
       { path: ['headerName'], message: expect.stringContaining('A header name may contain only') },
@@ -157,7 +197,7 @@ describe('HTTP Request credential samples', () => {
     'Proxy-Authorization',
     'TE',
   ])('refuses %s as a credential header, since it controls the connection', (headerName) => {
-    const data = { headerName, headerValue: 'fake-header-value' };
+    const data = { headerName, headerValue: 'fake-header-value', allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpHeaderAuth', data), data);
     expect(issues).toEqual([
       { path: ['headerName'], message: 'This header controls the connection and cannot carry a credential' },
@@ -165,7 +205,11 @@ describe('HTTP Request credential samples', () => {
   });
 
   it('refuses a header value that would inject another header (CR LF)', () => {
-    const data = { headerName: 'X-API-Key', headerValue: 'fake-value\r\nX-Injected: yes' };
+    const data = {
+      headerName: 'X-API-Key',
+      headerValue: 'fake-value\r\nX-Injected: yes',
+      allowedDomains: 'api.example.test',
+    };
     const issues = expectRefused(registry.validateCredential('httpHeaderAuth', data), data);
     expect(issues).toEqual([{ path: ['headerValue'], message: 'Must not contain control characters' }]);
   });
@@ -175,7 +219,7 @@ describe('HTTP Request credential samples', () => {
     ['an ampersand', 'api&key'],
     ['an equals sign', 'api=key'],
   ])('refuses a query parameter name containing %s', (_what, paramName) => {
-    const data = { paramName, paramValue: 'fake-query-value' };
+    const data = { paramName, paramValue: 'fake-query-value', allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpQueryAuth', data), data);
     expect(issues).toEqual([
       { path: ['paramName'], message: expect.stringContaining('A parameter name may contain only') },
@@ -183,25 +227,29 @@ describe('HTTP Request credential samples', () => {
   });
 
   it('refuses a field of one credential type submitted to another', () => {
-    const data = { token: 'fake-bearer-token', headerValue: 'fake-header-value' };
+    const data = {
+      token: 'fake-bearer-token',
+      headerValue: 'fake-header-value',
+      allowedDomains: 'api.example.test',
+    };
     const issues = expectRefused(registry.validateCredential('httpBearerToken', data), data);
     expect(issues).toEqual([{ path: ['headerValue'], message: 'Unknown field' }]);
   });
 
   it('refuses a token over 8 KiB', () => {
-    const data = { token: 'f'.repeat(8193) };
+    const data = { token: 'f'.repeat(8193), allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpBearerToken', data), data);
     expect(issues).toEqual([{ path: ['token'], message: 'Must be at most 8192 characters' }]);
   });
 
   it('refuses a password whose UTF-8 exceeds 8 KiB', () => {
-    const data = { username: 'api-user', password: '€'.repeat(3000) };
+    const data = { username: 'api-user', password: '€'.repeat(3000), allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpBasicAuth', data), data);
     expect(issues).toEqual([{ path: ['password'], message: 'Must be at most 8192 bytes' }]);
   });
 
   it('refuses a wrong type without echoing it', () => {
-    const data = { username: 'api-user', password: 123456789 };
+    const data = { username: 'api-user', password: 123456789, allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpBasicAuth', data), data);
     expect(issues).toEqual([{ path: ['password'], message: 'Must be text' }]);
   });
@@ -209,7 +257,11 @@ describe('HTTP Request credential samples', () => {
 
 describe('HTTP Request authenticate', () => {
   it('sends a bearer token as "Authorization: Bearer <token>"', () => {
-    const result = httpBearerToken.authenticate({ token: 'fake-bearer-token' }, frozenRequest(), ctx);
+    const result = httpBearerToken.authenticate(
+      { token: 'fake-bearer-token', allowedDomains: 'api.example.test' },
+      frozenRequest(),
+      ctx,
+    );
     expect(result.headers).toEqual({
       'Content-Type': 'application/json',
       'X-Trace': 'trace-1',
@@ -219,7 +271,7 @@ describe('HTTP Request authenticate', () => {
 
   it('sends Basic auth as base64 of user:password in UTF-8', () => {
     const result = httpBasicAuth.authenticate(
-      { username: 'José', password: 'fäke:pässwörd' },
+      { username: 'José', password: 'fäke:pässwörd', allowedDomains: 'api.example.test' },
       frozenRequest(),
       ctx,
     );
@@ -229,14 +281,18 @@ describe('HTTP Request authenticate', () => {
 
   it('replaces an Authorization header already on the request, whatever its case', () => {
     const request = { ...frozenRequest(), headers: { authorization: 'Bearer from-params', Accept: '*/*' } };
-    const result = httpBearerToken.authenticate({ token: 'fake-bearer-token' }, request, ctx);
+    const result = httpBearerToken.authenticate(
+      { token: 'fake-bearer-token', allowedDomains: 'api.example.test' },
+      request,
+      ctx,
+    );
     expect(result.headers).toEqual({ Accept: '*/*', Authorization: 'Bearer fake-bearer-token' });
   });
 
   it('sends the secret in the custom header, replacing a same-named header in another case', () => {
     const request = { ...frozenRequest(), headers: { 'x-api-key': 'from-params', Accept: '*/*' } };
     const result = httpHeaderAuth.authenticate(
-      { headerName: 'X-API-Key', headerValue: 'fake-header-value' },
+      { headerName: 'X-API-Key', headerValue: 'fake-header-value', allowedDomains: 'api.example.test' },
       request,
       ctx,
     );
@@ -246,7 +302,7 @@ describe('HTTP Request authenticate', () => {
 
   it('sends the secret as a query parameter, keeping the other parameters and the headers', () => {
     const result = httpQueryAuth.authenticate(
-      { paramName: 'api_key', paramValue: 'fake-query-value' },
+      { paramName: 'api_key', paramValue: 'fake-query-value', allowedDomains: 'api.example.test' },
       frozenRequest(),
       ctx,
     );
@@ -258,30 +314,57 @@ describe('HTTP Request authenticate', () => {
   it('replaces a query parameter of the same name and adds one to a request without a query', () => {
     const request = { ...frozenRequest(), query: { api_key: 'from-params' } };
     const result = httpQueryAuth.authenticate(
-      { paramName: 'api_key', paramValue: 'fake-query-value' },
+      { paramName: 'api_key', paramValue: 'fake-query-value', allowedDomains: 'api.example.test' },
       request,
       ctx,
     );
     expect(result.query).toEqual({ api_key: 'fake-query-value' });
     const { query: _query, ...withoutQuery } = frozenRequest();
     expect(
-      httpQueryAuth.authenticate({ paramName: 'k', paramValue: 'fake' }, withoutQuery, ctx).query,
+      httpQueryAuth.authenticate(
+        { paramName: 'k', paramValue: 'fake', allowedDomains: 'api.example.test' },
+        withoutQuery,
+        ctx,
+      ).query,
     ).toEqual({ k: 'fake' });
   });
 
   it.each([
-    ['httpBearerToken', () => httpBearerToken.authenticate({ token: 'fake-token' }, frozenRequest(), ctx)],
+    [
+      'httpBearerToken',
+      () =>
+        httpBearerToken.authenticate(
+          { token: 'fake-token', allowedDomains: 'api.example.test' },
+          frozenRequest(),
+          ctx,
+        ),
+    ],
     [
       'httpBasicAuth',
-      () => httpBasicAuth.authenticate({ username: 'u', password: 'fake' }, frozenRequest(), ctx),
+      () =>
+        httpBasicAuth.authenticate(
+          { username: 'u', password: 'fake', allowedDomains: 'api.example.test' },
+          frozenRequest(),
+          ctx,
+        ),
     ],
     [
       'httpHeaderAuth',
-      () => httpHeaderAuth.authenticate({ headerName: 'X-Key', headerValue: 'fake' }, frozenRequest(), ctx),
+      () =>
+        httpHeaderAuth.authenticate(
+          { headerName: 'X-Key', headerValue: 'fake', allowedDomains: 'api.example.test' },
+          frozenRequest(),
+          ctx,
+        ),
     ],
     [
       'httpQueryAuth',
-      () => httpQueryAuth.authenticate({ paramName: 'k', paramValue: 'fake' }, frozenRequest(), ctx),
+      () =>
+        httpQueryAuth.authenticate(
+          { paramName: 'k', paramValue: 'fake', allowedDomains: 'api.example.test' },
+          frozenRequest(),
+          ctx,
+        ),
     ],
   ])('%s is pure: a new request, the input untouched, method, URL and body kept', (_type, apply) => {
     const result = apply();
@@ -303,10 +386,22 @@ describe('HTTP Request authenticate', () => {
       body: 'payload',
     };
     const before = structuredClone(request);
-    httpBearerToken.authenticate({ token: 'fake-token' }, request, ctx);
-    httpBasicAuth.authenticate({ username: 'u', password: 'fake' }, request, ctx);
-    httpHeaderAuth.authenticate({ headerName: 'x-key', headerValue: 'fake' }, request, ctx);
-    httpQueryAuth.authenticate({ paramName: 'k', paramValue: 'fake' }, request, ctx);
+    httpBearerToken.authenticate({ token: 'fake-token', allowedDomains: 'api.example.test' }, request, ctx);
+    httpBasicAuth.authenticate(
+      { username: 'u', password: 'fake', allowedDomains: 'api.example.test' },
+      request,
+      ctx,
+    );
+    httpHeaderAuth.authenticate(
+      { headerName: 'x-key', headerValue: 'fake', allowedDomains: 'api.example.test' },
+      request,
+      ctx,
+    );
+    httpQueryAuth.authenticate(
+      { paramName: 'k', paramValue: 'fake', allowedDomains: 'api.example.test' },
+      request,
+      ctx,
+    );
     expect(request).toEqual(before);
   });
 
@@ -336,5 +431,50 @@ describe('isForbiddenCredentialHeader', () => {
     for (const name of ['Authorization', 'X-API-Key', 'Api-Token', 'X-Proxy-Token']) {
       expect(isForbiddenCredentialHeader(name), name).toBe(false);
     }
+  });
+});
+
+describe('HTTP Request allowed domains', () => {
+  it.each(['httpBearerToken', 'httpBasicAuth', 'httpHeaderAuth', 'httpQueryAuth'])(
+    '%s cannot be saved without allowed domains: the error names the field',
+    (type) => {
+      const { allowedDomains: _left, ...data } = {
+        token: 'fake-bearer-token',
+        username: 'fake-user',
+        password: 'fake-password',
+        headerName: 'X-Fake-Key',
+        headerValue: 'fake-header-value',
+        paramName: 'api_key',
+        paramValue: 'fake-query-value',
+        allowedDomains: 'api.example.test',
+      };
+      const fields = Object.keys(
+        registry.describe()[0]?.credentialTypes.find((c) => c.type === type)?.jsonSchema.properties as object,
+      );
+      const only = Object.fromEntries(Object.entries(data).filter(([key]) => fields.includes(key)));
+      const issues = expectRefused(registry.validateCredential(type, only), only);
+      expect(issues).toEqual([{ path: ['allowedDomains'], message: 'Required' }]);
+    },
+  );
+
+  it('tells the form why the list is required, in the JSON Schema the settings UI builds it from', () => {
+    for (const credentialType of registry.describe()[0]?.credentialTypes ?? []) {
+      const schema = credentialType.jsonSchema as {
+        required: string[];
+        properties: Record<string, { help?: string }>;
+      };
+      expect(schema.required).toContain('allowedDomains');
+      expect(schema.properties.allowedDomains?.help).toContain(
+        'this credential will only ever be sent to these hosts',
+      );
+    }
+  });
+
+  it('lists the hosts a credential may go to, and none for one saved without a list', () => {
+    expect(
+      httpBearerToken.allowedHosts?.({ allowedDomains: 'api.example.test, files.example.test' }),
+    ).toEqual(['api.example.test', 'files.example.test']);
+    expect(httpBearerToken.allowedHosts?.({})).toEqual([]);
+    expect(httpBearerToken.allowedHosts?.({ allowedDomains: ' , ' })).toEqual([]);
   });
 });

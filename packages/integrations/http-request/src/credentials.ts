@@ -14,26 +14,24 @@ export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export const isForbiddenCredentialHeader = isConnectionHeader;
 
 /**
- * Optional on every HTTP Request credential: the hosts it may be sent to. The server refuses to apply the
- * credential anywhere else, so a workflow edit cannot send a token to an arbitrary URL.
+ * Required on every HTTP Request credential: the hosts it may be sent to. The server applies the credential to
+ * no other host (default deny), so a workflow edit by anyone who may select it cannot send it anywhere else.
  */
-const allowedDomains = field
-  .text({
-    label: 'Allowed domains',
-    help: 'Optional. Comma-separated domains this credential may be sent to (subdomains included). Empty: any host.',
-    placeholder: 'api.example.com',
-    pattern: /^[A-Za-z0-9.-]+(\s*,\s*[A-Za-z0-9.-]+)*$/,
-    patternMessage: 'A comma-separated list of domain names',
-    example: 'api.example.com',
-  })
-  .optional();
+const allowedDomains = field.text({
+  label: 'Allowed domains',
+  help: 'Required: this credential will only ever be sent to these hosts. Comma-separated domain names; subdomains are included.',
+  placeholder: 'api.example.com',
+  pattern: /^[A-Za-z0-9.-]+(\s*,\s*[A-Za-z0-9.-]+)*$/,
+  patternMessage: 'A comma-separated list of domain names',
+  example: 'api.example.com',
+});
 
-function allowedHosts(publicFields: Record<string, string>): string[] | undefined {
-  const list = publicFields.allowedDomains
-    ?.split(',')
+/** The listed hosts; none for a credential saved before the list was required (it is then sent nowhere). */
+function allowedHosts(publicFields: Record<string, string>): string[] {
+  return (publicFields.allowedDomains ?? '')
+    .split(',')
     .map((d) => d.trim())
     .filter(Boolean);
-  return list?.length ? list : undefined;
 }
 
 export const httpBearerToken = defineCredentialType({

@@ -10,6 +10,7 @@ export const httpRequest = defineIntegration({
   baseUrls: {},
   credentialTypes: [httpBearerToken, httpBasicAuth, httpHeaderAuth, httpQueryAuth],
   params: httpRequestParams,
+  destinationParam: 'url',
   action: sendRequest,
 });
 

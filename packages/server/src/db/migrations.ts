@@ -250,6 +250,27 @@ const rowLevelSecurity: Migration = {
   },
 };
 
+// HTTP Request credentials became default-deny (docs/security.md, claim 29): one saved without "Allowed
+// domains" is sent nowhere until its creator, an owner or an admin adds some. That state is derived from its
+// public fields wherever it is needed (the runner, SecretMeta.needsAllowedDomains, the node editor) — no second
+// copy that could drift. This migration records, for each such credential, that and when the upgrade stopped
+// applying it, so the audit log answers "why did this workflow start failing".
+const httpAllowedDomains: Migration = {
+  async up(db: Kysely<unknown>) {
+    await runScript(
+      db,
+      `
+      insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+      select 'upgrade-0006-' || s.id, s.workspace_id, null, 'secret.needs_allowed_domains', 'secret', s.id, s.name,
+             jsonb_build_object('credentialType', s.credential_type)
+      from secrets s
+      where s.credential_type in ('httpBearerToken', 'httpBasicAuth', 'httpHeaderAuth', 'httpQueryAuth')
+        and btrim(coalesce(s.public_fields->>'allowedDomains', ''), ' ,') = '';
+    `,
+    );
+  },
+};
+
 /**
  * Envelopes bind their secret's public fields from format 2 on (crypto/envelope.ts). What is left in format 1 is
  * rewritten at every start-up (keys/rotation.ts `upgradeUnboundEnvelopes`): a partial index keeps finding them
@@ -301,8 +322,6 @@ const hardening: Migration = {
       'create index sessions_expires_idx on sessions(expires_at)',
     ];
     for (const statement of statements) await sql.raw(statement).execute(db);
-  },
-};
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
@@ -310,6 +329,7 @@ export const migrations: Record<string, Migration> = {
   '0003_sign_in_attempts': signInAttempts,
   '0004_data_key_usage': dataKeyUsage,
   '0005_row_level_security': rowLevelSecurity,
+  '0006_http_allowed_domains': httpAllowedDomains,
   '0007_envelope_public_fields': envelopePublicFields,
   '0010_hardening': hardening,
 };

@@ -377,7 +377,7 @@ describe('SIGKILL during a stream of in-place replaces (one statement: value and
           workspaceId,
           credentialType: 'httpBearerToken',
           name: `Replaced under fire ${trial}`,
-          data: { token: tokenFor(trial, 0) },
+          data: { token: tokenFor(trial, 0), allowedDomains: 'api.example.test' },
         }),
       );
       // Replace k carries k in its value; each is sent as soon as the previous one was answered.
@@ -389,7 +389,7 @@ describe('SIGKILL during a stream of in-place replaces (one statement: value and
             .mutate('secrets.replace', {
               workspaceId,
               secretId: secret.id,
-              data: { token: tokenFor(trial, k) },
+              data: { token: tokenFor(trial, k), allowedDomains: 'api.example.test' },
             })
             .catch(() => undefined);
           if (!answer) return; // the server died under this request

@@ -106,7 +106,7 @@ describe('PostgreSQL crashed and restarted under load', () => {
                     workspaceId,
                     credentialType: 'httpBearerToken',
                     name: outcome.name,
-                    data: { token: `fake-load-token-${index}-${n}` },
+                    data: { token: `fake-load-token-${index}-${n}`, allowedDomains: 'api.example.test' },
                   },
                   REQUEST_TIMEOUT_MS,
                 );

@@ -417,7 +417,7 @@ describe('the Secrets API through @trpc/client', () => {
 
     const selectable = await client.trpc.secrets.selectable.query({ workspaceId, nodeType: 'mailgun' });
     expect(selectable).toEqual([
-      { id: created.id, name: 'Transactional mail', credentialType: 'mailgunApiKey' },
+      { id: created.id, name: 'Transactional mail', credentialType: 'mailgunApiKey', allowedHosts: null },
     ]);
     expect(await client.trpc.secrets.selectable.query({ workspaceId, nodeType: 'sendgrid' })).toEqual([]);
 

@@ -1,16 +1,6 @@
 import type { LookupAddress } from 'node:dns';
-import {
-  defineCredentialType,
-  defineIntegration,
-  field,
-  type IntegrationDefinition,
-  withHeader,
-} from '@latchkey/core';
-import httpRequest from '@latchkey/integration-http-request';
 import ipaddr from 'ipaddr.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createServices } from '../app.js';
-import { plugins } from '../plugins.js';
 import type { Services } from '../services.js';
 import {
   freshFakeData,
@@ -21,7 +11,7 @@ import {
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
-import { clientFor, ownerDb, type signedInUser, TEST_SCRYPT } from '../testing/harness.js';
+import { clientFor, FAKE_ALLOWED_DOMAINS, ownerDb, type signedInUser } from '../testing/harness.js';
 import {
   checkAddress,
   checkHostName,
@@ -316,8 +306,12 @@ beforeEach(() => {
 
 const callerOn = (svc: Services) => you.callerOn(svc);
 
+/** A bearer token allowed to every host these tests aim at, so what refuses them is the guard. */
 async function bearer() {
-  const data = freshFakeData().httpBearerToken as { token: string };
+  const data = {
+    ...(freshFakeData().httpBearerToken as { token: string }),
+    allowedDomains: '127.0.0.1, localhost, example.test',
+  };
   const s = await person.caller.secrets.create({
     workspaceId,
     credentialType: 'httpBearerToken',
@@ -343,15 +337,18 @@ async function runHttp(
 const REFUSED_PRIVATE = (address: string) =>
   `Node 'Call API': The request was refused: requests to private, loopback or metadata addresses (${address}) are not allowed`;
 
+// A credential goes over plain http:// only to hosts LATCHKEY_OUTBOUND_ALLOW lists (claim 32), which `strict`
+// lists none of: the guard's own refusals are shown over https://, where it refuses before any connection.
 describe('outbound guard (end to end, HTTP Request node)', () => {
   it('refuses 127.0.0.1 by default, however it is written, and nothing reaches the fake', async () => {
     const { id } = await bearer();
     const port = env.fakes.http.port;
-    for (const host of ['127.0.0.1', '127.1', '2130706433', '0x7f.0.0.1', '[::ffff:127.0.0.1]']) {
-      const node = await runHttp(`http://${host}:${port}/x`, id, strict);
+    // (An IPv6 literal cannot be an allowed domain, so IPv4-mapped loopback is checked below through DNS.)
+    for (const host of ['127.0.0.1', '127.1', '2130706433', '0x7f.0.0.1']) {
+      const node = await runHttp(`https://${host}:${port}/x`, id, strict);
       expect(node?.error, host).toBe(REFUSED_PRIVATE('127.0.0.1'));
     }
-    expect((await runHttp(`http://localhost:${port}/x`, id, strict))?.error).toBe(
+    expect((await runHttp(`https://localhost:${port}/x`, id, strict))?.error).toBe(
       "Node 'Call API': The request was refused: requests to localhost are not allowed",
     );
     expect(env.fakes.http.requests).toEqual([]);
@@ -360,25 +357,28 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
   it('refuses a DNS name that resolves to 127.0.0.1 (checked after resolution), with no request reaching the fake', async () => {
     const { id } = await bearer();
     dns.set('rebind.example.test', ['127.0.0.1']);
-    const url = `http://rebind.example.test:${env.fakes.http.port}/internal`;
+    const url = `https://rebind.example.test:${env.fakes.http.port}/internal`;
     expect((await runHttp(url, id, strict))?.error).toBe(REFUSED_PRIVATE('127.0.0.1'));
     expect(env.fakes.http.requests).toEqual([]);
 
-    // Control: the same name, with 127.0.0.1 allowed, does reach the fake through the injected resolver
-    // (so the refusal above is the guard's doing, not a failed lookup), Host naming the name.
+    // Control: the same name, with 127.0.0.1 allowed, passes the guard through the injected resolver and
+    // connects (so the refusal above is the guard's doing, not a failed lookup): the plain-http fake cannot
+    // speak TLS, which is the failure left.
     const node = await runHttp(url, id, env.svc);
-    expect(node?.ok).toBe(true);
-    expect(env.fakes.http.only().headers.host).toBe(`rebind.example.test:${env.fakes.http.port}`);
+    expect(node?.ok).toBe(false);
+    expect(node?.error).toMatch(
+      /^Node 'Call API': rebind\.example\.test:\d+ (could not be reached|closed the connection)/,
+    );
   });
 
   it('refuses a name when ANY of its addresses is private (public + loopback, or IPv4-mapped loopback)', async () => {
     const { id } = await bearer();
     dns.set('mixed.example.test', ['93.184.216.34', '127.0.0.1']);
     dns.set('mapped.example.test', ['::ffff:127.0.0.1']);
-    expect((await runHttp(`http://mixed.example.test:${env.fakes.http.port}/`, id, strict))?.error).toBe(
+    expect((await runHttp(`https://mixed.example.test:${env.fakes.http.port}/`, id, strict))?.error).toBe(
       REFUSED_PRIVATE('127.0.0.1'),
     );
-    expect((await runHttp(`http://mapped.example.test:${env.fakes.http.port}/`, id, strict))?.error).toBe(
+    expect((await runHttp(`https://mapped.example.test:${env.fakes.http.port}/`, id, strict))?.error).toBe(
       REFUSED_PRIVATE('127.0.0.1'),
     );
     expect(env.fakes.http.requests).toEqual([]);
@@ -386,7 +386,7 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
 
   it('a name that does not resolve fails with a message naming the node, not the credential', async () => {
     const { id, token } = await bearer();
-    const node = await runHttp('http://nowhere.example.test/', id, strict);
+    const node = await runHttp('https://nowhere.example.test/', id, strict);
     expect(node?.ok).toBe(false);
     expect(node?.error).toMatch(/^Node 'Call API': nowhere\.example\.test could not be reached/);
     expect(node?.error).not.toContain(token);
@@ -444,6 +444,7 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
     const header = {
       headerName: 'X-Fake-Api-Key',
       headerValue: `fake-header-${Math.random().toString(36).slice(2)}`,
+      allowedDomains: FAKE_ALLOWED_DOMAINS,
     };
     const hs = await person.caller.secrets.create({
       workspaceId,
@@ -605,84 +606,81 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------
-// A credential restricted to some domains (CredentialTypeDefinition.allowedHosts). The HTTP Request plugin does
-// not declare an "allowed domains" field yet, so a test-only integration declares one to exercise the runner.
-
-const scopedBearer = defineCredentialType({
-  type: 'scopedBearerToken',
-  displayName: 'Scoped bearer token',
-  fields: {
-    token: field.secret({ label: 'Token' }),
-    allowedDomains: field.text({ label: 'Allowed domains', help: 'Comma-separated' }),
-  },
-  authenticate: (credential, request) => withHeader(request, 'Authorization', `Bearer ${credential.token}`),
-  allowedHosts: (publicFields) =>
-    (publicFields.allowedDomains ?? '')
-      .split(',')
-      .map((d) => d.trim())
-      .filter(Boolean),
-});
-
-const scopedHttp: IntegrationDefinition = defineIntegration({
-  id: 'scoped-http',
-  displayName: 'Scoped HTTP',
-  description: 'HTTP Request with a domain-restricted credential (test only)',
-  nodeType: 'scopedHttp',
-  baseUrls: {},
-  credentialTypes: [scopedBearer],
-  params: httpRequest.params,
-  action: httpRequest.action,
-});
+// Where a credential may go (claims 29 and 32): the HTTP Request credential's allowed domains, and plain http://.
 
 describe('a credential with allowed domains', () => {
-  it('is applied on its domains (and their subdomains) and refused anywhere else, before anything is sent', async () => {
-    const svc = await createServices({
-      database: env.database,
-      keyProvider: env.keyProvider,
-      passwordCost: TEST_SCRYPT,
-      plugins: [...plugins, scopedHttp],
-      runner: { ...env.settings, resolver },
-    });
+  it('is applied on its domains and refused anywhere else, before anything is sent', async () => {
+    const svc = await env.servicesWith({ resolver });
     const client = clientFor(svc);
     client.session.token = person.session.token;
     const token = `fake-scoped-${Math.random().toString(36).slice(2)}`;
     const s = await client.caller.secrets.create({
       workspaceId,
-      credentialType: 'scopedBearerToken',
+      credentialType: 'httpBearerToken',
       name: 'Scoped',
-      data: { token, allowedDomains: 'api.example.test' },
+      data: { token, allowedDomains: '127.0.0.1' },
     });
-    dns.set('api.example.test', ['127.0.0.1']);
-    dns.set('eu.api.example.test', ['127.0.0.1']);
-    dns.set('evil.example.test', ['127.0.0.1']);
     const port = env.fakes.http.port;
     const run = async (host: string) => {
       const { workflowId } = await workflowWith(client.caller, workspaceId, `Scoped ${host}`, [
         {
           name: 'Scoped call',
-          nodeType: 'scopedHttp',
-          params: PARAMS.http(`http://${host}:${port}/x`),
+          nodeType: 'httpRequest',
+          params: PARAMS.http(`http://127.0.0.1:${port}/x`),
           secretId: s.id,
         },
       ]);
+      // Saved while the URL was allowed; pointed elsewhere directly in the database, as a node saved before
+      // the list existed would be: the runner still refuses (the editor's check is not the only one).
+      await ownerDb(svc)
+        .updateTable('workflow_nodes')
+        .set({ params: JSON.stringify(PARAMS.http(`http://${host}:${port}/x`)) })
+        .where('workflow_id', '=', workflowId)
+        .execute();
       return (await client.caller.workflows.run({ workflowId })).nodes[0];
     };
 
-    expect((await run('api.example.test'))?.ok).toBe(true);
-    expect((await run('eu.api.example.test'))?.ok).toBe(true);
-    expect(env.fakes.http.requests.map((r) => r.headers.authorization)).toEqual([
-      `Bearer ${token}`,
-      `Bearer ${token}`,
-    ]);
+    expect((await run('127.0.0.1'))?.ok).toBe(true);
+    expect(env.fakes.http.requests.map((r) => r.headers.authorization)).toEqual([`Bearer ${token}`]);
     env.fakes.resetAll();
 
-    for (const host of ['evil.example.test', 'api.example.test.evil.example.test', '127.0.0.1']) {
+    for (const host of ['evil.example.test', '127.0.0.1.evil.example.test', 'localhost']) {
       dns.set(host, ['127.0.0.1']);
       const node = await run(host);
       expect(node?.error, host).toBe(
-        "Node 'Scoped call': The request was refused: The credential 'Scoped' may only be used with api.example.test",
+        "Node 'Scoped call': The credential 'Scoped' may only be sent to 127.0.0.1",
       );
     }
     expect(env.fakes.http.requests).toEqual([]);
+  });
+
+  it('goes over plain http:// only to a host LATCHKEY_OUTBOUND_ALLOW lists, for every credential type', async () => {
+    const { id } = await bearer();
+    dns.set('api.example.test', ['127.0.0.1']);
+    // api.example.test is an allowed domain of the credential, resolves to an allowed address, but is not
+    // itself listed in LATCHKEY_OUTBOUND_ALLOW: no token over plain http.
+    const node = await runHttp(`http://api.example.test:${env.fakes.http.port}/x`, id);
+    expect(node?.error).toMatch(
+      new RegExp(
+        `^Node 'Call API': The request was refused: The credential 'Token [0-9.]+' is never sent over plain http:// \\(api\\.example\\.test:${env.fakes.http.port} is not in LATCHKEY_OUTBOUND_ALLOW\\): use https://$`,
+      ),
+    );
+    // An integration's own base URL is no exception: SendGrid pointed at a plain-http fake the allow-list lacks.
+    const unlisted = await env.servicesWith({ policy: parseOutboundAllow('') });
+    const sendgrid = await person.caller.secrets.create({
+      workspaceId,
+      credentialType: 'sendgridApiKey',
+      name: `SG ${Math.random()}`,
+      data: freshFakeData().sendgridApiKey as Record<string, string>,
+    });
+    const { workflowId } = await workflowWith(person.caller, workspaceId, 'Plain http SendGrid', [
+      { name: 'Mail', nodeType: 'sendgrid', params: PARAMS.sendgrid, secretId: sendgrid.id },
+    ]);
+    const mail = (await callerOn(unlisted).workflows.run({ workflowId })).nodes[0];
+    expect(mail?.error).toMatch(
+      /^Node 'Mail': The request was refused: The credential '.*' is never sent over plain http:\/\//,
+    );
+    expect(env.fakes.http.requests).toEqual([]);
+    expect(env.fakes.sendgrid.requests).toEqual([]);
   });
 });

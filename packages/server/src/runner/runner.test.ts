@@ -9,7 +9,7 @@ import {
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
-import { signedInUser } from '../testing/harness.js';
+import { FAKE_ALLOWED_DOMAINS, signedInUser } from '../testing/harness.js';
 import { resolveNodeCredential } from './resolve-credential.js';
 
 // Every action, run through `workflows.run`, against its local fake: what the fake received is asserted
@@ -209,6 +209,7 @@ describe('HTTP Request', () => {
     const data = {
       headerName: 'X-Declared-Key',
       headerValue: `fake-declared-${Math.random().toString(36).slice(2)}`,
+      allowedDomains: FAKE_ALLOWED_DOMAINS,
     };
     const s = await secret('httpHeaderAuth', data);
     const { node } = await runOne({

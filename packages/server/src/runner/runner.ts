@@ -1,8 +1,11 @@
-import type {
-  CredentialTypeDefinition,
-  IntegrationDefinition,
-  OutgoingRequest,
-  RequestContext,
+import {
+  type CredentialTypeDefinition,
+  credentialDestinations,
+  credentialSubject,
+  destinationRefusal,
+  type IntegrationDefinition,
+  type OutgoingRequest,
+  type RequestContext,
 } from '@latchkey/core';
 import { recordAudit } from '../audit/audit.js';
 import { DecryptionError } from '../crypto/index.js';
@@ -13,7 +16,7 @@ import { DecryptedCredential, scrubResponse, scrubSecrets } from './decrypted-cr
 import { OutboundRefusedError } from './outbound-guard.js';
 import { type CredentialApplier, OutboundError, sendOutbound } from './outbound-http.js';
 import { CredentialUnavailableError, type NodeToRun, resolveNodeCredential } from './resolve-credential.js';
-import { baseUrlFor, trustedOrigins } from './settings.js';
+import { baseUrlFor, isListedInOutboundAllow, trustedOrigins } from './settings.js';
 
 export interface NodeRunResult {
   nodeId: string;
@@ -28,29 +31,45 @@ function requestContext(svc: Services, integration: IntegrationDefinition): Requ
   return { baseUrl: (variant) => baseUrlFor(svc.runner, integration, variant) };
 }
 
-function hostMatches(host: string, domain: string): boolean {
-  const h = host.toLowerCase();
-  const d = domain.toLowerCase().replace(/^\*\./, '');
-  return h === d || h.endsWith(`.${d}`);
+/** A credential kept from a host: not one it lists, or it lists none yet. The message says which and why. */
+export class CredentialDestinationError extends Error {
+  override name = 'CredentialDestinationError';
 }
 
-/** The credential, applied by its type's `authenticate`, only where the credential allows itself to go. */
+/**
+ * The credential, applied by its type's `authenticate`, only where it may go: to a host its type's list allows
+ * (default deny: a type with `allowedHosts` and an empty list goes nowhere), and over plain http:// only to a
+ * host `LATCHKEY_OUTBOUND_ALLOW` lists. Checked on every request it is applied to, redirects included.
+ */
 function credentialApplier(
   svc: Services,
   integration: IntegrationDefinition,
   definition: CredentialTypeDefinition,
   credential: DecryptedCredential,
-  label: string,
+  subject: string,
 ): CredentialApplier {
-  const allowed = definition.allowedHosts?.(credential.publicFields as Record<string, string>);
+  const destinations = credentialDestinations(definition, credential.publicFields as Record<string, string>);
   return (request: OutgoingRequest) => {
-    if (allowed?.length) {
-      const host = new URL(request.url).hostname;
-      if (!allowed.some((domain) => hostMatches(host, domain))) {
-        throw new OutboundRefusedError(`${label} may only be used with ${allowed.join(', ')}`);
-      }
+    const authenticated = definition.authenticate(
+      credential.fields(),
+      request,
+      requestContext(svc, integration),
+    );
+    // The URL as it will be sent: some credentials supply it (a Slack webhook is its own URL).
+    let url: URL;
+    try {
+      url = new URL(authenticated.url);
+    } catch {
+      throw new OutboundError('the request URL is not valid');
     }
-    return definition.authenticate(credential.fields(), request, requestContext(svc, integration));
+    const refusal = destinationRefusal(subject, destinations, url.hostname);
+    if (refusal) throw new CredentialDestinationError(refusal);
+    if (url.protocol === 'http:' && !isListedInOutboundAllow(svc.runner.policy, url.hostname)) {
+      throw new OutboundRefusedError(
+        `${subject} is never sent over plain http:// (${url.host} is not in LATCHKEY_OUTBOUND_ALLOW): use https://`,
+      );
+    }
+    return authenticated;
   };
 }
 
@@ -70,7 +89,8 @@ const UNDECRYPTABLE =
 function describeFailure(error: unknown, secretValues: readonly string[], subject?: string): string {
   if (error instanceof CredentialUnavailableError) return error.message;
   const prefix = subject ? `${subject}: ` : '';
-  if (error instanceof InvalidInputError) return `${prefix}${scrubSecrets(error.message, secretValues)}`;
+  if (error instanceof InvalidInputError || error instanceof CredentialDestinationError)
+    return `${prefix}${scrubSecrets(error.message, secretValues)}`;
   if (error instanceof OutboundRefusedError)
     return `${prefix}The request was refused: ${scrubSecrets(error.message, secretValues)}`;
   if (error instanceof OutboundError) return `${prefix}${scrubSecrets(error.message, secretValues)}`;
@@ -158,7 +178,7 @@ async function runNode(
       integration,
       definition,
       credential,
-      `The credential '${resolved.secretName}'`,
+      credentialSubject(resolved.secretName),
     );
     const options = outboundOptions(svc, integration);
     let outcome: { ok: boolean; summary: string };
@@ -287,7 +307,7 @@ export async function testCredential(
         { id: '', name: secret.name, nodeType: secret.node_type, secretId: secret.id, lostSecretName: null },
         integration,
       );
-      outcome = await runCredentialTest(svc, resolved.credential, `The credential '${secret.name}'`);
+      outcome = await runCredentialTest(svc, resolved.credential, credentialSubject(secret.name));
     } catch (error) {
       // Deleted since the read above: as if it never existed. Undecryptable: a failed test the list should show.
       if (error instanceof CredentialUnavailableError) throw new NotFoundError('Secret');
@@ -314,5 +334,5 @@ export async function testCredential(
     result.value.publicFields,
     result.value.secretFields,
   );
-  return runCredentialTest(svc, credential, 'This credential');
+  return runCredentialTest(svc, credential, credentialSubject());
 }

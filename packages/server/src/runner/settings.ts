@@ -1,5 +1,6 @@
 import { baseUrlVariable, type IntegrationDefinition } from '@latchkey/core';
-import { type OutboundPolicy, parseOutboundAllow } from './outbound-guard.js';
+import ipaddr from 'ipaddr.js';
+import { bareHost, isHostAllowedByName, type OutboundPolicy, parseOutboundAllow } from './outbound-guard.js';
 import type { Resolver } from './outbound-http.js';
 
 export interface RunnerSettings {
@@ -67,4 +68,16 @@ export function trustedOrigins(settings: RunnerSettings, integration: Integratio
       (variant) => new URL(baseUrlFor(settings, integration, variant)).origin,
     ),
   );
+}
+
+/**
+ * Whether `LATCHKEY_OUTBOUND_ALLOW` lists a URL host, by name or by an address or range that holds it. Only such
+ * hosts (local development, tests) may receive a credential over plain http://.
+ */
+export function isListedInOutboundAllow(policy: OutboundPolicy, hostname: string): boolean {
+  if (isHostAllowedByName(policy, hostname)) return true;
+  const host = bareHost(hostname);
+  if (!ipaddr.isValid(host)) return false;
+  const address = ipaddr.process(host);
+  return policy.cidrs.some(([range, bits]) => range.kind() === address.kind() && address.match(range, bits));
 }

@@ -1,8 +1,14 @@
-import type { FieldIssue, ValidCredential } from '@latchkey/core';
+import { credentialDestinations, type FieldIssue, type Registry, type ValidCredential } from '@latchkey/core';
 import { type RawBuilder, sql } from 'kysely';
 import { encryptSecretFields } from '../crypto/index.js';
 import type { Plan, Role } from '../db/schema.js';
-import { ConflictError, InvalidInputError, isUniqueViolation, NotFoundError } from '../errors.js';
+import {
+  ConflictError,
+  InvalidInputError,
+  isUniqueViolation,
+  NotAllowedError,
+  NotFoundError,
+} from '../errors.js';
 import { newId } from '../identity/tokens.js';
 import { countEncryption, KEY_EXHAUSTED } from '../keys/key-usage.js';
 import { withinDataKeyLimit } from '../keys/rotation.js';
@@ -23,6 +29,11 @@ export interface SecretMeta {
   lastUsedAt: string | null;
   /** The last `secrets.test` result; its message never contains a secret value. */
   lastTest: { ok: boolean; message: string; testedAt: string } | null;
+  /**
+   * True for a credential whose type restricts its hosts but which lists none (saved before the list was
+   * required): it is sent nowhere until its creator, an owner or an admin adds allowed domains.
+   */
+  needsAllowedDomains: boolean;
 }
 
 export interface AffectedNode {
@@ -70,7 +81,21 @@ type MetaRow = {
   last_tested_at: Date | null;
 };
 
-function toMeta(row: MetaRow): SecretMeta {
+/**
+ * Where a credential of this type and these public fields may be sent (`null`: its type does not restrict
+ * hosts; empty: it needs allowed domains) — the plugin's own rule (`credentialDestinations`), read the same way
+ * by the list, the node picker, saving a node and the runner.
+ */
+export function destinationsOf(
+  registry: Registry,
+  credentialType: string,
+  publicFields: Record<string, string>,
+): string[] | null {
+  const definition = registry.credentialType(credentialType)?.definition;
+  return definition ? credentialDestinations(definition, publicFields) : null;
+}
+
+function toMeta(registry: Registry, row: MetaRow): SecretMeta {
   return {
     id: row.id,
     name: row.name,
@@ -90,6 +115,7 @@ function toMeta(row: MetaRow): SecretMeta {
             message: row.last_test_message ?? '',
             testedAt: iso(row.last_tested_at) as string,
           },
+    needsAllowedDomains: destinationsOf(registry, row.credential_type, row.public_fields)?.length === 0,
   };
 }
 
@@ -105,15 +131,67 @@ const META_SQL = sql.raw(metaColumns.join(', '));
  */
 
 const ALL_ROLES: readonly Role[] = ['owner', 'admin', 'member'];
+const CALLER = 'the caller';
 const asMembership = (role: Role): Membership => ({
   workspaceId: '',
-  userId: '',
+  userId: CALLER,
   role,
   plan: 'team',
   name: '',
 });
 /** Roles that list every secret of a workspace, derived from the one role table (access.ts). */
 const LIST_ALL_ROLES = ALL_ROLES.filter((role) => permissions.listAllSecrets(asMembership(role)));
+/** Roles that may change or delete any secret, and roles that may change or delete the ones they created. */
+const MANAGE_ANY_ROLES = ALL_ROLES.filter((role) =>
+  permissions.manageSecret(asMembership(role), 'another member'),
+);
+const MANAGE_OWN_ROLES = ALL_ROLES.filter((role) => permissions.manageSecret(asMembership(role), CALLER));
+const MAY_NOT_MANAGE = 'Only owners, admins and the member who created a secret can change or delete it';
+
+/**
+ * `permissions.manageSecret` as SQL over a membership row (`role`, `user_id`) and a secret row (`created_by`),
+ * derived from the role table above: a write that carries it checks the permission in its own statement, so a
+ * member demoted or removed after an earlier read cannot complete it.
+ */
+function mayManageSecret(membership: string, secret: string): RawBuilder<unknown> {
+  const m = sql.ref(membership);
+  return sql`(${m}.role in (${sql.join(MANAGE_ANY_ROLES)})
+    or (${m}.role in (${sql.join(MANAGE_OWN_ROLES)}) and ${sql.ref(`${secret}.created_by`)} = ${m}.user_id))`;
+}
+
+/**
+ * The CTEs that gate a write on one secret by the caller's permission, evaluated in the write's own statement:
+ *   me      — the caller's membership, share-locked so a removal or role change waits for this statement (or,
+ *             committed first, is what this statement sees);
+ *   found   — the secret (id, created_by, public_fields);
+ *   allowed — the secret again, only when `me` may manage it.
+ */
+function manageGateCtes(workspaceId: string, userId: string, secretId: string): RawBuilder<unknown> {
+  return sql`me as (
+      select user_id, role from memberships
+      where workspace_id = ${workspaceId} and user_id = ${userId}
+      for share
+    ),
+    found as (
+      select id, created_by, public_fields from secrets where id = ${secretId} and workspace_id = ${workspaceId}
+    ),
+    allowed as (
+      select found.id, found.public_fields from found, me where ${mayManageSecret('me', 'found')}
+    )`;
+}
+
+/** The gate's verdict, in the final select of a gated write. */
+const GATE_RESULT = sql`exists (select 1 from me) as member, exists (select 1 from found) as found,
+  exists (select 1 from allowed) as allowed`;
+
+type GateOutcome = { member: boolean; found: boolean; allowed: boolean };
+
+/** Throws what the gate found missing: the membership ("not found"), the secret, or the permission. */
+function requireGate(outcome: GateOutcome | undefined): void {
+  if (!outcome?.member) throw new NotFoundError('Workspace');
+  if (!outcome.found) throw new NotFoundError('Secret');
+  if (!outcome.allowed) throw new NotAllowedError(MAY_NOT_MANAGE);
+}
 
 /** `me`: the caller's membership of the workspace (zero rows when they do not belong to it). */
 function membershipCte(workspaceId: string, userId: string): RawBuilder<unknown> {
@@ -284,7 +362,7 @@ export async function createSecret(
     if (!result.counted) return KEY_EXHAUSTED;
     return result;
   });
-  return toMeta(row as MetaRow);
+  return toMeta(svc.registry, row as MetaRow);
 }
 
 /**
@@ -392,7 +470,7 @@ export async function listSecrets(
   const page = found.slice(0, limit);
   const last = page[page.length - 1];
   return {
-    items: page.map(toMeta),
+    items: page.map((row) => toMeta(svc.registry, row)),
     nextCursor:
       found.length > limit && last
         ? encodeCursor({ createdAt: iso(last.created_at) as string, id: last.id })
@@ -404,17 +482,33 @@ export async function listSecrets(
  * Every member may pick any workspace secret whose credential type the node type accepts. ONE statement: the
  * membership and the index-ordered list together (no row: not a member; one row without an id: none to pick).
  */
+export interface SelectableSecret {
+  id: string;
+  name: string;
+  credentialType: string;
+  /**
+   * The hosts the credential may be sent to (subdomains included), for the node editor to show next to the
+   * picker: `null` when its type does not restrict hosts; empty when it needs allowed domains first.
+   */
+  allowedHosts: string[] | null;
+}
+
 export async function selectableSecrets(
   svc: Services,
   actor: Actor,
   input: { workspaceId: string; nodeType: string },
-): Promise<{ id: string; name: string; credentialType: string }[]> {
+): Promise<SelectableSecret[]> {
   const known = Boolean(svc.registry.integrationForNodeType(input.nodeType));
-  const { rows } = await sql<{ id: string | null; name: string | null; credential_type: string | null }>`
+  const { rows } = await sql<{
+    id: string | null;
+    name: string | null;
+    credential_type: string | null;
+    public_fields: Record<string, string> | null;
+  }>`
     with ${membershipCte(input.workspaceId, actor.userId)}
-    select p.id, p.name, p.credential_type from me
+    select p.id, p.name, p.credential_type, p.public_fields from me
     left join lateral (
-      select s.id, s.name, s.credential_type from secrets s
+      select s.id, s.name, s.credential_type, s.public_fields from secrets s
       where s.workspace_id = me.workspace_id and s.node_type = ${input.nodeType} and ${known}::boolean
       order by s.name, s.id
     ) p on true
@@ -423,7 +517,16 @@ export async function selectableSecrets(
   if (rows.length === 0) throw new NotFoundError('Workspace');
   if (!known) throw new InvalidInputError([{ path: ['nodeType'], message: 'Unknown node type' }]);
   return rows.flatMap((r) =>
-    r.id === null ? [] : [{ id: r.id, name: r.name as string, credentialType: r.credential_type as string }],
+    r.id === null || r.credential_type === null
+      ? []
+      : [
+          {
+            id: r.id,
+            name: r.name as string,
+            credentialType: r.credential_type,
+            allowedHosts: destinationsOf(svc.registry, r.credential_type, r.public_fields ?? {}),
+          },
+        ],
   );
 }
 
@@ -443,10 +546,7 @@ async function manageableSecret(svc: Services, actor: Actor, workspaceId: string
   if (!found) throw new NotFoundError('Workspace');
   if (found.id === null) throw new NotFoundError('Secret');
   const row = found as MetaRow & MembershipColumns;
-  requirePermission(
-    permissions.manageSecret(membershipFrom(row), row.created_by),
-    'Only owners, admins and the member who created a secret can change or delete it',
-  );
+  requirePermission(permissions.manageSecret(membershipFrom(row), row.created_by), MAY_NOT_MANAGE);
   return row;
 }
 
@@ -474,10 +574,13 @@ export async function secretUsage(
 }
 
 /**
- * Replaces a secret's value in place: same id, so every node that uses it keeps working. Three statements and
- * no explicit transaction: the secret with the caller's membership, the active data key, and one write (the
- * encryption counted against the data key's limit, update, audit event and the new metadata in one CTE). A data
- * key at its limit makes the write store nothing; then the next version is added and the value encrypted again.
+ * Replaces a secret's value — and its public fields, e.g. an HTTP Request credential's allowed domains — in
+ * place: same id, so every node that uses it keeps working. Three statements and no explicit transaction: the
+ * secret with the caller's membership (its type decides how the value is validated and encrypted), the active
+ * data key, and one write. The write checks the permission again itself (`manageGateCtes`: a member demoted or
+ * removed since the read changes nothing), counts the encryption against the data key's limit, updates, and
+ * appends the audit event with every public field that changed, old and new, in one CTE. A data key at its
+ * limit makes the write store nothing; then the next version is added and the value encrypted again.
  */
 export async function replaceSecret(
   svc: Services,
@@ -504,34 +607,42 @@ export async function replaceSecret(
       version: dataKey.version,
       limit: svc.dataKeyMaxEncryptions,
     };
-    const { rows } = await sql<WriteOutcome>`
-      with target as (
-        select id from secrets where id = ${existing.id} and workspace_id = ${input.workspaceId}
-      ),
-      ${countEncryption('k', counted, sql`exists (select 1 from target)`)},
+    const { rows } = await sql<WriteOutcome & GateOutcome>`
+      with ${manageGateCtes(input.workspaceId, actor.userId, existing.id)},
+      ${countEncryption('k', counted, sql`exists (select 1 from allowed)`)},
       s as (
         update secrets set ciphertext = ${ciphertext}::bytea, key_version = k.version,
                            public_fields = ${JSON.stringify(valid.publicFields)}::jsonb, updated_at = now()
         from k
         where secrets.id = ${existing.id} and secrets.workspace_id = ${input.workspaceId}
+          and exists (select 1 from allowed)
         returning secrets.*
       ),
       audit as (
         insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
         select ${newId()}, s.workspace_id, ${actor.userId}, 'secret.replaced', 'secret', s.id, s.name,
-               jsonb_build_object('credentialType', s.credential_type)
-        from s
+               jsonb_build_object('credentialType', s.credential_type) || coalesce((
+                 -- Public fields are not secret: a change (an HTTP Request credential's allowed domains) is
+                 -- recorded with its old and new value. ("allowed" holds the row as it was before this update.)
+                 select jsonb_build_object('publicFieldChanges', jsonb_object_agg(f.name,
+                          jsonb_build_object('old', a.public_fields -> f.name, 'new', s.public_fields -> f.name)))
+                 from (select jsonb_object_keys(a.public_fields) union select jsonb_object_keys(s.public_fields)) f(name)
+                 where a.public_fields -> f.name is distinct from s.public_fields -> f.name
+                 having count(*) > 0
+               ), '{}'::jsonb)
+        from s, allowed a
       )
-      select exists (select 1 from target) as found, exists (select 1 from k) as counted, r.*
+      select ${GATE_RESULT}, exists (select 1 from k) as counted, r.*
       from (select 1) one
       left join (select ${META_SQL} from s join users u on u.id = s.created_by) r on true`.execute(svc.db);
     const result = rows[0];
+    requireGate(result);
     // Deleted meanwhile (another request, another server): nothing was written.
-    if (!result?.found || (result.counted && result.id === null)) throw new NotFoundError('Secret');
-    if (!result.counted) return KEY_EXHAUSTED;
+    if (result?.counted && result.id === null) throw new NotFoundError('Secret');
+    if (!result?.counted) return KEY_EXHAUSTED;
     return result;
   });
-  return toMeta(row as MetaRow);
+  return toMeta(svc.registry, row as MetaRow);
 }
 
 export type SecretsToDelete =
@@ -547,7 +658,10 @@ export type SecretsToDelete =
  *   deleted — the secrets deleted (id, name, credential_type).
  * The foreign key's ON DELETE SET NULL still guards any node this statement did not see.
  */
-export function secretDeletionCtes(where: SecretsToDelete): RawBuilder<unknown> {
+export function secretDeletionCtes(
+  where: SecretsToDelete,
+  onlyIf: RawBuilder<unknown> = sql`true`,
+): RawBuilder<unknown> {
   // Each CTE names the rows by its own index (the primary key, or the creator index), never by a join through
   // `doomed`: the plan must not depend on statistics (PGlite has no autovacuum to keep them fresh).
   const one = 'secretId' in where;
@@ -555,7 +669,7 @@ export function secretDeletionCtes(where: SecretsToDelete): RawBuilder<unknown> 
   const nodeMatch = one ? sql`and n.secret_id = ${where.secretId}` : sql``;
   return sql`doomed as (
       select s.id, s.name, s.credential_type from secrets s
-      where s.workspace_id = ${where.workspaceId} and ${match}
+      where s.workspace_id = ${where.workspaceId} and ${match} and ${onlyIf}
     ),
     flagged as (
       update workflow_nodes n
@@ -566,7 +680,7 @@ export function secretDeletionCtes(where: SecretsToDelete): RawBuilder<unknown> 
     ),
     deleted as (
       delete from secrets s
-      where s.workspace_id = ${where.workspaceId} and ${match}
+      where s.workspace_id = ${where.workspaceId} and ${match} and ${onlyIf}
       returning s.id, s.name, s.credential_type
     )`;
 }
@@ -594,17 +708,18 @@ export function affectedNodesOf(row: SecretDeletionResult): AffectedNode[] {
 }
 
 /**
- * Deletes one secret: one read (membership, secret, permission) and ONE write statement that deletes it, flags
- * its nodes and appends the audit event together — atomic without an explicit transaction.
+ * Deletes one secret in ONE statement, atomic without an explicit transaction: the permission check
+ * (`manageGateCtes`: membership share-locked, the role table as SQL), the deletion, the flagging of its nodes
+ * and the audit event together — so a member demoted or removed meanwhile deletes nothing.
  */
 export async function deleteSecret(
   svc: Services,
   actor: Actor,
   input: { workspaceId: string; secretId: string },
 ): Promise<{ affectedNodes: AffectedNode[] }> {
-  const existing = await manageableSecret(svc, actor, input.workspaceId, input.secretId);
-  const { rows } = await sql<SecretDeletionResult>`
-    with ${secretDeletionCtes({ workspaceId: input.workspaceId, secretId: existing.id })},
+  const { rows } = await sql<SecretDeletionResult & GateOutcome>`
+    with ${manageGateCtes(input.workspaceId, actor.userId, input.secretId)},
+    ${secretDeletionCtes({ workspaceId: input.workspaceId, secretId: input.secretId }, sql`exists (select 1 from allowed)`)},
     audit as (
       insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
       select ${newId()}, ${input.workspaceId}, ${actor.userId}, 'secret.deleted', 'secret', d.id, d.name,
@@ -612,9 +727,10 @@ export async function deleteSecret(
                                 'affectedNodes', (select count(*) from flagged))
       from deleted d
     )
-    select ${SECRET_DELETION_RESULT}`.execute(svc.db);
-  const row = rows[0] as SecretDeletionResult;
+    select ${GATE_RESULT}, ${SECRET_DELETION_RESULT}`.execute(svc.db);
+  const row = rows[0];
+  requireGate(row);
   // Deleted meanwhile (another request, another server): nothing was written.
-  if (row.deleted_count === 0) throw new NotFoundError('Secret');
+  if (!row || row.deleted_count === 0) throw new NotFoundError('Secret');
   return { affectedNodes: affectedNodesOf(row) };
 }

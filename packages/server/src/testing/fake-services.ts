@@ -11,6 +11,7 @@ import type { Services } from '../services.js';
 import {
   type Caller,
   clientFor,
+  FAKE_ALLOWED_DOMAINS,
   openTestDatabase,
   ownerDb,
   signedInUser,
@@ -516,10 +517,22 @@ export function freshFakeData(): Record<string, Record<string, string>> {
   fakeCounter += 1;
   const n = `${process.pid.toString(36)}x${fakeCounter}x${Math.random().toString(36).slice(2, 8)}`;
   return {
-    httpBearerToken: { token: `fake-bearer-${n}` },
-    httpBasicAuth: { username: `fake-user-${n}`, password: `fake-pass-${n}` },
-    httpHeaderAuth: { headerName: 'X-Fake-Api-Key', headerValue: `fake-header-${n}` },
-    httpQueryAuth: { paramName: 'api_key', paramValue: `fake-query-${n}` },
+    httpBearerToken: { token: `fake-bearer-${n}`, allowedDomains: FAKE_ALLOWED_DOMAINS },
+    httpBasicAuth: {
+      username: `fake-user-${n}`,
+      password: `fake-pass-${n}`,
+      allowedDomains: FAKE_ALLOWED_DOMAINS,
+    },
+    httpHeaderAuth: {
+      headerName: 'X-Fake-Api-Key',
+      headerValue: `fake-header-${n}`,
+      allowedDomains: FAKE_ALLOWED_DOMAINS,
+    },
+    httpQueryAuth: {
+      paramName: 'api_key',
+      paramValue: `fake-query-${n}`,
+      allowedDomains: FAKE_ALLOWED_DOMAINS,
+    },
     sendgridApiKey: { apiKey: `SG.fakeid-${n}.fakesecret-${n}` },
     mailgunApiKey: { apiKey: `fake-mailgun-${n}`, domain: 'mg.example.test', region: 'eu' },
     slackBotToken: { token: `xoxb-fake-${n}` },

@@ -164,12 +164,30 @@ export async function teamWorkspace(svc: Services) {
   return { workspaceId: workspace.id, owner, admin, member };
 }
 
+/**
+ * The hosts the HTTP Request credentials of FAKE_DATA may be sent to (required since claim 29): the local fakes
+ * (127.0.0.1, which LATCHKEY_OUTBOUND_ALLOW lets them reach over plain http) and a name that never resolves.
+ */
+export const FAKE_ALLOWED_DOMAINS = '127.0.0.1, api.example.test';
+
 /** Obviously fake credential data for each credential type (never shaped like a real key). */
 export const FAKE_DATA: Record<string, Record<string, string>> = {
-  httpBearerToken: { token: 'fake-bearer-token-for-tests' },
-  httpBasicAuth: { username: 'fake-user', password: 'fake-password-for-tests' },
-  httpHeaderAuth: { headerName: 'X-Api-Key', headerValue: 'fake-header-value-for-tests' },
-  httpQueryAuth: { paramName: 'api_key', paramValue: 'fake-query-value-for-tests' },
+  httpBearerToken: { token: 'fake-bearer-token-for-tests', allowedDomains: FAKE_ALLOWED_DOMAINS },
+  httpBasicAuth: {
+    username: 'fake-user',
+    password: 'fake-password-for-tests',
+    allowedDomains: FAKE_ALLOWED_DOMAINS,
+  },
+  httpHeaderAuth: {
+    headerName: 'X-Api-Key',
+    headerValue: 'fake-header-value-for-tests',
+    allowedDomains: FAKE_ALLOWED_DOMAINS,
+  },
+  httpQueryAuth: {
+    paramName: 'api_key',
+    paramValue: 'fake-query-value-for-tests',
+    allowedDomains: FAKE_ALLOWED_DOMAINS,
+  },
   sendgridApiKey: { apiKey: 'SG.fake-id-for-tests.fake-secret-for-tests' },
   mailgunApiKey: { apiKey: 'fake-mailgun-key-for-tests', domain: 'mg.example.test', region: 'eu' },
   slackBotToken: { token: 'xoxb-fake-token-for-tests' },

@@ -270,7 +270,13 @@ describe('selectable secrets', () => {
   it('for sendgrid lists only SendGrid secrets', async () => {
     const list = await member.caller.secrets.selectable({ workspaceId, nodeType: 'sendgrid' });
     expect(list).toEqual([
-      { id: secretOfType.sendgridApiKey, name: 'Shared sendgridApiKey', credentialType: 'sendgridApiKey' },
+      // SendGrid credentials do not restrict their hosts (they go to SendGrid's base URL only): no list.
+      {
+        id: secretOfType.sendgridApiKey,
+        name: 'Shared sendgridApiKey',
+        credentialType: 'sendgridApiKey',
+        allowedHosts: null,
+      },
     ]);
   });
 

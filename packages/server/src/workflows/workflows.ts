@@ -1,8 +1,10 @@
+import { credentialSubject, destinationRefusal, type IntegrationDefinition } from '@latchkey/core';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { scopeIndependent } from '../db/scope.js';
 import { InvalidInputError, NotFoundError, SecretNotSelectableError } from '../errors.js';
 import { newId } from '../identity/tokens.js';
+import { destinationsOf } from '../secrets/secrets.js';
 import type { Actor, Services } from '../services.js';
 import { membershipOf } from '../workspaces/access.js';
 
@@ -79,6 +81,66 @@ function validParams(svc: Services, nodeType: string, params: unknown): Record<s
   return result.value;
 }
 
+type NodeSecret = {
+  id: string;
+  name: string;
+  credential_type: string;
+  public_fields: Record<string, string>;
+};
+
+/** A secret of the workflow's workspace, by id (another workspace's: "not found"). */
+async function secretInWorkspace(svc: Services, workspaceId: string, secretId: string): Promise<NodeSecret> {
+  const secret = await svc.db
+    .selectFrom('secrets')
+    .select(['id', 'name', 'credential_type', 'public_fields'])
+    .where('id', '=', secretId)
+    .where('workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+  if (!secret) throw new NotFoundError('Secret');
+  return secret;
+}
+
+/** Rule 1: a secret is selectable only by nodes of its type, and only inside its own workspace. */
+async function selectableSecret(
+  svc: Services,
+  workspaceId: string,
+  node: { name: string; nodeType: string },
+  secretId: string,
+): Promise<NodeSecret> {
+  const secret = await secretInWorkspace(svc, workspaceId, secretId);
+  if (!svc.registry.accepts(node.nodeType, secret.credential_type)) {
+    const integration = svc.registry.integrationForNodeType(node.nodeType);
+    throw new SecretNotSelectableError(node.name, integration?.displayName ?? node.nodeType);
+  }
+  return secret;
+}
+
+/**
+ * A node is not saved pointing its credential where the credential may not go (the runner would refuse every
+ * run): the URL in the integration's `destinationParam` must be a host the credential allows, with the very
+ * message a run would give (`destinationRefusal`). The runner still checks every request; this is the editor's
+ * early answer, and the server's, whatever client saves the node.
+ */
+function requireAllowedDestination(
+  svc: Services,
+  integration: IntegrationDefinition | undefined,
+  params: Record<string, unknown>,
+  secret: NodeSecret,
+): void {
+  const param = integration?.destinationParam;
+  const url = param === undefined ? undefined : params[param];
+  if (param === undefined || typeof url !== 'string') return;
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return; // not a URL yet (a draft): nothing would be sent, and the params schema names what is wrong
+  }
+  const destinations = destinationsOf(svc.registry, secret.credential_type, secret.public_fields);
+  const refusal = destinationRefusal(credentialSubject(secret.name), destinations, host);
+  if (refusal) throw new InvalidInputError([{ path: ['params', param], message: refusal }]);
+}
+
 const nodeColumns = ['id', 'name', 'node_type', 'params', 'secret_id', 'lost_secret_name'] as const;
 
 export async function createWorkflow(
@@ -141,10 +203,20 @@ export async function getWorkflow(svc: Services, actor: Actor, input: { workflow
 export async function addNode(
   svc: Services,
   actor: Actor,
-  input: { workflowId: string; name: string; nodeType: string; params: unknown },
+  input: {
+    workflowId: string;
+    name: string;
+    nodeType: string;
+    params: unknown;
+    secretId?: string | undefined;
+  },
 ): Promise<WorkflowNode> {
   const workflow = await reachableWorkflow(svc.db, actor, input.workflowId);
   const params = validParams(svc, input.nodeType, input.params);
+  if (input.secretId !== undefined) {
+    const secret = await selectableSecret(svc, workflow.workspace_id, input, input.secretId);
+    requireAllowedDestination(svc, svc.registry.integrationForNodeType(input.nodeType), params, secret);
+  }
   const id = newId();
   const row = await svc.db.transaction().execute(async (trx) => {
     const last = await trx
@@ -166,7 +238,7 @@ export async function addNode(
         name: input.name,
         node_type: input.nodeType,
         params: JSON.stringify(params),
-        secret_id: null,
+        secret_id: input.secretId ?? null,
         lost_secret_name: null,
         position: (last?.max ?? 0) + 1,
         updated_at: new Date(),
@@ -204,27 +276,27 @@ export async function updateNode(
     lost_secret_name: string | null;
   }> = {};
   if (input.name !== undefined) changes.name = input.name;
-  if (input.params !== undefined)
-    changes.params = JSON.stringify(validParams(svc, node.node_type, input.params));
+  const params = input.params === undefined ? node.params : validParams(svc, node.node_type, input.params);
+  if (input.params !== undefined) changes.params = JSON.stringify(params);
+  let secret: NodeSecret | undefined;
   if (input.secretId === null) {
     changes.secret_id = null;
     changes.lost_secret_name = null;
   } else if (input.secretId !== undefined) {
-    // Rule 1: a secret is selectable only by nodes of its type, and only inside its own workspace.
-    const secret = await svc.db
-      .selectFrom('secrets')
-      .select(['id', 'credential_type'])
-      .where('id', '=', input.secretId)
-      .where('workspace_id', '=', workflow.workspace_id)
-      .executeTakeFirst();
-    if (!secret) throw new NotFoundError('Secret');
-    if (!svc.registry.accepts(node.node_type, secret.credential_type)) {
-      const integration = svc.registry.integrationForNodeType(node.node_type);
-      throw new SecretNotSelectableError(input.name ?? node.name, integration?.displayName ?? node.node_type);
-    }
+    secret = await selectableSecret(
+      svc,
+      workflow.workspace_id,
+      { name: input.name ?? node.name, nodeType: node.node_type },
+      input.secretId,
+    );
     changes.secret_id = secret.id;
     changes.lost_secret_name = null;
+  } else if (input.params !== undefined && node.secret_id !== null) {
+    // New parameters for the credential the node already has: its URL must still be one it may go to.
+    secret = await secretInWorkspace(svc, workflow.workspace_id, node.secret_id);
   }
+  if (secret)
+    requireAllowedDestination(svc, svc.registry.integrationForNodeType(node.node_type), params, secret);
   if (Object.keys(changes).length === 0) return toNode(node);
   const updated = await svc.db.transaction().execute(async (trx) => {
     await trx

@@ -183,6 +183,13 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                   <tr key={secret.id} data-secret-id={secret.id}>
                     <th scope="row" className="cell-name">
                       <span className="secret-name">{secret.name}</span>
+                      {secret.needsAllowedDomains && (
+                        <span className="cell-sub" data-needs-allowed-domains="">
+                          <span className="badge badge-warning">Needs allowed domains</span> Sent nowhere
+                          until {mayChange ? 'you add' : 'its creator, an owner or an admin adds'} the hosts
+                          it may go to{mayChange ? ' (Rotate)' : ''}.
+                        </span>
+                      )}
                       {publicFields.length > 0 && (
                         <span className="cell-sub">
                           {publicFields

@@ -91,18 +91,15 @@ function NodeForm({ workspaceId, workflow, node, onClose }: Omit<NodeDialogProps
           secretId: values.secretId || null,
         });
       } else {
-        const created = await addNode.mutateAsync({
+        // One call with the credential: the server refuses a URL the credential may not go to (params.url),
+        // and then adds nothing.
+        await addNode.mutateAsync({
           workflowId: workflow.id,
           name: values.name.trim(),
           nodeType: integration.nodeType,
           params,
+          ...(values.secretId ? { secretId: values.secretId } : {}),
         });
-        if (values.secretId)
-          await updateNode.mutateAsync({
-            workflowId: workflow.id,
-            nodeId: created.id,
-            secretId: values.secretId,
-          });
       }
       await queryClient.invalidateQueries({ queryKey: trpc.workflows.pathKey() });
       toast(node ? `Node “${values.name.trim()}” saved.` : `Node “${values.name.trim()}” added.`);
@@ -216,9 +213,16 @@ function NodeForm({ workspaceId, workflow, node, onClose }: Omit<NodeDialogProps
                 ? current
                 : [
                     ...(current ?? []),
-                    { id: secret.id, name: secret.name, credentialType: secret.credentialType },
+                    {
+                      id: secret.id,
+                      name: secret.name,
+                      credentialType: secret.credentialType,
+                      allowedHosts: null,
+                    },
                   ],
             );
+            // Fetched again for what the picker shows next to it (the hosts the new credential may go to).
+            void queryClient.invalidateQueries({ queryKey: key });
             form.setValue('secretId', secret.id, { shouldDirty: true, shouldValidate: true });
           }}
         />
@@ -293,9 +297,30 @@ function CredentialPicker({
               {fieldState.error.message}
             </p>
           )}
+          <AllowedHosts secret={selectable.data?.find((secret) => secret.id === field.value)} />
           {selectable.isError && <ErrorAlert>{errorMessage(selectable.error)}</ErrorAlert>}
         </div>
       )}
     />
+  );
+}
+
+/**
+ * Where the chosen credential may be sent, next to the picker, so a URL elsewhere is no surprise: the server
+ * refuses to save such a node (on the URL field) and a run would refuse to send it.
+ */
+function AllowedHosts({ secret }: { secret: Selectable[number] | undefined }) {
+  if (!secret || secret.allowedHosts === null) return null;
+  if (secret.allowedHosts.length === 0)
+    return (
+      <p className="field-help" data-allowed-hosts="">
+        <span className="badge badge-warning">Needs allowed domains</span> “{secret.name}” is sent nowhere
+        until its creator, an owner or an admin adds the hosts it may go to.
+      </p>
+    );
+  return (
+    <p className="field-help" data-allowed-hosts="">
+      “{secret.name}” may only be sent to {secret.allowedHosts.join(', ')} (and their subdomains).
+    </p>
   );
 }

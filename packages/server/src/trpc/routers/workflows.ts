@@ -24,7 +24,15 @@ export const workflowsRouter = router({
     .input(z.object({ workflowId: id }))
     .query(({ ctx, input }) => getWorkflow(ctx.svc, ctx.actor, input)),
   addNode: authedProcedure
-    .input(z.object({ workflowId: id, name: displayName, nodeType, params: params.default({}) }))
+    .input(
+      z.object({
+        workflowId: id,
+        name: displayName,
+        nodeType,
+        params: params.default({}),
+        secretId: id.optional(),
+      }),
+    )
     .mutation(({ ctx, input }) => addNode(ctx.svc, ctx.actor, input)),
   updateNode: authedProcedure
     .input(
