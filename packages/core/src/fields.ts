@@ -21,6 +21,13 @@ export interface FieldMeta {
    * nor one shaped like a real key closely enough to trip a secret scanner.
    */
   example?: string;
+  /**
+   * On an optional field: listed as required in the JSON Schema, so the settings UI and clients that follow the
+   * schema always ask for it, while the server still accepts data without it (from clients written before the
+   * field existed). For a field whose absence makes the credential inert, never less safe — e.g. HTTP
+   * Request's "Allowed domains": a credential without them is stored and sent nowhere.
+   */
+  requiredInForms?: boolean;
 }
 
 /** Per-field and per-credential size limits (bytes of UTF-8). */

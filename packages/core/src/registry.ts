@@ -71,12 +71,22 @@ const FIELD_NAME = /^[a-z][a-zA-Z0-9]*$/;
 
 function toJsonSchema(schema: z.ZodType, where: string): JsonSchema {
   try {
-    return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'throw' }) as JsonSchema;
+    const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'throw' }) as JsonSchema;
+    return withFormRequiredFields(json);
   } catch (error) {
     throw new IntegrationDeclarationError(
       `${where} cannot be described as JSON Schema: ${(error as Error).message}`,
     );
   }
+}
+
+/** Adds the optional fields marked `requiredInForms` to the schema's `required` list (see FieldMeta). */
+function withFormRequiredFields(json: JsonSchema): JsonSchema {
+  const properties = (json.properties ?? {}) as Record<string, { requiredInForms?: unknown }>;
+  const formRequired = Object.keys(properties).filter((name) => properties[name]?.requiredInForms === true);
+  if (formRequired.length === 0) return json;
+  const required = Array.isArray(json.required) ? (json.required as string[]) : [];
+  return { ...json, required: [...required, ...formRequired.filter((name) => !required.includes(name))] };
 }
 
 function checkFields(

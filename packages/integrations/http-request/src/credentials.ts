@@ -14,17 +14,22 @@ export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export const isForbiddenCredentialHeader = isConnectionHeader;
 
 /**
- * Required on every HTTP Request credential: the hosts it may be sent to. The server applies the credential to
- * no other host (default deny), so a workflow edit by anyone who may select it cannot send it anywhere else.
+ * The hosts an HTTP Request credential may be sent to. The server applies the credential to no other host
+ * (default deny), so a workflow edit by anyone who may select it cannot send it anywhere else. Forms require the
+ * list; the API also accepts a credential without one (clients written before the list existed), which is then
+ * stored and sent nowhere until its creator, an owner or an admin adds hosts (docs/decisions.md).
  */
-const allowedDomains = field.text({
-  label: 'Allowed domains',
-  help: 'Required: this credential will only ever be sent to these hosts. Comma-separated domain names; subdomains are included.',
-  placeholder: 'api.example.com',
-  pattern: /^[A-Za-z0-9.-]+(\s*,\s*[A-Za-z0-9.-]+)*$/,
-  patternMessage: 'A comma-separated list of domain names',
-  example: 'api.example.com',
-});
+const allowedDomains = field
+  .text({
+    label: 'Allowed domains',
+    help: 'Required: this credential will only ever be sent to these hosts. Comma-separated domain names; subdomains are included.',
+    placeholder: 'api.example.com',
+    pattern: /^[A-Za-z0-9.-]+(\s*,\s*[A-Za-z0-9.-]+)*$/,
+    patternMessage: 'A comma-separated list of domain names',
+    example: 'api.example.com',
+    requiredInForms: true,
+  })
+  .optional();
 
 /** The listed hosts; none for a credential saved before the list was required (it is then sent nowhere). */
 function allowedHosts(publicFields: Record<string, string>): string[] {

@@ -322,6 +322,8 @@ const hardening: Migration = {
       'create index sessions_expires_idx on sessions(expires_at)',
     ];
     for (const statement of statements) await sql.raw(statement).execute(db);
+  },
+};
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,

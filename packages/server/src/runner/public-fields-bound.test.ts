@@ -12,6 +12,7 @@ import {
   type RunnerTestPerson,
   runnerTestPerson,
   startRunnerTestEnv,
+  workflowWith,
 } from '../testing/fake-services.js';
 import { ownerDb, TEST_SCRYPT } from '../testing/harness.js';
 import { encryptFormat1Envelope } from '../testing/legacy-envelope.js';
@@ -87,9 +88,13 @@ describe('public fields rewritten in the database', () => {
 
   it('removing the allowed domains (which once meant "any host") fails the same way', async () => {
     const data = freshFakeData().httpBasicAuth as Record<string, string>;
-    const secret = await you.secret('httpBasicAuth', { ...data, allowedDomains: 'api.example.test' });
-    await rewritePublicFields(secret.id, {});
-    const { node } = await you.runOne(httpNode('Unlisted request', secret.id));
+    const secret = await you.secret('httpBasicAuth', { ...data, allowedDomains: '127.0.0.1' });
+    // The node is saved while the list allows its host; the list is removed afterwards, behind the editor's back.
+    const { workflowId } = await workflowWith(you.person.caller, you.workspaceId, 'Unlisted', [
+      httpNode('Unlisted request', secret.id),
+    ]);
+    await rewritePublicFields(secret.id, { username: data.username as string });
+    const [node] = (await you.person.caller.workflows.run({ workflowId })).nodes;
     expect(node).toMatchObject({ ok: false, error: `Node 'Unlisted request': ${UNDECRYPTABLE}` });
     expect(everyFake()).toEqual([]);
   });

@@ -25,15 +25,11 @@ const bearerData = (allowedDomains: string) => ({
   allowedDomains,
 });
 
-/**
- * A credential as one saved before allowed domains were required: its list removed from the stored public
- * fields (what migration 0006 finds in an upgraded database).
- */
-async function withoutAllowedDomains(svc: Services, secretId: string): Promise<void> {
-  await sql`update secrets set public_fields = public_fields - 'allowedDomains' where id = ${secretId}`.execute(
-    ownerDb(svc),
-  );
-}
+/** Data for a credential saved through the API without a list (as by a client written before it existed). */
+const withoutList = (credentialType: string) => {
+  const { allowedDomains: _none, ...data } = freshFakeData()[credentialType] as Record<string, string>;
+  return data;
+};
 
 async function auditDetails(svc: Services, secretId: string, action: string) {
   return ownerDb(svc)
@@ -45,23 +41,40 @@ async function auditDetails(svc: Services, secretId: string, action: string) {
     .execute();
 }
 
-describe('allowed domains are required', () => {
+describe('allowed domains are required by forms; a credential without them is sent nowhere', () => {
   it.each(['httpBearerToken', 'httpBasicAuth', 'httpHeaderAuth', 'httpQueryAuth'])(
-    'creating %s without them answers BAD_REQUEST naming data.allowedDomains, and saves nothing',
+    '%s saved through the API without them is stored as needing them, and a run sends it nowhere',
     async (credentialType) => {
       const team = await teamWorkspace(env.svc);
-      const { allowedDomains: _none, ...data } = freshFakeData()[credentialType] as Record<string, string>;
-      const error = await rejection(
-        team.member.caller.secrets.create({
-          workspaceId: team.workspaceId,
-          credentialType,
-          name: 'No list',
-          data,
-        }),
+      const created = await team.member.caller.secrets.create({
+        workspaceId: team.workspaceId,
+        credentialType,
+        name: 'No list',
+        data: withoutList(credentialType),
+      });
+      expect(created.needsAllowedDomains).toBe(true);
+      const workflow = await team.member.caller.workflows.create({
+        workspaceId: team.workspaceId,
+        name: 'W',
+      });
+      const node = await team.member.caller.workflows.addNode({
+        workflowId: workflow.id,
+        name: 'Call',
+        nodeType: 'httpRequest',
+        params: PARAMS.http(`${env.fakes.http.url}/collect`),
+      });
+      // Selected in the database: the editor refuses to save a node with a credential that has no hosts.
+      await ownerDb(env.svc)
+        .updateTable('workflow_nodes')
+        .set({ secret_id: created.id })
+        .where('id', '=', node.id)
+        .execute();
+      const [result] = (await team.member.caller.workflows.run({ workflowId: workflow.id })).nodes;
+      expect(result?.ok).toBe(false);
+      expect(result?.error).toBe(
+        "Node 'Call': The credential 'No list' needs allowed domains before it can be used: its creator, an owner or an admin can add them",
       );
-      expect(error.code).toBe('BAD_REQUEST');
-      expect(issuesOf(error)).toEqual([{ path: ['data', 'allowedDomains'], message: 'Required' }]);
-      expect((await team.owner.caller.secrets.list({ workspaceId: team.workspaceId })).items).toEqual([]);
+      expect(env.fakes.http.requests).toEqual([]);
     },
   );
 });
@@ -94,9 +107,8 @@ describe("a member cannot take a teammate's token", () => {
       workspaceId: team.workspaceId,
       credentialType: 'httpBearerToken',
       name: 'Billing API',
-      data: bearerData('billing.example.test'),
+      data: withoutList('httpBearerToken'),
     });
-    await withoutAllowedDomains(env.svc, owned.id);
 
     const node = await memberAimsAtOwnHost(team, owned.id);
     expect(node?.ok).toBe(false);
@@ -123,11 +135,11 @@ describe("a member cannot take a teammate's token", () => {
 
   it('the secrets list marks a credential without allowed domains as needing them', async () => {
     const team = await teamWorkspace(env.svc);
-    const legacy = await team.owner.caller.secrets.create({
+    await team.owner.caller.secrets.create({
       workspaceId: team.workspaceId,
       credentialType: 'httpHeaderAuth',
       name: 'Legacy',
-      data: { ...(freshFakeData().httpHeaderAuth as Record<string, string>) },
+      data: withoutList('httpHeaderAuth'),
     });
     const listed = await team.owner.caller.secrets.create({
       workspaceId: team.workspaceId,
@@ -135,7 +147,6 @@ describe("a member cannot take a teammate's token", () => {
       name: 'Listed',
       data: { ...(freshFakeData().httpHeaderAuth as Record<string, string>) },
     });
-    await withoutAllowedDomains(env.svc, legacy.id);
     const { items } = await team.owner.caller.secrets.list({ workspaceId: team.workspaceId });
     expect(Object.fromEntries(items.map((s) => [s.name, s.needsAllowedDomains]))).toEqual({
       Legacy: true,
@@ -252,7 +263,12 @@ describe('only the creator, owners and admins change the list, and each change i
       secretId: created.id,
       data: bearerData('two.example.test, three.example.test'),
     });
-    await withoutAllowedDomains(env.svc, created.id);
+    const cleared = await team.member.caller.secrets.replace({
+      workspaceId: team.workspaceId,
+      secretId: created.id,
+      data: withoutList('httpBearerToken'),
+    });
+    expect(cleared.needsAllowedDomains).toBe(true);
     const fixed = await team.admin.caller.secrets.replace({
       workspaceId: team.workspaceId,
       secretId: created.id,
@@ -270,10 +286,18 @@ describe('only the creator, owners and admins change the list, and each change i
       },
       {
         credentialType: 'httpBearerToken',
+        publicFieldChanges: { allowedDomains: { old: 'two.example.test, three.example.test', new: null } },
+      },
+      {
+        credentialType: 'httpBearerToken',
         publicFieldChanges: { allowedDomains: { old: null, new: 'four.example.test' } },
       },
     ]);
-    expect(events.map((e) => e.actor_id)).toEqual([team.member.user.id, team.admin.user.id]);
+    expect(events.map((e) => e.actor_id)).toEqual([
+      team.member.user.id,
+      team.member.user.id,
+      team.admin.user.id,
+    ]);
   });
 
   it("a member cannot change the list of a teammate's credential", async () => {
