@@ -1,4 +1,4 @@
-import { Migrator, sql } from 'kysely';
+import { Migrator } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { migrateToLatest, migrations } from '../db/migrations.js';
 import { withDbScope } from '../db/scope.js';
