@@ -5,7 +5,7 @@ import { ZodError, type z } from 'zod';
 import { withDbScope } from '../db/scope.js';
 import { DomainError, InvalidInputError, NotSignedInError } from '../errors.js';
 import { type PublicUser, userForSession } from '../identity/identity.js';
-import type { SignInLimits } from '../identity/rate-limit.js';
+import type { SignInLimits, SignUpLimits } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
 import { workspaceOfWorkflow } from '../workflows/workflows.js';
 import { findUnacceptableInput } from './input-guard.js';
@@ -22,18 +22,26 @@ export interface Context {
   clientAddress?: string | undefined;
   /** Sign-in rate limits; the defaults (identity/rate-limit.ts) when not given. */
   signInLimits?: SignInLimits | undefined;
+  /** Sign-up limits; sign-up is not throttled without them (in-process callers). */
+  signUpLimits?: SignUpLimits | undefined;
 }
 
 /**
  * `secureCookies`: mark the session cookie Secure even when the request reached us over http — the case
  * behind a TLS-terminating proxy without `trustProxy`. On by default in production.
  */
-export function createContextFactory(svc: Services, secureCookies = false, signInLimits?: SignInLimits) {
+export function createContextFactory(
+  svc: Services,
+  secureCookies = false,
+  signInLimits?: SignInLimits,
+  signUpLimits?: SignUpLimits,
+) {
   return ({ req, res }: { req: FastifyRequest; res: FastifyReply }): Context => ({
     svc,
     sessionToken: req.cookies[SESSION_COOKIE] || undefined,
     clientAddress: req.ip,
     signInLimits,
+    signUpLimits,
     setSession(token, expiresAt) {
       res.setCookie(SESSION_COOKIE, token, {
         httpOnly: true,
