@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { scopeIndependent } from '../db/scope.js';
 import { ConflictError, InvalidCredentialsError, InvalidInputError, isUniqueViolation } from '../errors.js';
 import type { Actor, Services } from '../services.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import { hashPassword, passwordHashQueue, verifyPassword } from './passwords.js';
 import {
   countAttempt,
   countSignUp,
@@ -79,6 +79,7 @@ export async function signUp(
   from: SignUpContext = {},
 ): Promise<SignUpResult> {
   const email = input.email.trim().toLowerCase();
+  passwordHashQueue().refuseWhenFull();
   if (from.limits) await countSignUp(svc.db, from.address, from.limits);
   const passwordHash = await hashPassword(input.password, svc.passwordCost);
   const id = newId();
@@ -104,6 +105,7 @@ export async function signIn(
   attempt: AttemptContext = {},
 ): Promise<SessionStart> {
   const email = input.email.trim().toLowerCase();
+  passwordHashQueue().refuseWhenFull();
   // Counted before the password is checked, whether or not the account exists (same answer either way).
   const counted = await countAttempt(
     svc.db,
@@ -162,6 +164,7 @@ export async function changePassword(
     .select(['id', 'email', 'name', 'password_hash'])
     .where('id', '=', actor.userId)
     .executeTakeFirstOrThrow();
+  passwordHashQueue().refuseWhenFull();
   const counted = await countAttempt(
     svc.db,
     { email: user.email, address: attempt.address },

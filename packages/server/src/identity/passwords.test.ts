@@ -127,6 +127,7 @@ describe('the password hashing queue', () => {
       return 'refused';
     });
     await expect(refused).rejects.toBeInstanceOf(PasswordHashingBusyError);
+    expect(() => queue.refuseWhenFull()).toThrow(PasswordHashingBusyError);
     const error = (await refused.catch((e: unknown) => e)) as PasswordHashingBusyError;
     expect(error.kind).toBe('TOO_MANY_REQUESTS');
     expect(error.retryAfterSeconds).toBeGreaterThan(0);
@@ -134,6 +135,7 @@ describe('the password hashing queue', () => {
     running.finish();
     waiting.finish();
     expect(await Promise.all([first, second])).toEqual(['running', 'waiting']);
+    expect(() => queue.refuseWhenFull()).not.toThrow();
     expect(log).not.toContain('refused task ran');
   });
 

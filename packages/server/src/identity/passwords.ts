@@ -116,6 +116,15 @@ export class PasswordHashQueue {
     return expectedWaitMs > maxWaitMs;
   }
 
+  /**
+   * Refuses now when a derivation could not start or queue: callers check before any other work (database
+   * counters), so a flood that the queue refuses anyway costs next to nothing.
+   */
+  refuseWhenFull(): void {
+    if (this.running >= this.limits.concurrency && this.wouldWaitTooLong())
+      throw new PasswordHashingBusyError();
+  }
+
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.running >= this.limits.concurrency) {
       if (this.wouldWaitTooLong()) throw new PasswordHashingBusyError();
