@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ipaddr from 'ipaddr.js';
 
 export interface Config {
   host: string;
@@ -15,15 +16,37 @@ export interface Config {
   keyDir: string | undefined;
   webDir: string;
   logLevel: string;
-  /** Fastify `trustProxy`: honour X-Forwarded-* from a proxy in front (`true`, or comma-separated addresses/CIDRs). */
-  trustProxy: boolean | string;
+  /**
+   * Fastify `trustProxy`: the proxies (addresses or CIDRs) whose X-Forwarded-* headers are honoured, or false.
+   * Never `true`: then any client could name its own address and step around the per-address limits.
+   */
+  trustProxy: false | string[];
   /** Mark the session cookie Secure even when requests arrive over plain http (behind TLS termination). */
   secureCookies: boolean;
 }
 
-function parseTrustProxy(value: string | undefined): boolean | string {
-  if (!value || value === 'false') return false;
-  return value === 'true' ? true : value;
+/** LATCHKEY_TRUST_PROXY: comma-separated proxy addresses or CIDRs (e.g. `10.0.0.5, 10.1.0.0/16`), or unset. */
+export function parseTrustProxy(value: string | undefined): false | string[] {
+  if (value === undefined || value.trim() === '' || value.trim() === 'false') return false;
+  if (value.trim().toLowerCase() === 'true') {
+    throw new Error(
+      'LATCHKEY_TRUST_PROXY=true is no longer accepted: it lets any client choose its own address with X-Forwarded-For. ' +
+        'List the addresses or CIDRs of your proxies instead, comma-separated (e.g. LATCHKEY_TRUST_PROXY=10.0.0.5,10.1.0.0/16).',
+    );
+  }
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  entries.forEach((entry, index) => {
+    const valid = entry.includes('/') ? ipaddr.isValidCIDR(entry) : ipaddr.isValid(entry);
+    if (!valid) {
+      throw new Error(
+        `LATCHKEY_TRUST_PROXY entry ${index + 1} is not an IP address or CIDR: list your proxies' addresses or CIDRs, comma-separated`,
+      );
+    }
+  });
+  return entries;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -131,7 +131,7 @@ describe('sessions over HTTP', () => {
   });
 
   it('marks the session cookie Secure when the app is reached over https through a trusted proxy', async () => {
-    const proxied = await startHttpServer(t.app.svc, { trustProxy: true });
+    const proxied = await startHttpServer(t.app.svc, { trustProxy: '127.0.0.1' });
     const from = proxied.recorded.setCookies.length;
     const response = await postProcedure(
       proxied.client(),

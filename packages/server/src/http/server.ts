@@ -9,7 +9,13 @@ import { sql } from 'kysely';
 import { exportAuditLog } from '../audit/audit.js';
 import { DomainError, NotFoundError } from '../errors.js';
 import { callerForSession } from '../identity/identity.js';
-import { type SignInLimits, signInLimitsFromEnv } from '../identity/rate-limit.js';
+import {
+  type SignInLimits,
+  type SignUpLimits,
+  signInLimitsFromEnv,
+  signUpLimitsFromEnv,
+} from '../identity/rate-limit.js';
+import { RetryLaterError } from '../identity/retry-later.js';
 import type { Services } from '../services.js';
 import { type AppRouter, appRouter } from '../trpc/router.js';
 import { createContextFactory, isSecureRequest, sessionTokenOf } from '../trpc/trpc.js';
@@ -18,10 +24,31 @@ export interface HttpServerOptions {
   /** Built web app to serve at `/` (skipped when the folder does not exist). */
   webDir?: string | undefined;
   logger?: FastifyServerOptions['logger'];
-  trustProxy?: boolean | string;
+  /**
+   * The proxies (addresses or CIDRs, config.ts `parseTrustProxy`) whose X-Forwarded-* headers are believed;
+   * a request from any other peer is taken at its socket address.
+   */
+  trustProxy?: false | string | readonly string[] | undefined;
   secureCookies?: boolean;
   /** Sign-in rate limits; read from LATCHKEY_SIGNIN_* when not given (identity/rate-limit.ts). */
   signInLimits?: SignInLimits;
+  /** Sign-up limits; read from LATCHKEY_SIGNUP_* when not given (identity/rate-limit.ts). */
+  signUpLimits?: SignUpLimits;
+}
+
+/** Calls one batched request may hold (the web client's batch link uses the same limit). */
+export const MAX_BATCH_SIZE = 10;
+
+/**
+ * The procedures of a tRPC batch request (`/trpc/a,b,c?batch=1`), or undefined for a single call. Batching
+ * would let one request carry many password hashes past the per-request throttles, so `auth.*` is limited to
+ * one per batch (below).
+ */
+function batchedProcedures(request: { query: unknown; params: unknown }): string[] | undefined {
+  const batch = (request.query as { batch?: unknown } | undefined)?.batch;
+  const procedures = (request.params as { path?: unknown } | undefined)?.path;
+  if (batch !== '1' || typeof procedures !== 'string') return undefined;
+  return procedures.split(',');
 }
 
 const HTTP_STATUS: Record<DomainError['kind'], number> = {
@@ -123,7 +150,7 @@ export async function buildHttpServer(
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: 1024 * 1024,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: (options.trustProxy as string | string[] | false | undefined) ?? false,
   });
   await app.register(fastifyCookie);
 
@@ -141,6 +168,28 @@ export async function buildHttpServer(
       if (!type.startsWith('application/json')) {
         return reply.code(415).send(errorBody(415, 'Send state-changing requests as application/json'));
       }
+    }
+  });
+
+  // One password-hashing call per request: a batch may hold at most one auth.* procedure and at most
+  // MAX_BATCH_SIZE calls (tRPC's maxBatchSize below is the second line), refused before anything in it runs.
+  // (Fastify's maxParamLength, 100 characters, already answers 414 to a longer list of procedure names.)
+  app.addHook('preHandler', async (request, reply) => {
+    if (!(request.routeOptions.url ?? '').startsWith('/trpc')) return;
+    const procedures = batchedProcedures(request);
+    if (!procedures) return;
+    if (procedures.length > MAX_BATCH_SIZE) {
+      return reply.code(400).send(errorBody(400, `A batch may hold at most ${MAX_BATCH_SIZE} calls`));
+    }
+    if (procedures.filter((name) => name.startsWith('auth.')).length > 1) {
+      return reply
+        .code(400)
+        .send(
+          errorBody(
+            400,
+            'A batch may hold at most one auth procedure: send sign-up and sign-in calls one per request',
+          ),
+        );
     }
   });
 
@@ -221,7 +270,16 @@ export async function buildHttpServer(
         svc,
         options.secureCookies ?? false,
         options.signInLimits ?? signInLimitsFromEnv(process.env),
+        options.signUpLimits ?? signUpLimitsFromEnv(process.env),
       ),
+      maxBatchSize: MAX_BATCH_SIZE,
+      // A throttled call says when to come back.
+      responseMeta({ errors }) {
+        const waits = errors.flatMap((error) =>
+          error.cause instanceof RetryLaterError ? [error.cause.retryAfterSeconds] : [],
+        );
+        return waits.length ? { headers: { 'Retry-After': String(Math.max(...waits)) } } : {};
+      },
       onError({ error, path: procedure }) {
         // Only unexpected errors are logged, by procedure name and error class; never the input.
         if (error.code === 'INTERNAL_SERVER_ERROR') {

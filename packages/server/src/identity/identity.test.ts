@@ -1,8 +1,15 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownerDb } from '../testing/harness.js';
-import { signUpOverHttp, startTestHttpApp, trpcError } from '../testing/http-harness.js';
+import { postProcedure, signUpOverHttp, startTestHttpApp, trpcError } from '../testing/http-harness.js';
+import { SIGN_UP_NOT_SIGNED_IN } from './identity.js';
 import { hashToken } from './tokens.js';
+
+/** The user of a sign-up that must have created an account. */
+function created<T>(answer: { user: T | null }): T {
+  if (!answer.user) throw new Error('expected the sign-up to create an account');
+  return answer.user;
+}
 
 let t: Awaited<ReturnType<typeof startTestHttpApp>>;
 beforeAll(async () => {
@@ -19,34 +26,56 @@ function uniqueEmail(prefix = 'person'): string {
 const PASSWORD = 'correct horse battery staple';
 
 describe('sign-up', () => {
-  it('refuses an email that already has an account with CONFLICT, and creates nothing', async () => {
+  it('answers an email that already has an account neutrally: no session, nothing created, the account untouched', async () => {
     const email = uniqueEmail();
     await t.http.client().trpc.auth.signUp.mutate({ email, password: PASSWORD, name: 'First' });
     const users = await ownerDb(t.app.svc).selectFrom('users').select('id').execute();
     const workspaces = await ownerDb(t.app.svc).selectFrom('workspaces').select('id').execute();
 
     const second = t.http.client();
-    const error = await trpcError(
-      second.trpc.auth.signUp.mutate({ email, password: 'another password 123', name: 'Second' }),
-    );
-    expect(error.data?.code).toBe('CONFLICT');
-    expect(error.data?.httpStatus).toBe(409);
+    const answer = await second.trpc.auth.signUp.mutate({
+      email,
+      password: 'another password 123',
+      name: 'Second',
+    });
+    expect(answer).toEqual({ user: null, message: SIGN_UP_NOT_SIGNED_IN });
     expect(second.sessionToken()).toBeUndefined();
     expect(await ownerDb(t.app.svc).selectFrom('users').select('id').execute()).toHaveLength(users.length);
     expect(await ownerDb(t.app.svc).selectFrom('workspaces').select('id').execute()).toHaveLength(
       workspaces.length,
     );
+    // The owner's password still works; the one sent at sign-up does not.
+    expect((await t.http.client().trpc.auth.signIn.mutate({ email, password: PASSWORD })).user.email).toBe(
+      email,
+    );
+    expect(
+      (await trpcError(t.http.client().trpc.auth.signIn.mutate({ email, password: 'another password 123' })))
+        .data?.code,
+    ).toBe('UNAUTHORIZED');
+  });
+
+  it('answers a taken email with the same status as a new one (no CONFLICT that would confirm the account)', async () => {
+    const email = uniqueEmail();
+    const body = (name: string) => JSON.stringify({ email, password: PASSWORD, name });
+    const first = await postProcedure(t.http, 'auth.signUp', body('First'));
+    const again = await postProcedure(t.http, 'auth.signUp', body('Again'));
+    expect(first.status).toBe(200);
+    expect(again.status).toBe(200);
+    expect(again.text).not.toContain('exists');
+    expect(again.headers.get('set-cookie')).toBeNull();
   });
 
   it('treats emails case-insensitively: stored lower-case, signs in in any case, conflicts in any case', async () => {
     const email = uniqueEmail('Mixed.Case');
     const mixed = email.replace('@example.test', '@Example.TEST');
     const client = t.http.client();
-    const { user } = await client.trpc.auth.signUp.mutate({
-      email: mixed,
-      password: PASSWORD,
-      name: 'Casey',
-    });
+    const user = created(
+      await client.trpc.auth.signUp.mutate({
+        email: mixed,
+        password: PASSWORD,
+        name: 'Casey',
+      }),
+    );
     expect(user.email).toBe(email.toLowerCase());
     const stored = await ownerDb(t.app.svc)
       .selectFrom('users')
@@ -60,12 +89,10 @@ describe('sign-up', () => {
       const signedIn = await other.trpc.auth.signIn.mutate({ email: variant, password: PASSWORD });
       expect(signedIn.user.id).toBe(user.id);
     }
-    const duplicate = await trpcError(
-      t.http
-        .client()
-        .trpc.auth.signUp.mutate({ email: email.toUpperCase(), password: PASSWORD, name: 'Casey 2' }),
-    );
-    expect(duplicate.data?.code).toBe('CONFLICT');
+    const duplicate = await t.http
+      .client()
+      .trpc.auth.signUp.mutate({ email: email.toUpperCase(), password: PASSWORD, name: 'Casey 2' });
+    expect(duplicate.user).toBeNull();
   });
 
   it('refuses a password shorter than 10 characters with a field issue, not echoing it', async () => {
@@ -112,11 +139,13 @@ describe('auth.me', () => {
   it('answers the user and the personal workspace created at sign-up', async () => {
     const client = t.http.client();
     const email = uniqueEmail();
-    const { user } = await client.trpc.auth.signUp.mutate({
-      email,
-      password: PASSWORD,
-      name: '  Pat Person  ',
-    });
+    const user = created(
+      await client.trpc.auth.signUp.mutate({
+        email,
+        password: PASSWORD,
+        name: '  Pat Person  ',
+      }),
+    );
     const me = await client.trpc.auth.me.query();
     expect(me).toEqual({
       user: { id: user.id, email, name: 'Pat Person' },

@@ -2,16 +2,40 @@ import { sql } from 'kysely';
 import { scopeIndependent } from '../db/scope.js';
 import { ConflictError, InvalidCredentialsError, InvalidInputError, isUniqueViolation } from '../errors.js';
 import type { Actor, Services } from '../services.js';
-import { hashPassword, verifyPassword } from './passwords.js';
-import { countAttempt, DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from './rate-limit.js';
+import { hashPassword, passwordHashQueue, verifyPassword } from './passwords.js';
+import {
+  countAttempt,
+  countSignUp,
+  DEFAULT_SIGN_IN_LIMITS,
+  type SignInLimits,
+  type SignUpLimits,
+  slowDown,
+} from './rate-limit.js';
 import { hashToken, newId, newToken } from './tokens.js';
 
 /** Where a sign-in attempt comes from and the limits that apply (rate limiting; see rate-limit.ts). */
 export interface AttemptContext {
-  /** The client address (Fastify's `request.ip`, which honours LATCHKEY_TRUST_PROXY); none in-process. */
+  /** The client address (Fastify's `request.ip`: the peer, or what a trusted proxy in LATCHKEY_TRUST_PROXY says); none in-process. */
   address?: string | undefined;
   limits?: SignInLimits | undefined;
 }
+
+/** Where a sign-up comes from and its limits; without limits (in-process callers) sign-up is not throttled. */
+export interface SignUpContext {
+  address?: string | undefined;
+  limits?: SignUpLimits | undefined;
+}
+
+/**
+ * What sign-up answers when the email already has an account: the same status as a new account and a
+ * message true in both cases, so the answer does not confirm that the address is registered
+ * (docs/security.md "Sign-up and account enumeration" has the trade-off).
+ */
+export const SIGN_UP_NOT_SIGNED_IN =
+  'We could not sign you in with this email. If you already have an account, sign in with its password.';
+
+/** A new account (signed in), or the neutral answer when the email is taken (nothing created, no session). */
+export type SignUpResult = { signedIn: true; session: SessionStart } | { signedIn: false; message: string };
 
 export interface PublicUser {
   id: string;
@@ -43,13 +67,20 @@ async function startSession(
   return { token, expiresAt };
 }
 
-/** Creates an account with a personal workspace, and signs it in. */
+/**
+ * Creates an account with a personal workspace, and signs it in. Throttled per client address and in total
+ * (before any hashing); an email that already has an account gets the neutral answer after the same hashing
+ * work as a new one.
+ */
 export async function signUp(
   svc: Services,
   input: { email: string; password: string; name: string },
   createWorkspace: (userId: string, name: string) => Promise<unknown>,
-): Promise<SessionStart> {
+  from: SignUpContext = {},
+): Promise<SignUpResult> {
   const email = input.email.trim().toLowerCase();
+  passwordHashQueue().refuseWhenFull();
+  if (from.limits) await countSignUp(svc.db, from.address, from.limits);
   const passwordHash = await hashPassword(input.password, svc.passwordCost);
   const id = newId();
   try {
@@ -58,12 +89,12 @@ export async function signUp(
       .values({ id, email, name: input.name.trim(), password_hash: passwordHash })
       .execute();
   } catch (error) {
-    if (isUniqueViolation(error)) throw new ConflictError('An account with this email already exists');
+    if (isUniqueViolation(error)) return { signedIn: false, message: SIGN_UP_NOT_SIGNED_IN };
     throw error;
   }
   await createWorkspace(id, `${input.name.trim()}'s workspace`);
   const session = await startSession(svc, id);
-  return { user: { id, email, name: input.name.trim() }, ...session };
+  return { signedIn: true, session: { user: { id, email, name: input.name.trim() }, ...session } };
 }
 
 /** Signs in; the old session (if any) is ended so a fixed session id cannot be planted before sign-in. */
@@ -74,12 +105,14 @@ export async function signIn(
   attempt: AttemptContext = {},
 ): Promise<SessionStart> {
   const email = input.email.trim().toLowerCase();
+  passwordHashQueue().refuseWhenFull();
   // Counted before the password is checked, whether or not the account exists (same answer either way).
   const counted = await countAttempt(
     svc.db,
     { email, address: attempt.address },
     attempt.limits ?? DEFAULT_SIGN_IN_LIMITS,
   );
+  await slowDown(counted.delayMs);
   const user = await svc.db
     .selectFrom('users')
     .select(['id', 'email', 'name', 'password_hash'])
@@ -131,11 +164,13 @@ export async function changePassword(
     .select(['id', 'email', 'name', 'password_hash'])
     .where('id', '=', actor.userId)
     .executeTakeFirstOrThrow();
+  passwordHashQueue().refuseWhenFull();
   const counted = await countAttempt(
     svc.db,
     { email: user.email, address: attempt.address },
     attempt.limits ?? DEFAULT_SIGN_IN_LIMITS,
   );
+  await slowDown(counted.delayMs);
   if (!(await verifyPassword(input.currentPassword, user.password_hash))) {
     throw new InvalidInputError([{ path: ['currentPassword'], message: 'Is not your current password' }]);
   }

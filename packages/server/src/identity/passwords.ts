@@ -1,4 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { RetryLaterError } from './retry-later.js';
 
 export interface ScryptCost {
   /** CPU/memory cost as a power of two: 17 → N = 131072, the OWASP recommendation with r=8, p=1. */
@@ -21,10 +23,141 @@ function derive(password: string, salt: Buffer, cost: ScryptCost): Promise<Buffe
   });
 }
 
+export interface HashQueueLimits {
+  /**
+   * Derivations running at once: below the libuv thread pool's size, so file reads and DNS keep a thread, and
+   * below the number of CPUs, so the event loop keeps one.
+   */
+  concurrency: number;
+  /** Derivations allowed to wait for a free slot; one more is refused at once. */
+  maxWaiting: number;
+  /**
+   * The longest a derivation may expect to wait (queue length × the recent derivation time ÷ concurrency);
+   * a request that would wait longer is refused at once. Unset: only `maxWaiting` bounds the wait.
+   */
+  maxWaitMs?: number | undefined;
+}
+
+/** libuv's thread pool: `UV_THREADPOOL_SIZE`, 4 unless set (read by libuv when the pool first starts). */
+export function libuvPoolSize(env: NodeJS.ProcessEnv = process.env): number {
+  const size = Number(env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(size) && size > 0 ? size : 4;
+}
+
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be a whole number of at least ${min}`);
+  }
+  return value;
+}
+
+/**
+ * `LATCHKEY_PASSWORD_HASH_CONCURRENCY` (default: half the libuv pool and one less than the CPUs, at least 1),
+ * `LATCHKEY_PASSWORD_HASH_QUEUE` (default 16) and `LATCHKEY_PASSWORD_HASH_MAX_WAIT_MS` (default 3000). The
+ * concurrency must leave at least one pool thread free.
+ */
+export function hashQueueLimitsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  cpus: number = availableParallelism(),
+): Required<HashQueueLimits> {
+  const pool = libuvPoolSize(env);
+  const concurrency = wholeNumber(
+    env,
+    'LATCHKEY_PASSWORD_HASH_CONCURRENCY',
+    Math.max(1, Math.min(Math.floor(pool / 2), cpus - 1)),
+    1,
+  );
+  if (concurrency >= pool && pool > 1) {
+    throw new Error(
+      `LATCHKEY_PASSWORD_HASH_CONCURRENCY must be below the libuv thread pool size (UV_THREADPOOL_SIZE, ${pool}), so password hashing cannot take every thread`,
+    );
+  }
+  return {
+    concurrency,
+    maxWaiting: wholeNumber(env, 'LATCHKEY_PASSWORD_HASH_QUEUE', 16, 0),
+    maxWaitMs: wholeNumber(env, 'LATCHKEY_PASSWORD_HASH_MAX_WAIT_MS', 3000, 1),
+  };
+}
+
+export class PasswordHashingBusyError extends RetryLaterError {
+  constructor() {
+    super('The server is busy checking other passwords. Try again in a few seconds.', 5);
+  }
+}
+
+/**
+ * A bounded queue for password derivations. scrypt runs on libuv's small thread pool, which static files, DNS
+ * lookups (the runner's outbound calls) and zlib share: without a bound, a burst of sign-ups or sign-ins
+ * holds every thread (and every CPU) for seconds and the whole server stalls. At most `concurrency`
+ * derivations run; others wait their turn in order, as long as the line is short enough (`maxWaiting`,
+ * `maxWaitMs`); past that a request is refused at once (`PasswordHashingBusyError`, 429) rather than queued
+ * behind work it would wait too long for.
+ */
+export class PasswordHashQueue {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** A moving average of recent derivation times (ms); undefined until one has finished. */
+  private typicalMs: number | undefined;
+
+  constructor(readonly limits: HashQueueLimits) {}
+
+  get size(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+
+  private wouldWaitTooLong(): boolean {
+    if (this.waiting.length >= this.limits.maxWaiting) return true;
+    const { maxWaitMs } = this.limits;
+    if (maxWaitMs === undefined || this.typicalMs === undefined) return false;
+    const expectedWaitMs = ((this.waiting.length + 1) * this.typicalMs) / this.limits.concurrency;
+    return expectedWaitMs > maxWaitMs;
+  }
+
+  /**
+   * Refuses now when a derivation could not start or queue: callers check before any other work (database
+   * counters), so a flood that the queue refuses anyway costs next to nothing.
+   */
+  refuseWhenFull(): void {
+    if (this.running >= this.limits.concurrency && this.wouldWaitTooLong())
+      throw new PasswordHashingBusyError();
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limits.concurrency) {
+      if (this.wouldWaitTooLong()) throw new PasswordHashingBusyError();
+      // The slot is handed over by the finishing task (running stays counted), so no newcomer can jump the line.
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.running += 1;
+    }
+    const started = performance.now();
+    try {
+      return await task();
+    } finally {
+      const took = performance.now() - started;
+      this.typicalMs = this.typicalMs === undefined ? took : 0.8 * this.typicalMs + 0.2 * took;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running -= 1;
+    }
+  }
+}
+
+let sharedQueue: PasswordHashQueue | undefined;
+
+/** The process's queue (one libuv pool per process), configured from the environment on first use. */
+export function passwordHashQueue(): PasswordHashQueue {
+  sharedQueue ??= new PasswordHashQueue(hashQueueLimitsFromEnv());
+  return sharedQueue;
+}
+
 /** `scrypt$<log2N>$<r>$<p>$<salt b64>$<hash b64>`: the cost travels with the hash, so it can be raised later. */
 export async function hashPassword(password: string, cost: ScryptCost = OWASP_SCRYPT): Promise<string> {
   const salt = randomBytes(16);
-  const key = await derive(password, salt, cost);
+  const key = await passwordHashQueue().run(() => derive(password, salt, cost));
   return ['scrypt', cost.log2N, cost.r, cost.p, salt.toString('base64'), key.toString('base64')].join('$');
 }
 
@@ -32,10 +165,8 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [scheme, log2N, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
-  const actual = await derive(password, Buffer.from(salt, 'base64'), {
-    log2N: Number(log2N),
-    r: Number(r),
-    p: Number(p),
-  });
+  const actual = await passwordHashQueue().run(() =>
+    derive(password, Buffer.from(salt, 'base64'), { log2N: Number(log2N), r: Number(r), p: Number(p) }),
+  );
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }

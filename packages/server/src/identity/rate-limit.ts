@@ -1,30 +1,63 @@
 /**
- * Sign-in rate limiting per account and per client address (docs/security.md, docs/operations.md).
+ * Sign-in and sign-up throttling (docs/security.md, docs/operations.md).
  *
  * Counters live in the database (`sign_in_attempts`), so every server instance behind a load balancer counts
- * against the same limit and a restart does not reset it. Each attempt is counted *before* the password is
- * checked (an atomic upsert), so parallel guesses cannot slip past the limit; a successful attempt gives its
- * count back (the account's counter is cleared, the address's decremented), so only failures accumulate.
- * Buckets are keyed by SHA-256 of the normalised email / address: the table holds neither.
+ * against the same limits and a restart does not reset them. Each attempt is counted *before* the password is
+ * checked (an atomic upsert), so parallel guesses cannot slip past a limit. Buckets are keyed by SHA-256 of the
+ * normalised email / address: the table holds neither.
+ *
+ * Sign-in has three buckets, so that nobody can lock someone else out:
+ * - (account, client address): past `perAccountAndAddress` the address is refused for that account (429);
+ * - client address: past `perAddress` the address is refused for every account (429; password spraying);
+ * - account, from every address: past `perAccount` each further attempt is *slowed* — a delay that doubles
+ *   with every attempt, up to `maxDelayMs` — never refused, so the right password from an address that has not
+ *   failed still gets in however many guesses others made.
+ * A successful attempt gives its count back (the pair's and the account's counters are cleared, the address's
+ * decremented), so only failures accumulate.
+ *
+ * Client addresses are grouped before counting (`addressGroup`): an IPv6 client usually holds a whole /64.
  */
 import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { DomainError } from '../errors.js';
+import { RetryLaterError } from './retry-later.js';
 
 export interface SignInLimits {
-  /** Attempts per account (email) per window. */
+  /** Attempts per account (email) per window, from all addresses, after which attempts are slowed. */
   perAccount: number;
-  /** Attempts per client address per window. */
+  /** Attempts per client address per window (any accounts), after which the address is refused. */
   perAddress: number;
+  /** Attempts per (account, client address) per window, after which that address is refused for that account. */
+  perAccountAndAddress?: number | undefined;
+  windowMs: number;
+  /** The longest delay a slowed attempt waits (default 10 s); the first waits 250 ms, each next one twice as long. */
+  maxDelayMs?: number | undefined;
+}
+
+export const DEFAULT_SIGN_IN_LIMITS = {
+  perAccount: 10,
+  perAddress: 50,
+  perAccountAndAddress: 10,
+  windowMs: 15 * 60 * 1000,
+  maxDelayMs: 10_000,
+} satisfies SignInLimits;
+
+export interface SignUpLimits {
+  /** Sign-ups per client address per window. */
+  perAddress: number;
+  /** Sign-ups in total (every address, every instance) per window. */
+  total: number;
   windowMs: number;
 }
 
-export const DEFAULT_SIGN_IN_LIMITS: SignInLimits = {
-  perAccount: 10,
-  perAddress: 50,
+export const DEFAULT_SIGN_UP_LIMITS: SignUpLimits = {
+  perAddress: 20,
+  total: 300,
   windowMs: 15 * 60 * 1000,
 };
+
+const FIRST_DELAY_MS = 250;
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -34,24 +67,68 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   return value;
 }
 
-/** LATCHKEY_SIGNIN_MAX_PER_ACCOUNT, LATCHKEY_SIGNIN_MAX_PER_ADDRESS, LATCHKEY_SIGNIN_WINDOW_SECONDS. */
-export function signInLimitsFromEnv(env: NodeJS.ProcessEnv): SignInLimits {
+/**
+ * LATCHKEY_SIGNIN_MAX_PER_ACCOUNT, LATCHKEY_SIGNIN_MAX_PER_ADDRESS, LATCHKEY_SIGNIN_MAX_PER_ACCOUNT_ADDRESS,
+ * LATCHKEY_SIGNIN_WINDOW_SECONDS, LATCHKEY_SIGNIN_MAX_DELAY_SECONDS.
+ */
+export function signInLimitsFromEnv(env: NodeJS.ProcessEnv): Required<SignInLimits> {
+  const d = DEFAULT_SIGN_IN_LIMITS;
   return {
-    perAccount: positiveInt(env, 'LATCHKEY_SIGNIN_MAX_PER_ACCOUNT', DEFAULT_SIGN_IN_LIMITS.perAccount),
-    perAddress: positiveInt(env, 'LATCHKEY_SIGNIN_MAX_PER_ADDRESS', DEFAULT_SIGN_IN_LIMITS.perAddress),
-    windowMs:
-      positiveInt(env, 'LATCHKEY_SIGNIN_WINDOW_SECONDS', DEFAULT_SIGN_IN_LIMITS.windowMs / 1000) * 1000,
+    perAccount: positiveInt(env, 'LATCHKEY_SIGNIN_MAX_PER_ACCOUNT', d.perAccount),
+    perAddress: positiveInt(env, 'LATCHKEY_SIGNIN_MAX_PER_ADDRESS', d.perAddress),
+    perAccountAndAddress: positiveInt(env, 'LATCHKEY_SIGNIN_MAX_PER_ACCOUNT_ADDRESS', d.perAccountAndAddress),
+    windowMs: positiveInt(env, 'LATCHKEY_SIGNIN_WINDOW_SECONDS', d.windowMs / 1000) * 1000,
+    maxDelayMs: positiveInt(env, 'LATCHKEY_SIGNIN_MAX_DELAY_SECONDS', d.maxDelayMs / 1000) * 1000,
   };
 }
 
-export class TooManyAttemptsError extends DomainError {
-  readonly kind = 'TOO_MANY_REQUESTS';
-  constructor(readonly retryAfterSeconds: number) {
-    const minutes = Math.max(1, Math.ceil(retryAfterSeconds / 60));
+/** LATCHKEY_SIGNUP_MAX_PER_ADDRESS, LATCHKEY_SIGNUP_MAX_TOTAL, LATCHKEY_SIGNUP_WINDOW_SECONDS. */
+export function signUpLimitsFromEnv(env: NodeJS.ProcessEnv): SignUpLimits {
+  const d = DEFAULT_SIGN_UP_LIMITS;
+  return {
+    perAddress: positiveInt(env, 'LATCHKEY_SIGNUP_MAX_PER_ADDRESS', d.perAddress),
+    total: positiveInt(env, 'LATCHKEY_SIGNUP_MAX_TOTAL', d.total),
+    windowMs: positiveInt(env, 'LATCHKEY_SIGNUP_WINDOW_SECONDS', d.windowMs / 1000) * 1000,
+  };
+}
+
+const inMinutes = (seconds: number) => {
+  const minutes = Math.max(1, Math.ceil(seconds / 60));
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+};
+
+export class TooManyAttemptsError extends RetryLaterError {
+  constructor(retryAfterSeconds: number) {
     super(
-      `Too many sign-in attempts for this account or from this address. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+      `Too many sign-in attempts for this account from this address, or from this address. Try again in ${inMinutes(retryAfterSeconds)}.`,
+      retryAfterSeconds,
     );
   }
+}
+
+export class TooManySignUpsError extends RetryLaterError {
+  constructor(retryAfterSeconds: number) {
+    super(
+      `Too many new accounts right now. Try again in ${inMinutes(retryAfterSeconds)}.`,
+      retryAfterSeconds,
+    );
+  }
+}
+
+/**
+ * The group a client address is counted under: an IPv4 address as itself (IPv4-mapped IPv6 included), an IPv6
+ * address as its /64 — one subscriber or host usually holds a whole /64, so counting single IPv6 addresses
+ * would give each client 2^64 fresh addresses. Anything unparsable is counted as given.
+ */
+export function addressGroup(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  let parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  }
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  const parts = (parsed as ipaddr.IPv6).parts.slice(0, 4);
+  return `${new ipaddr.IPv6([...parts, 0, 0, 0, 0]).toNormalizedString()}/64`;
 }
 
 interface SignInAttemptsTable {
@@ -63,58 +140,103 @@ interface SignInAttemptsTable {
 type LimiterDb = Kysely<Database & { sign_in_attempts: SignInAttemptsTable }>;
 
 const digest = (value: string) => createHash('sha256').update(value).digest('hex');
+const normalisedEmail = (email: string) => email.trim().toLowerCase();
+
+/**
+ * Adds one to `bucket` (a fresh window when the last one is over) and returns the count including this one
+ * and the milliseconds until the window ends.
+ */
+async function countIn(
+  db: LimiterDb,
+  bucket: string,
+  windowMs: number,
+): Promise<{ attempts: number; retryAfterMs: number }> {
+  const window = Math.round(windowMs);
+  const { rows } = await sql<{ attempts: number; retry_ms: string | number }>`
+    insert into sign_in_attempts as a (bucket, window_started_at, attempts) values (${bucket}, now(), 1)
+    on conflict (bucket) do update set
+      attempts = case when a.window_started_at <= now() - ${window}::int * interval '1 millisecond'
+                      then 1 else a.attempts + 1 end,
+      window_started_at = case when a.window_started_at <= now() - ${window}::int * interval '1 millisecond'
+                               then now() else a.window_started_at end
+    returning a.attempts,
+      greatest(0, extract(epoch from (a.window_started_at + ${window}::int * interval '1 millisecond' - now())) * 1000)::bigint::text as retry_ms`.execute(
+    db,
+  );
+  const row = rows[0];
+  return { attempts: Number(row?.attempts ?? 1), retryAfterMs: Number(row?.retry_ms ?? windowMs) };
+}
+
+async function dropOldCounters(db: LimiterDb, windowMs: number): Promise<void> {
+  // Now and then, drop counters whose window is long over (keeps the table small; no scheduler needed).
+  if (Math.random() < 0.02) {
+    await sql`delete from sign_in_attempts where window_started_at < now() - ${Math.round(windowMs)}::int * interval '2 millisecond'`.execute(
+      db,
+    );
+  }
+}
+
+const wholeSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 export interface AttemptSubject {
   email: string;
   address?: string | undefined;
 }
 
-function buckets(subject: AttemptSubject, limits: SignInLimits): { key: string; limit: number }[] {
-  const list = [{ key: `account:${digest(subject.email.trim().toLowerCase())}`, limit: limits.perAccount }];
-  if (subject.address) list.push({ key: `address:${digest(subject.address)}`, limit: limits.perAddress });
-  return list;
+/** How a counted sign-in attempt goes on: wait `delayMs` first, then call `succeeded()` after a success. */
+export interface CountedAttempt {
+  delayMs: number;
+  succeeded(): Promise<void>;
 }
 
 /**
- * Counts one attempt in every bucket of `subject`; throws TooManyAttemptsError when any bucket is over its
- * limit (the answer is the same whether the account exists or not). Returns a function that gives the attempt
- * back after a success.
+ * The delay of the attempt that brings an account to `attempts` in the window: none up to the limit, then
+ * 250 ms doubling with each attempt, at most `maxDelayMs`.
+ */
+export function slowdownFor(attempts: number, limits: SignInLimits): number {
+  const over = attempts - limits.perAccount;
+  if (over <= 0) return 0;
+  const max = limits.maxDelayMs ?? DEFAULT_SIGN_IN_LIMITS.maxDelayMs;
+  return Math.min(max, FIRST_DELAY_MS * 2 ** Math.min(over - 1, 30));
+}
+
+/**
+ * Counts one sign-in attempt. Throws TooManyAttemptsError when the (account, address) pair or the address is
+ * over its limit (the answer is the same whether the account exists or not; a refused attempt does not count
+ * against the account). Otherwise returns how long to slow the attempt down, and a function that gives the
+ * attempt back after a success.
  */
 export async function countAttempt(
   db: Kysely<Database>,
   subject: AttemptSubject,
   limits: SignInLimits,
-): Promise<{ succeeded(): Promise<void> }> {
+): Promise<CountedAttempt> {
   const limiter = db as unknown as LimiterDb;
-  const windowMs = Math.round(limits.windowMs);
+  const email = normalisedEmail(subject.email);
+  const accountKey = `account:${digest(email)}`;
+  const group = subject.address ? addressGroup(subject.address) : undefined;
+  const addressKeys = group
+    ? [
+        {
+          key: `account-address:${digest(`${email}\n${group}`)}`,
+          limit: limits.perAccountAndAddress ?? limits.perAccount,
+        },
+        { key: `address:${digest(group)}`, limit: limits.perAddress },
+      ]
+    : [];
   let retryAfterMs = 0;
-  const list = buckets(subject, limits);
-  for (const { key, limit } of list) {
-    const { rows } = await sql<{ attempts: number; retry_ms: string | number }>`
-      insert into sign_in_attempts as a (bucket, window_started_at, attempts) values (${key}, now(), 1)
-      on conflict (bucket) do update set
-        attempts = case when a.window_started_at <= now() - ${windowMs}::int * interval '1 millisecond'
-                        then 1 else a.attempts + 1 end,
-        window_started_at = case when a.window_started_at <= now() - ${windowMs}::int * interval '1 millisecond'
-                                 then now() else a.window_started_at end
-      returning a.attempts,
-        greatest(0, extract(epoch from (a.window_started_at + ${windowMs}::int * interval '1 millisecond' - now())) * 1000)::bigint::text as retry_ms`.execute(
-      limiter,
-    );
-    const row = rows[0];
-    if (row && row.attempts > limit) retryAfterMs = Math.max(retryAfterMs, Number(row.retry_ms));
+  for (const { key, limit } of addressKeys) {
+    const counted = await countIn(limiter, key, limits.windowMs);
+    if (counted.attempts > limit) retryAfterMs = Math.max(retryAfterMs, counted.retryAfterMs);
   }
-  // Now and then, drop counters whose window is long over (keeps the table small; no scheduler needed).
-  if (Math.random() < 0.02) {
-    await sql`delete from sign_in_attempts where window_started_at < now() - ${windowMs}::int * interval '2 millisecond'`.execute(
-      limiter,
-    );
-  }
-  if (retryAfterMs > 0) throw new TooManyAttemptsError(Math.ceil(retryAfterMs / 1000));
+  await dropOldCounters(limiter, limits.windowMs);
+  if (retryAfterMs > 0) throw new TooManyAttemptsError(wholeSeconds(retryAfterMs));
+  const account = await countIn(limiter, accountKey, limits.windowMs);
   return {
+    delayMs: slowdownFor(account.attempts, limits),
     async succeeded() {
-      for (const { key } of list) {
-        if (key.startsWith('account:')) {
+      for (const { key } of [{ key: accountKey }, ...addressKeys]) {
+        if (!key.startsWith('address:')) {
           await limiter.deleteFrom('sign_in_attempts').where('bucket', '=', key).execute();
         } else {
           await limiter
@@ -126,4 +248,34 @@ export async function countAttempt(
       }
     },
   };
+}
+
+/**
+ * Counts one sign-up from `address` and in total; throws TooManySignUpsError past either limit (an address
+ * over its own limit is refused without using up the total). Sign-ups are never given back: each one costs a
+ * password hash and creates an account.
+ */
+export async function countSignUp(
+  db: Kysely<Database>,
+  address: string | undefined,
+  limits: SignUpLimits,
+): Promise<void> {
+  const limiter = db as unknown as LimiterDb;
+  if (address) {
+    const fromAddress = await countIn(
+      limiter,
+      `sign-up-address:${digest(addressGroup(address))}`,
+      limits.windowMs,
+    );
+    if (fromAddress.attempts > limits.perAddress) {
+      throw new TooManySignUpsError(wholeSeconds(fromAddress.retryAfterMs));
+    }
+  }
+  const total = await countIn(limiter, 'sign-up-total', limits.windowMs);
+  if (total.attempts > limits.total) throw new TooManySignUpsError(wholeSeconds(total.retryAfterMs));
+}
+
+/** Waits `ms` (a slowed sign-in attempt), without holding a database connection or a pool thread. */
+export function slowDown(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }

@@ -141,6 +141,7 @@ export async function signedInUser(svc: Services, name = 'Test User') {
   const email = `user-${counter}-${randomBytes(3).toString('hex')}@example.test`;
   const password = 'correct horse battery staple';
   const { user } = await caller.auth.signUp({ email, password, name });
+  if (!user) throw new Error('sign-up of a fresh email did not sign in');
   return { caller, session, user, email, password };
 }
 

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { buildHttpServer } from '../http/server.js';
-import type { SignInLimits } from '../identity/rate-limit.js';
+import type { SignInLimits, SignUpLimits } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
 import type { AppRouter } from '../trpc/router.js';
 import { SESSION_COOKIE } from '../trpc/trpc.js';
@@ -102,6 +102,8 @@ function parseJson(text: string): unknown {
   }
 }
 
+const GENEROUS_SIGN_UP_LIMITS: SignUpLimits = { perAddress: 100_000, total: 100_000, windowMs: 60_000 };
+
 /**
  * Starts a real Fastify server for `svc` on an ephemeral port of 127.0.0.1, logging at trace level into
  * `recorded.logs`. `logger` replaces the default `{ level: 'trace' }` options (the stream is always added).
@@ -110,9 +112,11 @@ export async function startHttpServer(
   svc: Services,
   options: {
     logger?: Exclude<FastifyServerOptions['logger'], boolean | undefined>;
-    trustProxy?: boolean | string;
+    trustProxy?: false | string | readonly string[];
     secureCookies?: boolean;
     signInLimits?: SignInLimits;
+    /** Default: generous (every test's users sign up from 127.0.0.1); pass limits to test throttling. */
+    signUpLimits?: SignUpLimits;
   } = {},
 ): Promise<HttpTestServer> {
   const recorded: Recorded = { responses: [], setCookies: [], logs: [] };
@@ -122,6 +126,7 @@ export async function startHttpServer(
     trustProxy: options.trustProxy,
     secureCookies: options.secureCookies,
     ...(options.signInLimits ? { signInLimits: options.signInLimits } : {}),
+    signUpLimits: options.signUpLimits ?? GENEROUS_SIGN_UP_LIMITS,
   });
   await server.listen({ host: '127.0.0.1', port: 0 });
   const address = server.server.address();
@@ -206,6 +211,7 @@ export async function signUpOverHttp(http: HttpTestServer, name = 'Test User') {
   const email = `http-user-${counter}-${randomBytes(3).toString('hex')}@example.test`;
   const password = 'correct horse battery staple';
   const { user } = await client.trpc.auth.signUp.mutate({ email, password, name });
+  if (!user) throw new Error('sign-up of a fresh email did not sign in');
   const me = await client.trpc.auth.me.query();
   const workspaceId = me?.workspaces[0]?.id;
   if (!workspaceId) throw new Error('sign-up created no personal workspace');

@@ -5,7 +5,7 @@ import { ZodError, type z } from 'zod';
 import { withDbScope } from '../db/scope.js';
 import { DomainError, InvalidInputError, NotSignedInError } from '../errors.js';
 import { callerForSession, type NamedWorkspace } from '../identity/identity.js';
-import type { SignInLimits } from '../identity/rate-limit.js';
+import type { SignInLimits, SignUpLimits } from '../identity/rate-limit.js';
 import type { Services } from '../services.js';
 import { findUnacceptableInput } from './input-guard.js';
 import { id } from './inputs.js';
@@ -43,13 +43,20 @@ export interface Context {
   clientAddress?: string | undefined;
   /** Sign-in rate limits; the defaults (identity/rate-limit.ts) when not given. */
   signInLimits?: SignInLimits | undefined;
+  /** Sign-up limits; sign-up is not throttled without them (in-process callers). */
+  signUpLimits?: SignUpLimits | undefined;
 }
 
 /**
  * `secureCookies`: mark the session cookie Secure even when the request reached us over http — the case
  * behind a TLS-terminating proxy without `trustProxy`. On by default in production.
  */
-export function createContextFactory(svc: Services, secureCookies = false, signInLimits?: SignInLimits) {
+export function createContextFactory(
+  svc: Services,
+  secureCookies = false,
+  signInLimits?: SignInLimits,
+  signUpLimits?: SignUpLimits,
+) {
   return ({ req, res }: { req: FastifyRequest; res: FastifyReply }): Context => {
     const secure = isSecureRequest(req, secureCookies);
     const cookieName = secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
@@ -58,6 +65,7 @@ export function createContextFactory(svc: Services, secureCookies = false, signI
       sessionToken: sessionTokenOf(req, secureCookies),
       clientAddress: req.ip,
       signInLimits,
+      signUpLimits,
       setSession(token, expiresAt) {
         // No Domain attribute: host-only (and required for the __Host- prefix).
         res.setCookie(cookieName, token, {

@@ -26,7 +26,8 @@ export const queryClient = new QueryClient({
 
 // The session is an HttpOnly cookie; the browser sends it on same-origin requests by itself.
 export const trpcClient = createTRPCClient<AppRouter>({
-  links: [httpBatchLink({ url: '/trpc' })],
+  // The server refuses batches of more than 10 calls (MAX_BATCH_SIZE in packages/server/src/http/server.ts).
+  links: [httpBatchLink({ url: '/trpc', maxItems: 10 })],
 });
 
 export const trpc = createTRPCOptionsProxy<AppRouter>({ client: trpcClient, queryClient });

@@ -1,9 +1,10 @@
 import { useMutation } from '@tanstack/react-query';
+import { useState } from 'react';
 import { FormProvider, useForm } from 'react-hook-form';
 import { errorCode, errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
 import { Link, navigate, nextPath, paths, useDocumentTitle } from '../app/router';
 import { applyFieldIssues } from '../schema-form/SchemaFields';
-import { ErrorAlert } from '../ui/Feedback';
+import { ErrorAlert, Notice } from '../ui/Feedback';
 import { TextField } from '../ui/TextField';
 
 function AuthLayout({
@@ -107,10 +108,18 @@ export function SignUpPage() {
   const form = useForm<SignUpValues>({ defaultValues: { name: '', email: '', password: '' } });
   const signUp = useMutation(trpc.auth.signUp.mutationOptions());
   const next = nextPath();
+  // The server's neutral answer when no account was created (it does not say whether the email is taken).
+  const [notSignedIn, setNotSignedIn] = useState<string | null>(null);
 
   const onSubmit = form.handleSubmit(async (values) => {
+    setNotSignedIn(null);
     try {
-      await signUp.mutateAsync(values);
+      const result = await signUp.mutateAsync(values);
+      if (!result.user) {
+        form.resetField('password');
+        setNotSignedIn(result.message);
+        return;
+      }
       form.reset();
       signUp.reset();
       await afterAuthentication();
@@ -119,12 +128,7 @@ export function SignUpPage() {
     }
   });
 
-  const failure =
-    signUp.error && errorCode(signUp.error) === 'CONFLICT'
-      ? 'An account with this email already exists. Sign in instead.'
-      : signUp.error && fieldIssues(signUp.error).length === 0
-        ? errorMessage(signUp.error)
-        : null;
+  const failure = signUp.error && fieldIssues(signUp.error).length === 0 ? errorMessage(signUp.error) : null;
 
   return (
     <AuthLayout
@@ -134,6 +138,13 @@ export function SignUpPage() {
       <FormProvider {...form}>
         <form className="stack" onSubmit={onSubmit} noValidate>
           <ErrorAlert>{failure}</ErrorAlert>
+          {notSignedIn && (
+            <div role="status">
+              <Notice>
+                {notSignedIn} <Link href={paths.signIn(next ?? undefined)}>Go to sign in</Link>
+              </Notice>
+            </div>
+          )}
           <TextField name="name" label="Your name" autoComplete="name" required autoFocus />
           <TextField
             name="email"

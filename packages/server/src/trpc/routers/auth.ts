@@ -5,16 +5,27 @@ import { displayName, email, password } from '../inputs.js';
 import { authedProcedure, publicProcedure, router } from '../trpc.js';
 
 export const authRouter = router({
+  /**
+   * Throttled per client address and in total (TOO_MANY_REQUESTS with Retry-After). A new email is signed in
+   * (`user`); an email that already has an account gets `user: null` and a neutral `message`, same status.
+   */
   signUp: publicProcedure
     .input(z.object({ email, password, name: displayName }))
     .mutation(async ({ ctx, input }) => {
-      const session = await signUp(ctx.svc, input, (userId, name) =>
-        createWorkspace(ctx.svc, { userId }, { name, plan: 'personal' }),
+      const result = await signUp(
+        ctx.svc,
+        input,
+        (userId, name) => createWorkspace(ctx.svc, { userId }, { name, plan: 'personal' }),
+        { address: ctx.clientAddress, limits: ctx.signUpLimits },
       );
-      ctx.setSession(session.token, session.expiresAt);
-      return { user: session.user };
+      if (!result.signedIn) return { user: null, message: result.message };
+      ctx.setSession(result.session.token, result.session.expiresAt);
+      return { user: result.session.user, message: null };
     }),
-  /** Rate-limited per account and per client address: TOO_MANY_REQUESTS (429) past the limit. */
+  /**
+   * Throttled per (account, client address) and per address: TOO_MANY_REQUESTS (429, Retry-After) past the
+   * limit; many failures on one account slow its attempts down instead of locking it.
+   */
   signIn: publicProcedure
     .input(z.object({ email, password: z.string().min(1).max(1024) }))
     .mutation(async ({ ctx, input }) => {
