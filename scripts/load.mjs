@@ -361,9 +361,9 @@ async function steadyLoad(backend, options, sink, server, users) {
             credentialType: 'httpBearerToken',
             name: `${context.user.tag}-load-${counter}`,
             data: {
-                token: `fake-load-${counter}-${randomBytes(4).toString('hex')}`,
-                allowedDomains: '127.0.0.1',
-              },
+              token: `fake-load-${counter}-${randomBytes(4).toString('hex')}`,
+              allowedDomains: '127.0.0.1',
+            },
           }),
         };
       },

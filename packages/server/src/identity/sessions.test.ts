@@ -400,7 +400,7 @@ describe('the expiry sweep', () => {
 describe('the session cookie and HSTS over https', () => {
   let https: HttpTestServer;
   beforeAll(async () => {
-    https = await startHttpServer(t.app.svc, { trustProxy: true });
+    https = await startHttpServer(t.app.svc, { trustProxy: '127.0.0.1' });
   });
   afterAll(() => https.close());
   const viaTls = { 'content-type': 'application/json', 'x-forwarded-proto': 'https' };
