@@ -28,7 +28,7 @@ export interface SignUpContext {
 
 /**
  * What sign-up answers when the email already has an account: the same status as a new account and a
- * message true in both cases, so the answer does not confirm that the address is registered
+ * message that does not say the email is taken, so the answer does not confirm that it is registered
  * (docs/security.md "Sign-up and account enumeration" has the trade-off).
  */
 export const SIGN_UP_NOT_SIGNED_IN =

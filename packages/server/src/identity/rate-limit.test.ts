@@ -98,7 +98,7 @@ describe('sign-in throttling', () => {
     expect(limited.status).toBe(429);
     expect(errorOf(limited).data.code).toBe('TOO_MANY_REQUESTS');
     expect(errorOf(limited).message).toBe(
-      'Too many sign-in attempts for this account from this address, or from this address. Try again in 15 minutes.',
+      'Too many sign-in attempts from this address. Try again in 15 minutes.',
     );
     const retryAfter = Number(limited.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);

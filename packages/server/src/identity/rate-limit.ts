@@ -100,7 +100,7 @@ const inMinutes = (seconds: number) => {
 export class TooManyAttemptsError extends RetryLaterError {
   constructor(retryAfterSeconds: number) {
     super(
-      `Too many sign-in attempts for this account from this address, or from this address. Try again in ${inMinutes(retryAfterSeconds)}.`,
+      `Too many sign-in attempts from this address. Try again in ${inMinutes(retryAfterSeconds)}.`,
       retryAfterSeconds,
     );
   }
