@@ -14,53 +14,14 @@ import {
   screenshot,
   type Visitor,
 } from './support/app';
-import {
-  allowSkip,
-  type Backend,
-  chromiumArgs,
-  chromiumPath,
-  chromiumProblem,
-  plannedBackends,
-} from './support/environment';
+import { type Backend, chromiumArgs, chromiumPath, describeOnEachBackend } from './support/environment';
 import { type RunningServer, startServer } from './support/server';
 
 // docs/security.md claims 29 and 31 in real Chromium against the real built server: the secrets page shows an
 // HTTP Request credential saved without allowed domains as "needs allowed domains", and the node editor shows
 // where the chosen credential may go and refuses to save a URL elsewhere (the server's answer, on the field).
 
-const chromiumMissing = chromiumProblem();
-if (chromiumMissing) {
-  if (allowSkip) {
-    console.warn(`\n*** SKIPPING the allowed-domains browser flows: ${chromiumMissing}\n`);
-    describe.skip('allowed domains in Chromium (Chromium is missing)', () => {
-      it('runs', () => {});
-    });
-  } else {
-    describe('allowed domains in Chromium', () => {
-      it('finds Chromium', () => {
-        throw new Error(chromiumMissing);
-      });
-    });
-  }
-} else {
-  for (const planned of plannedBackends()) {
-    if (planned.backend) allowedDomainFlows(planned.backend);
-    else if (allowSkip) {
-      console.warn(
-        `\n*** SKIPPING the allowed-domains browser flows on ${planned.name}: ${planned.problem}\n`,
-      );
-      describe.skip(`allowed domains in Chromium on ${planned.name}`, () => {
-        it('runs', () => {});
-      });
-    } else {
-      describe(`allowed domains in Chromium on ${planned.name}`, () => {
-        it('has a database to run against', () => {
-          throw new Error(planned.problem ?? 'unavailable');
-        });
-      });
-    }
-  }
-}
+describeOnEachBackend('Allowed domains in Chromium', allowedDomainFlows);
 
 /** A host of the member's own, standing in for a server that would collect whatever token reaches it. */
 async function startCollector() {

@@ -10,52 +10,14 @@ import {
   screenshot,
   type Visitor,
 } from './support/app';
-import {
-  allowSkip,
-  type Backend,
-  chromiumArgs,
-  chromiumPath,
-  chromiumProblem,
-  plannedBackends,
-} from './support/environment';
+import { type Backend, chromiumArgs, chromiumPath, describeOnEachBackend } from './support/environment';
 import { type RunningServer, startServer } from './support/server';
 
 // Issue 12, item 3, in real Chromium against the real built server: the invite link carries its token in
 // the fragment (never sent to the server, so never logged), the accept page posts it in the JSON body, and
 // owners and admins see pending invites and revoke them.
 
-const chromiumMissing = chromiumProblem();
-
-if (chromiumMissing) {
-  if (allowSkip) {
-    console.warn(`\n*** SKIPPING the invite browser tests: ${chromiumMissing}\n`);
-    describe.skip('invites in Chromium (Chromium is missing)', () => {
-      it('runs the invite flows', () => {});
-    });
-  } else {
-    describe('invites in Chromium', () => {
-      it('finds Chromium', () => {
-        throw new Error(chromiumMissing);
-      });
-    });
-  }
-} else {
-  for (const planned of plannedBackends()) {
-    if (planned.backend) inviteFlows(planned.backend);
-    else if (allowSkip) {
-      console.warn(`\n*** SKIPPING the invite flows on ${planned.name}: ${planned.problem}\n`);
-      describe.skip(`Invites in Chromium on ${planned.name}`, () => {
-        it('runs the invite flows', () => {});
-      });
-    } else {
-      describe(`Invites in Chromium on ${planned.name}`, () => {
-        it('has a database to run against', () => {
-          throw new Error(planned.problem ?? 'unavailable');
-        });
-      });
-    }
-  }
-}
+describeOnEachBackend('Invites in Chromium', inviteFlows);
 
 interface Account {
   name: string;

@@ -13,14 +13,7 @@ import {
   storageDump,
   type Visitor,
 } from './support/app';
-import {
-  allowSkip,
-  type Backend,
-  chromiumArgs,
-  chromiumPath,
-  chromiumProblem,
-  plannedBackends,
-} from './support/environment';
+import { type Backend, chromiumArgs, chromiumPath, describeOnEachBackend } from './support/environment';
 import { type FakeSendGrid, startFakeSendGrid } from './support/fake-sendgrid';
 import {
   type CredentialTypeInfo,
@@ -36,38 +29,7 @@ import { type RunningServer, repoRoot, startServer } from './support/server';
 // and, with TEST_DATABASE_URL, once more on PostgreSQL (a fresh schema). The test data comes from the
 // server's integrations.list, so every registered credential type and node type is exercised.
 
-const chromiumMissing = chromiumProblem();
-
-if (chromiumMissing) {
-  if (allowSkip) {
-    console.warn(`\n*** SKIPPING the browser suite: ${chromiumMissing}\n`);
-    describe.skip('browser suite (Chromium is missing)', () => {
-      it('runs the product flows in Chromium', () => {});
-    });
-  } else {
-    describe('browser suite', () => {
-      it('finds Chromium', () => {
-        throw new Error(chromiumMissing);
-      });
-    });
-  }
-} else {
-  for (const planned of plannedBackends()) {
-    if (planned.backend) productFlows(planned.backend);
-    else if (allowSkip) {
-      console.warn(`\n*** SKIPPING the browser flows on ${planned.name}: ${planned.problem}\n`);
-      describe.skip(`Latchkey in Chromium on ${planned.name}`, () => {
-        it('runs the product flows', () => {});
-      });
-    } else {
-      describe(`Latchkey in Chromium on ${planned.name}`, () => {
-        it('has a database to run against', () => {
-          throw new Error(planned.problem ?? 'unavailable');
-        });
-      });
-    }
-  }
-}
+describeOnEachBackend('Latchkey in Chromium', productFlows);
 
 interface CreatedSecret {
   integration: IntegrationInfo;

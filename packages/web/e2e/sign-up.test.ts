@@ -2,31 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertAccessible, callProcedure, openVisitor, type Visitor } from './support/app';
-import { chromiumArgs, chromiumPath, chromiumProblem, plannedBackends } from './support/environment';
+import { chromiumArgs, chromiumPath, describeOnEachBackend } from './support/environment';
 import { type RunningServer, startServer } from './support/server';
 
-// Issue 12, item 5: sign-up answers a taken email like any other (no "already exists"); the page shows the
+// Sign-up answers a taken email like any other (no "already exists"); the page shows the
 // server's neutral message, stays signed out and offers the way to sign in. Real Chromium, real built server.
 
-for (const planned of plannedBackends()) {
-  const backend = planned.backend;
-  if (!backend) {
-    describe(`sign-up with a taken email on ${planned.name}`, () => {
-      it('has its database', () => {
-        throw new Error(planned.problem ?? `${planned.name} is not available`);
-      });
-    });
-    continue;
-  }
-
+describeOnEachBackend('Sign-up with a taken email in Chromium', (backend) => {
   describe(`sign-up with a taken email in Chromium on ${backend.name}`, () => {
     let server: RunningServer;
     let browser: Browser;
     let visitor: Visitor;
 
     beforeAll(async () => {
-      const missing = chromiumProblem();
-      if (missing) throw new Error(missing);
       server = await startServer(backend);
       browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
       visitor = await openVisitor(browser, server.url);
@@ -67,4 +55,4 @@ for (const planned of plannedBackends()) {
       expect(visitor.errors).toEqual([]);
     });
   });
-}
+});

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { describe, it } from 'vitest';
 
 // What the browser suite needs from the machine, and what it does when something is missing: in CI (and
 // by default) a missing browser or database fails the run with a message; LATCHKEY_TEST_ALLOW_SKIP=1
@@ -79,4 +80,43 @@ export function plannedBackends(): PlannedBackend[] {
       problem: null,
     },
   ];
+}
+
+/**
+ * Declares a browser suite once per planned backend: `flows(backend)` where it can run; where Chromium or a
+ * database is missing, a test that fails naming what is missing — or, with LATCHKEY_TEST_ALLOW_SKIP=1 only, a
+ * loud skip.
+ */
+export function describeOnEachBackend(suite: string, flows: (backend: Backend) => void): void {
+  const missingChromium = chromiumProblem();
+  if (missingChromium) {
+    if (allowSkip) {
+      console.warn(`\n*** SKIPPING ${suite}: ${missingChromium}\n`);
+      describe.skip(`${suite} (Chromium is missing)`, () => {
+        it('runs in Chromium', () => {});
+      });
+    } else {
+      describe(suite, () => {
+        it('finds Chromium', () => {
+          throw new Error(missingChromium);
+        });
+      });
+    }
+    return;
+  }
+  for (const planned of plannedBackends()) {
+    if (planned.backend) flows(planned.backend);
+    else if (allowSkip) {
+      console.warn(`\n*** SKIPPING ${suite} on ${planned.name}: ${planned.problem}\n`);
+      describe.skip(`${suite} on ${planned.name}`, () => {
+        it('runs against this database', () => {});
+      });
+    } else {
+      describe(`${suite} on ${planned.name}`, () => {
+        it('has a database to run against', () => {
+          throw new Error(planned.problem ?? 'unavailable');
+        });
+      });
+    }
+  }
 }
