@@ -11,6 +11,8 @@ export type AuditAction =
   | 'secret.deleted'
   | 'secret.used'
   | 'secret.tested'
+  /** Written by migration 0006 for each HTTP Request credential it stopped applying (no allowed domains). */
+  | 'secret.needs_allowed_domains'
   | 'member.invited'
   | 'member.invite_revoked'
   | 'member.joined'

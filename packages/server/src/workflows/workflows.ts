@@ -1,7 +1,6 @@
 import { credentialSubject, destinationRefusal, type IntegrationDefinition } from '@latchkey/core';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { scopeIndependent } from '../db/scope.js';
 import { InvalidInputError, NotFoundError, SecretNotSelectableError } from '../errors.js';
 import { newId } from '../identity/tokens.js';
 import { destinationsOf } from '../secrets/secrets.js';
@@ -38,23 +37,6 @@ function toNode(row: NodeRow): WorkflowNode {
     status: needsCredential ? 'needs-credential' : 'ok',
     ...(row.lost_secret_name && needsCredential ? { lostSecretName: row.lost_secret_name } : {}),
   };
-}
-
-/**
- * The workspace of a workflow, for a member of it only (else undefined): the workflow procedures name a
- * workflow, not a workspace, and their row-level-security scope is its workspace. An owner-rights function
- * (migration 0005) that answers nothing to anyone else; its result does not depend on the connection's scope.
- */
-export async function workspaceOfWorkflow(
-  svc: Services,
-  workflowId: string,
-  userId: string,
-): Promise<string | undefined> {
-  const { rows } = await scopeIndependent(() =>
-    sql<{ workspace_id: string | null }>`
-      select latchkey_workflow_workspace(${workflowId}, ${userId}) as workspace_id`.execute(svc.db),
-  );
-  return rows[0]?.workspace_id ?? undefined;
 }
 
 /** A workflow the caller can reach (a member of its workspace); anything else is "not found". */
