@@ -84,6 +84,36 @@ describe('batched requests', () => {
     expect(fine.json).toHaveLength(3);
   });
 
+  it(`answers a full batch of ${MAX_BATCH_SIZE} calls with long procedure names (no 414)`, async () => {
+    const { client, workspaceId } = await signUpOverHttp(t.http, 'Long names');
+    const cookie = `latchkey_session=${client.sessionToken()}`;
+    const calls: [string, unknown][] = [
+      ['workspaces.removalPreview', { workspaceId, userId: 'no-such-member' }],
+      ['secrets.selectable', { workspaceId, nodeType: 'httpRequest' }],
+      ['workspaces.invites', { workspaceId }],
+      ['workspaces.members', { workspaceId }],
+      ['integrations.list', undefined],
+      ['secrets.list', { workspaceId }],
+      ['workflows.list', { workspaceId }],
+      ['workspaces.get', { workspaceId }],
+      ['workspaces.list', undefined],
+      ['auth.me', undefined],
+    ];
+    const path = calls.map(([name]) => name).join(',');
+    expect(path.length).toBeGreaterThan(100);
+    const inputs = Object.fromEntries(calls.map(([, input], index) => [String(index), input]));
+    const response = await t.http.fetch(
+      `/trpc/${path}?batch=1&input=${encodeURIComponent(JSON.stringify(inputs))}`,
+      { headers: { cookie } },
+    );
+    expect(response.json).toHaveLength(MAX_BATCH_SIZE);
+    const answers = response.json as { result?: unknown; error?: { data: { code: string } } }[];
+    // Every call was routed and answered on its own: the last nine succeed, the removal preview of an
+    // unknown member is NOT_FOUND.
+    expect(answers[0]?.error?.data.code).toBe('NOT_FOUND');
+    expect(answers.slice(1).every((answer) => answer.result !== undefined)).toBe(true);
+  });
+
   it('still answers a single sign-up sent through the batch link (a batch of one)', async () => {
     const before = await userCount();
     const response = await postBatch(
