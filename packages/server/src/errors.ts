@@ -24,6 +24,21 @@ export class InvalidInputError extends DomainError {
   }
 }
 
+/**
+ * The registry's validation issues as paths of a procedure's input: field issues sit under the input field that
+ * carries the fields (`data`, `params`); an issue about the type itself (`credentialType`, `nodeType`) names an
+ * input key already and stays as it is.
+ */
+export function issuesUnder(
+  field: 'data' | 'params',
+  typeKey: 'credentialType' | 'nodeType',
+  issues: readonly FieldIssue[],
+): FieldIssue[] {
+  return issues.map((issue) =>
+    issue.path[0] === typeKey ? issue : { ...issue, path: [field, ...issue.path] },
+  );
+}
+
 export class NotSignedInError extends DomainError {
   readonly kind = 'UNAUTHORIZED';
   constructor(message = 'Sign in to continue') {

@@ -9,7 +9,7 @@ import {
 } from '@latchkey/core';
 import { recordAudit } from '../audit/audit.js';
 import { DecryptionError } from '../crypto/index.js';
-import { InvalidInputError, NotFoundError } from '../errors.js';
+import { InvalidInputError, issuesUnder, NotFoundError } from '../errors.js';
 import type { Actor, Services } from '../services.js';
 import { membershipOf } from '../workspaces/access.js';
 import { DecryptedCredential, scrubResponse, scrubSecrets } from './decrypted-credential.js';
@@ -325,9 +325,7 @@ export async function testCredential(
   }
   const result = svc.registry.validateCredential(input.credentialType, input.data);
   if (!result.ok) {
-    throw new InvalidInputError(
-      result.issues.map((i) => (i.path[0] === 'credentialType' ? i : { ...i, path: ['data', ...i.path] })),
-    );
+    throw new InvalidInputError(issuesUnder('data', 'credentialType', result.issues));
   }
   const credential = new DecryptedCredential(
     input.credentialType,

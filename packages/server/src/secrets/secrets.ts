@@ -1,10 +1,11 @@
-import { credentialDestinations, type FieldIssue, type Registry, type ValidCredential } from '@latchkey/core';
+import { credentialDestinations, type Registry, type ValidCredential } from '@latchkey/core';
 import { type RawBuilder, sql } from 'kysely';
 import { encryptSecretFields } from '../crypto/index.js';
 import type { Plan, Role } from '../db/schema.js';
 import {
   ConflictError,
   InvalidInputError,
+  issuesUnder,
   isUniqueViolation,
   NotAllowedError,
   NotFoundError,
@@ -222,10 +223,7 @@ function membershipFrom(row: MembershipColumns): Membership {
 function validateData(svc: Services, credentialType: string, data: unknown): ValidCredential {
   const result = svc.registry.validateCredential(credentialType, data);
   if (!result.ok) {
-    const issues: FieldIssue[] = result.issues.map((issue) =>
-      issue.path[0] === 'credentialType' ? issue : { ...issue, path: ['data', ...issue.path] },
-    );
-    throw new InvalidInputError(issues);
+    throw new InvalidInputError(issuesUnder('data', 'credentialType', result.issues));
   }
   return result.value;
 }

@@ -1,7 +1,7 @@
 import { credentialSubject, destinationRefusal, type IntegrationDefinition } from '@latchkey/core';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { InvalidInputError, NotFoundError, SecretNotSelectableError } from '../errors.js';
+import { InvalidInputError, issuesUnder, NotFoundError, SecretNotSelectableError } from '../errors.js';
 import { newId } from '../identity/tokens.js';
 import { destinationsOf } from '../secrets/secrets.js';
 import type { Actor, Services } from '../services.js';
@@ -56,9 +56,7 @@ async function reachableWorkflow(db: Kysely<Database>, actor: Actor, workflowId:
 function validParams(svc: Services, nodeType: string, params: unknown): Record<string, unknown> {
   const result = svc.registry.validateParams(nodeType, params, 'draft');
   if (!result.ok) {
-    throw new InvalidInputError(
-      result.issues.map((i) => (i.path[0] === 'nodeType' ? i : { ...i, path: ['params', ...i.path] })),
-    );
+    throw new InvalidInputError(issuesUnder('params', 'nodeType', result.issues));
   }
   return result.value;
 }
