@@ -3,7 +3,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
+import { TRPCError } from '@trpc/server';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
+import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
 import { exportAuditLog } from '../audit/audit.js';
@@ -52,15 +54,6 @@ function batchedProcedures(request: { query: unknown; params: unknown }): string
   if (batch !== '1' || typeof procedures !== 'string') return undefined;
   return procedures.split(',');
 }
-
-const HTTP_STATUS: Record<DomainError['kind'], number> = {
-  BAD_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  TOO_MANY_REQUESTS: 429,
-};
 
 const STATUS_CODE: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -254,7 +247,8 @@ export async function buildHttpServer(
         lines = await exportAuditLog(svc, { userId: user.id }, { workspaceId });
       } catch (error) {
         if (error instanceof DomainError) {
-          const status = HTTP_STATUS[error.kind];
+          // A domain error's kind is a tRPC error code: the status is the one a tRPC call would answer.
+          const status = getHTTPStatusCodeFromError(new TRPCError({ code: error.kind, cause: error }));
           return reply.code(status).send(errorBody(status, error.message));
         }
         throw error;

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import { generateDataKey, type KeyProvider } from '../crypto/index.js';
 import type { Database } from '../db/schema.js';
 
@@ -8,23 +9,56 @@ export interface ActiveDataKey {
   key: KeyObject;
 }
 
+/** Bounds of the in-memory caches of unwrapped data keys (each cache holds at most `max` entries). */
+export interface DataKeyCacheLimits {
+  max: number;
+  /** Milliseconds an unwrapped key is kept after it was unwrapped (reading it does not extend this). */
+  ttlMs: number;
+  /** Tests: a clock to move past the TTL without waiting (production uses `performance.now()`). */
+  clock?: { now: () => number };
+}
+
+/**
+ * 10,000 entries is far more workspaces than one instance serves in an hour, so the hot path stays one KMS
+ * round trip per key per hour, while memory stays bounded (a KeyObject and its cache key are well under 1 KB)
+ * however many workspaces a long-running instance touches. The hour limits how long an unwrapped data key
+ * stays in memory (it is unwrapped again after that, not kept alive by use).
+ */
+export const DEFAULT_DATA_KEY_CACHE_LIMITS: DataKeyCacheLimits = { max: 10_000, ttlMs: 60 * 60 * 1000 };
+
 /**
  * Workspace data keys: one random AES-256 key per workspace (and per version), stored only wrapped by the
  * master key. Unwrapped keys are kept in memory as KeyObjects (a KMS round trip per secret would put the
- * KMS on every request's path); secret plaintext itself is never cached.
+ * KMS on every request's path), in LRU caches bounded in size and age (lru-cache, `DataKeyCacheLimits`);
+ * secret plaintext itself is never cached.
  */
 export class WorkspaceKeys {
-  private readonly unwrapped = new Map<string, KeyObject>();
-  private readonly byVersion = new Map<string, KeyObject>();
+  /**
+   * Unwrapped keys by `workspace:version`, with the wrapping they were unwrapped from: `unwrap` of a different
+   * wrapping (re-wrapped by master-key rotation, or altered) asks the provider again; `forVersion` needs none.
+   */
+  private readonly byVersion: LRUCache<string, { wrapping: string; key: KeyObject }>;
   /**
    * The newest data key this instance has seen per workspace, so a create can skip reading it. It may be stale
    * (another instance rotated): writes that use it count the encryption only while it is still the newest
    * version (`countEncryption`'s `newestOnly`), so a stale key stores nothing and is replaced (`withinDataKeyLimit`).
    */
-  private readonly newest = new Map<string, ActiveDataKey>();
+  private readonly newest: LRUCache<string, ActiveDataKey>;
 
   /** The master-key provider (data-key rotation wraps new versions with it). */
-  constructor(readonly provider: KeyProvider) {}
+  constructor(
+    readonly provider: KeyProvider,
+    limits: DataKeyCacheLimits = DEFAULT_DATA_KEY_CACHE_LIMITS,
+  ) {
+    const options = {
+      max: limits.max,
+      ttl: limits.ttlMs,
+      // A given clock is read on every check (lru-cache otherwise reuses a reading for 1 ms of real time).
+      ...(limits.clock ? { perf: limits.clock, ttlResolution: 0 } : {}),
+    };
+    this.byVersion = new LRUCache(options);
+    this.newest = new LRUCache(options);
+  }
 
   async createFirstKey(trx: Transaction<Database>, workspaceId: string): Promise<void> {
     const dataKey = generateDataKey();
@@ -69,12 +103,12 @@ export class WorkspaceKeys {
     row: { version: number; master_key_id: string; wrapped_key: Uint8Array },
   ): Promise<KeyObject> {
     const wrapped = Buffer.from(row.wrapped_key);
-    const cacheKey = `${workspaceId}:${row.version}:${row.master_key_id}:${wrapped.toString('base64')}`;
-    const cached = this.unwrapped.get(cacheKey);
-    if (cached) return cached;
+    const versionKey = `${workspaceId}:${row.version}`;
+    const wrapping = `${row.master_key_id}:${wrapped.toString('base64')}`;
+    const cached = this.byVersion.get(versionKey);
+    if (cached?.wrapping === wrapping) return cached.key;
     const key = await this.provider.unwrapDataKey(row.master_key_id, wrapped, workspaceId);
-    this.unwrapped.set(cacheKey, key);
-    this.byVersion.set(`${workspaceId}:${row.version}`, key);
+    this.byVersion.set(versionKey, { wrapping, key });
     return key;
   }
 
@@ -85,7 +119,7 @@ export class WorkspaceKeys {
    */
   async forVersion(db: Kysely<Database>, workspaceId: string, version: number): Promise<KeyObject> {
     const cached = this.byVersion.get(`${workspaceId}:${version}`);
-    if (cached) return cached;
+    if (cached) return cached.key;
     const row = await db
       .selectFrom('workspace_keys')
       .select(['version', 'master_key_id', 'wrapped_key'])
