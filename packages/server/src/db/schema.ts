@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
@@ -132,6 +132,3 @@ export interface Database {
   workflow_nodes: WorkflowNodesTable;
   audit_events: AuditEventsTable;
 }
-
-export type SecretRow = Selectable<SecretsTable>;
-export type NewSecret = Insertable<SecretsTable>;

@@ -9,7 +9,6 @@ export type SecretMeta = RouterOutputs['secrets']['list']['items'][number];
 export type Member = RouterOutputs['workspaces']['members'][number];
 export type PendingInvite = RouterOutputs['workspaces']['invites'][number];
 export type AffectedNode = RouterOutputs['secrets']['usage'][number];
-export type WorkflowSummary = RouterOutputs['workflows']['list'][number];
 export type Workflow = RouterOutputs['workflows']['get'];
 export type WorkflowNode = Workflow['nodes'][number];
 export type AuditEvent = RouterOutputs['audit']['list']['items'][number];

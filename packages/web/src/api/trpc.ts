@@ -1,12 +1,11 @@
 import type { AppRouter } from '@latchkey/server';
 import { MutationCache, QueryCache, QueryClient } from '@tanstack/react-query';
 import { createTRPCClient, httpBatchLink } from '@trpc/client';
-import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import type { inferRouterOutputs } from '@trpc/server';
 import { createTRPCOptionsProxy } from '@trpc/tanstack-react-query';
 
 export type { AppRouter };
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
-export type RouterInputs = inferRouterInputs<AppRouter>;
 
 /** A call answered UNAUTHORIZED means the session ended (signed out elsewhere, expired): show sign-in. */
 function onSessionEnded(error: unknown) {
