@@ -22,6 +22,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,47 +33,47 @@ const LOGIN_ROLE = 'latchkey_test_app';
 const reliabilityDoc = path.join(root, 'docs/reliability.md');
 const webDist = path.join(root, 'packages/web/dist');
 
-function parseArgs(argv) {
-  const options = {
-    seconds: 60,
-    connections: 50,
-    workspaces: 6,
-    backend: 'auto',
-    write: true,
-    floodSeconds: 20,
-    flooders: 10,
-    floodOnly: false,
+const USAGE =
+  'Usage: node scripts/load.mjs [--seconds N (60)] [--connections N (50)] [--workspaces N (6)] [--backend auto|pglite|postgres|both] [--flood-seconds N (20)] [--flooders N (10)] [--flood-only] [--no-write]';
+const BACKENDS = ['auto', 'pglite', 'postgres', 'both'];
+
+/** Node's parser refuses unknown flags and a flag without its value, naming the flag; the values are checked here. */
+function readOptions(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      seconds: { type: 'string', default: '60' },
+      connections: { type: 'string', default: '50' },
+      workspaces: { type: 'string', default: '6' },
+      backend: { type: 'string', default: 'auto' },
+      'flood-seconds': { type: 'string', default: '20' },
+      flooders: { type: 'string', default: '10' },
+      'flood-only': { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const count = (flag) => {
+    const n = Number(values[flag]);
+    if (!Number.isInteger(n) || n < 1 || n > 3600)
+      throw new Error(`--${flag} must be a whole number from 1 to 3600`);
+    return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${arg} needs a value`);
-      return v;
-    };
-    if (arg === '--seconds') options.seconds = Number(value());
-    else if (arg === '--connections') options.connections = Number(value());
-    else if (arg === '--workspaces') options.workspaces = Number(value());
-    else if (arg === '--backend') options.backend = value();
-    else if (arg === '--no-write') options.write = false;
-    else if (arg === '--flood-seconds') options.floodSeconds = Number(value());
-    else if (arg === '--flooders') options.flooders = Number(value());
-    else if (arg === '--flood-only') options.floodOnly = true;
-    else if (arg === '--help' || arg === '-h') {
-      console.log(
-        'Usage: node scripts/load.mjs [--seconds N (60)] [--connections N (50)] [--workspaces N (6)] [--backend auto|pglite|postgres|both] [--flood-seconds N (20)] [--flooders N (10)] [--flood-only] [--no-write]',
-      );
-      process.exit(0);
-    } else throw new Error(`Unknown argument: ${arg}`);
-  }
-  for (const name of ['seconds', 'connections', 'workspaces', 'floodSeconds', 'flooders']) {
-    if (!Number.isInteger(options[name]) || options[name] < 1 || options[name] > 3600) {
-      throw new Error(`--${name} must be a whole number from 1 to 3600`);
-    }
-  }
-  if (!['auto', 'pglite', 'postgres', 'both'].includes(options.backend))
-    throw new Error('--backend: auto, pglite, postgres or both');
-  return options;
+  if (!BACKENDS.includes(values.backend)) throw new Error('--backend: auto, pglite, postgres or both');
+  return {
+    seconds: count('seconds'),
+    connections: count('connections'),
+    workspaces: count('workspaces'),
+    backend: values.backend,
+    write: !values['no-write'],
+    floodSeconds: count('flood-seconds'),
+    flooders: count('flooders'),
+    floodOnly: values['flood-only'],
+  };
 }
 
 const freePort = () =>
@@ -744,7 +745,7 @@ function writeResults(text) {
 }
 
 async function main() {
-  const options = parseArgs(process.argv.slice(2));
+  const options = readOptions(process.argv.slice(2));
   if (!existsSync(serverMain)) {
     throw new Error('packages/server/dist/main.js is missing: run `pnpm build` first (`pnpm load` does).');
   }

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
 import {
@@ -40,26 +41,54 @@ import {
   teamWorkspace,
 } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const QUICK = args.includes('--quick');
-const only = args.find((a) => a.startsWith('--backend='))?.split('=')[1];
+const USAGE =
+  'Usage: pnpm bench [--quick] [--backend=pglite|postgres] [--json=PATH] [--http=CASE,...] ' +
+  '[--skip=ops,coldstart,http,rotation] [--experiment=NAME] [--profile=DIR]';
+const SKIPPABLE = ['ops', 'coldstart', 'http', 'rotation'];
+
+/** Node's parser refuses unknown flags and a flag without its value, naming the flag; the values are checked here. */
+function readOptions(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      backend: { type: 'string' },
+      http: { type: 'string' },
+      skip: { type: 'string', default: '' },
+      experiment: { type: 'string' },
+      profile: { type: 'string' },
+      json: { type: 'string', default: 'bench-results.json' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (values.backend !== undefined && !['pglite', 'postgres'].includes(values.backend)) {
+    throw new Error('--backend must be pglite or postgres');
+  }
+  const skip = values.skip.split(',').filter(Boolean);
+  const unknown = skip.find((part) => !SKIPPABLE.includes(part));
+  if (unknown !== undefined) throw new Error(`--skip: ${unknown} is not one of ${SKIPPABLE.join(', ')}`);
+  return { ...values, skip };
+}
+
+let options;
+try {
+  options = readOptions(process.argv.slice(2));
+} catch (error) {
+  console.error(`${error.message}\n${USAGE}`);
+  process.exit(2);
+}
+const QUICK = options.quick;
+const only = options.backend;
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const cases = args
-  .find((a) => a.startsWith('--http='))
-  ?.split('=')[1]
-  ?.split(',');
-const skip = new Set(
-  args
-    .find((a) => a.startsWith('--skip='))
-    ?.split('=')[1]
-    ?.split(',') ?? [],
-);
-const experiment = args.find((a) => a.startsWith('--experiment='))?.split('=')[1];
-const profileDir = args.find((a) => a.startsWith('--profile='))?.split('=')[1];
-const jsonPath = path.resolve(
-  root,
-  args.find((a) => a.startsWith('--json='))?.split('=')[1] ?? 'bench-results.json',
-);
+const cases = options.http?.split(',');
+const skip = new Set(options.skip);
+const experiment = options.experiment;
+const profileDir = options.profile;
+const jsonPath = path.resolve(root, options.json);
 
 const P = QUICK
   ? {

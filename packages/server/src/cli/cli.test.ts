@@ -242,6 +242,22 @@ describe('latchkey command line', () => {
     expect(`${result.out}${result.err}`).toContain('Usage: latchkey');
   });
 
+  it.each([
+    [['keys', 'rotate', '--force'], '--force'],
+    [['keys', 'status', 'extra'], 'extra'],
+    [['keys', 'rotate-data-keys', '--workspace'], '--workspace'],
+    [['keys', 'rotate-data-keys', '--workspace='], '--workspace'],
+    // A flag is not taken as the value of the flag before it.
+    [['keys', 'rotate-data-keys', '--workspace', '--since', '2026-01-01T00:00:00Z'], '--workspace'],
+    [['keys', 'rotate-data-keys', '--since', 'not a time'], '--since'],
+  ])('%j is refused with exit code 2, the first error line naming %s', async (argv, named) => {
+    const result = await cli(argv, { LATCHKEY_MASTER_KEY: base64(newKey) });
+    expect(result.code).toBe(2);
+    // The first line is the error itself; the usage after it names every flag anyway.
+    expect(result.err.split('\n')[0]).toContain(named);
+    expect(result.err).toContain('Usage: latchkey');
+  });
+
   it('never generates a master key: without one it stops, naming the variables, and creates no key file', async () => {
     const keyDir = path.join(tempDir, 'empty-keys');
     mkdirSync(keyDir);

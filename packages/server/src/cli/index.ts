@@ -7,6 +7,7 @@
  * print key material or secret values.
  */
 import { existsSync } from 'node:fs';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { readConfig } from '../config.js';
 import { LocalKeyProvider, loadMasterKeys, MasterKeyError } from '../crypto/index.js';
@@ -61,15 +62,27 @@ The embedded store (PGlite) can be opened by one process at a time: stop the ser
 
 class UsageError extends Error {}
 
-function parseFlags(args: string[], allowed: string[]): Record<string, string> {
+/** The flags `keys rotate-data-keys` takes; the other commands take none. */
+const ROTATE_DATA_KEYS_FLAGS = {
+  workspace: { type: 'string' },
+  since: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+type RotateDataKeysFlags = { workspace?: string; since?: string };
+
+/** Node's parser refuses unknown flags, stray arguments and a flag without its value, naming the flag. */
+function parseFlags(args: string[], options: ParseArgsConfig['options']): Record<string, string> {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    // Bounded: a stray argument is echoed back, and it may be something pasted by mistake.
+    throw new UsageError(error instanceof Error ? error.message.slice(0, 300) : String(error));
+  }
   const flags: Record<string, string> = {};
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    const [name, inline] = arg.startsWith('--') ? arg.slice(2).split(/=(.*)/s, 2) : [undefined, undefined];
-    if (!name || !allowed.includes(name)) throw new UsageError(`Unknown argument: ${arg.slice(0, 40)}`);
-    const value = inline ?? args[++i];
-    if (value === undefined || value === '') throw new UsageError(`--${name} needs a value`);
-    flags[name] = value;
+  for (const [name, value] of Object.entries(values)) {
+    if (value === '') throw new UsageError(`--${name} needs a value`);
+    flags[name] = String(value);
   }
   return flags;
 }
@@ -203,7 +216,7 @@ async function rotateDataKeys(
   database: DatabaseHandle,
   provider: LocalKeyProvider,
   io: CliIo,
-  flags: Record<string, string>,
+  flags: RotateDataKeysFlags,
 ): Promise<number> {
   let since: Date | undefined;
   if (flags.since !== undefined) {
@@ -317,7 +330,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   let opened: Awaited<ReturnType<typeof openFromEnv>> | undefined;
   try {
-    const flags = parseFlags(rest, command === 'rotate-data-keys' ? ['workspace', 'since'] : []);
+    const flags = parseFlags(rest, command === 'rotate-data-keys' ? ROTATE_DATA_KEYS_FLAGS : {});
     opened = await openFromEnv(io);
     const { database, provider } = opened;
     if (command === 'status') return await status(database, provider, io);
