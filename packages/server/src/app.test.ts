@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Kysely, Migrator, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createServices, StartupError, startLatchkey } from './app.js';
-import type { Config } from './config.js';
+import { type Config, readConfig } from './config.js';
 import { decryptSecretFields, generateDataKey, LocalKeyProvider, type MasterKey } from './crypto/index.js';
 import { type DatabaseHandle, openDatabase } from './db/connect.js';
 import { migrations } from './db/migrations.js';
@@ -226,6 +226,7 @@ describe('startLatchkey (the start command) with LATCHKEY_MASTER_KEY', () => {
   beforeAll(async () => {
     tempDir = await mkdtemp(path.join(tmpdir(), 'latchkey-app-test-'));
     const base: Config = {
+      ...readConfig({}),
       host: '127.0.0.1',
       port: 0,
       production: false,

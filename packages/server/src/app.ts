@@ -7,9 +7,8 @@ import { type DatabaseHandle, databaseTarget, openDatabase } from './db/connect.
 import { migrateToLatest } from './db/migrations.js';
 import { checkApplicationRole, requireMigrated } from './db/roles.js';
 import { buildHttpServer } from './http/server.js';
-import { OWASP_SCRYPT, type ScryptCost } from './identity/passwords.js';
-import { signInLimitsFromEnv } from './identity/rate-limit.js';
-import { sessionIdleMsFromEnv, startExpirySweep } from './identity/session-expiry.js';
+import { configurePasswordHashQueue, OWASP_SCRYPT, type ScryptCost } from './identity/passwords.js';
+import { DEFAULT_SESSION_IDLE_HOURS, startExpirySweep } from './identity/session-expiry.js';
 import { checkDataKeyMaxEncryptions, dataKeyMaxEncryptionsFromEnv } from './keys/key-usage.js';
 import { envelopeUpgradeWarnings, upgradeUnboundEnvelopes } from './keys/rotation.js';
 import { WorkspaceKeys } from './keys/workspace-keys.js';
@@ -32,7 +31,7 @@ export interface ServicesOptions {
   dataKeyMaxEncryptions?: number;
   /** Told what start-up did that an operator should know about (the server logs it as a warning). */
   warn?: (message: string) => void;
-  /** The session idle timeout; `LATCHKEY_SESSION_IDLE_HOURS` (default seven days) when not given. */
+  /** The session idle timeout (the configuration's `sessionIdleMs`); seven days when not given. */
   sessionIdleMs?: number;
 }
 
@@ -74,7 +73,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     keys,
     passwordCost: options.passwordCost ?? OWASP_SCRYPT,
     sessionTtlMs: 30 * 24 * 3600 * 1000,
-    sessionIdleMs: options.sessionIdleMs ?? sessionIdleMsFromEnv(process.env),
+    sessionIdleMs: options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_HOURS * 3600 * 1000,
     inviteTtlMs: 7 * 24 * 3600 * 1000,
     runner: options.runner ?? runnerSettingsFromEnv(process.env),
     dataKeyMaxEncryptions,
@@ -91,6 +90,7 @@ export async function startLatchkey(
   config: Config,
   logger: FastifyServerOptions['logger'],
 ): Promise<RunningLatchkey> {
+  configurePasswordHashQueue(config.passwordHashQueue);
   const embedded = !config.databaseUrl;
   const warnings: string[] = [];
   const masterKeys = loadMasterKeys({
@@ -107,6 +107,7 @@ export async function startLatchkey(
     services = await createServices({
       database,
       keyProvider: new LocalKeyProvider(masterKeys),
+      sessionIdleMs: config.sessionIdleMs,
       warn: (message) => warnings.push(message),
     });
   } catch (error) {
@@ -118,11 +119,13 @@ export async function startLatchkey(
     logger,
     trustProxy: config.trustProxy,
     secureCookies: config.secureCookies,
+    signInLimits: config.signInLimits,
+    signUpLimits: config.signUpLimits,
   });
   for (const warning of warnings) server.log.warn(warning);
   const address = await server.listen({ host: config.host, port: config.port });
   const sweep = startExpirySweep(services, {
-    signInWindowMs: signInLimitsFromEnv(process.env).windowMs,
+    signInWindowMs: config.signInLimits.windowMs,
     onError: (error) => server.log.error({ err: { type: (error as Error).name } }, 'expiry sweep failed'),
   });
   return {

@@ -1,6 +1,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
+import { type HashQueueLimits, hashQueueLimitsFromEnv } from './identity/passwords.js';
+import {
+  type SignInLimits,
+  type SignUpLimits,
+  signInLimitsFromEnv,
+  signUpLimitsFromEnv,
+} from './identity/rate-limit.js';
+import { sessionIdleMsFromEnv } from './identity/session-expiry.js';
 
 export interface Config {
   host: string;
@@ -23,6 +31,14 @@ export interface Config {
   trustProxy: false | string[];
   /** Mark the session cookie Secure even when requests arrive over plain http (behind TLS termination). */
   secureCookies: boolean;
+  /** LATCHKEY_SESSION_IDLE_HOURS: a session unused this long ends. */
+  sessionIdleMs: number;
+  /** LATCHKEY_SIGNIN_*: sign-in throttling. */
+  signInLimits: Required<SignInLimits>;
+  /** LATCHKEY_SIGNUP_*: sign-up throttling. */
+  signUpLimits: SignUpLimits;
+  /** LATCHKEY_PASSWORD_HASH_* (and libuv's UV_THREADPOOL_SIZE): the password-hashing queue. */
+  passwordHashQueue: Required<HashQueueLimits>;
 }
 
 /** LATCHKEY_TRUST_PROXY: comma-separated proxy addresses or CIDRs (e.g. `10.0.0.5, 10.1.0.0/16`), or unset. */
@@ -68,5 +84,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secureCookies: env.LATCHKEY_SECURE_COOKIES
       ? env.LATCHKEY_SECURE_COOKIES === 'true'
       : env.NODE_ENV === 'production',
+    sessionIdleMs: sessionIdleMsFromEnv(env),
+    signInLimits: signInLimitsFromEnv(env),
+    signUpLimits: signUpLimitsFromEnv(env),
+    passwordHashQueue: hashQueueLimitsFromEnv(env),
   };
 }

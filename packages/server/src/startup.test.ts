@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createServices, startLatchkey } from './app.js';
-import type { Config } from './config.js';
+import { type Config, readConfig } from './config.js';
 import { LocalKeyProvider, MasterKeyError } from './crypto/index.js';
 import { openDatabase } from './db/connect.js';
 import { ensureLoginRole } from './db/roles.js';
@@ -49,6 +49,7 @@ let counter = 0;
 function freshConfig(): Config {
   counter += 1;
   return {
+    ...readConfig({}),
     host: '127.0.0.1',
     port: 0,
     production: false,

@@ -12,10 +12,10 @@ import { exportAuditLog } from '../audit/audit.js';
 import { DomainError, NotFoundError } from '../errors.js';
 import { callerForSession } from '../identity/identity.js';
 import {
+  DEFAULT_SIGN_IN_LIMITS,
+  DEFAULT_SIGN_UP_LIMITS,
   type SignInLimits,
   type SignUpLimits,
-  signInLimitsFromEnv,
-  signUpLimitsFromEnv,
 } from '../identity/rate-limit.js';
 import { RetryLaterError } from '../identity/retry-later.js';
 import type { Services } from '../services.js';
@@ -32,9 +32,9 @@ export interface HttpServerOptions {
    */
   trustProxy?: false | string | readonly string[] | undefined;
   secureCookies?: boolean;
-  /** Sign-in rate limits; read from LATCHKEY_SIGNIN_* when not given (identity/rate-limit.ts). */
+  /** Sign-in limits (the configuration's `signInLimits`); the defaults of identity/rate-limit.ts when not given. */
   signInLimits?: SignInLimits;
-  /** Sign-up limits; read from LATCHKEY_SIGNUP_* when not given (identity/rate-limit.ts). */
+  /** Sign-up limits (the configuration's `signUpLimits`); the defaults of identity/rate-limit.ts when not given. */
   signUpLimits?: SignUpLimits;
 }
 
@@ -268,8 +268,8 @@ export async function buildHttpServer(
       createContext: createContextFactory(
         svc,
         options.secureCookies ?? false,
-        options.signInLimits ?? signInLimitsFromEnv(process.env),
-        options.signUpLimits ?? signUpLimitsFromEnv(process.env),
+        options.signInLimits ?? DEFAULT_SIGN_IN_LIMITS,
+        options.signUpLimits ?? DEFAULT_SIGN_UP_LIMITS,
       ),
       maxBatchSize: MAX_BATCH_SIZE,
       // A throttled call says when to come back.

@@ -39,7 +39,7 @@ export interface HashQueueLimits {
 }
 
 /** libuv's thread pool: `UV_THREADPOOL_SIZE`, 4 unless set (read by libuv when the pool first starts). */
-export function libuvPoolSize(env: NodeJS.ProcessEnv = process.env): number {
+export function libuvPoolSize(env: NodeJS.ProcessEnv): number {
   const size = Number(env.UV_THREADPOOL_SIZE);
   return Number.isInteger(size) && size > 0 ? size : 4;
 }
@@ -60,7 +60,7 @@ function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min
  * concurrency must leave at least one pool thread free.
  */
 export function hashQueueLimitsFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv,
   cpus: number = availableParallelism(),
 ): Required<HashQueueLimits> {
   const pool = libuvPoolSize(env);
@@ -148,10 +148,18 @@ export class PasswordHashQueue {
 
 let sharedQueue: PasswordHashQueue | undefined;
 
-/** The process's queue (one libuv pool per process), configured from the environment on first use. */
+/**
+ * The process's queue (one libuv pool per process): the default limits until start-up configures it from the
+ * configuration (config.ts, `configurePasswordHashQueue`).
+ */
 export function passwordHashQueue(): PasswordHashQueue {
-  sharedQueue ??= new PasswordHashQueue(hashQueueLimitsFromEnv());
+  sharedQueue ??= new PasswordHashQueue(hashQueueLimitsFromEnv({}));
   return sharedQueue;
+}
+
+/** Sets the process's queue limits (start-up, from the configuration); hashes already running finish as they are. */
+export function configurePasswordHashQueue(limits: HashQueueLimits): void {
+  sharedQueue = new PasswordHashQueue(limits);
 }
 
 /** `scrypt$<log2N>$<r>$<p>$<salt b64>$<hash b64>`: the cost travels with the hash, so it can be raised later. */
