@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { type DbScope, withDbScope } from '../db/scope.js';
 import { newId } from '../identity/tokens.js';
@@ -34,24 +34,59 @@ export interface AuditEvent {
   details?: Record<string, unknown>;
 }
 
-/** Appends an audit event inside the caller's transaction, so the event and the change commit together. */
+/** Appends audit events inside the caller's transaction, so the events and the change commit together. */
 export async function recordAudit(
   trx: Transaction<Database> | Kysely<Database>,
-  event: AuditEvent,
+  events: AuditEvent | readonly AuditEvent[],
 ): Promise<void> {
+  const list = Array.isArray(events) ? events : [events as AuditEvent];
+  if (list.length === 0) return;
   await trx
     .insertInto('audit_events')
-    .values({
-      id: newId(),
-      workspace_id: event.workspaceId,
-      actor_id: event.actorId,
-      action: event.action,
-      target_type: event.targetType,
-      target_id: event.targetId ?? null,
-      target_name: event.targetName ?? null,
-      details: JSON.stringify(event.details ?? {}),
-    })
+    .values(
+      list.map((event) => ({
+        id: newId(),
+        workspace_id: event.workspaceId,
+        actor_id: event.actorId,
+        action: event.action,
+        target_type: event.targetType,
+        target_id: event.targetId ?? null,
+        target_name: event.targetName ?? null,
+        details: JSON.stringify(event.details ?? {}),
+      })),
+    )
     .execute();
+}
+
+/** A column of an audit event written by SQL: a value (sent as a parameter) or an expression over `from`. */
+type AuditColumn<T> = T | RawBuilder<unknown>;
+
+/**
+ * The same audit event as `recordAudit`, for a statement that writes it set-based in a CTE (one event per row
+ * of `from`, e.g. the rows a deletion returned): `audit as (${auditInsert({...}, sql`deleted d`)})`. The action
+ * and target type are typed as in `AuditEvent`; `details` is a jsonb expression.
+ */
+export function auditInsert(
+  event: {
+    workspaceId: AuditColumn<string>;
+    actorId: AuditColumn<string | null>;
+    action: AuditAction;
+    targetType: AuditEvent['targetType'];
+    targetId: AuditColumn<string | null>;
+    targetName: AuditColumn<string | null>;
+    details: RawBuilder<unknown>;
+  },
+  from?: RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  const column = <T>(value: AuditColumn<T>) => (isRawBuilder(value) ? value : sql`${value}`);
+  return sql`insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
+    select gen_random_uuid()::text, ${column(event.workspaceId)}, ${column(event.actorId)}, ${event.action},
+           ${event.targetType}, ${column(event.targetId)}, ${column(event.targetName)}, ${event.details}
+    ${from ? sql`from ${from}` : sql``}`;
+}
+
+function isRawBuilder(value: unknown): value is RawBuilder<unknown> {
+  return typeof value === 'object' && value !== null && 'toOperationNode' in value;
 }
 
 export interface AuditEntry {

@@ -1,5 +1,6 @@
 import { credentialDestinations, type Registry, type ValidCredential } from '@latchkey/core';
 import { type RawBuilder, sql } from 'kysely';
+import { auditInsert } from '../audit/audit.js';
 import { encryptSecretFields } from '../crypto/index.js';
 import type { Plan, Role } from '../db/schema.js';
 import {
@@ -341,12 +342,18 @@ export async function createSecret(
           from me, k
           returning *
         ),
-        audit as (
-          insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
-          select ${newId()}, s.workspace_id, s.created_by, 'secret.created', 'secret', s.id, s.name,
-                 jsonb_build_object('credentialType', s.credential_type)
-          from s
-        )
+        audit as (${auditInsert(
+          {
+            workspaceId: sql`s.workspace_id`,
+            actorId: sql`s.created_by`,
+            action: 'secret.created',
+            targetType: 'secret',
+            targetId: sql`s.id`,
+            targetName: sql`s.name`,
+            details: sql`jsonb_build_object('credentialType', s.credential_type)`,
+          },
+          sql`s`,
+        )})
         select exists (select 1 from me) as found, exists (select 1 from k) as counted, r.*
         from (select 1) one
         left join (select ${META_SQL} from s join users u on u.id = s.created_by) r on true`.execute(svc.db);
@@ -616,10 +623,15 @@ export async function replaceSecret(
           and exists (select 1 from allowed)
         returning secrets.*
       ),
-      audit as (
-        insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
-        select ${newId()}, s.workspace_id, ${actor.userId}, 'secret.replaced', 'secret', s.id, s.name,
-               jsonb_build_object('credentialType', s.credential_type) || coalesce((
+      audit as (${auditInsert(
+        {
+          workspaceId: sql`s.workspace_id`,
+          actorId: actor.userId,
+          action: 'secret.replaced',
+          targetType: 'secret',
+          targetId: sql`s.id`,
+          targetName: sql`s.name`,
+          details: sql`jsonb_build_object('credentialType', s.credential_type) || coalesce((
                  -- Public fields are not secret: a change (an HTTP Request credential's allowed domains) is
                  -- recorded with its old and new value. ("allowed" holds the row as it was before this update.)
                  select jsonb_build_object('publicFieldChanges', jsonb_object_agg(f.name,
@@ -627,9 +639,10 @@ export async function replaceSecret(
                  from (select jsonb_object_keys(a.public_fields) union select jsonb_object_keys(s.public_fields)) f(name)
                  where a.public_fields -> f.name is distinct from s.public_fields -> f.name
                  having count(*) > 0
-               ), '{}'::jsonb)
-        from s, allowed a
-      )
+               ), '{}'::jsonb)`,
+        },
+        sql`s, allowed a`,
+      )})
       select ${GATE_RESULT}, exists (select 1 from k) as counted, r.*
       from (select 1) one
       left join (select ${META_SQL} from s join users u on u.id = s.created_by) r on true`.execute(svc.db);
@@ -718,13 +731,19 @@ export async function deleteSecret(
   const { rows } = await sql<SecretDeletionResult & GateOutcome>`
     with ${manageGateCtes(input.workspaceId, actor.userId, input.secretId)},
     ${secretDeletionCtes({ workspaceId: input.workspaceId, secretId: input.secretId }, sql`exists (select 1 from allowed)`)},
-    audit as (
-      insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
-      select ${newId()}, ${input.workspaceId}, ${actor.userId}, 'secret.deleted', 'secret', d.id, d.name,
-             jsonb_build_object('credentialType', d.credential_type,
-                                'affectedNodes', (select count(*) from flagged))
-      from deleted d
-    )
+    audit as (${auditInsert(
+      {
+        workspaceId: input.workspaceId,
+        actorId: actor.userId,
+        action: 'secret.deleted',
+        targetType: 'secret',
+        targetId: sql`d.id`,
+        targetName: sql`d.name`,
+        details: sql`jsonb_build_object('credentialType', d.credential_type,
+                                        'affectedNodes', (select count(*) from flagged))`,
+      },
+      sql`deleted d`,
+    )})
     select ${GATE_RESULT}, ${SECRET_DELETION_RESULT}`.execute(svc.db);
   const row = rows[0];
   requireGate(row);

@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import { recordAudit } from '../audit/audit.js';
+import { auditInsert, recordAudit } from '../audit/audit.js';
 import type { Database, Plan, Role } from '../db/schema.js';
 import { withDbScope } from '../db/scope.js';
 import { ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
@@ -277,21 +277,18 @@ async function retireInvitesMadeBy(
     .returning(['id', 'email', 'role'])
     .execute();
   if (retired.length === 0) return;
-  await trx
-    .insertInto('audit_events')
-    .values(
-      retired.map((invite) => ({
-        id: newId(),
-        workspace_id: workspaceId,
-        actor_id: actor.userId,
-        action: 'member.invite_revoked',
-        target_type: 'invite',
-        target_id: invite.id,
-        target_name: invite.email,
-        details: JSON.stringify({ role: invite.role, reason }),
-      })),
-    )
-    .execute();
+  await recordAudit(
+    trx,
+    retired.map((invite) => ({
+      workspaceId,
+      actorId: actor.userId,
+      action: 'member.invite_revoked' as const,
+      targetType: 'invite' as const,
+      targetId: invite.id,
+      targetName: invite.email,
+      details: { role: invite.role, reason },
+    })),
+  );
 }
 
 /** Accepts an invite: one-time, unexpired, and only by the account with the invited email. */
@@ -562,19 +559,29 @@ async function removeMemberAndTheirSecrets(
           and (invited_by = ${userId} or email = ${target.email})
         returning id, email, role, invited_by
       ),
-      retired_audit as (
-        insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
-        select gen_random_uuid()::text, ${workspaceId}, ${actor.userId}, 'member.invite_revoked', 'invite', r.id,
-               r.email, jsonb_build_object('role', r.role, 'reason',
-                 case when r.invited_by = ${userId} then ${retiredAs.inviter}::text else ${retiredAs.invitee}::text end)
-        from retired r
-      ),
-      audit as (
-        insert into audit_events (id, workspace_id, actor_id, action, target_type, target_id, target_name, details)
-        values (${newId()}, ${workspaceId}, ${actor.userId}, ${action}, 'member', ${userId}, ${target.email},
-                jsonb_build_object('deletedSecrets', (select count(*) from deleted),
-                                   'affectedNodes', (select count(*) from flagged)))
-      )
+      retired_audit as (${auditInsert(
+        {
+          workspaceId,
+          actorId: actor.userId,
+          action: 'member.invite_revoked',
+          targetType: 'invite',
+          targetId: sql`r.id`,
+          targetName: sql`r.email`,
+          details: sql`jsonb_build_object('role', r.role, 'reason',
+            case when r.invited_by = ${userId} then ${retiredAs.inviter}::text else ${retiredAs.invitee}::text end)`,
+        },
+        sql`retired r`,
+      )}),
+      audit as (${auditInsert({
+        workspaceId,
+        actorId: actor.userId,
+        action,
+        targetType: 'member',
+        targetId: userId,
+        targetName: target.email,
+        details: sql`jsonb_build_object('deletedSecrets', (select count(*) from deleted),
+                                        'affectedNodes', (select count(*) from flagged))`,
+      })})
       select ${SECRET_DELETION_RESULT}`.execute(trx);
     const row = rows[0] as SecretDeletionResult;
     return { deletedSecrets: row.deleted_count, affectedNodes: affectedNodesOf(row) };
