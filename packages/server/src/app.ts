@@ -125,7 +125,7 @@ export async function startLatchkey(
   for (const warning of warnings) server.log.warn(warning);
   const address = await server.listen({ host: config.host, port: config.port });
   const sweep = startExpirySweep(services, {
-    signInWindowMs: config.signInLimits.windowMs,
+    attemptWindowMs: Math.max(config.signInLimits.windowMs, config.signUpLimits.windowMs),
     onError: (error) => server.log.error({ err: { type: (error as Error).name } }, 'expiry sweep failed'),
   });
   return {

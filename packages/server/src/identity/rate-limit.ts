@@ -167,15 +167,6 @@ async function countIn(
   return { attempts: Number(row?.attempts ?? 1), retryAfterMs: Number(row?.retry_ms ?? windowMs) };
 }
 
-async function dropOldCounters(db: LimiterDb, windowMs: number): Promise<void> {
-  // Now and then, drop counters whose window is long over (keeps the table small; no scheduler needed).
-  if (Math.random() < 0.02) {
-    await sql`delete from sign_in_attempts where window_started_at < now() - ${Math.round(windowMs)}::int * interval '2 millisecond'`.execute(
-      db,
-    );
-  }
-}
-
 const wholeSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 export interface AttemptSubject {
@@ -229,7 +220,6 @@ export async function countAttempt(
     const counted = await countIn(limiter, key, limits.windowMs);
     if (counted.attempts > limit) retryAfterMs = Math.max(retryAfterMs, counted.retryAfterMs);
   }
-  await dropOldCounters(limiter, limits.windowMs);
   if (retryAfterMs > 0) throw new TooManyAttemptsError(wholeSeconds(retryAfterMs));
   const account = await countIn(limiter, accountKey, limits.windowMs);
   return {

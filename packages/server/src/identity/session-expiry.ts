@@ -28,9 +28,10 @@ export interface SweepResult {
 
 /**
  * Deletes the sessions no request can use any more (the same two conditions `callerForSession` checks) and the
- * sign-in attempt counters older than the rate-limit window (a counter past its window restarts anyway).
+ * sign-in and sign-up counters older than `attemptWindowMs`, the longest throttling window (a counter past its
+ * window restarts anyway). The one place the counters are cleaned up.
  */
-export async function sweepExpired(svc: Services, signInWindowMs: number): Promise<SweepResult> {
+export async function sweepExpired(svc: Services, attemptWindowMs: number): Promise<SweepResult> {
   const sessions = await sql`
     delete from sessions
     where expires_at <= now()
@@ -39,7 +40,7 @@ export async function sweepExpired(svc: Services, signInWindowMs: number): Promi
   );
   const attempts = await sql`
     delete from sign_in_attempts
-    where window_started_at <= now() - ${signInWindowMs}::double precision * interval '1 millisecond'`.execute(
+    where window_started_at <= now() - ${attemptWindowMs}::double precision * interval '1 millisecond'`.execute(
     svc.db,
   );
   return {
@@ -54,12 +55,12 @@ export async function sweepExpired(svc: Services, signInWindowMs: number): Promi
  */
 export function startExpirySweep(
   svc: Services,
-  options: { signInWindowMs: number; intervalMs?: number; onError: (error: unknown) => void },
+  options: { attemptWindowMs: number; intervalMs?: number; onError: (error: unknown) => void },
 ): { stop(): Promise<void> } {
   let running: Promise<unknown> | undefined;
   const timer = setInterval(() => {
     if (running) return;
-    running = sweepExpired(svc, options.signInWindowMs)
+    running = sweepExpired(svc, options.attemptWindowMs)
       .catch(options.onError)
       .finally(() => {
         running = undefined;

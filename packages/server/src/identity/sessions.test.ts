@@ -376,7 +376,7 @@ describe('the expiry sweep', () => {
     await age(token, 'expires_at', '1 minute');
     const errors: unknown[] = [];
     const sweep = startExpirySweep(t.app.svc, {
-      signInWindowMs: 15 * 60 * 1000,
+      attemptWindowMs: 15 * 60 * 1000,
       intervalMs: 20,
       onError: (error) => errors.push(error),
     });
