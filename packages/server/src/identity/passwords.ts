@@ -1,5 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { wholeNumberVariable } from '../environment.js';
 import { RetryLaterError } from './retry-later.js';
 
 export interface ScryptCost {
@@ -44,16 +45,6 @@ export function libuvPoolSize(env: NodeJS.ProcessEnv): number {
   return Number.isInteger(size) && size > 0 ? size : 4;
 }
 
-function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be a whole number of at least ${min}`);
-  }
-  return value;
-}
-
 /**
  * `LATCHKEY_PASSWORD_HASH_CONCURRENCY` (default: half the libuv pool and one less than the CPUs, at least 1),
  * `LATCHKEY_PASSWORD_HASH_QUEUE` (default 16) and `LATCHKEY_PASSWORD_HASH_MAX_WAIT_MS` (default 3000). The
@@ -64,7 +55,7 @@ export function hashQueueLimitsFromEnv(
   cpus: number = availableParallelism(),
 ): Required<HashQueueLimits> {
   const pool = libuvPoolSize(env);
-  const concurrency = wholeNumber(
+  const concurrency = wholeNumberVariable(
     env,
     'LATCHKEY_PASSWORD_HASH_CONCURRENCY',
     Math.max(1, Math.min(Math.floor(pool / 2), cpus - 1)),
@@ -77,8 +68,8 @@ export function hashQueueLimitsFromEnv(
   }
   return {
     concurrency,
-    maxWaiting: wholeNumber(env, 'LATCHKEY_PASSWORD_HASH_QUEUE', 16, 0),
-    maxWaitMs: wholeNumber(env, 'LATCHKEY_PASSWORD_HASH_MAX_WAIT_MS', 3000, 1),
+    maxWaiting: wholeNumberVariable(env, 'LATCHKEY_PASSWORD_HASH_QUEUE', 16, 0),
+    maxWaitMs: wholeNumberVariable(env, 'LATCHKEY_PASSWORD_HASH_MAX_WAIT_MS', 3000, 1),
   };
 }
 

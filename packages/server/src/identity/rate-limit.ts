@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { wholeNumberVariable } from '../environment.js';
 import { RetryLaterError } from './retry-later.js';
 
 export interface SignInLimits {
@@ -59,14 +60,6 @@ export const DEFAULT_SIGN_UP_LIMITS: SignUpLimits = {
 
 const FIRST_DELAY_MS = 250;
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number`);
-  return value;
-}
-
 /**
  * LATCHKEY_SIGNIN_MAX_PER_ACCOUNT, LATCHKEY_SIGNIN_MAX_PER_ADDRESS, LATCHKEY_SIGNIN_MAX_PER_ACCOUNT_ADDRESS,
  * LATCHKEY_SIGNIN_WINDOW_SECONDS, LATCHKEY_SIGNIN_MAX_DELAY_SECONDS.
@@ -74,11 +67,15 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
 export function signInLimitsFromEnv(env: NodeJS.ProcessEnv): Required<SignInLimits> {
   const d = DEFAULT_SIGN_IN_LIMITS;
   return {
-    perAccount: positiveInt(env, 'LATCHKEY_SIGNIN_MAX_PER_ACCOUNT', d.perAccount),
-    perAddress: positiveInt(env, 'LATCHKEY_SIGNIN_MAX_PER_ADDRESS', d.perAddress),
-    perAccountAndAddress: positiveInt(env, 'LATCHKEY_SIGNIN_MAX_PER_ACCOUNT_ADDRESS', d.perAccountAndAddress),
-    windowMs: positiveInt(env, 'LATCHKEY_SIGNIN_WINDOW_SECONDS', d.windowMs / 1000) * 1000,
-    maxDelayMs: positiveInt(env, 'LATCHKEY_SIGNIN_MAX_DELAY_SECONDS', d.maxDelayMs / 1000) * 1000,
+    perAccount: wholeNumberVariable(env, 'LATCHKEY_SIGNIN_MAX_PER_ACCOUNT', d.perAccount),
+    perAddress: wholeNumberVariable(env, 'LATCHKEY_SIGNIN_MAX_PER_ADDRESS', d.perAddress),
+    perAccountAndAddress: wholeNumberVariable(
+      env,
+      'LATCHKEY_SIGNIN_MAX_PER_ACCOUNT_ADDRESS',
+      d.perAccountAndAddress,
+    ),
+    windowMs: wholeNumberVariable(env, 'LATCHKEY_SIGNIN_WINDOW_SECONDS', d.windowMs / 1000) * 1000,
+    maxDelayMs: wholeNumberVariable(env, 'LATCHKEY_SIGNIN_MAX_DELAY_SECONDS', d.maxDelayMs / 1000) * 1000,
   };
 }
 
@@ -86,9 +83,9 @@ export function signInLimitsFromEnv(env: NodeJS.ProcessEnv): Required<SignInLimi
 export function signUpLimitsFromEnv(env: NodeJS.ProcessEnv): SignUpLimits {
   const d = DEFAULT_SIGN_UP_LIMITS;
   return {
-    perAddress: positiveInt(env, 'LATCHKEY_SIGNUP_MAX_PER_ADDRESS', d.perAddress),
-    total: positiveInt(env, 'LATCHKEY_SIGNUP_MAX_TOTAL', d.total),
-    windowMs: positiveInt(env, 'LATCHKEY_SIGNUP_WINDOW_SECONDS', d.windowMs / 1000) * 1000,
+    perAddress: wholeNumberVariable(env, 'LATCHKEY_SIGNUP_MAX_PER_ADDRESS', d.perAddress),
+    total: wholeNumberVariable(env, 'LATCHKEY_SIGNUP_MAX_TOTAL', d.total),
+    windowMs: wholeNumberVariable(env, 'LATCHKEY_SIGNUP_WINDOW_SECONDS', d.windowMs / 1000) * 1000,
   };
 }
 

@@ -1,5 +1,6 @@
 import { baseUrlVariable, type IntegrationDefinition } from '@latchkey/core';
 import ipaddr from 'ipaddr.js';
+import { wholeNumberVariable } from '../environment.js';
 import { bareHost, isHostAllowedByName, type OutboundPolicy, parseOutboundAllow } from './outbound-guard.js';
 import type { Resolver } from './outbound-http.js';
 
@@ -12,14 +13,6 @@ export interface RunnerSettings {
   maxRedirects: number;
   /** DNS resolver for guarded requests (tests inject one to simulate a name resolving to a private address). */
   resolver?: Resolver;
-}
-
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number`);
-  return value;
 }
 
 export function runnerSettingsFromEnv(env: NodeJS.ProcessEnv): RunnerSettings {
@@ -41,8 +34,8 @@ export function runnerSettingsFromEnv(env: NodeJS.ProcessEnv): RunnerSettings {
   return {
     baseUrlOverrides,
     policy: parseOutboundAllow(env.LATCHKEY_OUTBOUND_ALLOW),
-    timeoutMs: positiveInt(env, 'LATCHKEY_OUTBOUND_TIMEOUT_MS', 15_000),
-    maxResponseBytes: positiveInt(env, 'LATCHKEY_OUTBOUND_MAX_BYTES', 1024 * 1024),
+    timeoutMs: wholeNumberVariable(env, 'LATCHKEY_OUTBOUND_TIMEOUT_MS', 15_000),
+    maxResponseBytes: wholeNumberVariable(env, 'LATCHKEY_OUTBOUND_MAX_BYTES', 1024 * 1024),
     maxRedirects: 5,
   };
 }
