@@ -6,3 +6,4 @@ export * from './registry.js';
 export * from './roles.js';
 export * from './secret-forms.js';
 export * from './validation.js';
+export * from './words.js';
