@@ -251,6 +251,9 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
     });
   }
 
+  const accepts = (nodeType: string, credentialType: string): boolean =>
+    credentials.get(credentialType)?.integration.nodeType === nodeType;
+
   const unknownType = (): ValidationResult<never> => ({
     ok: false,
     issues: [{ path: ['credentialType'], message: 'Unknown credential type' }],
@@ -264,12 +267,10 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
       const entry = credentials.get(type);
       return entry ? { integration: entry.integration, definition: entry.definition } : undefined;
     },
-    credentialTypesForNodeType(nodeType) {
-      return (byNodeType.get(nodeType)?.credentialTypes ?? []).map((c) => c.type);
-    },
-    accepts(nodeType, credentialType) {
-      return credentials.get(credentialType)?.integration.nodeType === nodeType;
-    },
+    // "A secret of this credential type may serve this node type" is `accepts`; everything else derives from it.
+    credentialTypesForNodeType: (nodeType) =>
+      [...credentials.keys()].filter((type) => accepts(nodeType, type)),
+    accepts,
     describe: () => structuredClone(descriptions),
     validateCredential(credentialType, data) {
       const entry = typeof credentialType === 'string' ? credentials.get(credentialType) : undefined;

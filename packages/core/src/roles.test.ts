@@ -7,6 +7,7 @@ describe('the role table (DESIGN §6)', () => {
     expect(rolesWhere((role) => rolePermissions.manageSecret(role, false))).toEqual(['owner', 'admin']);
     expect(rolesWhere((role) => rolePermissions.manageSecret(role, true))).toEqual([...ROLES]);
     expect(rolesWhere(rolePermissions.readAudit)).toEqual(['owner', 'admin']);
+    expect(rolesWhere(rolePermissions.exportAudit)).toEqual(['owner']);
   });
 
   it('lets admins manage members and admins but never owners', () => {

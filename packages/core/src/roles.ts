@@ -19,6 +19,8 @@ export const rolePermissions = {
   /** Change or delete a secret: owners and admins any, members the ones they created. */
   manageSecret: (actor: Role, createdByCaller: boolean) => isManagerRole(actor) || createdByCaller,
   readAudit: (actor: Role) => isManagerRole(actor),
+  /** Export the whole audit log (a download of every event): owners only. */
+  exportAudit: (actor: Role) => actor === 'owner',
   manageMembers: (actor: Role) => isManagerRole(actor),
   /** Admins manage members and admins; only owners touch owners or grant ownership. */
   manageMemberWithRole: (actor: Role, target: Role) =>

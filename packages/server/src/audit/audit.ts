@@ -1,9 +1,10 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { membershipOf } from '../access/membership.js';
+import { permissions, requirePermission } from '../access/permissions.js';
 import type { Database } from '../db/schema.js';
 import { type DbScope, withDbScope } from '../db/scope.js';
 import { newId } from '../identity/tokens.js';
 import type { Actor, Services } from '../services.js';
-import { membershipOf, permissions, requirePermission } from '../workspaces/access.js';
 
 export type AuditAction =
   | 'secret.created'
@@ -197,7 +198,7 @@ async function startAuditExport(
   scope: DbScope,
 ): Promise<AsyncIterable<string>> {
   const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
-  requirePermission(membership.role === 'owner', 'Only owners can export the audit log');
+  requirePermission(permissions.exportAudit(membership), 'Only owners can export the audit log');
   const lastSeq = await svc.db.transaction().execute(async (trx) => {
     await recordAudit(trx, {
       workspaceId: input.workspaceId,

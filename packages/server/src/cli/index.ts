@@ -14,15 +14,13 @@ import { LocalKeyProvider, loadMasterKeys, MasterKeyError } from '../crypto/inde
 import { type DatabaseHandle, databaseTarget, openDatabase } from '../db/connect.js';
 import { DATA_KEY_LIMIT_VARIABLE, dataKeyMaxEncryptionsFromEnv } from '../keys/key-usage.js';
 import {
-  addDataKeyVersion,
   allWorkspaceIds,
-  KeyRotationError,
   keyStatus,
   reencryptSecrets,
   rewrapDataKeys,
   upgradeUnboundEnvelopes,
 } from '../keys/rotation.js';
-import { WorkspaceKeys } from '../keys/workspace-keys.js';
+import { addDataKeyVersion, KeyRotationError, WorkspaceKeys } from '../keys/workspace-keys.js';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;

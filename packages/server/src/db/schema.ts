@@ -1,10 +1,11 @@
+import type { Role } from '@latchkey/core/roles';
 import type { ColumnType, Generated } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 
 export type Plan = 'personal' | 'team';
-export type Role = 'owner' | 'admin' | 'member';
+export type { Role };
 
 export interface UsersTable {
   id: string;

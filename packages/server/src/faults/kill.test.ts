@@ -7,7 +7,7 @@ import {
   LocalKeyProvider,
   type MasterKey,
 } from '../crypto/index.js';
-import type { SecretMeta } from '../secrets/secrets.js';
+import type { SecretMeta } from '../secrets/meta.js';
 import {
   type AdminDatabase,
   builtEntry,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import type { SecretMeta } from '../secrets/secrets.js';
+import type { SecretMeta } from '../secrets/meta.js';
 import { FAKE_DATA, ownerDb } from '../testing/harness.js';
 import {
   type HttpClient,

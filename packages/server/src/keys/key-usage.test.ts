@@ -22,7 +22,8 @@ import {
   dataKeyMaxEncryptionsFromEnv,
   encryptionCount,
 } from './key-usage.js';
-import { addDataKeyVersion, keyStatus, reencryptSecrets } from './rotation.js';
+import { keyStatus, reencryptSecrets } from './rotation.js';
+import { addDataKeyVersion } from './workspace-keys.js';
 
 // Issue 6, item 3: every encryption under a data key is counted, in the statement that stores it, and a key at
 // the limit is followed by a new version before it would encrypt once more — also with concurrent writers.

@@ -11,9 +11,11 @@
  * The count is taken in the SAME statement that stores the ciphertext, guarded by the limit (`countEncryption`):
  * a key at its limit makes the write store nothing. The caller then adds the next data-key version (at most one
  * per exhausted version, whatever the number of writers: the primary key (workspace_id, version) decides) and
- * encrypts again with it (`withinDataKeyLimit`, keys/rotation.ts). So no key ever counts above the limit.
+ * encrypts again with it (`withinDataKeyLimit`, below). So no key ever counts above the limit.
  */
 import { type RawBuilder, sql } from 'kysely';
+import type { Services } from '../services.js';
+import { type ActiveDataKey, addDataKeyVersion } from './workspace-keys.js';
 
 export const DATA_KEY_LIMIT_VARIABLE = 'LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS';
 /** 2^30: a quarter of NIST SP 800-38D's 2^32 bound for random 96-bit nonces. */
@@ -77,3 +79,42 @@ export function countEncryption(
 
 /** What a write attempt returns when the data key it was given is at its limit (its write stored nothing). */
 export const KEY_EXHAUSTED = Symbol('data key exhausted');
+
+/**
+ * Runs `attempt` — encrypt with the key it is given, then one write counted by `countEncryption` — with `first`.
+ * While the key it used is at its limit (the attempt returns KEY_EXHAUSTED: its write stored nothing), adds the
+ * next data-key version and runs it again with the workspace's newest key. With a realistic limit one retry is
+ * enough; the bound only matters when a tiny limit is used up by concurrent writers between a renewal and a retry.
+ */
+export async function withinDataKeyLimit<T>(
+  svc: Pick<Services, 'db' | 'keys'>,
+  workspaceId: string,
+  first: ActiveDataKey,
+  attempt: (key: ActiveDataKey) => Promise<T | typeof KEY_EXHAUSTED>,
+): Promise<T> {
+  const maxAttempts = 8;
+  let key = first;
+  for (let n = 1; ; n++) {
+    const result = await attempt(key);
+    if (result !== KEY_EXHAUSTED) return result;
+    if (n >= maxAttempts) {
+      throw new Error(
+        `The workspace's data keys reached their encryption limit ${n} times during one write; try again.`,
+      );
+    }
+    key = await renewExhaustedDataKey(svc, workspaceId, key.version);
+  }
+}
+
+/**
+ * Adds data-key version `exhausted + 1` unless it exists already (another writer or server renewed it first:
+ * then nothing is added and nothing fails), and returns the workspace's newest key.
+ */
+export async function renewExhaustedDataKey(
+  svc: Pick<Services, 'db' | 'keys'>,
+  workspaceId: string,
+  exhausted: number,
+): Promise<ActiveDataKey> {
+  await addDataKeyVersion(svc.db, svc.keys.provider, workspaceId, { after: exhausted });
+  return svc.keys.active(svc.db, workspaceId);
+}

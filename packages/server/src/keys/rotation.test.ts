@@ -17,13 +17,8 @@ import {
   TEST_SCRYPT,
   testMasterKey,
 } from '../testing/harness.js';
-import {
-  addDataKeyVersion,
-  KeyRotationError,
-  keyStatus,
-  reencryptSecrets,
-  rewrapDataKeys,
-} from './rotation.js';
+import { keyStatus, reencryptSecrets, rewrapDataKeys } from './rotation.js';
+import { addDataKeyVersion, KeyRotationError } from './workspace-keys.js';
 
 // Master-key rotation (issue 6, item 1): re-wrap online, idempotent, resumable; afterwards the old key can go.
 // Data-key rotation: a new version for new secrets, old secrets re-encrypted in resumable batches.

@@ -9,39 +9,25 @@
  * - the envelope upgrade re-encrypts envelopes written before public fields were bound (format 1) in the
  *   current format, binding the public fields stored at that moment (crypto/envelope.ts): at every start-up,
  *   and by `latchkey keys upgrade-envelopes`;
- * - a data key that reaches its encryption limit (keys/key-usage.ts) is followed by a new version at once, by
- *   the write that found it exhausted (`withinDataKeyLimit`).
+ * - a data key that reaches its encryption limit is followed by a new version at once, by the write that found
+ *   it exhausted (`withinDataKeyLimit`, keys/key-usage.ts).
  *
  * Nothing here logs or returns key material or secret values.
  */
 import { type Kysely, sql } from 'kysely';
-import { recordAudit } from '../audit/audit.js';
 import {
   DataKeyUnwrapError,
   DecryptionError,
   decryptSecretFields,
   ENVELOPE_FORMAT_VERSION,
   encryptSecretFields,
-  generateDataKey,
   type KeyProvider,
   UnknownMasterKeyError,
 } from '../crypto/index.js';
 import type { Database } from '../db/schema.js';
 import { withDbScope } from '../db/scope.js';
-import { isUniqueViolation } from '../errors.js';
-import type { Services } from '../services.js';
-import {
-  countEncryption,
-  DEFAULT_DATA_KEY_MAX_ENCRYPTIONS,
-  encryptionCount,
-  KEY_EXHAUSTED,
-} from './key-usage.js';
-import type { ActiveDataKey, WorkspaceKeys } from './workspace-keys.js';
-
-/** A rotation cannot start: the message says what to do (it never contains key material). */
-export class KeyRotationError extends Error {
-  override name = 'KeyRotationError';
-}
+import { countEncryption, DEFAULT_DATA_KEY_MAX_ENCRYPTIONS, encryptionCount } from './key-usage.js';
+import { addDataKeyVersion, KeyRotationError, type WorkspaceKeys } from './workspace-keys.js';
 
 async function hasKeyTables(db: Kysely<Database>): Promise<boolean> {
   const exists = await sql<{
@@ -339,97 +325,7 @@ async function rewrapWorkspace(db: Kysely<Database>, provider: KeyProvider, work
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Data-key rotation
-
-export interface AddDataKeyVersionOptions {
-  /**
-   * Renew this exhausted version (keys/key-usage.ts): add exactly version `after + 1`, unless it exists already —
-   * then another writer or server renewed it first, and this call adds nothing (`created: false`) and does not
-   * fail. Without it, a new highest version is always added (operator rotation).
-   */
-  after?: number;
-}
-
-/**
- * Adds a new data-key version to a workspace, wrapped with the active master key; from then on new and
- * replaced secrets are encrypted with it (`WorkspaceKeys.active` picks the highest version). Writes one
- * `workspace.data_key_rotated` audit event in the same transaction (with `reason: 'encryption-limit'` when it
- * renews an exhausted key).
- */
-export async function addDataKeyVersion(
-  db: Kysely<Database>,
-  provider: KeyProvider,
-  workspaceId: string,
-  options: AddDataKeyVersionOptions = {},
-): Promise<{ version: number; created: boolean }> {
-  const { after } = options;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await db.transaction().execute(async (trx) => {
-        // FOR NO KEY UPDATE serialises rotations of one workspace without blocking secret inserts.
-        const workspace = await trx
-          .selectFrom('workspaces')
-          .select('id')
-          .where('id', '=', workspaceId)
-          .forNoKeyUpdate()
-          .executeTakeFirst();
-        if (!workspace) throw new KeyRotationError(`There is no workspace ${workspaceId}.`);
-        let version: number;
-        if (after === undefined) {
-          const latest = await trx
-            .selectFrom('workspace_keys')
-            .select((eb) => eb.fn.max('version').as('version'))
-            .where('workspace_id', '=', workspaceId)
-            .executeTakeFirst();
-          version = Number(latest?.version ?? 0) + 1;
-        } else {
-          version = after + 1;
-          // Renewed already (the usual case for all but the first of many writers): no key to wrap.
-          const exists = await trx
-            .selectFrom('workspace_keys')
-            .select('version')
-            .where('workspace_id', '=', workspaceId)
-            .where('version', '=', version)
-            .executeTakeFirst();
-          if (exists) return { version, created: false };
-        }
-        const dataKey = generateDataKey();
-        try {
-          const { keyId, wrapped } = await provider.wrapDataKey(dataKey, workspaceId);
-          const insert = trx
-            .insertInto('workspace_keys')
-            .values({ workspace_id: workspaceId, version, master_key_id: keyId, wrapped_key: wrapped });
-          if (after === undefined) await insert.execute();
-          else {
-            // The primary key (workspace_id, version) is the arbiter between renewals of the same version.
-            const inserted = await insert
-              .onConflict((oc) => oc.columns(['workspace_id', 'version']).doNothing())
-              .returning('version')
-              .executeTakeFirst();
-            if (!inserted) return { version, created: false };
-          }
-          await recordAudit(trx, {
-            workspaceId,
-            actorId: null,
-            action: 'workspace.data_key_rotated',
-            targetType: 'workspace',
-            targetId: workspaceId,
-            details:
-              after === undefined
-                ? { version, masterKeyId: keyId }
-                : { version, masterKeyId: keyId, reason: 'encryption-limit' },
-          });
-        } finally {
-          dataKey.fill(0);
-        }
-        return { version, created: true };
-      });
-    } catch (error) {
-      if (isUniqueViolation(error) && after === undefined && attempt < 3) continue;
-      throw error;
-    }
-  }
-}
+// Data-key rotation (adding a version: `addDataKeyVersion`, keys/workspace-keys.ts)
 
 export interface ReencryptReport {
   workspaceId: string;
@@ -573,45 +469,6 @@ export async function reencryptSecrets(
     await options.afterBatch?.();
   }
   return report;
-}
-
-/**
- * Runs `attempt` — encrypt with the key it is given, then one write counted by `countEncryption` — with `first`.
- * While the key it used is at its limit (the attempt returns KEY_EXHAUSTED: its write stored nothing), adds the
- * next data-key version and runs it again with the workspace's newest key. With a realistic limit one retry is
- * enough; the bound only matters when a tiny limit is used up by concurrent writers between a renewal and a retry.
- */
-export async function withinDataKeyLimit<T>(
-  svc: Pick<Services, 'db' | 'keys'>,
-  workspaceId: string,
-  first: ActiveDataKey,
-  attempt: (key: ActiveDataKey) => Promise<T | typeof KEY_EXHAUSTED>,
-): Promise<T> {
-  const maxAttempts = 8;
-  let key = first;
-  for (let n = 1; ; n++) {
-    const result = await attempt(key);
-    if (result !== KEY_EXHAUSTED) return result;
-    if (n >= maxAttempts) {
-      throw new Error(
-        `The workspace's data keys reached their encryption limit ${n} times during one write; try again.`,
-      );
-    }
-    key = await renewExhaustedDataKey(svc, workspaceId, key.version);
-  }
-}
-
-/**
- * Adds data-key version `exhausted + 1` unless it exists already (another writer or server renewed it first:
- * then nothing is added and nothing fails), and returns the workspace's newest key.
- */
-export async function renewExhaustedDataKey(
-  svc: Pick<Services, 'db' | 'keys'>,
-  workspaceId: string,
-  exhausted: number,
-): Promise<ActiveDataKey> {
-  await addDataKeyVersion(svc.db, svc.keys.provider, workspaceId, { after: exhausted });
-  return svc.keys.active(svc.db, workspaceId);
 }
 
 // ---------------------------------------------------------------------------------------------------------

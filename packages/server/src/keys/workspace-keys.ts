@@ -1,8 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { LRUCache } from 'lru-cache';
+import { recordAudit } from '../audit/audit.js';
 import { generateDataKey, type KeyProvider } from '../crypto/index.js';
 import type { Database } from '../db/schema.js';
+import { isUniqueViolation, NotFoundError } from '../errors.js';
 
 export interface ActiveDataKey {
   version: number;
@@ -73,25 +75,45 @@ export class WorkspaceKeys {
     }
   }
 
-  /** The key new secrets of a workspace are encrypted with: its highest version. */
   /** The newest data key this instance last saw for the workspace, if any (no database read). */
   lastActive(workspaceId: string): ActiveDataKey | undefined {
     return this.newest.get(workspaceId);
   }
 
-  rememberActive(workspaceId: string, key: ActiveDataKey): void {
+  private rememberActive(workspaceId: string, key: ActiveDataKey): void {
     const known = this.newest.get(workspaceId);
     if (!known || known.version <= key.version) this.newest.set(workspaceId, key);
   }
 
+  /** The key new secrets of a workspace are encrypted with: its highest version, read now. */
   async active(db: Kysely<Database>, workspaceId: string): Promise<ActiveDataKey> {
+    const active = await this.readActive(db, workspaceId);
+    if (!active) throw new Error('The workspace has no data key');
+    return active;
+  }
+
+  /**
+   * The key to encrypt a new secret with, from memory when this instance has seen the workspace's newest key
+   * (no statement), else read. It may be stale (another instance rotated): a write that uses it counts the
+   * encryption only while it is still the newest version (`countEncryption`'s `newestOnly`), else stores nothing
+   * and is retried with the newest key (`withinDataKeyLimit`). A workspace whose keys the caller's scope does not
+   * show (not a member) is "not found".
+   */
+  async newestForWrite(db: Kysely<Database>, workspaceId: string): Promise<ActiveDataKey> {
+    const active = this.newest.get(workspaceId) ?? (await this.readActive(db, workspaceId));
+    if (!active) throw new NotFoundError('Workspace');
+    return active;
+  }
+
+  private async readActive(db: Kysely<Database>, workspaceId: string): Promise<ActiveDataKey | undefined> {
     const row = await db
       .selectFrom('workspace_keys')
       .select(['version', 'master_key_id', 'wrapped_key'])
       .where('workspace_id', '=', workspaceId)
       .orderBy('version', 'desc')
       .limit(1)
-      .executeTakeFirstOrThrow();
+      .executeTakeFirst();
+    if (!row) return undefined;
     const active = { version: row.version, key: await this.unwrap(workspaceId, row) };
     this.rememberActive(workspaceId, active);
     return active;
@@ -142,5 +164,100 @@ export class WorkspaceKeys {
           .rows
       : await db.selectFrom('workspace_keys').select('master_key_id').distinct().execute();
     return rows.map((r) => r.master_key_id).filter((id) => !this.provider.knows(id));
+  }
+}
+
+/** A rotation cannot start: the message says what to do (it never contains key material). */
+export class KeyRotationError extends Error {
+  override name = 'KeyRotationError';
+}
+
+export interface AddDataKeyVersionOptions {
+  /**
+   * Renew this exhausted version (keys/key-usage.ts): add exactly version `after + 1`, unless it exists already —
+   * then another writer or server renewed it first, and this call adds nothing (`created: false`) and does not
+   * fail. Without it, a new highest version is always added (operator rotation).
+   */
+  after?: number;
+}
+
+/**
+ * Adds a new data-key version to a workspace, wrapped with the active master key; from then on new and
+ * replaced secrets are encrypted with it (`WorkspaceKeys.active` picks the highest version). Writes one
+ * `workspace.data_key_rotated` audit event in the same transaction (with `reason: 'encryption-limit'` when it
+ * renews an exhausted key).
+ */
+export async function addDataKeyVersion(
+  db: Kysely<Database>,
+  provider: KeyProvider,
+  workspaceId: string,
+  options: AddDataKeyVersionOptions = {},
+): Promise<{ version: number; created: boolean }> {
+  const { after } = options;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await db.transaction().execute(async (trx) => {
+        // FOR NO KEY UPDATE serialises rotations of one workspace without blocking secret inserts.
+        const workspace = await trx
+          .selectFrom('workspaces')
+          .select('id')
+          .where('id', '=', workspaceId)
+          .forNoKeyUpdate()
+          .executeTakeFirst();
+        if (!workspace) throw new KeyRotationError(`There is no workspace ${workspaceId}.`);
+        let version: number;
+        if (after === undefined) {
+          const latest = await trx
+            .selectFrom('workspace_keys')
+            .select((eb) => eb.fn.max('version').as('version'))
+            .where('workspace_id', '=', workspaceId)
+            .executeTakeFirst();
+          version = Number(latest?.version ?? 0) + 1;
+        } else {
+          version = after + 1;
+          // Renewed already (the usual case for all but the first of many writers): no key to wrap.
+          const exists = await trx
+            .selectFrom('workspace_keys')
+            .select('version')
+            .where('workspace_id', '=', workspaceId)
+            .where('version', '=', version)
+            .executeTakeFirst();
+          if (exists) return { version, created: false };
+        }
+        const dataKey = generateDataKey();
+        try {
+          const { keyId, wrapped } = await provider.wrapDataKey(dataKey, workspaceId);
+          const insert = trx
+            .insertInto('workspace_keys')
+            .values({ workspace_id: workspaceId, version, master_key_id: keyId, wrapped_key: wrapped });
+          if (after === undefined) await insert.execute();
+          else {
+            // The primary key (workspace_id, version) is the arbiter between renewals of the same version.
+            const inserted = await insert
+              .onConflict((oc) => oc.columns(['workspace_id', 'version']).doNothing())
+              .returning('version')
+              .executeTakeFirst();
+            if (!inserted) return { version, created: false };
+          }
+          await recordAudit(trx, {
+            workspaceId,
+            actorId: null,
+            action: 'workspace.data_key_rotated',
+            targetType: 'workspace',
+            targetId: workspaceId,
+            details:
+              after === undefined
+                ? { version, masterKeyId: keyId }
+                : { version, masterKeyId: keyId, reason: 'encryption-limit' },
+          });
+        } finally {
+          dataKey.fill(0);
+        }
+        return { version, created: true };
+      });
+    } catch (error) {
+      if (isUniqueViolation(error) && after === undefined && attempt < 3) continue;
+      throw error;
+    }
   }
 }

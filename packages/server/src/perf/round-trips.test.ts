@@ -1,13 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DbScope, withDbScope } from '../db/scope.js';
 import { resolveNodeCredential } from '../runner/resolve-credential.js';
-import {
-  createSecret,
-  deleteSecret,
-  listSecrets,
-  secretUsage,
-  selectableSecrets,
-} from '../secrets/secrets.js';
+import { deleteSecret, secretUsage } from '../secrets/deletion.js';
+import { listSecrets, selectableSecrets } from '../secrets/list.js';
+import { createSecret } from '../secrets/write.js';
 import { joinAs, rejection } from '../testing/fixtures.js';
 import {
   createTestApp,

@@ -7,11 +7,11 @@ import {
   type OutgoingRequest,
   type RequestContext,
 } from '@latchkey/core';
+import { membershipOf } from '../access/membership.js';
 import { recordAudit } from '../audit/audit.js';
 import { DecryptionError } from '../crypto/index.js';
 import { InvalidInputError, issuesUnder, NotFoundError } from '../errors.js';
 import type { Actor, Services } from '../services.js';
-import { membershipOf } from '../workspaces/access.js';
 import { DecryptedCredential, scrubResponse, scrubSecrets } from './decrypted-credential.js';
 import { OutboundRefusedError } from './outbound-guard.js';
 import { type CredentialApplier, OutboundError, sendOutbound } from './outbound-http.js';

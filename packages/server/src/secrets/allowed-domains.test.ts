@@ -7,7 +7,8 @@ import type { Services } from '../services.js';
 import { freshFakeData, PARAMS, type RunnerTestEnv, startRunnerTestEnv } from '../testing/fake-services.js';
 import { issuesOf, rejection } from '../testing/fixtures.js';
 import { clientFor, openTestDatabase, ownerDb, ownerOf, teamWorkspace } from '../testing/harness.js';
-import { deleteSecret, replaceSecret } from './secrets.js';
+import { deleteSecret } from './deletion.js';
+import { replaceSecret } from './write.js';
 
 // Claims 29–33 (docs/security.md): an HTTP Request credential goes only to the hosts its owner approved.
 

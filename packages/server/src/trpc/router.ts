@@ -1,6 +1,7 @@
 import { auditRouter } from './routers/audit.js';
 import { authRouter } from './routers/auth.js';
-import { integrationsRouter, secretsRouter } from './routers/secrets.js';
+import { integrationsRouter } from './routers/integrations.js';
+import { secretsRouter } from './routers/secrets.js';
 import { workflowsRouter } from './routers/workflows.js';
 import { workspacesRouter } from './routers/workspaces.js';
 import { createCallerFactory, router } from './trpc.js';

@@ -172,37 +172,48 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(domainErrors).use(inputGuard);
 
+type Scope = 'user' | 'workspace' | 'workflow';
+
 /**
- * What a call names as its workspace: the `workspaceId` of its input, or the `workflowId` of the workflow
- * procedures. Only a name: the session check below verifies membership before it becomes the call's scope.
+ * What a call names as its workspace, by the scope its procedure states: the `workspaceId` of its input
+ * (`workspaceProcedure`), the workspace of its `workflowId` (`workflowProcedure`), or none (`authedProcedure`).
+ * Only a name: the session check verifies membership before it becomes the call's scope.
  */
-async function namedWorkspace(getRawInput: () => Promise<unknown>): Promise<NamedWorkspace> {
+async function namedWorkspace(scope: Scope, getRawInput: () => Promise<unknown>): Promise<NamedWorkspace> {
+  if (scope === 'user') return {};
   const raw = (await getRawInput().catch(() => undefined)) as
     | { workspaceId?: unknown; workflowId?: unknown }
     | undefined;
   if (!raw || typeof raw !== 'object') return {};
   // Only what could be an id is looked up; the procedure's own input schema refuses the rest.
-  if (typeof raw.workspaceId === 'string')
-    return id.safeParse(raw.workspaceId).success ? { workspaceId: raw.workspaceId } : {};
-  if (typeof raw.workflowId === 'string')
-    return id.safeParse(raw.workflowId).success ? { workflowId: raw.workflowId } : {};
-  return {};
+  const value = scope === 'workspace' ? raw.workspaceId : raw.workflowId;
+  if (typeof value !== 'string' || !id.safeParse(value).success) return {};
+  return scope === 'workspace' ? { workspaceId: value } : { workflowId: value };
 }
 
 /**
  * A procedure for signed-in users: the session is checked against the database on every request, and the
- * procedure's statements run scoped (db/scope.ts) to the signed-in user and to the workspace its input names
- * when the user is a member there — verified in the session check's own statement, so a non-member's call
- * never runs in that workspace's scope. Row-level security then hides every other workspace's rows, whatever
- * a query's own filters say.
+ * procedure's statements run scoped (db/scope.ts) to the signed-in user and, for a workspace or workflow
+ * procedure, to the workspace its input names when the user is a member there — verified in the session
+ * check's own statement, so a non-member's call never runs in that workspace's scope. Row-level security then
+ * hides every other workspace's rows, whatever a query's own filters say.
  */
-export const authedProcedure = publicProcedure.use(async ({ ctx, next, getRawInput }) => {
-  const caller = ctx.sessionToken
-    ? await callerForSession(ctx.svc, ctx.sessionToken, await namedWorkspace(getRawInput))
-    : undefined;
-  if (!caller) throw new TRPCError({ code: 'UNAUTHORIZED', message: new NotSignedInError().message });
-  const { user, workspaceId } = caller;
-  return withDbScope({ userId: user.id, workspaceId }, () =>
-    next({ ctx: { ...ctx, user, actor: { userId: user.id } } }),
-  );
-});
+function signedIn(scope: Scope) {
+  return publicProcedure.use(async ({ ctx, next, getRawInput }) => {
+    const caller = ctx.sessionToken
+      ? await callerForSession(ctx.svc, ctx.sessionToken, await namedWorkspace(scope, getRawInput))
+      : undefined;
+    if (!caller) throw new TRPCError({ code: 'UNAUTHORIZED', message: new NotSignedInError().message });
+    const { user, workspaceId } = caller;
+    return withDbScope({ userId: user.id, workspaceId }, () =>
+      next({ ctx: { ...ctx, user, actor: { userId: user.id } } }),
+    );
+  });
+}
+
+/** Signed in; scoped to the user only (their own workspaces, their account). */
+export const authedProcedure = signedIn('user');
+/** Signed in, in the workspace of the input's `workspaceId`. */
+export const workspaceProcedure = signedIn('workspace');
+/** Signed in, in the workspace of the workflow of the input's `workflowId`. */
+export const workflowProcedure = signedIn('workflow');

@@ -1,11 +1,11 @@
 import { credentialSubject, destinationRefusal, type IntegrationDefinition } from '@latchkey/core';
 import { type Kysely, sql } from 'kysely';
+import { membershipOf } from '../access/membership.js';
 import type { Database } from '../db/schema.js';
 import { InvalidInputError, issuesUnder, NotFoundError, SecretNotSelectableError } from '../errors.js';
 import { newId } from '../identity/tokens.js';
-import { destinationsOf } from '../secrets/secrets.js';
+import { destinationsOf } from '../secrets/meta.js';
 import type { Actor, Services } from '../services.js';
-import { membershipOf } from '../workspaces/access.js';
 
 export interface WorkflowNode {
   id: string;

@@ -1,25 +1,20 @@
+import { isDemotion } from '@latchkey/core/roles';
 import { sql, type Transaction } from 'kysely';
+import { lockWorkspaceMembership, type Membership, membershipOf } from '../access/membership.js';
+import { permissions, requirePermission } from '../access/permissions.js';
 import { auditInsert, recordAudit } from '../audit/audit.js';
 import type { Database, Plan, Role } from '../db/schema.js';
 import { withDbScope } from '../db/scope.js';
 import { ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
 import { hashToken, newId, newToken } from '../identity/tokens.js';
 import {
-  type AffectedNode,
   affectedNodesOf,
   SECRET_DELETION_RESULT,
   type SecretDeletionResult,
   secretDeletionCtes,
-} from '../secrets/secrets.js';
+} from '../secrets/deletion.js';
+import type { AffectedNode } from '../secrets/meta.js';
 import type { Actor, Services } from '../services.js';
-import {
-  isDemotion,
-  lockWorkspaceMembership,
-  type Membership,
-  membershipOf,
-  permissions,
-  requirePermission,
-} from './access.js';
 
 export interface WorkspaceSummary {
   id: string;
@@ -488,32 +483,12 @@ export async function removalPreview(
   if (!member) throw new NotFoundError('Member');
   requirePermission(permissions.manageMembers(membership), ONLY_MANAGERS_REMOVE);
   requirePermission(permissions.manageMemberWithRole(membership, member.role), ONLY_OWNERS_REMOVE_OWNERS);
-  const count = await svc.db
-    .selectFrom('secrets')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('workspace_id', '=', input.workspaceId)
-    .where('created_by', '=', input.userId)
-    .executeTakeFirstOrThrow();
-  const nodes = await svc.db
-    .selectFrom('workflow_nodes as n')
-    .innerJoin('secrets as s', 's.id', 'n.secret_id')
-    .innerJoin('workflows as w', 'w.id', 'n.workflow_id')
-    .select(['w.id as workflow_id', 'w.name as workflow_name', 'n.id as node_id', 'n.name as node_name'])
-    .where('s.workspace_id', '=', input.workspaceId)
-    .where('s.created_by', '=', input.userId)
-    .where('n.workspace_id', '=', input.workspaceId)
-    .orderBy('w.name')
-    .orderBy('n.position')
-    .execute();
-  return {
-    secrets: Number(count.n),
-    nodes: nodes.map((r) => ({
-      workflowId: r.workflow_id,
-      workflowName: r.workflow_name,
-      nodeId: r.node_id,
-      nodeName: r.node_name,
-    })),
-  };
+  // Exactly what removal deletes and flags: the same definition, as a read.
+  const { rows } = await sql<SecretDeletionResult>`
+    with ${secretDeletionCtes({ workspaceId: input.workspaceId, createdBy: input.userId }, sql`true`, 'preview')}
+    select ${SECRET_DELETION_RESULT}`.execute(svc.db);
+  const row = rows[0] as SecretDeletionResult;
+  return { secrets: row.deleted_count, nodes: affectedNodesOf(row) };
 }
 
 /**

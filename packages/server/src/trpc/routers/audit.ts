@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { readAuditLog } from '../../audit/audit.js';
 import { id } from '../inputs.js';
-import { authedProcedure, router } from '../trpc.js';
+import { router, workspaceProcedure } from '../trpc.js';
 
 export const auditRouter = router({
-  list: authedProcedure
+  list: workspaceProcedure
     .input(z.object({ workspaceId: id, cursor: z.string().max(32).optional() }))
     .query(({ ctx, input }) => readAuditLog(ctx.svc, ctx.actor, input)),
 });

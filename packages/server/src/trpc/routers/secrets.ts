@@ -1,29 +1,20 @@
 import { z } from 'zod';
 import { testCredential } from '../../runner/runner.js';
-import {
-  createSecret,
-  deleteSecret,
-  listSecrets,
-  replaceSecret,
-  secretUsage,
-  selectableSecrets,
-} from '../../secrets/secrets.js';
+import { deleteSecret, secretUsage } from '../../secrets/deletion.js';
+import { listSecrets, selectableSecrets } from '../../secrets/list.js';
+import { createSecret, replaceSecret } from '../../secrets/write.js';
 import { displayName, id, nodeType } from '../inputs.js';
-import { authedProcedure, publicProcedure, router } from '../trpc.js';
+import { router, workspaceProcedure } from '../trpc.js';
 
 const secretInput = z.object({ workspaceId: id, secretId: id });
 // Credential data is checked against the integration's schema by the registry (field-level messages).
 const data = z.unknown();
 
-export const integrationsRouter = router({
-  list: publicProcedure.query(({ ctx }) => ctx.svc.registry.describe()),
-});
-
 export const secretsRouter = router({
-  create: authedProcedure
+  create: workspaceProcedure
     .input(z.object({ workspaceId: id, credentialType: z.string().min(1).max(64), name: displayName, data }))
     .mutation(({ ctx, input }) => createSecret(ctx.svc, ctx.actor, input)),
-  list: authedProcedure
+  list: workspaceProcedure
     .input(
       z.object({
         workspaceId: id,
@@ -36,18 +27,20 @@ export const secretsRouter = router({
       }),
     )
     .query(({ ctx, input }) => listSecrets(ctx.svc, ctx.actor, input)),
-  selectable: authedProcedure
+  selectable: workspaceProcedure
     .input(z.object({ workspaceId: id, nodeType }))
     .query(({ ctx, input }) => selectableSecrets(ctx.svc, ctx.actor, input)),
-  usage: authedProcedure.input(secretInput).query(({ ctx, input }) => secretUsage(ctx.svc, ctx.actor, input)),
-  replace: authedProcedure
+  usage: workspaceProcedure
+    .input(secretInput)
+    .query(({ ctx, input }) => secretUsage(ctx.svc, ctx.actor, input)),
+  replace: workspaceProcedure
     .input(secretInput.extend({ data }))
     .mutation(({ ctx, input }) => replaceSecret(ctx.svc, ctx.actor, input)),
-  delete: authedProcedure
+  delete: workspaceProcedure
     .input(secretInput)
     .mutation(({ ctx, input }) => deleteSecret(ctx.svc, ctx.actor, input)),
   /** Checks a saved secret, or unsaved form data, against its service: `{ok, message}`. */
-  test: authedProcedure
+  test: workspaceProcedure
     .input(
       z.union([secretInput, z.object({ workspaceId: id, credentialType: z.string().min(1).max(64), data })]),
     )

@@ -9,21 +9,21 @@ import {
   updateNode,
 } from '../../workflows/workflows.js';
 import { displayName, id, nodeType, workspaceInput } from '../inputs.js';
-import { authedProcedure, router } from '../trpc.js';
+import { router, workflowProcedure, workspaceProcedure } from '../trpc.js';
 
 const params = z.record(z.string().max(64), z.unknown());
 
 export const workflowsRouter = router({
-  create: authedProcedure
+  create: workspaceProcedure
     .input(z.object({ workspaceId: id, name: displayName }))
     .mutation(({ ctx, input }) => createWorkflow(ctx.svc, ctx.actor, input)),
-  list: authedProcedure
+  list: workspaceProcedure
     .input(workspaceInput)
     .query(({ ctx, input }) => listWorkflows(ctx.svc, ctx.actor, input)),
-  get: authedProcedure
+  get: workflowProcedure
     .input(z.object({ workflowId: id }))
     .query(({ ctx, input }) => getWorkflow(ctx.svc, ctx.actor, input)),
-  addNode: authedProcedure
+  addNode: workflowProcedure
     .input(
       z.object({
         workflowId: id,
@@ -34,7 +34,7 @@ export const workflowsRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => addNode(ctx.svc, ctx.actor, input)),
-  updateNode: authedProcedure
+  updateNode: workflowProcedure
     .input(
       z.object({
         workflowId: id,
@@ -45,10 +45,10 @@ export const workflowsRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => updateNode(ctx.svc, ctx.actor, input)),
-  removeNode: authedProcedure
+  removeNode: workflowProcedure
     .input(z.object({ workflowId: id, nodeId: id }))
     .mutation(({ ctx, input }) => removeNode(ctx.svc, ctx.actor, input)),
-  run: authedProcedure
+  run: workflowProcedure
     .input(z.object({ workflowId: id }))
     .mutation(({ ctx, input }) => runWorkflow(ctx.svc, ctx.actor, input)),
 });

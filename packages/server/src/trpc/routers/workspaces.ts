@@ -14,7 +14,7 @@ import {
   setRole,
 } from '../../workspaces/workspaces.js';
 import { displayName, email, id, plan, role, workspaceInput } from '../inputs.js';
-import { authedProcedure, router } from '../trpc.js';
+import { authedProcedure, router, workspaceProcedure } from '../trpc.js';
 
 const memberInput = z.object({ workspaceId: id, userId: id });
 
@@ -23,34 +23,34 @@ export const workspacesRouter = router({
     .input(z.object({ name: displayName, plan }))
     .mutation(({ ctx, input }) => createWorkspace(ctx.svc, ctx.actor, input)),
   list: authedProcedure.query(({ ctx }) => listWorkspaces(ctx.svc, ctx.actor)),
-  get: authedProcedure
+  get: workspaceProcedure
     .input(workspaceInput)
     .query(({ ctx, input }) => getWorkspace(ctx.svc, ctx.actor, input)),
-  members: authedProcedure
+  members: workspaceProcedure
     .input(workspaceInput)
     .query(({ ctx, input }) => listMembers(ctx.svc, ctx.actor, input)),
-  invite: authedProcedure
+  invite: workspaceProcedure
     .input(z.object({ workspaceId: id, email, role }))
     .mutation(({ ctx, input }) => inviteMember(ctx.svc, ctx.actor, input)),
-  invites: authedProcedure
+  invites: workspaceProcedure
     .input(workspaceInput)
     .query(({ ctx, input }) => listInvites(ctx.svc, ctx.actor, input)),
-  revokeInvite: authedProcedure
+  revokeInvite: workspaceProcedure
     .input(z.object({ workspaceId: id, inviteId: id }))
     .mutation(({ ctx, input }) => revokeInvite(ctx.svc, ctx.actor, input)),
   acceptInvite: authedProcedure
     .input(z.object({ token: z.string().min(1).max(256) }))
     .mutation(({ ctx, input }) => acceptInvite(ctx.svc, ctx.actor, input)),
-  setRole: authedProcedure
+  setRole: workspaceProcedure
     .input(z.object({ workspaceId: id, userId: id, role }))
     .mutation(({ ctx, input }) => setRole(ctx.svc, ctx.actor, input)),
-  removalPreview: authedProcedure
+  removalPreview: workspaceProcedure
     .input(memberInput)
     .query(({ ctx, input }) => removalPreview(ctx.svc, ctx.actor, input)),
-  removeMember: authedProcedure
+  removeMember: workspaceProcedure
     .input(memberInput)
     .mutation(({ ctx, input }) => removeMember(ctx.svc, ctx.actor, input)),
-  leave: authedProcedure
+  leave: workspaceProcedure
     .input(workspaceInput)
     .mutation(({ ctx, input }) => leaveWorkspace(ctx.svc, ctx.actor, input)),
 });

@@ -1,0 +1,214 @@
+import type { ValidCredential } from '@latchkey/core';
+import { sql } from 'kysely';
+import { membershipCte, membershipOf } from '../access/membership.js';
+import { auditInsert } from '../audit/audit.js';
+import { encryptSecretFields } from '../crypto/index.js';
+import {
+  ConflictError,
+  InvalidInputError,
+  issuesUnder,
+  isUniqueViolation,
+  NotFoundError,
+} from '../errors.js';
+import { newId } from '../identity/tokens.js';
+import { countEncryption, KEY_EXHAUSTED, withinDataKeyLimit } from '../keys/key-usage.js';
+import type { Actor, Services } from '../services.js';
+import {
+  GATE_RESULT,
+  type GateOutcome,
+  manageableSecret,
+  manageGateCtes,
+  requireGate,
+} from './manage-gate.js';
+import { META_SQL, type MetaRow, type SecretMeta, toMeta } from './meta.js';
+
+/** The credential data, valid for its type (the registry: the plugin's schema), or its field errors. */
+function validOrThrow(svc: Services, credentialType: string, data: unknown): ValidCredential {
+  const result = svc.registry.validateCredential(credentialType, data);
+  if (!result.ok) throw new InvalidInputError(issuesUnder('data', 'credentialType', result.issues));
+  return result.value;
+}
+
+/** `validOrThrow` for a caller not known to be a member: a stranger learns "not found", not what is invalid. */
+async function validCredential(
+  svc: Services,
+  actor: Actor,
+  workspaceId: string,
+  credentialType: string,
+  data: unknown,
+): Promise<ValidCredential> {
+  try {
+    return validOrThrow(svc, credentialType, data);
+  } catch (error) {
+    await membershipOf(svc.db, workspaceId, actor.userId);
+    throw error;
+  }
+}
+
+function duplicateName(svc: Services, credentialType: string, name: string): ConflictError {
+  const display = svc.registry.credentialType(credentialType)?.definition.displayName ?? credentialType;
+  return new ConflictError(`A ${display} named '${name}' already exists in this workspace`);
+}
+
+/**
+ * Creates a secret: validate, then at most two statements and no explicit transaction:
+ *   1. the workspace's newest data key (`WorkspaceKeys.newest`: no statement when this instance remembers it);
+ *   2. one write, atomic on its own: a CTE that checks the membership under a share lock, counts the encryption
+ *      against the data key's limit (`countEncryption`), inserts the secret, appends the audit event and returns
+ *      the new row with its creator.
+ * The share lock keeps rule 4: a removal running now either finished first (the CTE finds no membership and
+ * inserts nothing: "not found") or waits for this statement and then deletes the new secret with the others.
+ * A data key at its encryption limit (or a remembered key another instance has superseded) makes the write
+ * store nothing; then the value is encrypted again with the next key (`withinDataKeyLimit`).
+ */
+export async function createSecret(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string; credentialType: string; name: string; data: unknown },
+): Promise<SecretMeta> {
+  const valid = await validCredential(svc, actor, input.workspaceId, input.credentialType, input.data);
+  const first = await svc.keys.newestForWrite(svc.db, input.workspaceId);
+  const id = newId();
+  const row = await withinDataKeyLimit(svc, input.workspaceId, first, async (dataKey) => {
+    const ciphertext = encryptSecretFields(
+      dataKey.key,
+      dataKey.version,
+      {
+        workspaceId: input.workspaceId,
+        secretId: id,
+        credentialType: input.credentialType,
+        publicFields: valid.publicFields,
+      },
+      valid.secretFields,
+    );
+    const counted = {
+      workspaceId: input.workspaceId,
+      version: dataKey.version,
+      limit: svc.dataKeyMaxEncryptions,
+      newestOnly: true,
+    };
+    let result: WriteOutcome | undefined;
+    try {
+      const { rows } = await sql<WriteOutcome>`
+        with ${membershipCte(input.workspaceId, actor.userId, { share: true })},
+        ${countEncryption('k', counted, sql`exists (select 1 from me)`)},
+        s as (
+          insert into secrets (id, workspace_id, name, integration_id, node_type, credential_type, public_fields,
+                               ciphertext, key_version, created_by, updated_at)
+          select ${id}, ${input.workspaceId}, ${input.name}, ${valid.integrationId}, ${valid.nodeType},
+                 ${input.credentialType}, ${JSON.stringify(valid.publicFields)}::jsonb, ${ciphertext}::bytea,
+                 k.version, me.user_id, now()
+          from me, k
+          returning *
+        ),
+        audit as (${auditInsert(
+          {
+            workspaceId: sql`s.workspace_id`,
+            actorId: sql`s.created_by`,
+            action: 'secret.created',
+            targetType: 'secret',
+            targetId: sql`s.id`,
+            targetName: sql`s.name`,
+            details: sql`jsonb_build_object('credentialType', s.credential_type)`,
+          },
+          sql`s`,
+        )})
+        select exists (select 1 from me) as found, exists (select 1 from k) as counted, r.*
+        from (select 1) one
+        left join (select ${META_SQL} from s join users u on u.id = s.created_by) r on true`.execute(svc.db);
+      result = rows[0];
+    } catch (error) {
+      if (isUniqueViolation(error)) throw duplicateName(svc, input.credentialType, input.name);
+      throw error;
+    }
+    // No membership under the lock: not a member (or removed meanwhile).
+    if (!result?.found) throw new NotFoundError('Workspace');
+    if (!result.counted) return KEY_EXHAUSTED;
+    return result;
+  });
+  return toMeta(svc.registry, row as MetaRow);
+}
+
+/**
+ * The row of a counted write: `found` (the membership or the secret still exists), `counted` (the data key was
+ * below its limit and counted this encryption), and the written row's metadata (all null when nothing was written).
+ */
+type WriteOutcome = { found: boolean; counted: boolean } & { [K in keyof MetaRow]: MetaRow[K] | null };
+
+/**
+ * Replaces a secret's value — and its public fields, e.g. an HTTP Request credential's allowed domains — in
+ * place: same id, so every node that uses it keeps working. Three statements and no explicit transaction: the
+ * secret with the caller's membership (its type decides how the value is validated and encrypted), the active
+ * data key, and one write. The write checks the permission again itself (`manageGateCtes`: a member demoted or
+ * removed since the read changes nothing), counts the encryption against the data key's limit, updates, and
+ * appends the audit event with every public field that changed, old and new, in one CTE. A data key at its
+ * limit makes the write store nothing; then the next version is added and the value encrypted again.
+ */
+export async function replaceSecret(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string; secretId: string; data: unknown },
+): Promise<SecretMeta> {
+  const existing = await manageableSecret(svc, actor, input.workspaceId, input.secretId);
+  const valid = validOrThrow(svc, existing.credential_type, input.data);
+  const first = await svc.keys.active(svc.db, input.workspaceId);
+  const row = await withinDataKeyLimit(svc, input.workspaceId, first, async (dataKey) => {
+    const ciphertext = encryptSecretFields(
+      dataKey.key,
+      dataKey.version,
+      {
+        workspaceId: input.workspaceId,
+        secretId: existing.id,
+        credentialType: existing.credential_type,
+        publicFields: valid.publicFields,
+      },
+      valid.secretFields,
+    );
+    const counted = {
+      workspaceId: input.workspaceId,
+      version: dataKey.version,
+      limit: svc.dataKeyMaxEncryptions,
+    };
+    const { rows } = await sql<WriteOutcome & GateOutcome>`
+      with ${manageGateCtes(input.workspaceId, actor.userId, existing.id, { write: true })},
+      ${countEncryption('k', counted, sql`exists (select 1 from allowed)`)},
+      s as (
+        update secrets set ciphertext = ${ciphertext}::bytea, key_version = k.version,
+                           public_fields = ${JSON.stringify(valid.publicFields)}::jsonb, updated_at = now()
+        from k
+        where secrets.id = ${existing.id} and secrets.workspace_id = ${input.workspaceId}
+          and exists (select 1 from allowed)
+        returning secrets.*
+      ),
+      audit as (${auditInsert(
+        {
+          workspaceId: sql`s.workspace_id`,
+          actorId: actor.userId,
+          action: 'secret.replaced',
+          targetType: 'secret',
+          targetId: sql`s.id`,
+          targetName: sql`s.name`,
+          details: sql`jsonb_build_object('credentialType', s.credential_type) || coalesce((
+                 -- Public fields are not secret: a change (an HTTP Request credential's allowed domains) is
+                 -- recorded with its old and new value. ("allowed" holds the row as it was before this update.)
+                 select jsonb_build_object('publicFieldChanges', jsonb_object_agg(f.name,
+                          jsonb_build_object('old', a.public_fields -> f.name, 'new', s.public_fields -> f.name)))
+                 from (select jsonb_object_keys(a.public_fields) union select jsonb_object_keys(s.public_fields)) f(name)
+                 where a.public_fields -> f.name is distinct from s.public_fields -> f.name
+                 having count(*) > 0
+               ), '{}'::jsonb)`,
+        },
+        sql`s, allowed a`,
+      )})
+      select ${GATE_RESULT}, exists (select 1 from k) as counted, r.*
+      from (select 1) one
+      left join (select ${META_SQL} from s join users u on u.id = s.created_by) r on true`.execute(svc.db);
+    const result = rows[0];
+    requireGate(result);
+    // Deleted meanwhile (another request, another server): nothing was written.
+    if (result?.counted && result.id === null) throw new NotFoundError('Secret');
+    if (!result?.counted) return KEY_EXHAUSTED;
+    return result;
+  });
+  return toMeta(svc.registry, row as MetaRow);
+}
