@@ -11,7 +11,7 @@ if (!postgres) {
   console.warn('\n*** TEST_DATABASE_URL is not set: the server suite runs on PGlite only ***\n');
 }
 
-const backendIndependent = ['src/crypto/**', 'src/identity/passwords.test.ts'];
+const backendIndependent = ['src/crypto/**', 'src/identity/passwords.test.ts', 'src/architecture.test.ts'];
 // Fault tests kill and restart real processes around PostgreSQL; PGlite is one process per data directory.
 const postgresOnly = ['src/faults/**'];
 

@@ -95,6 +95,21 @@ export const field = {
     z.enum(values, { error: `Must be one of: ${values.join(', ')}` }).meta({ ...options, secret: false }),
 };
 
+/**
+ * The parameters every "send an email" node shares (recipients, subject, plain-text body), with the same labels,
+ * help and examples across integrations; each adds its own `from` (its sender rules differ).
+ */
+export const emailMessageFields = {
+  to: field.text({
+    label: 'To',
+    placeholder: 'someone@example.com',
+    help: 'One or more addresses, comma-separated.',
+    example: 'someone@example.com',
+  }),
+  subject: field.text({ label: 'Subject', placeholder: 'Welcome!', example: 'Welcome!' }),
+  text: field.text({ label: 'Body (plain text)', multiline: true, example: 'Hello from Latchkey.' }),
+};
+
 /** Reads the metadata a field carries, unwrapping optional/default wrappers. */
 export function fieldMeta(schema: z.ZodType): Partial<FieldMeta> | undefined {
   let current: z.ZodType | undefined = schema;

@@ -1,4 +1,4 @@
-import { type ActionContext, type ActionResult, field, joinUrl } from '@latchkey/core';
+import { type ActionContext, type ActionResult, emailMessageFields, field, joinUrl } from '@latchkey/core';
 import { z } from 'zod';
 
 export const mailgunParams = z.object({
@@ -7,14 +7,7 @@ export const mailgunParams = z.object({
     placeholder: 'Team <team@mg.example.com>',
     example: 'Team <team@mg.example.com>',
   }),
-  to: field.text({
-    label: 'To',
-    placeholder: 'someone@example.com',
-    help: 'One or more addresses, comma-separated.',
-    example: 'someone@example.com',
-  }),
-  subject: field.text({ label: 'Subject', placeholder: 'Welcome!', example: 'Welcome!' }),
-  text: field.text({ label: 'Body (plain text)', multiline: true, example: 'Hello from Latchkey.' }),
+  ...emailMessageFields,
 });
 
 type Params = z.output<typeof mailgunParams>;

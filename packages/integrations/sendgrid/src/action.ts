@@ -1,4 +1,4 @@
-import { type ActionContext, type ActionResult, field, joinUrl } from '@latchkey/core';
+import { type ActionContext, type ActionResult, emailMessageFields, field, joinUrl } from '@latchkey/core';
 import { z } from 'zod';
 
 export const sendgridParams = z.object({
@@ -8,14 +8,7 @@ export const sendgridParams = z.object({
     help: 'A verified sender address.',
     example: 'team@example.com',
   }),
-  to: field.text({
-    label: 'To',
-    placeholder: 'someone@example.com',
-    help: 'One or more addresses, comma-separated.',
-    example: 'someone@example.com',
-  }),
-  subject: field.text({ label: 'Subject', placeholder: 'Welcome!', example: 'Welcome!' }),
-  text: field.text({ label: 'Body (plain text)', multiline: true, example: 'Hello from Latchkey.' }),
+  ...emailMessageFields,
 });
 
 type Params = z.output<typeof sendgridParams>;

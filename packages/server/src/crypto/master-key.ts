@@ -185,6 +185,17 @@ function defaultKeyDir(env: NodeJS.ProcessEnv): string {
   return join(homedir(), '.config', 'latchkey');
 }
 
+/** Creates `path` (failing if it exists), private to this user, and writes `contents` to disk before returning. */
+function writeNewFile(path: string, contents: Buffer): void {
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    writeSync(fd, contents);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Creates `path` holding `contents` only if it does not exist yet, so that concurrent first starts agree on
  * one key. The key is written in full (flag 'wx', mode 0600, fsync) to a private temporary file which is then
@@ -193,13 +204,7 @@ function defaultKeyDir(env: NodeJS.ProcessEnv): string {
  */
 function createExclusive(path: string, contents: Buffer): boolean {
   const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, contents);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeNewFile(tmp, contents);
   try {
     linkSync(tmp, path);
     return true;
@@ -208,13 +213,7 @@ function createExclusive(path: string, contents: Buffer): boolean {
     if (isErrno(error, 'EPERM') || isErrno(error, 'ENOTSUP') || isErrno(error, 'ENOSYS')) {
       // File system without hard links: fall back to an exclusive create of the final name.
       try {
-        const direct = openSync(path, 'wx', 0o600);
-        try {
-          writeSync(direct, contents);
-          fsyncSync(direct);
-        } finally {
-          closeSync(direct);
-        }
+        writeNewFile(path, contents);
         return true;
       } catch (inner) {
         if (isErrno(inner, 'EEXIST')) return false;

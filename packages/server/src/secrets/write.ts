@@ -12,6 +12,7 @@ import {
 } from '../errors.js';
 import { newId } from '../identity/tokens.js';
 import { countEncryption, KEY_EXHAUSTED, withinDataKeyLimit } from '../keys/key-usage.js';
+import type { ActiveDataKey } from '../keys/workspace-keys.js';
 import type { Actor, Services } from '../services.js';
 import {
   GATE_RESULT,
@@ -45,6 +46,34 @@ async function validCredential(
   }
 }
 
+type CountedKey = Parameters<typeof countEncryption>[1];
+
+/**
+ * Encrypts the value under `first` (bound to the secret's identity and public fields) and runs `write` with the
+ * ciphertext and the key to count it against; while the key is at its limit (the write stored nothing), again
+ * with the next data key (`withinDataKeyLimit`).
+ */
+function encryptedWrite<T>(
+  svc: Services,
+  secret: { workspaceId: string; secretId: string; credentialType: string },
+  valid: ValidCredential,
+  first: ActiveDataKey,
+  options: { newestOnly?: boolean },
+  write: (ciphertext: Buffer, counted: CountedKey) => Promise<T | typeof KEY_EXHAUSTED>,
+): Promise<T> {
+  return withinDataKeyLimit(svc, secret.workspaceId, first, (dataKey) => {
+    const binding = { ...secret, publicFields: valid.publicFields };
+    const ciphertext = encryptSecretFields(dataKey.key, dataKey.version, binding, valid.secretFields);
+    const counted = {
+      workspaceId: secret.workspaceId,
+      version: dataKey.version,
+      limit: svc.dataKeyMaxEncryptions,
+      ...options,
+    };
+    return write(ciphertext, counted);
+  });
+}
+
 function duplicateName(svc: Services, credentialType: string, name: string): ConflictError {
   const display = svc.registry.credentialType(credentialType)?.definition.displayName ?? credentialType;
   return new ConflictError(`A ${display} named '${name}' already exists in this workspace`);
@@ -69,27 +98,17 @@ export async function createSecret(
   const valid = await validCredential(svc, actor, input.workspaceId, input.credentialType, input.data);
   const first = await svc.keys.newestForWrite(svc.db, input.workspaceId);
   const id = newId();
-  const row = await withinDataKeyLimit(svc, input.workspaceId, first, async (dataKey) => {
-    const ciphertext = encryptSecretFields(
-      dataKey.key,
-      dataKey.version,
-      {
-        workspaceId: input.workspaceId,
-        secretId: id,
-        credentialType: input.credentialType,
-        publicFields: valid.publicFields,
-      },
-      valid.secretFields,
-    );
-    const counted = {
-      workspaceId: input.workspaceId,
-      version: dataKey.version,
-      limit: svc.dataKeyMaxEncryptions,
-      newestOnly: true,
-    };
-    let result: WriteOutcome | undefined;
-    try {
-      const { rows } = await sql<WriteOutcome>`
+  const binding = { workspaceId: input.workspaceId, secretId: id, credentialType: input.credentialType };
+  const row = await encryptedWrite(
+    svc,
+    binding,
+    valid,
+    first,
+    { newestOnly: true },
+    async (ciphertext, counted) => {
+      let result: WriteOutcome | undefined;
+      try {
+        const { rows } = await sql<WriteOutcome>`
         with ${membershipCte(input.workspaceId, actor.userId, { share: true })},
         ${countEncryption('k', counted, sql`exists (select 1 from me)`)},
         s as (
@@ -116,16 +135,17 @@ export async function createSecret(
         select exists (select 1 from me) as found, exists (select 1 from k) as counted, r.*
         from (select 1) one
         left join (select ${META_SQL} from s join users u on u.id = s.created_by) r on true`.execute(svc.db);
-      result = rows[0];
-    } catch (error) {
-      if (isUniqueViolation(error)) throw duplicateName(svc, input.credentialType, input.name);
-      throw error;
-    }
-    // No membership under the lock: not a member (or removed meanwhile).
-    if (!result?.found) throw new NotFoundError('Workspace');
-    if (!result.counted) return KEY_EXHAUSTED;
-    return result;
-  });
+        result = rows[0];
+      } catch (error) {
+        if (isUniqueViolation(error)) throw duplicateName(svc, input.credentialType, input.name);
+        throw error;
+      }
+      // No membership under the lock: not a member (or removed meanwhile).
+      if (!result?.found) throw new NotFoundError('Workspace');
+      if (!result.counted) return KEY_EXHAUSTED;
+      return result;
+    },
+  );
   return toMeta(svc.registry, row as MetaRow);
 }
 
@@ -152,23 +172,12 @@ export async function replaceSecret(
   const existing = await manageableSecret(svc, actor, input.workspaceId, input.secretId);
   const valid = validOrThrow(svc, existing.credential_type, input.data);
   const first = await svc.keys.active(svc.db, input.workspaceId);
-  const row = await withinDataKeyLimit(svc, input.workspaceId, first, async (dataKey) => {
-    const ciphertext = encryptSecretFields(
-      dataKey.key,
-      dataKey.version,
-      {
-        workspaceId: input.workspaceId,
-        secretId: existing.id,
-        credentialType: existing.credential_type,
-        publicFields: valid.publicFields,
-      },
-      valid.secretFields,
-    );
-    const counted = {
-      workspaceId: input.workspaceId,
-      version: dataKey.version,
-      limit: svc.dataKeyMaxEncryptions,
-    };
+  const binding = {
+    workspaceId: input.workspaceId,
+    secretId: existing.id,
+    credentialType: existing.credential_type,
+  };
+  const row = await encryptedWrite(svc, binding, valid, first, {}, async (ciphertext, counted) => {
     const { rows } = await sql<WriteOutcome & GateOutcome>`
       with ${manageGateCtes(input.workspaceId, actor.userId, existing.id, { write: true })},
       ${countEncryption('k', counted, sql`exists (select 1 from allowed)`)},

@@ -1,5 +1,5 @@
 import { credentialSubject, destinationRefusal, type IntegrationDefinition } from '@latchkey/core';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { membershipOf } from '../access/membership.js';
 import type { Database } from '../db/schema.js';
 import { InvalidInputError, issuesUnder, NotFoundError, SecretNotSelectableError } from '../errors.js';
@@ -121,6 +121,11 @@ function requireAllowedDestination(
   if (refusal) throw new InvalidInputError([{ path: ['params', param], message: refusal }]);
 }
 
+/** A change to a workflow's nodes is a change to the workflow: its `updated_at` moves. */
+async function touchWorkflow(trx: Transaction<Database>, workflowId: string): Promise<void> {
+  await trx.updateTable('workflows').set({ updated_at: new Date() }).where('id', '=', workflowId).execute();
+}
+
 const nodeColumns = ['id', 'name', 'node_type', 'params', 'secret_id', 'lost_secret_name'] as const;
 
 export async function createWorkflow(
@@ -204,11 +209,7 @@ export async function addNode(
       .select((eb) => eb.fn.max('position').as('max'))
       .where('workflow_id', '=', workflow.id)
       .executeTakeFirst();
-    await trx
-      .updateTable('workflows')
-      .set({ updated_at: new Date() })
-      .where('id', '=', workflow.id)
-      .execute();
+    await touchWorkflow(trx, workflow.id);
     return trx
       .insertInto('workflow_nodes')
       .values({
@@ -279,11 +280,7 @@ export async function updateNode(
     requireAllowedDestination(svc, svc.registry.integrationForNodeType(node.node_type), params, secret);
   if (Object.keys(changes).length === 0) return toNode(node);
   const updated = await svc.db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable('workflows')
-      .set({ updated_at: new Date() })
-      .where('id', '=', workflow.id)
-      .execute();
+    await touchWorkflow(trx, workflow.id);
     return trx
       .updateTable('workflow_nodes')
       .set({ ...changes, updated_at: new Date() })
