@@ -16,7 +16,13 @@ import {
   testBackend,
   testMasterKey,
 } from '../testing/harness.js';
-import { authedProcedure, createCallerFactory, router } from '../trpc/trpc.js';
+import {
+  authedProcedure,
+  createCallerFactory,
+  router,
+  workflowProcedure,
+  workspaceProcedure,
+} from '../trpc/trpc.js';
 import { openDatabase } from './connect.js';
 import { WORKSPACE_SCOPED_TABLES } from './migrations.js';
 import { DatabaseRoleError } from './roles.js';
@@ -205,21 +211,33 @@ describe('row-level security on the application connection', () => {
 describe('the request scope and the owner-rights functions (issue 12, item 5)', () => {
   // A procedure of the real middleware that reports the scope it runs in and what a query with no filter of its
   // own sees there: with another workspace's scope it would see that workspace's secrets.
-  const probeRouter = router({
-    probe: authedProcedure
+  // One probe per scope a procedure can state: the user's only, a workspace's, a workflow's.
+  const probe = (procedure: typeof authedProcedure) =>
+    procedure
       .input(z.object({ workspaceId: z.string().optional(), workflowId: z.string().optional() }))
       .query(async ({ ctx }) => {
         const { rows } = await sql<{ id: string }>`select id from secrets`.execute(ctx.svc.db);
         return { workspaceId: currentDbScope()?.workspaceId, secretIds: rows.map((r) => r.id) };
-      }),
+      });
+  const probeRouter = router({
+    user: probe(authedProcedure),
+    workspace: probe(workspaceProcedure),
+    workflow: probe(workflowProcedure),
   });
-  const probeAs = (token: string | undefined) =>
-    createCallerFactory(probeRouter)({
+  const probeAs = (token: string | undefined) => {
+    const caller = createCallerFactory(probeRouter)({
       svc: app.svc,
       sessionToken: token,
       setSession() {},
       clearSession() {},
-    }).probe;
+    });
+    return (input: { workspaceId?: string; workflowId?: string }) =>
+      input.workspaceId
+        ? caller.workspace(input)
+        : input.workflowId
+          ? caller.workflow(input)
+          : caller.user(input);
+  };
 
   it('a non-member’s call never runs in the scope of the workspace (or workflow) it names', async () => {
     const outsider = probeAs(a.owner.session.token);
@@ -237,6 +255,17 @@ describe('the request scope and the owner-rights functions (issue 12, item 5)', 
       });
     }
     expect(await member({})).toEqual({ workspaceId: undefined, secretIds: [] });
+    // A procedure that states no workspace scope gets none, whatever its input carries.
+    const caller = createCallerFactory(probeRouter)({
+      svc: app.svc,
+      sessionToken: b.member.session.token,
+      setSession() {},
+      clearSession() {},
+    });
+    expect(await caller.user({ workspaceId: b.workspaceId })).toEqual({
+      workspaceId: undefined,
+      secretIds: [],
+    });
   });
 
   const FUNCTIONS = [
