@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { decryptSecretFields } from '../crypto/index.js';
 import { scopeIndependent, withDbScope } from '../db/scope.js';
 import type { Services } from '../services.js';
-import { DecryptedCredential } from './decrypted-credential.js';
+import { DecryptedCredential } from './redaction.js';
 
 export interface NodeToRun {
   id: string;

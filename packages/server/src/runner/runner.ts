@@ -12,9 +12,9 @@ import { recordAudit } from '../audit/audit.js';
 import { DecryptionError } from '../crypto/index.js';
 import { InvalidInputError, issuesUnder, NotFoundError } from '../errors.js';
 import type { Actor, Services } from '../services.js';
-import { DecryptedCredential, scrubResponse, scrubSecrets } from './decrypted-credential.js';
 import { OutboundRefusedError } from './outbound-guard.js';
 import { type CredentialApplier, OutboundError, sendOutbound } from './outbound-http.js';
+import { DecryptedCredential, scrubResponse, scrubSecrets } from './redaction.js';
 import { CredentialUnavailableError, type NodeToRun, resolveNodeCredential } from './resolve-credential.js';
 import { baseUrlFor, isListedInOutboundAllow, trustedOrigins } from './settings.js';
 
