@@ -102,7 +102,11 @@ function describeFailure(error: unknown, secretValues: readonly string[], subjec
   return `${prefix}failed unexpectedly (${kind})`;
 }
 
-async function markUsed(
+/**
+ * Records a use of a secret, in one transaction: its last-used time, a test's result (kept for the secrets list)
+ * and the audit event.
+ */
+async function recordCredentialUse(
   svc: Services,
   actor: Actor,
   workspaceId: string,
@@ -192,7 +196,7 @@ async function runNode(
           scrubResponse(await sendOutbound(request, apply, options), credential.secretValues),
       });
     } finally {
-      await markUsed(svc, actor, workflow.workspaceId, {
+      await recordCredentialUse(svc, actor, workflow.workspaceId, {
         secretId: resolved.secretId,
         secretName: resolved.secretName,
         action: 'secret.used',
@@ -314,7 +318,7 @@ export async function testCredential(
       if (!(error instanceof DecryptionError)) throw error;
       outcome = { ok: false, message: UNDECRYPTABLE };
     }
-    await markUsed(
+    await recordCredentialUse(
       svc,
       actor,
       input.workspaceId,
