@@ -5,7 +5,7 @@ import { CREDENTIAL_MAX_BYTES, FIELD_MAX_BYTES, field } from './fields.js';
 import { withHeader } from './http.js';
 import { createRegistry } from './registry.js';
 import { expectRefused } from './testing/index.js';
-import { validateAgainst } from './validation.js';
+import { fieldIssuesFromZod, validateAgainst } from './validation.js';
 
 const exampleKey = defineCredentialType({
   type: 'exampleApiKey',
@@ -327,6 +327,54 @@ describe('validateAgainst', () => {
     const data = { user: 'fake:user-name' };
     expect(expectRefused(validateAgainst(schema, data), data)).toEqual([
       { path: ['user'], message: 'Cannot contain ":"' },
+    ]);
+  });
+});
+
+describe('fieldIssuesFromZod', () => {
+  const issuesOf = (schema: z.ZodType, data: unknown, reportInput?: boolean) => {
+    const parsed = schema.safeParse(data, reportInput ? { reportInput } : undefined);
+    return parsed.success ? [] : fieldIssuesFromZod(parsed.error.issues);
+  };
+  const input = z.object({
+    name: z.string().min(1).max(5),
+    role: z.enum(['owner', 'viewer']),
+    email: z.email(),
+    id: z.uuid(),
+    count: z.number().min(2),
+  });
+
+  it('words the issues zod words itself for a person, as tRPC input gets them (no input reported)', () => {
+    expect(issuesOf(input, { name: '', role: 'boss', email: 'x', id: 'y', count: 1 })).toEqual([
+      { path: ['name'], message: 'Required' },
+      { path: ['role'], message: 'Must be one of: owner, viewer' },
+      { path: ['email'], message: 'Must be an email address' },
+      { path: ['id'], message: 'Has the wrong format' },
+      { path: ['count'], message: 'Must be at least 2' },
+    ]);
+    expect(issuesOf(input, { name: 'too long', role: 'owner' })).toEqual(
+      expect.arrayContaining([
+        { path: ['name'], message: 'Must be at most 5 characters' },
+        { path: ['email'], message: 'Required' },
+      ]),
+    );
+  });
+
+  it('tells a missing choice from a wrong one when the input is reported', () => {
+    const choice = z.object({ role: z.enum(['owner', 'viewer']) });
+    expect(issuesOf(choice, {}, true)).toEqual([{ path: ['role'], message: 'Required' }]);
+    expect(issuesOf(choice, { role: 'boss' }, true)).toEqual([
+      { path: ['role'], message: 'Must be one of: owner, viewer' },
+    ]);
+    expect(issuesOf(z.object({ n: z.string() }), { n: 42 }, true)).toEqual([
+      { path: ['n'], message: 'Must be text' },
+    ]);
+  });
+
+  it('keeps a message the schema wrote', () => {
+    const schema = z.object({ password: z.string().min(10, { error: 'Must be at least 10 characters' }) });
+    expect(issuesOf(schema, { password: 'short' })).toEqual([
+      { path: ['password'], message: 'Must be at least 10 characters' },
     ]);
   });
 });

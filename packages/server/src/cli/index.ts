@@ -8,6 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { plural } from '@latchkey/core/words';
 import { sql } from 'kysely';
 import { readConfig } from '../config.js';
 import { LocalKeyProvider, loadMasterKeys, MasterKeyError } from '../crypto/index.js';
@@ -87,8 +88,6 @@ function parseFlags(args: string[], options: ParseArgsConfig['options']): Record
 
 /** The connection key maintenance runs on: the owner's (row-level security would hide other workspaces). */
 const maintenance = (database: DatabaseHandle) => database.owner ?? database.db;
-
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /** `used` as a percentage of `limit`, readable at both ends (a count of 1 against 2^30 is not "0%"). */
 function share(used: number, limit: number): string {

@@ -18,6 +18,7 @@
  * Client addresses are grouped before counting (`addressGroup`): an IPv6 client usually holds a whole /64.
  */
 import { createHash } from 'node:crypto';
+import { plural } from '@latchkey/core/words';
 import ipaddr from 'ipaddr.js';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
@@ -91,7 +92,7 @@ export function signUpLimitsFromEnv(env: NodeJS.ProcessEnv): SignUpLimits {
 
 const inMinutes = (seconds: number) => {
   const minutes = Math.max(1, Math.ceil(seconds / 60));
-  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  return plural(minutes, 'minute');
 };
 
 export class TooManyAttemptsError extends RetryLaterError {

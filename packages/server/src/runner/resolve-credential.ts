@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { decryptSecretFields } from '../crypto/index.js';
 import { scopeIndependent, withDbScope } from '../db/scope.js';
 import type { Services } from '../services.js';
-import { DecryptedCredential } from './decrypted-credential.js';
+import { DecryptedCredential } from './redaction.js';
 
 export interface NodeToRun {
   id: string;
@@ -29,30 +29,24 @@ export interface ResolvedCredential {
   credential: DecryptedCredential;
 }
 
+/** Why a secret could not be resolved: it is gone, or its credential type is not one the node type accepts. */
+type Unresolved = 'deleted' | 'not accepted';
+
 /**
- * Resolves a node's credential with ONE primary-key read of the secret, fresh on every use: a secret deleted
+ * Resolves a secret's credential with ONE primary-key read of the secret, fresh on every use: a secret deleted
  * on any server instance is gone for the very next run. Its data key comes from this instance's memory once
  * unwrapped (a second read of `workspace_keys` only the first time a workspace key version is met).
- * The secret must be in the node's workspace and of a type the node accepts; plaintext lives only in memory.
+ * The secret must be in the workspace and of a type `nodeType` accepts; plaintext lives only in memory.
  */
-export async function resolveNodeCredential(
+async function resolveSecret(
   svc: Services,
   workspaceId: string,
-  node: NodeToRun,
-  integration: IntegrationDefinition,
-): Promise<ResolvedCredential> {
-  const needs = `Node '${node.name}' needs ${article(integration.displayName)} ${integration.displayName} credential`;
-  if (!node.secretId) {
-    throw new CredentialUnavailableError(
-      node.lostSecretName
-        ? `${needs}: the one it used ('${node.lostSecretName}') was deleted. Select another credential for this node.`
-        : `${needs}: none is selected. Select one in the node editor.`,
-    );
-  }
+  secretId: string,
+  nodeType: string,
+): Promise<ResolvedCredential | Unresolved> {
   // The secret alone, by primary key: its data key usually comes from memory (see WorkspaceKeys.forVersion).
   // The function sets the row-level-security scope itself, in the same statement (migration 0005), so the
   // hot path stays one round trip whatever scope the connection holds (scopeIndependent: nothing to change).
-  const secretId = node.secretId;
   const { rows } = await scopeIndependent(() =>
     sql<{
       id: string;
@@ -65,16 +59,8 @@ export async function resolveNodeCredential(
        from latchkey_resolve_secret(${workspaceId}, ${secretId})`.execute(svc.db),
   );
   const row = rows[0];
-  if (!row) {
-    throw new CredentialUnavailableError(
-      `${needs}: the one it used was deleted. Select another credential for this node.`,
-    );
-  }
-  if (!integration.credentialTypes.some((c) => c.type === row.credential_type)) {
-    throw new CredentialUnavailableError(
-      `${needs}: the selected credential is of another type. Select ${article(integration.displayName)} ${integration.displayName} credential.`,
-    );
-  }
+  if (!row) return 'deleted';
+  if (!svc.registry.accepts(nodeType, row.credential_type)) return 'not accepted';
   // Usually from memory; the first time, one read of the workspace's key, in the workspace's scope.
   const dataKey = await withDbScope({ workspaceId }, () =>
     svc.keys.forVersion(svc.db, workspaceId, row.key_version),
@@ -96,4 +82,49 @@ export async function resolveNodeCredential(
     secretName: row.name,
     credential: new DecryptedCredential(row.credential_type, row.public_fields, secretFields),
   };
+}
+
+/**
+ * A node's credential, for a run. A node without one, or whose secret is gone or of another type, fails with
+ * a CredentialUnavailableError that names the node and says what to do.
+ */
+export async function resolveNodeCredential(
+  svc: Services,
+  workspaceId: string,
+  node: NodeToRun,
+  integration: IntegrationDefinition,
+): Promise<ResolvedCredential> {
+  const needs = `Node '${node.name}' needs ${article(integration.displayName)} ${integration.displayName} credential`;
+  if (!node.secretId) {
+    throw new CredentialUnavailableError(
+      node.lostSecretName
+        ? `${needs}: the one it used ('${node.lostSecretName}') was deleted. Select another credential for this node.`
+        : `${needs}: none is selected. Select one in the node editor.`,
+    );
+  }
+  const resolved = await resolveSecret(svc, workspaceId, node.secretId, node.nodeType);
+  if (resolved === 'deleted') {
+    throw new CredentialUnavailableError(
+      `${needs}: the one it used was deleted. Select another credential for this node.`,
+    );
+  }
+  if (resolved === 'not accepted') {
+    throw new CredentialUnavailableError(
+      `${needs}: the selected credential is of another type. Select ${article(integration.displayName)} ${integration.displayName} credential.`,
+    );
+  }
+  return resolved;
+}
+
+/**
+ * A saved secret's credential, for testing it: undefined when the secret is gone (deleted since it was read),
+ * or no longer of a type its node type accepts.
+ */
+export async function resolveSecretCredential(
+  svc: Services,
+  workspaceId: string,
+  secret: { id: string; nodeType: string },
+): Promise<ResolvedCredential | undefined> {
+  const resolved = await resolveSecret(svc, workspaceId, secret.id, secret.nodeType);
+  return typeof resolved === 'string' ? undefined : resolved;
 }

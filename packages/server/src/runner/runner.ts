@@ -12,10 +12,15 @@ import { recordAudit } from '../audit/audit.js';
 import { DecryptionError } from '../crypto/index.js';
 import { InvalidInputError, issuesUnder, NotFoundError } from '../errors.js';
 import type { Actor, Services } from '../services.js';
-import { DecryptedCredential, scrubResponse, scrubSecrets } from './decrypted-credential.js';
 import { OutboundRefusedError } from './outbound-guard.js';
 import { type CredentialApplier, OutboundError, sendOutbound } from './outbound-http.js';
-import { CredentialUnavailableError, type NodeToRun, resolveNodeCredential } from './resolve-credential.js';
+import { DecryptedCredential, scrubResponse, scrubSecrets } from './redaction.js';
+import {
+  CredentialUnavailableError,
+  type NodeToRun,
+  resolveNodeCredential,
+  resolveSecretCredential,
+} from './resolve-credential.js';
 import { baseUrlFor, isListedInOutboundAllow, trustedOrigins } from './settings.js';
 
 export interface NodeRunResult {
@@ -102,7 +107,11 @@ function describeFailure(error: unknown, secretValues: readonly string[], subjec
   return `${prefix}failed unexpectedly (${kind})`;
 }
 
-async function markUsed(
+/**
+ * Records a use of a secret, in one transaction: its last-used time, a test's result (kept for the secrets list)
+ * and the audit event.
+ */
+async function recordCredentialUse(
   svc: Services,
   actor: Actor,
   workspaceId: string,
@@ -192,7 +201,7 @@ async function runNode(
           scrubResponse(await sendOutbound(request, apply, options), credential.secretValues),
       });
     } finally {
-      await markUsed(svc, actor, workflow.workspaceId, {
+      await recordCredentialUse(svc, actor, workflow.workspaceId, {
         secretId: resolved.secretId,
         secretName: resolved.secretName,
         action: 'secret.used',
@@ -297,24 +306,22 @@ export async function testCredential(
     // (failed) test result that the secrets list would then show against a credential that may work fine.
     const definition = svc.registry.credentialType(secret.credential_type)?.definition;
     if (definition && !definition.test) return { ok: false, message: noTestMessage(definition) };
-    const integration = svc.registry.integrationForNodeType(secret.node_type);
-    if (!integration) throw new NotFoundError('Integration');
+    if (!svc.registry.integrationForNodeType(secret.node_type)) throw new NotFoundError('Integration');
     let outcome: { ok: boolean; message: string };
     try {
-      const resolved = await resolveNodeCredential(
-        svc,
-        input.workspaceId,
-        { id: '', name: secret.name, nodeType: secret.node_type, secretId: secret.id, lostSecretName: null },
-        integration,
-      );
+      const resolved = await resolveSecretCredential(svc, input.workspaceId, {
+        id: secret.id,
+        nodeType: secret.node_type,
+      });
+      // Deleted since the read above: as if it never existed.
+      if (!resolved) throw new NotFoundError('Secret');
       outcome = await runCredentialTest(svc, resolved.credential, credentialSubject(secret.name));
     } catch (error) {
-      // Deleted since the read above: as if it never existed. Undecryptable: a failed test the list should show.
-      if (error instanceof CredentialUnavailableError) throw new NotFoundError('Secret');
+      // Undecryptable: a failed test the list should show.
       if (!(error instanceof DecryptionError)) throw error;
       outcome = { ok: false, message: UNDECRYPTABLE };
     }
-    await markUsed(
+    await recordCredentialUse(
       svc,
       actor,
       input.workspaceId,

@@ -1,7 +1,7 @@
-import type { FieldIssue } from '@latchkey/core';
+import { type FieldIssue, fieldIssuesFromZod } from '@latchkey/core';
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ZodError, type z } from 'zod';
+import { ZodError } from 'zod';
 import { withDbScope } from '../db/scope.js';
 import { DomainError, InvalidInputError, NotSignedInError } from '../errors.js';
 import { callerForSession, type NamedWorkspace } from '../identity/identity.js';
@@ -83,41 +83,6 @@ export function createContextFactory(
   };
 }
 
-/** Zod issues as field issues, worded without ever quoting the submitted value. */
-function zodIssues(error: ZodError): FieldIssue[] {
-  return error.issues.map((issue: z.core.$ZodIssue) => {
-    const path = issue.path.map((p) => String(p).slice(0, 64));
-    switch (issue.code) {
-      case 'invalid_type':
-        return { path, message: issue.input === undefined ? 'Required' : `Must be ${issue.expected}` };
-      case 'too_small':
-        return {
-          path,
-          message:
-            issue.origin === 'string' && issue.minimum === 1
-              ? 'Required'
-              : `Must be at least ${issue.minimum}`,
-        };
-      case 'too_big':
-        return {
-          path,
-          message: `Must be at most ${issue.maximum}${issue.origin === 'string' ? ' characters' : ''}`,
-        };
-      case 'invalid_value':
-        return { path, message: `Must be one of: ${issue.values.map(String).join(', ')}` };
-      case 'invalid_format':
-        return {
-          path,
-          message: issue.format === 'email' ? 'Must be an email address' : 'Has the wrong format',
-        };
-      case 'unrecognized_keys':
-        return { path, message: 'Unknown field' };
-      default:
-        return { path, message: 'Invalid value' };
-    }
-  });
-}
-
 const t = initTRPC.context<Context>().create({
   // Plain JSON on the wire (no transformer), so clients in any language can call the API.
   isDev: false,
@@ -127,8 +92,8 @@ const t = initTRPC.context<Context>().create({
     if (error.cause instanceof InvalidInputError) {
       issues = error.cause.issues;
     } else if (error.cause instanceof ZodError) {
-      issues = zodIssues(error.cause);
-      message = `Some fields are not valid: ${issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}`;
+      issues = fieldIssuesFromZod(error.cause.issues);
+      message = new InvalidInputError(issues).message;
     } else if (error.code === 'BAD_REQUEST' && !(error.cause instanceof DomainError)) {
       // Malformed requests (bad JSON, wrong method): a fixed message, never the parser's text.
       message = 'The request is not valid JSON for this procedure';

@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import type { HttpResponse } from '@latchkey/core';
+import { type HttpResponse, isBase64Form, secretValueForms } from '@latchkey/core';
 
 /**
  * Decrypted credential fields, held only in memory for the duration of one use. Printing, logging or
@@ -66,23 +66,6 @@ function urlSecretParts(value: string): string[] {
 
 const BASE64_CHAR = /[A-Za-z0-9+/_-]/;
 
-/**
- * The base64 text of a value wherever it sits in an encoded string: the value's bytes may start at any of the
- * three positions of a 3-byte group ("api:<key>" in a Basic header starts the key at offset 4), so each shift
- * gives a different core. Only the characters that depend on the value alone are kept.
- */
-function base64Cores(value: string): string[] {
-  const bytes = Buffer.from(value, 'utf8');
-  const cores: string[] = [];
-  for (let shift = 0; shift < 3; shift++) {
-    const padded = Buffer.concat([Buffer.alloc(shift), bytes]);
-    const complete = Math.floor(padded.length / 3) * 4;
-    const core = padded.toString('base64').slice(shift === 0 ? 0 : 4, complete);
-    if (core.length >= 8) cores.push(core, core.replace(/\+/g, '-').replace(/\//g, '_'));
-  }
-  return cores;
-}
-
 /** Replaces every run of base64 characters that contains `core` (the whole encoded token goes, not just the core). */
 function redactBase64Runs(text: string, core: string): string {
   let result = text;
@@ -114,7 +97,8 @@ function wholeToken(form: string): RegExp {
 
 /**
  * Removes secret values from text shown to people (summaries, error messages), including the encodings a
- * remote service might echo them back in: base64 at any alignment (Basic auth), URL encoding, JSON escaping, hex.
+ * remote service might echo them back in (`secretValueForms`): base64 at any alignment (Basic auth), URL encoding,
+ * JSON escaping, hex.
  * A value shorter than SHORT_VALUE_LENGTH is removed (as is, URL-encoded, JSON-escaped, in hex) only where it
  * stands as a whole token — `pin=42`, `"42"`, `code 42.` — never inside a longer word or number (`420`, `x42`).
  */
@@ -122,19 +106,12 @@ export function scrubSecrets(text: string, secretValues: readonly string[]): str
   let result = text;
   // Longest first, so that a value containing another (a URL and its path) is removed whole.
   for (const value of [...secretValues].sort((a, b) => b.length - a.length)) {
-    const forms = new Set([
-      value,
-      encodeURIComponent(value),
-      JSON.stringify(value).slice(1, -1),
-      Buffer.from(value).toString('hex'),
-    ]);
-    if (value.length < SHORT_VALUE_LENGTH) {
-      for (const form of forms) if (form.length > 0) result = result.replace(wholeToken(form), '[redacted]');
-      continue;
+    const short = value.length < SHORT_VALUE_LENGTH;
+    for (const form of secretValueForms(value)) {
+      if (isBase64Form(form)) result = redactBase64Runs(result, form.text);
+      else if (short) result = result.replace(wholeToken(form.text), '[redacted]');
+      else result = result.split(form.text).join('[redacted]');
     }
-    for (const form of forms)
-      if (form.length >= SHORT_VALUE_LENGTH) result = result.split(form).join('[redacted]');
-    for (const core of base64Cores(value)) result = redactBase64Runs(result, core);
   }
   // Basic auth headers carry "user:password" in base64; a service echoing the header leaks both together.
   result = result.replace(/Basic\s+[A-Za-z0-9+/=]{8,}/g, 'Basic [redacted]');

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { DecryptedCredential, scrubResponse, scrubSecrets } from './decrypted-credential.js';
+import { DecryptedCredential, scrubResponse, scrubSecrets } from './redaction.js';
 
 const KEY = 'fake-mailgun-value-0123456789';
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -45,18 +45,17 @@ describe('DecryptedCredential', () => {
 });
 
 describe('scrubSecrets', () => {
-  it('removes the value as is, URL-encoded, JSON-escaped and in hex', () => {
+  it('removes the value as is, URL-encoded, JSON-escaped and in hex of either case', () => {
     const value = 'fake/value+with "quotes"&more';
-    const text = [
-      value,
-      encodeURIComponent(value),
-      JSON.stringify(value),
-      Buffer.from(value).toString('hex'),
-    ].join(' | ');
+    const hex = Buffer.from(value).toString('hex');
+    const text = [value, encodeURIComponent(value), JSON.stringify(value), hex, hex.toUpperCase()].join(
+      ' | ',
+    );
     const scrubbed = scrubSecrets(text, [value]);
     expect(scrubbed).not.toContain('fake/value');
     expect(scrubbed).not.toContain(encodeURIComponent(value));
-    expect(scrubbed).not.toContain(Buffer.from(value).toString('hex'));
+    expect(scrubbed).not.toContain(hex);
+    expect(scrubbed).not.toContain(hex.toUpperCase());
   });
 
   it('removes base64 of the value wherever it sits in the encoded text (any alignment, base64url too)', () => {
