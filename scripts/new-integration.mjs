@@ -48,6 +48,22 @@ const TEMPLATE_NAMES = new Set([
   'describeCredentialConformance',
   'describeActionConformance',
   'fakeContext',
+  'afterAll',
+  'beforeAll',
+  'beforeEach',
+  'answerJson',
+  'performRequest',
+  'fake',
+  'send',
+  'test',
+  'rejected',
+  'result',
+  'request',
+  'credential',
+  'FakeService',
+  'HttpResponse',
+  'OutgoingRequest',
+  'RequestContext',
 ]);
 
 class Refusal extends Error {}
@@ -221,7 +237,11 @@ export function checkOptions(options) {
         `${flag} "${options[key] ?? ''}" must be camelCase (e.g. ${camelCase(id)}), at most 64 characters`,
       );
   }
-  if (RESERVED_WORDS.has(options.credentialType) || TEMPLATE_NAMES.has(options.credentialType))
+  if (
+    RESERVED_WORDS.has(options.credentialType) ||
+    TEMPLATE_NAMES.has(options.credentialType) ||
+    options.credentialType === fakeName(id)
+  )
     throw new Refusal(
       `--credential-type "${options.credentialType}" is a name the generated code already uses`,
     );
@@ -238,6 +258,9 @@ const singleQuoted = (text) => text.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
 const templateLiteral = (text) => text.replace(/\\/g, '\\\\').replace(/`/g, '\\`').replace(/\$\{/g, '\\${');
 const bySpecifier = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** The function of src/fake-<id>.ts that starts the fake service. */
+const fakeName = (id) => `fake${pascalCase(id)}`;
+
 function templateValues(options) {
   const identifier = RESERVED_WORDS.has(camelCase(options.id))
     ? `${camelCase(options.id)}Integration`
@@ -247,6 +270,7 @@ function templateValues(options) {
     ...options,
     identifier,
     actionName,
+    fakeName: fakeName(options.id),
     baseUrlVariable: baseUrlVariable(options.id),
     actionImports: [actionName, `${identifier}Params`].sort(bySpecifier).join(', '),
     indexExports: [options.credentialType, `${identifier}Params`].sort(bySpecifier).join(', '),
@@ -335,7 +359,8 @@ export function plan(root, options) {
   for (const file of [pluginsFile, serverManifest])
     if (!existsSync(file)) throw new Refusal(`${path.relative(root, file)} is missing`);
   const files = templateFiles().map((relative) => ({
-    file: path.join(target, relative.replace(/\.tmpl$/, '')),
+    // File names may hold placeholders too (src/fake-{{id}}.ts).
+    file: path.join(target, render(relative, values).replace(/\.tmpl$/, '')),
     content: render(readFileSync(path.join(TEMPLATE_DIR, relative), 'utf8'), values),
   }));
   return {

@@ -8,6 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { median, quantileSorted } from 'd3-array';
 import { sql } from 'kysely';
 
 const dist = new URL('../dist/', import.meta.url);
@@ -268,22 +269,15 @@ export async function analyze(db) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Statistics
-
-export function quantile(sorted, q) {
-  if (sorted.length === 0) return Number.NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
+// Statistics: d3-array's quantiles (linear interpolation between closest ranks); the interleaving that makes
+// the operation and its baseline comparable is `compare`'s own (docs/performance.md).
 
 export function summarize(samplesMs) {
   const sorted = [...samplesMs].sort((a, b) => a - b);
   return {
     n: sorted.length,
-    medianMs: quantile(sorted, 0.5),
-    p95Ms: quantile(sorted, 0.95),
+    medianMs: quantileSorted(sorted, 0.5) ?? Number.NaN,
+    p95Ms: quantileSorted(sorted, 0.95) ?? Number.NaN,
   };
 }
 
@@ -328,10 +322,7 @@ export async function compare(op, base, { rounds, batch, warmup = Math.min(batch
   }
   const stats = (x) => ({
     ...summarize(x.samples),
-    opsPerSec: quantile(
-      [...x.rates].sort((p, q) => p - q),
-      0.5,
-    ),
+    opsPerSec: median(x.rates) ?? Number.NaN,
   });
   return { op: stats(a), base: stats(b) };
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fakeSendgrid } from '@latchkey/integration-sendgrid/fake';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,7 +15,6 @@ import {
   type Visitor,
 } from './support/app';
 import { type Backend, chromiumArgs, chromiumPath, describeOnEachBackend } from './support/environment';
-import { type FakeSendGrid, startFakeSendGrid } from './support/fake-sendgrid';
 import {
   type CredentialTypeInfo,
   fakeValue,
@@ -50,7 +50,7 @@ function productFlows(backend: Backend) {
   describe(`Latchkey in Chromium on ${backend.name}`, () => {
     const run = randomBytes(4).toString('hex');
     let server: RunningServer;
-    let fakeSendGrid: FakeSendGrid;
+    let fakeSendGrid: ReturnType<typeof fakeSendgrid>;
     let browser: Browser;
     let owner: Visitor;
     let member: Visitor;
@@ -105,7 +105,7 @@ function productFlows(backend: Backend) {
     };
 
     beforeAll(async () => {
-      fakeSendGrid = await startFakeSendGrid(sendgridKeys.accepted);
+      fakeSendGrid = await fakeSendgrid({ acceptedKey: sendgridKeys.accepted }).listen();
       // The fake SendGrid speaks plain http: the allow-list must name its host (docs/security.md, claim 32).
       server = await startServer(backend, {
         LATCHKEY_BASE_URL_SENDGRID: fakeSendGrid.url,
@@ -119,7 +119,7 @@ function productFlows(backend: Backend) {
     afterAll(async () => {
       await browser?.close();
       await server?.stop();
-      await fakeSendGrid?.stop();
+      await fakeSendGrid?.close();
     });
 
     it('signs up, with the form checking its fields before sending anything', async () => {
@@ -734,7 +734,9 @@ function productFlows(backend: Backend) {
       expect(credentialType.testable).toBe(true);
       const keyField = credentialType.secretFields[0] as string;
       const fakeCalls = () =>
-        fakeSendGrid.requests.map((request) => `${request.method} ${request.path} ${request.authorization}`);
+        fakeSendGrid.requests.map(
+          (request) => `${request.method} ${request.path} ${request.headers.authorization}`,
+        );
       const callsBefore = fakeCalls().length;
 
       // A workspace of its own, so the pictures show this flow only.
@@ -895,7 +897,7 @@ function productFlows(backend: Backend) {
       expect(await runStatus.textContent()).toContain(`${emailNodeName} succeeded`);
       expect(sends()).toHaveLength(1);
       const [sent] = sends();
-      expect(sent?.authorization).toBe(`Bearer ${sendgridKeys.accepted}`);
+      expect(sent?.headers.authorization).toBe(`Bearer ${sendgridKeys.accepted}`);
       expect(JSON.parse(sent?.body ?? '{}')).toMatchObject({
         personalizations: [{ to: [{ email: 'new.customer@example.com' }] }],
         from: { email: 'team@example.com' },

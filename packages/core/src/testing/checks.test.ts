@@ -13,6 +13,7 @@ import {
 import { field } from '../fields.js';
 import { basicAuthorization, bearerAuthorization, joinUrl, withHeader } from '../http.js';
 import { createRegistry } from '../registry.js';
+import { secretValueForms } from '../secret-forms.js';
 import {
   actionSummaryProblems,
   actionTargetProblems,
@@ -25,7 +26,7 @@ import {
 } from './checks.js';
 import { describeIntegrationConformance } from './conformance.js';
 import { echoResponse, exampleSample, invalidSamples } from './samples.js';
-import { carriesSecret, secretForms, showsSecret } from './secret-forms.js';
+import { carriesSecret, showsSecret } from './secret-search.js';
 
 const toyKey = defineCredentialType({
   type: 'toyApiKey',
@@ -104,7 +105,9 @@ describe('secret forms', () => {
     expect(showsSecret('"fake\\"quoted"', ['fake"quoted'])).toBe(true);
     expect(showsSecret('token XOXB-FAKE-TOKEN', ['xoxb-fake-token'])).toBe(true);
     expect(showsSecret('Email accepted (202)', ['toy_fake_key_123'])).toBe(false);
-    expect(secretForms('toy_fake_key_123')).toContain('746f795f66616b655f6b65795f313233');
+    expect(secretValueForms('toy_fake_key_123').map((form) => form.text)).toContain(
+      '746f795f66616b655f6b65795f313233',
+    );
   });
 });
 

@@ -15,7 +15,7 @@ import { joinUrl } from '../http.js';
 import { createRegistry, type Registry } from '../registry.js';
 import type { ValidationResult } from '../validation.js';
 import { echoResponse, submittedStrings } from './samples.js';
-import { carriesSecret, showsSecret } from './secret-forms.js';
+import { carriesSecret, showsSecret } from './secret-search.js';
 
 /**
  * Where `authenticate` puts a credential's secret: a header (`header:authorization`, any case), a query

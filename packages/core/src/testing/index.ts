@@ -35,4 +35,4 @@ export {
   invalidSamples,
   submittedStrings,
 } from './samples.js';
-export { carriesSecret, secretForms, showsSecret } from './secret-forms.js';
+export { carriesSecret, showsSecret } from './secret-search.js';

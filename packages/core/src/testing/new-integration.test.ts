@@ -140,6 +140,8 @@ describe('pnpm new-integration', () => {
         'src/action.ts',
         'src/credentials.test.ts',
         'src/credentials.ts',
+        'src/fake-acme-crm.test.ts',
+        'src/fake-acme-crm.ts',
         'src/index.ts',
         'tsconfig.build.json',
         'tsconfig.json',
@@ -155,7 +157,10 @@ describe('pnpm new-integration', () => {
       });
       const sendgrid = JSON.parse(read('packages/integrations/sendgrid/package.json'));
       expect(Object.keys(manifest)).toEqual(Object.keys(sendgrid));
-      expect(manifest.exports).toEqual(sendgrid.exports);
+      // The same entry points, the fake of the service (./fake) named after the package like SendGrid's.
+      expect(manifest.exports).toEqual(
+        JSON.parse(JSON.stringify(sendgrid.exports).replaceAll('fake-sendgrid', 'fake-acme-crm')),
+      );
       expect(manifest.scripts).toEqual(sendgrid.scripts);
       for (const file of ['tsconfig.json', 'tsconfig.build.json', 'vitest.config.ts'])
         expect(read(`packages/integrations/acme-crm/${file}`)).toBe(
@@ -194,6 +199,7 @@ describe('pnpm new-integration', () => {
       expect(tests.status, tests.output).toBe(0);
       expect(tests.output).toContain('Acme Crm: credential conformance');
       expect(tests.output).toContain('Acme Crm: action conformance');
+      expect(tests.output).toContain('Acme Crm action, against a fake Acme Crm');
       expect(tests.output).not.toMatch(/skipped|todo/);
       const types = run(TSC, ['-p', 'tsconfig.json', '--noEmit', '--customConditions', 'development'], dir);
       expect(types.status, types.output).toBe(0);
@@ -280,6 +286,11 @@ describe('pnpm new-integration', () => {
         /--node-type .* camelCase/,
       ],
       ['a credential type the template uses', ['acme-two', '--credential-type', 'field'], /already uses/],
+      [
+        'a credential type named like the fake service’s function',
+        ['acme-two', '--credential-type', 'fakeAcmeTwo'],
+        /already uses/,
+      ],
       [
         'an id whose base URL variable is another integration’s',
         ['mailgun-eu'],

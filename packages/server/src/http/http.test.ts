@@ -402,7 +402,7 @@ describe('the Secrets API through @trpc/client', () => {
       integrationId: 'mailgun',
       nodeType: 'mailgun',
       credentialType: 'mailgunApiKey',
-      publicFields: { domain: 'mg.example.test', region: 'eu' },
+      publicFields: { domain: FAKE_DATA.mailgunApiKey?.domain, region: FAKE_DATA.mailgunApiKey?.region },
       createdBy: { id: user.id, name: 'Typed Client' },
       lastUsedAt: null,
     });

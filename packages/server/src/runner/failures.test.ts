@@ -1,4 +1,5 @@
 import { inspect } from 'node:util';
+import { secretValueForms } from '@latchkey/core';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Services } from '../services.js';
@@ -9,7 +10,6 @@ import {
   type RunnerTestEnv,
   type RunnerTestPerson,
   runnerTestPerson,
-  secretForms,
   startRunnerTestEnv,
   workflowWith,
 } from '../testing/fake-services.js';
@@ -55,7 +55,7 @@ const callerOn = (svc: Services) => you.callerOn(svc);
 /** Fails if any form of any secret value appears in any of the texts. */
 function expectNoSecretIn(texts: Record<string, string>, values: readonly string[]) {
   for (const value of values) {
-    for (const form of secretForms(value)) {
+    for (const { text: form } of secretValueForms(value)) {
       for (const [where, text] of Object.entries(texts)) {
         expect(
           text.includes(form),

@@ -1,13 +1,12 @@
+import { credentialMaterial, type RecordedRequest } from '@latchkey/core/testing/fake-service';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createServices } from '../app.js';
 import { runCli } from '../cli/index.js';
 import { ENVELOPE_FORMAT_VERSION, UNBOUND_ENVELOPE_FORMAT_VERSION } from '../crypto/index.js';
 import { keyStatus } from '../keys/rotation.js';
 import {
-  credentialMaterial,
   freshFakeData,
   PARAMS,
-  type RecordedRequest,
   type RunnerTestEnv,
   type RunnerTestPerson,
   runnerTestPerson,

@@ -7,23 +7,16 @@ import { ZodError } from 'zod';
 import type { Database, Role } from '../db/schema.js';
 import { InvalidInputError } from '../errors.js';
 import type { Services } from '../services.js';
-import { FAKE_DATA, ownerDb, signedInUser } from './harness.js';
+import { CREDENTIAL_TYPES, FAKE_DATA, ownerDb, signedInUser } from './harness.js';
 
 /** Shared helpers for the workspace, isolation and workflow suites (built only from public procedures). */
 
 export type Person = Awaited<ReturnType<typeof signedInUser>>;
 
-/** Which node type each credential type of FAKE_DATA belongs to. */
-export const NODE_TYPE_OF: Record<string, string> = {
-  httpBearerToken: 'httpRequest',
-  httpBasicAuth: 'httpRequest',
-  httpHeaderAuth: 'httpRequest',
-  httpQueryAuth: 'httpRequest',
-  sendgridApiKey: 'sendgrid',
-  mailgunApiKey: 'mailgun',
-  slackBotToken: 'slack',
-  slackWebhook: 'slack',
-};
+/** Which node type each credential type belongs to (every credential type of FAKE_DATA, from the plugins). */
+export const NODE_TYPE_OF: Record<string, string> = Object.fromEntries(
+  CREDENTIAL_TYPES.map(({ credentialType, nodeType }) => [credentialType, nodeType]),
+);
 
 export const fakeEmail = (label = 'someone') => `${label}-${randomBytes(4).toString('hex')}@example.test`;
 

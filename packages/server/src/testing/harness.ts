@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { exampleSample } from '@latchkey/core/testing';
 import type { Kysely } from 'kysely';
 import { createServices } from '../app.js';
 import { LocalKeyProvider, parseMasterKey } from '../crypto/index.js';
 import { type DatabaseHandle, type OpenOptions, openDatabase } from '../db/connect.js';
 import { ensureLoginRole } from '../db/roles.js';
 import type { Database } from '../db/schema.js';
+import { plugins } from '../plugins.js';
 import type { Services } from '../services.js';
 import { createCaller } from '../trpc/router.js';
 import type { Context } from '../trpc/trpc.js';
@@ -171,30 +173,29 @@ export async function teamWorkspace(svc: Services) {
  */
 export const FAKE_ALLOWED_DOMAINS = '127.0.0.1, api.example.test';
 
-/** Obviously fake credential data for each credential type (never shaped like a real key). */
-export const FAKE_DATA: Record<string, Record<string, string>> = {
-  httpBearerToken: { token: 'fake-bearer-token-for-tests', allowedDomains: FAKE_ALLOWED_DOMAINS },
-  httpBasicAuth: {
-    username: 'fake-user',
-    password: 'fake-password-for-tests',
-    allowedDomains: FAKE_ALLOWED_DOMAINS,
-  },
-  httpHeaderAuth: {
-    headerName: 'X-Api-Key',
-    headerValue: 'fake-header-value-for-tests',
-    allowedDomains: FAKE_ALLOWED_DOMAINS,
-  },
-  httpQueryAuth: {
-    paramName: 'api_key',
-    paramValue: 'fake-query-value-for-tests',
-    allowedDomains: FAKE_ALLOWED_DOMAINS,
-  },
-  sendgridApiKey: { apiKey: 'SG.fake-id-for-tests.fake-secret-for-tests' },
-  mailgunApiKey: { apiKey: 'fake-mailgun-key-for-tests', domain: 'mg.example.test', region: 'eu' },
-  slackBotToken: { token: 'xoxb-fake-token-for-tests' },
-  slackWebhook: { webhookUrl: 'https://hooks.slack.com/services/TFAKE/BFAKE/fakefakefakefake' },
-  twilioApiCredentials: {
-    accountSid: 'ACffffffffffffffffffffffffffffffff',
-    authToken: 'fake-twilio-auth-token-for-tests',
-  },
-};
+/** Every credential type the server offers and the node type that uses it (from the plugins: a new one is covered). */
+export const CREDENTIAL_TYPES: readonly { credentialType: string; nodeType: string }[] = plugins.flatMap(
+  (plugin) =>
+    plugin.credentialTypes.map((definition) => ({
+      credentialType: definition.type,
+      nodeType: plugin.nodeType,
+    })),
+);
+
+/**
+ * Obviously fake credential data for each credential type: each field's `example` from its plugin (fake by
+ * the plugins' own rule, and valid: the conformance suite builds its samples from them), except the allowed
+ * domains of the HTTP Request credentials, which name the hosts the tests reach.
+ */
+export const FAKE_DATA: Record<string, Record<string, string>> = Object.fromEntries(
+  plugins.flatMap((plugin) =>
+    plugin.credentialTypes.map((definition) => {
+      const { sample, missing } = exampleSample(definition.schema.shape);
+      if (missing.length) throw new Error(`${definition.type} has no example for ${missing.join(', ')}`);
+      return [
+        definition.type,
+        'allowedDomains' in sample ? { ...sample, allowedDomains: FAKE_ALLOWED_DOMAINS } : sample,
+      ];
+    }),
+  ),
+);

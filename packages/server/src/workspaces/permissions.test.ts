@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../db/schema.js';
 import {
+  auditEvents,
   createSecret,
   fakeEmail,
   holdLocks,
@@ -72,252 +73,332 @@ async function matrixTeam() {
 
 type Team = Awaited<ReturnType<typeof matrixTeam>>;
 
-interface Case {
+interface Case<R = unknown> {
   /** What the actor does, read after "may" / "may not". */
   action: string;
-  run: (t: Team, actor: Person) => Promise<unknown>;
+  run: (t: Team, actor: Person) => Promise<R>;
   allowed: Record<Role, boolean>;
+  /** When allowed: what the call returned or changed, read back (mostly by the owner). */
+  check: (t: Team, actor: Person, result: R) => Promise<void> | void;
   /** The action destroys something other rows rely on: when allowed, it runs on a team of its own. */
   destructive?: boolean;
 }
+
+/** A case with its `check` typed by what its `run` returns. */
+const row = <R>(c: Case<R>) => c as Case;
 
 const everyone = { owner: true, admin: true, member: true };
 const managers = { owner: true, admin: true, member: false };
 const ownersOnly = { owner: true, admin: false, member: false };
 
+const allSecrets = async (t: Team) =>
+  (await t.owner.caller.secrets.list({ workspaceId: t.workspaceId, limit: 100 })).items;
+const ids = (items: readonly { id: string }[]) => items.map((item) => item.id).sort();
+const pendingInvites = (t: Team) => t.owner.caller.workspaces.invites({ workspaceId: t.workspaceId });
+const membersAsSeenBy = (reader: Person, t: Team) =>
+  reader.caller.workspaces.members({ workspaceId: t.workspaceId });
+const roleOf = async (t: Team, person: Person) =>
+  (await membersAsSeenBy(t.owner, t)).find((m) => m.userId === person.user.id)?.role;
+const theNode = (t: Team) =>
+  t.owner.caller.workflows
+    .get({ workflowId: t.workflowId })
+    .then((workflow) => workflow.nodes.find((node) => node.id === t.nodeId));
+/** The one node of the team's workflow, as secrets.usage and the removal results list it. */
+const onboardingNode = (t: Team) => ({
+  workflowId: t.workflowId,
+  workflowName: 'Onboarding',
+  nodeId: t.nodeId,
+  nodeName: 'Send welcome email',
+});
+async function expectAudited(t: Team, action: string, actor: Person, targetId: string) {
+  expect(await auditEvents(t.owner, t.workspaceId, action)).toContainEqual(
+    expect.objectContaining({ actor: expect.objectContaining({ id: actor.user.id }), targetId }),
+  );
+}
+/** An invitee's address per actor and role, so the check finds the invite the call made. */
+const invitees = new Map<string, string>();
+const inviteeOf = (actor: Person, role: Role) => {
+  const key = `${actor.user.id}/${role}`;
+  if (!invitees.has(key)) invitees.set(key, fakeEmail(`invitee-${role}`));
+  return invitees.get(key) as string;
+};
+const invites = (role: Role): Case => {
+  const a = role === 'owner' ? 'an owner' : `an ${role}`;
+  return row({
+    action: `invite someone as ${role === 'member' ? 'a member' : a}`,
+    run: (t, actor) =>
+      actor.caller.workspaces.invite({ workspaceId: t.workspaceId, email: inviteeOf(actor, role), role }),
+    allowed: role === 'owner' ? ownersOnly : managers,
+    check: async (t, actor, result) => {
+      expect(result.token).toEqual(expect.any(String));
+      expect(await pendingInvites(t)).toContainEqual(
+        expect.objectContaining({
+          email: inviteeOf(actor, role),
+          role,
+          invitedBy: expect.objectContaining({ id: actor.user.id }),
+        }),
+      );
+    },
+  });
+};
+
 // DESIGN.md §6, one row per procedure and target.
 const matrix: Case[] = [
   // Secrets
-  {
+  row({
     action: 'create a secret',
     run: (t, a) => createSecret(a, t.workspaceId, 'httpBearerToken', `New token of ${a.user.name}`),
     allowed: everyone,
-  },
-  {
+    check: async (t, a, created) => {
+      expect((await allSecrets(t)).find((s) => s.id === created.id)).toMatchObject({
+        name: `New token of ${a.user.name}`,
+        credentialType: 'httpBearerToken',
+        createdBy: { id: a.user.id },
+      });
+    },
+  }),
+  row({
     action: 'list secrets',
     run: (t, a) => a.caller.secrets.list({ workspaceId: t.workspaceId }),
     allowed: everyone,
-  },
-  {
+    // Managers see every secret; a member only their own.
+    check: async (t, a, { items }) => {
+      const everySecret = await allSecrets(t);
+      const manager = a !== t.actors.member;
+      expect(ids(items)).toEqual(ids(everySecret.filter((s) => manager || s.createdBy?.id === a.user.id)));
+      expect(ids(items)).toContain(t.secret(a));
+    },
+  }),
+  row({
     action: 'list the secrets selectable for a node type',
     run: (t, a) => a.caller.secrets.selectable({ workspaceId: t.workspaceId, nodeType: 'sendgrid' }),
     allowed: everyone,
-  },
-  {
+    check: async (t, _a, selectable) => {
+      expect(ids(selectable)).toEqual(
+        ids((await allSecrets(t)).filter((s) => s.credentialType === 'sendgridApiKey')),
+      );
+      expect(selectable).toHaveLength(5);
+    },
+  }),
+  row({
     action: 'see where their own secret is used',
     run: (t, a) => a.caller.secrets.usage({ workspaceId: t.workspaceId, secretId: t.secret(a) }),
     allowed: everyone,
-  },
-  {
+    check: (_t, _a, usage) => expect(usage).toEqual([]),
+  }),
+  row({
     action: "see where another member's secret is used",
     run: (t, a) => a.caller.secrets.usage({ workspaceId: t.workspaceId, secretId: t.secret(t.otherMember) }),
     allowed: managers,
-  },
-  {
-    action: 'replace their own secret',
-    run: (t, a) =>
-      a.caller.secrets.replace({
-        workspaceId: t.workspaceId,
-        secretId: t.secret(a),
-        data: FAKE_DATA.sendgridApiKey,
-      }),
-    allowed: everyone,
-  },
-  {
-    action: "replace another member's secret",
-    run: (t, a) =>
-      a.caller.secrets.replace({
-        workspaceId: t.workspaceId,
-        secretId: t.secret(t.otherMember),
-        data: FAKE_DATA.sendgridApiKey,
-      }),
-    allowed: managers,
-  },
-  {
-    action: "replace an owner's secret",
-    run: (t, a) =>
-      a.caller.secrets.replace({
-        workspaceId: t.workspaceId,
-        secretId: t.secret(t.coOwner),
-        data: FAKE_DATA.sendgridApiKey,
-      }),
-    allowed: managers,
-  },
-  {
-    action: 'delete their own secret',
-    run: (t, a) => a.caller.secrets.delete({ workspaceId: t.workspaceId, secretId: t.secret(a) }),
-    allowed: everyone,
-    destructive: true,
-  },
-  {
-    action: "delete another member's secret",
-    run: (t, a) => a.caller.secrets.delete({ workspaceId: t.workspaceId, secretId: t.secret(t.otherMember) }),
-    allowed: managers,
-    destructive: true,
-  },
-  {
-    action: "delete an owner's secret",
-    run: (t, a) => a.caller.secrets.delete({ workspaceId: t.workspaceId, secretId: t.secret(t.coOwner) }),
-    allowed: managers,
-    destructive: true,
-  },
+    check: (t, _a, usage) => expect(usage).toEqual([onboardingNode(t)]),
+  }),
+  ...(
+    [
+      ['their own secret', (t: Team, a: Person) => t.secret(a)],
+      ["another member's secret", (t: Team) => t.secret(t.otherMember)],
+      ["an owner's secret", (t: Team) => t.secret(t.coOwner)],
+    ] as const
+  ).map(([whose, secretOf], i) =>
+    row({
+      action: `replace ${whose}`,
+      run: (t, a) =>
+        a.caller.secrets.replace({
+          workspaceId: t.workspaceId,
+          secretId: secretOf(t, a),
+          data: FAKE_DATA.sendgridApiKey,
+        }),
+      allowed: i === 0 ? everyone : managers,
+      // Replaced in place: the same id, still listed, and the replacement is on record with its actor.
+      check: async (t, a) => {
+        expect(ids(await allSecrets(t))).toContain(secretOf(t, a));
+        await expectAudited(t, 'secret.replaced', a, secretOf(t, a));
+      },
+    }),
+  ),
+  ...(
+    [
+      ['their own secret', (t: Team, a: Person) => t.secret(a), false],
+      ["another member's secret", (t: Team) => t.secret(t.otherMember), true],
+      ["an owner's secret", (t: Team) => t.secret(t.coOwner), false],
+    ] as const
+  ).map(([whose, secretOf, usedByTheWorkflow], i) =>
+    row({
+      action: `delete ${whose}`,
+      run: (t, a) => a.caller.secrets.delete({ workspaceId: t.workspaceId, secretId: secretOf(t, a) }),
+      allowed: i === 0 ? everyone : managers,
+      destructive: true,
+      check: async (t, a, result) => {
+        expect(result.affectedNodes).toEqual(usedByTheWorkflow ? [onboardingNode(t)] : []);
+        expect(ids(await allSecrets(t))).not.toContain(secretOf(t, a));
+        await expectAudited(t, 'secret.deleted', a, secretOf(t, a));
+      },
+    }),
+  ),
   // Members and roles
-  {
-    action: 'invite someone as a member',
-    run: (t, a) =>
-      a.caller.workspaces.invite({ workspaceId: t.workspaceId, email: fakeEmail('invitee'), role: 'member' }),
-    allowed: managers,
-  },
-  {
-    action: 'invite someone as an admin',
-    run: (t, a) =>
-      a.caller.workspaces.invite({ workspaceId: t.workspaceId, email: fakeEmail('invitee'), role: 'admin' }),
-    allowed: managers,
-  },
-  {
-    action: 'invite someone as an owner',
-    run: (t, a) =>
-      a.caller.workspaces.invite({ workspaceId: t.workspaceId, email: fakeEmail('invitee'), role: 'owner' }),
-    allowed: ownersOnly,
-  },
-  {
+  invites('member'),
+  invites('admin'),
+  invites('owner'),
+  row({
     action: 'list pending invites',
     run: (t, a) => a.caller.workspaces.invites({ workspaceId: t.workspaceId }),
     allowed: managers,
-  },
-  {
-    action: 'revoke an invite to join as a member',
-    run: (t, a) =>
-      a.caller.workspaces.revokeInvite({ workspaceId: t.workspaceId, inviteId: t.invite('member') }),
-    allowed: managers,
-    destructive: true,
-  },
-  {
-    action: 'revoke an invite to join as an owner',
-    run: (t, a) =>
-      a.caller.workspaces.revokeInvite({ workspaceId: t.workspaceId, inviteId: t.invite('owner') }),
-    allowed: ownersOnly,
-    destructive: true,
-  },
-  {
-    action: 'make a member an admin',
-    run: (t, a) =>
-      a.caller.workspaces.setRole({
-        workspaceId: t.workspaceId,
-        userId: t.otherMember.user.id,
-        role: 'admin',
-      }),
-    allowed: managers,
-    destructive: true,
-  },
-  {
-    action: 'make an admin a member',
-    run: (t, a) =>
-      a.caller.workspaces.setRole({
-        workspaceId: t.workspaceId,
-        userId: t.otherAdmin.user.id,
-        role: 'member',
-      }),
-    allowed: managers,
-    destructive: true,
-  },
-  {
-    action: "change an owner's role",
-    run: (t, a) =>
-      a.caller.workspaces.setRole({ workspaceId: t.workspaceId, userId: t.coOwner.user.id, role: 'admin' }),
-    allowed: ownersOnly,
-    destructive: true,
-  },
-  {
-    action: 'make a member an owner',
-    run: (t, a) =>
-      a.caller.workspaces.setRole({
-        workspaceId: t.workspaceId,
-        userId: t.otherMember.user.id,
-        role: 'owner',
-      }),
-    allowed: ownersOnly,
-    destructive: true,
-  },
-  {
-    action: 'make an admin an owner',
-    run: (t, a) =>
-      a.caller.workspaces.setRole({
-        workspaceId: t.workspaceId,
-        userId: t.otherAdmin.user.id,
-        role: 'owner',
-      }),
-    allowed: ownersOnly,
-    destructive: true,
-  },
-  {
+    check: (t, _a, listed) => {
+      expect(ids(listed)).toEqual(expect.arrayContaining([t.invite('member'), t.invite('owner')]));
+    },
+  }),
+  ...(['member', 'owner'] as const).map((role) =>
+    row({
+      action: `revoke an invite to join as ${role === 'owner' ? 'an owner' : 'a member'}`,
+      run: (t, a) =>
+        a.caller.workspaces.revokeInvite({ workspaceId: t.workspaceId, inviteId: t.invite(role) }),
+      allowed: role === 'owner' ? ownersOnly : managers,
+      destructive: true,
+      check: async (t, _a, result) => {
+        expect(result).toEqual({ id: t.invite(role) });
+        expect(ids(await pendingInvites(t))).not.toContain(t.invite(role));
+      },
+    }),
+  ),
+  ...(
+    [
+      ['make a member an admin', (t: Team) => t.otherMember, 'admin', managers],
+      ['make an admin a member', (t: Team) => t.otherAdmin, 'member', managers],
+      ["change an owner's role", (t: Team) => t.coOwner, 'admin', ownersOnly],
+      ['make a member an owner', (t: Team) => t.otherMember, 'owner', ownersOnly],
+      ['make an admin an owner', (t: Team) => t.otherAdmin, 'owner', ownersOnly],
+    ] as const
+  ).map(([action, target, role, allowed]) =>
+    row({
+      action,
+      run: (t, a) =>
+        a.caller.workspaces.setRole({ workspaceId: t.workspaceId, userId: target(t).user.id, role }),
+      allowed,
+      destructive: true,
+      check: async (t, _a, result) => {
+        expect(result).toEqual({ userId: target(t).user.id, role });
+        expect(await roleOf(t, target(t))).toBe(role);
+      },
+    }),
+  ),
+  row({
     action: 'preview what removing a member deletes',
     run: (t, a) =>
       a.caller.workspaces.removalPreview({ workspaceId: t.workspaceId, userId: t.otherMember.user.id }),
     allowed: managers,
-  },
-  {
-    action: 'remove a member',
-    run: (t, a) =>
-      a.caller.workspaces.removeMember({ workspaceId: t.workspaceId, userId: t.otherMember.user.id }),
-    allowed: managers,
-    destructive: true,
-  },
-  {
-    action: 'remove an admin',
-    run: (t, a) =>
-      a.caller.workspaces.removeMember({ workspaceId: t.workspaceId, userId: t.otherAdmin.user.id }),
-    allowed: managers,
-    destructive: true,
-  },
-  {
-    action: 'remove an owner',
-    run: (t, a) =>
-      a.caller.workspaces.removeMember({ workspaceId: t.workspaceId, userId: t.coOwner.user.id }),
-    allowed: ownersOnly,
-    destructive: true,
-  },
-  {
+    // Their one secret, and the node that uses it.
+    check: (t, _a, preview) => expect(preview).toEqual({ secrets: 1, nodes: [onboardingNode(t)] }),
+  }),
+  ...(
+    [
+      ['remove a member', (t: Team) => t.otherMember, managers, 1, true],
+      ['remove an admin', (t: Team) => t.otherAdmin, managers, 0, false],
+      ['remove an owner', (t: Team) => t.coOwner, ownersOnly, 1, false],
+    ] as const
+  ).map(([action, target, allowed, deletedSecrets, usedByTheWorkflow]) =>
+    row({
+      action,
+      run: (t, a) =>
+        a.caller.workspaces.removeMember({ workspaceId: t.workspaceId, userId: target(t).user.id }),
+      allowed,
+      destructive: true,
+      check: async (t, _a, result) => {
+        expect(result).toEqual({
+          deletedSecrets,
+          affectedNodes: usedByTheWorkflow ? [onboardingNode(t)] : [],
+        });
+        expect((await membersAsSeenBy(t.owner, t)).map((m) => m.userId)).not.toContain(target(t).user.id);
+      },
+    }),
+  ),
+  row({
     action: 'see the workspace and its members',
-    run: async (t, a) => {
-      await a.caller.workspaces.get({ workspaceId: t.workspaceId });
-      return a.caller.workspaces.members({ workspaceId: t.workspaceId });
-    },
+    run: async (t, a) => ({
+      workspace: await a.caller.workspaces.get({ workspaceId: t.workspaceId }),
+      members: await a.caller.workspaces.members({ workspaceId: t.workspaceId }),
+    }),
     allowed: everyone,
-  },
-  {
+    check: (t, _a, { workspace, members }) => {
+      expect(workspace.id).toBe(t.workspaceId);
+      const roles = [
+        [t.owner, 'owner'],
+        [t.coOwner, 'owner'],
+        [t.actors.admin, 'admin'],
+        [t.otherAdmin, 'admin'],
+        [t.actors.member, 'member'],
+        [t.otherMember, 'member'],
+      ] as const;
+      expect(members.map((m) => [m.userId, m.role]).sort()).toEqual(
+        roles.map(([person, role]) => [person.user.id, role]).sort(),
+      );
+    },
+  }),
+  row({
     action: 'leave the workspace',
     run: (t, a) => a.caller.workspaces.leave({ workspaceId: t.workspaceId }),
     allowed: everyone,
     destructive: true,
-  },
+    // Read by the second owner: the first may be the one who left.
+    check: async (t, a) => {
+      const members = (await membersAsSeenBy(t.coOwner, t)).map((m) => m.userId);
+      expect(members).not.toContain(a.user.id);
+      expect(members).toHaveLength(5);
+      // Their secrets go with them.
+      const { items } = await t.coOwner.caller.secrets.list({ workspaceId: t.workspaceId, limit: 100 });
+      expect(ids(items)).not.toContain(t.secret(a));
+    },
+  }),
   // Audit
-  {
+  row({
     action: 'read the audit log',
     run: (t, a) => a.caller.audit.list({ workspaceId: t.workspaceId }),
     allowed: managers,
-  },
-  // Workflows: every member builds workflows
-  {
-    action: 'create and list workflows',
-    run: async (t, a) => {
-      await a.caller.workflows.create({ workspaceId: t.workspaceId, name: 'Their workflow' });
-      return a.caller.workflows.list({ workspaceId: t.workspaceId });
+    check: (t, _a, { items }) => {
+      expect(items).toContainEqual(
+        expect.objectContaining({
+          action: 'secret.created',
+          targetId: t.secret(t.otherMember),
+          actor: expect.objectContaining({ id: t.otherMember.user.id }),
+        }),
+      );
     },
+  }),
+  // Workflows: every member builds workflows
+  row({
+    action: 'create and list workflows',
+    run: async (t, a) => ({
+      created: await a.caller.workflows.create({ workspaceId: t.workspaceId, name: 'Their workflow' }),
+      listed: await a.caller.workflows.list({ workspaceId: t.workspaceId }),
+    }),
     allowed: everyone,
-  },
-  {
+    check: (t, _a, { created, listed }) => {
+      expect(created.name).toBe('Their workflow');
+      expect(listed.map((w) => w.id)).toEqual(expect.arrayContaining([t.workflowId, created.id]));
+    },
+  }),
+  row({
     action: 'open a workflow',
     run: (t, a) => a.caller.workflows.get({ workflowId: t.workflowId }),
     allowed: everyone,
-  },
-  {
+    check: (t, _a, workflow) => {
+      expect(workflow).toMatchObject({ id: t.workflowId, workspaceId: t.workspaceId, name: 'Onboarding' });
+      expect(workflow.nodes.map((n) => n.id)).toContain(t.nodeId);
+    },
+  }),
+  row({
     action: 'add a node to a workflow',
     run: (t, a) =>
       a.caller.workflows.addNode({ workflowId: t.workflowId, name: 'Notify', nodeType: 'slack', params: {} }),
     allowed: everyone,
-  },
-  {
+    check: async (t, _a, node) => {
+      const { nodes } = await t.owner.caller.workflows.get({ workflowId: t.workflowId });
+      expect(nodes.find((n) => n.id === node.id)).toMatchObject({
+        name: 'Notify',
+        nodeType: 'slack',
+        secretId: null,
+      });
+    },
+  }),
+  row({
     action: 'rename a node and change its params',
     run: (t, a) =>
       a.caller.workflows.updateNode({
@@ -327,8 +408,14 @@ const matrix: Case[] = [
         params: { subject: 'Welcome aboard' },
       }),
     allowed: everyone,
-  },
-  {
+    check: async (t) => {
+      expect(await theNode(t)).toMatchObject({
+        name: 'Send a warm welcome',
+        params: { subject: 'Welcome aboard' },
+      });
+    },
+  }),
+  row({
     action: "select an owner's secret for a node",
     run: (t, a) =>
       a.caller.workflows.updateNode({
@@ -337,19 +424,28 @@ const matrix: Case[] = [
         secretId: t.secret(t.coOwner),
       }),
     allowed: everyone,
-  },
-  {
+    check: async (t) => {
+      expect(await theNode(t)).toMatchObject({ secretId: t.secret(t.coOwner) });
+    },
+  }),
+  row({
     action: "clear a node's secret",
     run: (t, a) =>
       a.caller.workflows.updateNode({ workflowId: t.workflowId, nodeId: t.nodeId, secretId: null }),
     allowed: everyone,
-  },
-  {
+    check: async (t) => {
+      expect(await theNode(t)).toMatchObject({ secretId: null, status: 'needs-credential' });
+    },
+  }),
+  row({
     action: 'remove a node',
     run: (t, a) => a.caller.workflows.removeNode({ workflowId: t.workflowId, nodeId: t.nodeId }),
     allowed: everyone,
     destructive: true,
-  },
+    check: async (t) => {
+      expect(await theNode(t)).toBeUndefined();
+    },
+  }),
 ];
 
 const article = (role: Role) => (role === 'owner' || role === 'admin' ? `an ${role}` : `a ${role}`);
@@ -371,7 +467,7 @@ describe('the role table (DESIGN.md §6)', () => {
     const t = c.destructive && c.allowed[role] ? await matrixTeam() : await shared;
     const actor = t.actors[role];
     if (c.allowed[role]) {
-      await expect(c.run(t, actor)).resolves.toBeDefined();
+      await c.check(t, actor, await c.run(t, actor));
     } else {
       const before = await workspaceState(app.svc, t.owner, t.workspaceId);
       const error = await rejection(c.run(t, actor));
