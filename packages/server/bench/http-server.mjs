@@ -26,7 +26,7 @@ const tables = ownerOf(database);
 const svc = await server.app.createServices({
   database,
   keyProvider: masterKeyFrom(config.masterKey),
-  runner: server.settings.runnerSettingsFromEnv(process.env),
+  runnerSettings: server.config.readConfig(process.env).runnerSettings,
 });
 const actor = { userId: config.userId };
 const scope = (workspaceId) => ({ workspaceId, userId: actor.userId });

@@ -223,6 +223,12 @@ describe('startLatchkey (the start command) with LATCHKEY_MASTER_KEY', () => {
   let reopen: () => Promise<DatabaseHandle>;
   let seeder: { email: string; password: string; workspaceId: string };
 
+  // As main.ts does: the master-key variables come from the environment (stubbed by each test) via config.ts.
+  const withEnvironmentKeys = (c: Config): Config => ({
+    ...c,
+    masterKeyVariables: readConfig(process.env).masterKeyVariables,
+  });
+
   beforeAll(async () => {
     tempDir = await mkdtemp(path.join(tmpdir(), 'latchkey-app-test-'));
     const base: Config = {
@@ -283,7 +289,7 @@ describe('startLatchkey (the start command) with LATCHKEY_MASTER_KEY', () => {
     const before = await snapshot(db.db);
     if (backend === 'pglite') await db.close();
 
-    const error = await startLatchkey(config, false).catch((e: unknown) => e);
+    const error = await startLatchkey(withEnvironmentKeys(config), false).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StartupError);
     expect((error as Error).message).toContain(original.id);
 
@@ -297,7 +303,7 @@ describe('startLatchkey (the start command) with LATCHKEY_MASTER_KEY', () => {
     vi.stubEnv('LATCHKEY_MASTER_KEY', base64Of(original));
     vi.stubEnv('LATCHKEY_MASTER_KEY_FILE', '');
     vi.stubEnv('LATCHKEY_PREVIOUS_MASTER_KEYS', '');
-    const running = await startLatchkey(config, false);
+    const running = await startLatchkey(withEnvironmentKeys(config), false);
     try {
       expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect((await fetch(`${running.url}/healthz`)).status).toBe(200);

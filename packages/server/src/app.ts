@@ -1,6 +1,6 @@
 import { createRegistry, type IntegrationDefinition } from '@latchkey/core';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import type { Config } from './config.js';
+import { type Config, readConfig } from './config.js';
 import { type KeyProvider, LocalKeyProvider, loadMasterKeys } from './crypto/index.js';
 import { forgetMasterKeyVariables } from './crypto/master-key.js';
 import { type DatabaseHandle, databaseTarget, openDatabase } from './db/connect.js';
@@ -9,11 +9,11 @@ import { checkApplicationRole, requireMigrated } from './db/roles.js';
 import { buildHttpServer } from './http/server.js';
 import { configurePasswordHashQueue, OWASP_SCRYPT, type ScryptCost } from './identity/passwords.js';
 import { DEFAULT_SESSION_IDLE_HOURS, startExpirySweep } from './identity/session-expiry.js';
-import { checkDataKeyMaxEncryptions, dataKeyMaxEncryptionsFromEnv } from './keys/key-usage.js';
+import { checkDataKeyMaxEncryptions, DEFAULT_DATA_KEY_MAX_ENCRYPTIONS } from './keys/key-usage.js';
 import { envelopeUpgradeWarnings, upgradeUnboundEnvelopes } from './keys/rotation.js';
 import { WorkspaceKeys } from './keys/workspace-keys.js';
 import { plugins as defaultPlugins } from './plugins.js';
-import { type RunnerSettings, runnerSettingsFromEnv } from './runner/settings.js';
+import type { RunnerSettings } from './runner/settings.js';
 import type { Services } from './services.js';
 
 export class StartupError extends Error {
@@ -25,9 +25,9 @@ export interface ServicesOptions {
   keyProvider: KeyProvider;
   plugins?: readonly IntegrationDefinition[];
   passwordCost?: ScryptCost;
-  /** Outbound settings; read from the environment when not given. */
-  runner?: RunnerSettings;
-  /** Encryptions per data key; `LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS` (default 2^30) when not given. */
+  /** Outbound settings (the configuration's `runnerSettings`); the defaults of an empty environment when not given. */
+  runnerSettings?: RunnerSettings;
+  /** Encryptions per data key (the configuration's `dataKeyMaxEncryptions`); 2^30 when not given. */
   dataKeyMaxEncryptions?: number;
   /** Told what start-up did that an operator should know about (the server logs it as a warning). */
   warn?: (message: string) => void;
@@ -44,7 +44,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
   const registry = createRegistry(options.plugins ?? defaultPlugins);
   const dataKeyMaxEncryptions =
     options.dataKeyMaxEncryptions === undefined
-      ? dataKeyMaxEncryptionsFromEnv(process.env)
+      ? DEFAULT_DATA_KEY_MAX_ENCRYPTIONS
       : checkDataKeyMaxEncryptions(options.dataKeyMaxEncryptions);
   const keys = new WorkspaceKeys(options.keyProvider);
   const { database } = options;
@@ -75,7 +75,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     sessionTtlMs: 30 * 24 * 3600 * 1000,
     sessionIdleMs: options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_HOURS * 3600 * 1000,
     inviteTtlMs: 7 * 24 * 3600 * 1000,
-    runner: options.runner ?? runnerSettingsFromEnv(process.env),
+    runnerSettings: options.runnerSettings ?? readConfig({}).runnerSettings,
     dataKeyMaxEncryptions,
   };
 }
@@ -94,7 +94,7 @@ export async function startLatchkey(
   const embedded = !config.databaseUrl;
   const warnings: string[] = [];
   const masterKeys = loadMasterKeys({
-    env: process.env,
+    env: config.masterKeyVariables,
     embedded,
     keyDir: config.keyDir,
     dataDir: embedded ? config.dataDir : undefined,
@@ -108,6 +108,8 @@ export async function startLatchkey(
       database,
       keyProvider: new LocalKeyProvider(masterKeys),
       sessionIdleMs: config.sessionIdleMs,
+      runnerSettings: config.runnerSettings,
+      dataKeyMaxEncryptions: config.dataKeyMaxEncryptions,
       warn: (message) => warnings.push(message),
     });
   } catch (error) {

@@ -15,7 +15,8 @@ export interface Services {
   /** A session unused for this long is over (`LATCHKEY_SESSION_IDLE_HOURS`, identity/session-expiry.ts). */
   sessionIdleMs: number;
   inviteTtlMs: number;
-  runner: RunnerSettings;
+  /** What the runner may reach, and how (LATCHKEY_OUTBOUND_*, LATCHKEY_BASE_URL_*: config.ts). */
+  runnerSettings: RunnerSettings;
   /**
    * Encryptions allowed under one workspace data key before the next version replaces it (keys/key-usage.ts):
    * `LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS`, default 2^30 (AES-GCM with random nonces: NIST's bound is 2^32).

@@ -49,7 +49,8 @@ let counter = 0;
 function freshConfig(): Config {
   counter += 1;
   return {
-    ...readConfig({}),
+    // As main.ts does: the environment (with this test's stubbed key variables), then this test's own settings.
+    ...readConfig(process.env),
     host: '127.0.0.1',
     port: 0,
     production: false,

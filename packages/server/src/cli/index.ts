@@ -10,10 +10,10 @@ import { existsSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { plural } from '@latchkey/core/words';
 import { sql } from 'kysely';
-import { readConfig } from '../config.js';
+import { ConfigError, readConfig } from '../config.js';
 import { LocalKeyProvider, loadMasterKeys, MasterKeyError } from '../crypto/index.js';
 import { type DatabaseHandle, databaseTarget, openDatabase } from '../db/connect.js';
-import { DATA_KEY_LIMIT_VARIABLE, dataKeyMaxEncryptionsFromEnv } from '../keys/key-usage.js';
+import { DATA_KEY_LIMIT_VARIABLE } from '../keys/key-usage.js';
 import {
   allWorkspaceIds,
   keyStatus,
@@ -99,14 +99,15 @@ function share(used: number, limit: number): string {
 
 async function openFromEnv(
   io: CliIo,
-): Promise<{ database: DatabaseHandle; provider: LocalKeyProvider; owned: boolean }> {
+): Promise<{ database: DatabaseHandle; provider: LocalKeyProvider; owned: boolean; maxEncryptions: number }> {
   const config = readConfig(io.env);
+  const maxEncryptions = config.dataKeyMaxEncryptions;
   const embedded = !config.databaseUrl;
   const provider =
     io.keyProvider ??
     new LocalKeyProvider(
       loadMasterKeys({
-        env: io.env,
+        env: config.masterKeyVariables,
         embedded,
         keyDir: config.keyDir,
         dataDir: embedded ? config.dataDir : undefined,
@@ -114,7 +115,7 @@ async function openFromEnv(
         warn: (message) => io.err(`warning: ${message}`),
       }),
     );
-  if (io.database) return { database: io.database, provider, owned: false };
+  if (io.database) return { database: io.database, provider, owned: false, maxEncryptions };
   if (embedded && !existsSync(config.dataDir)) {
     throw new KeyRotationError(
       `There is no embedded database at ${config.dataDir}: set LATCHKEY_DATA_DIR to the server's data directory, or DATABASE_URL.`,
@@ -122,11 +123,15 @@ async function openFromEnv(
   }
   // Key maintenance spans every workspace: it runs as the tables' owner, whom row-level security does not bind.
   const database = await openDatabase(databaseTarget(config, 'owner', 2));
-  return { database, provider, owned: true };
+  return { database, provider, owned: true, maxEncryptions };
 }
 
-async function status(database: DatabaseHandle, provider: LocalKeyProvider, io: CliIo): Promise<number> {
-  const limit = dataKeyMaxEncryptionsFromEnv(io.env);
+async function status(
+  database: DatabaseHandle,
+  provider: LocalKeyProvider,
+  io: CliIo,
+  limit: number,
+): Promise<number> {
   const s = await keyStatus(maintenance(database), provider);
   io.out(`Active master key: ${s.activeKeyId}`);
   io.out(`Workspaces: ${s.workspaces}, data keys: ${s.dataKeys}, secrets: ${s.secrets}`);
@@ -214,6 +219,7 @@ async function rotateDataKeys(
   provider: LocalKeyProvider,
   io: CliIo,
   flags: RotateDataKeysFlags,
+  maxEncryptions: number,
 ): Promise<number> {
   let since: Date | undefined;
   if (flags.since !== undefined) {
@@ -221,7 +227,6 @@ async function rotateDataKeys(
     if (Number.isNaN(since.getTime())) throw new UsageError('--since must be an ISO 8601 time');
   }
   const db = maintenance(database);
-  const maxEncryptions = dataKeyMaxEncryptionsFromEnv(io.env);
   const clock = await sql<{ now: Date | string }>`select now() as now`.execute(db);
   const started = new Date(clock.rows[0]?.now ?? Date.now());
   const resumeFrom = since ?? started;
@@ -291,10 +296,11 @@ async function upgradeEnvelopes(
   database: DatabaseHandle,
   provider: LocalKeyProvider,
   io: CliIo,
+  maxEncryptions: number,
 ): Promise<number> {
   const keys = new WorkspaceKeys(provider);
   const report = await upgradeUnboundEnvelopes(maintenance(database), keys, {
-    maxEncryptions: dataKeyMaxEncryptionsFromEnv(io.env),
+    maxEncryptions,
     onWorkspace(result) {
       io.out(
         `${result.workspaceId}: ${plural(result.upgraded, 'envelope')} upgraded` +
@@ -329,18 +335,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     const flags = parseFlags(rest, command === 'rotate-data-keys' ? ROTATE_DATA_KEYS_FLAGS : {});
     opened = await openFromEnv(io);
-    const { database, provider } = opened;
-    if (command === 'status') return await status(database, provider, io);
+    const { database, provider, maxEncryptions } = opened;
+    if (command === 'status') return await status(database, provider, io, maxEncryptions);
     if (command === 'rotate') return await rotate(database, provider, io);
-    if (command === 'upgrade-envelopes') return await upgradeEnvelopes(database, provider, io);
-    return await rotateDataKeys(database, provider, io, flags);
+    if (command === 'upgrade-envelopes')
+      return await upgradeEnvelopes(database, provider, io, maxEncryptions);
+    return await rotateDataKeys(database, provider, io, flags, maxEncryptions);
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(error.message);
       io.err(USAGE);
       return 2;
     }
-    if (error instanceof MasterKeyError || error instanceof KeyRotationError) {
+    if (
+      error instanceof MasterKeyError ||
+      error instanceof KeyRotationError ||
+      error instanceof ConfigError
+    ) {
       io.err(error.message);
       return 1;
     }

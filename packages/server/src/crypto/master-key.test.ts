@@ -18,6 +18,7 @@ import {
   type LoadMasterKeyOptions,
   loadMasterKeys,
   MasterKeyError,
+  type MasterKeyVariables,
 } from './master-key.js';
 
 // Obviously fake keys: constant byte patterns.
@@ -40,7 +41,7 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function options(env: NodeJS.ProcessEnv, extra: Partial<LoadMasterKeyOptions> = {}): LoadMasterKeyOptions {
+function options(env: MasterKeyVariables, extra: Partial<LoadMasterKeyOptions> = {}): LoadMasterKeyOptions {
   return { env, embedded: true, keyDir: join(root, 'keys'), warn: (m) => warnings.push(m), ...extra };
 }
 
@@ -247,7 +248,7 @@ describe('loadMasterKeys', () => {
     const dataDir = join(root, 'data', '.latchkey');
     mkdirSync(dataDir, { recursive: true });
     const keyDir = join(root, 'config', 'latchkey');
-    loadMasterKeys(options({ LATCHKEY_DATA_DIR: dataDir }, { keyDir, dataDir }));
+    loadMasterKeys(options({}, { keyDir, dataDir }));
     const file = join(keyDir, 'master.key');
     expect(existsSync(file)).toBe(true);
     expect(relative(dataDir, file).startsWith('..')).toBe(true);
@@ -312,7 +313,7 @@ describe('loadMasterKeys', () => {
   });
 
   it('error messages never contain key material', () => {
-    const cases: Array<[NodeJS.ProcessEnv, string[]]> = [
+    const cases: Array<[MasterKeyVariables, string[]]> = [
       [{ LATCHKEY_MASTER_KEY: NOT_BASE64 }, [NOT_BASE64]],
       [{ LATCHKEY_MASTER_KEY: FAKE_16_BYTES }, [FAKE_16_BYTES]],
       [{ LATCHKEY_MASTER_KEY: `${FAKE_KEY_A}AAAA` }, [FAKE_KEY_A]],

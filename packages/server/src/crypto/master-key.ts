@@ -49,8 +49,18 @@ export class MasterKeyError extends Error {
   override name = 'MasterKeyError';
 }
 
+/** The variables master keys are loaded from (config.ts reads them with the rest of the environment). */
+export interface MasterKeyVariables {
+  NODE_ENV?: string | undefined;
+  LATCHKEY_MASTER_KEY?: string | undefined;
+  LATCHKEY_MASTER_KEY_FILE?: string | undefined;
+  LATCHKEY_PREVIOUS_MASTER_KEYS?: string | undefined;
+  LATCHKEY_KEY_DIR?: string | undefined;
+  XDG_CONFIG_HOME?: string | undefined;
+}
+
 export interface LoadMasterKeyOptions {
-  env: NodeJS.ProcessEnv;
+  env: MasterKeyVariables;
   /** True when running on the embedded default storage (PGlite); false with PostgreSQL. */
   embedded: boolean;
   /** Directory for the generated key file; overrides LATCHKEY_KEY_DIR / XDG_CONFIG_HOME / ~/.config. */
@@ -178,7 +188,7 @@ function readKeyFile(path: string, source: string): MasterKey {
   return parseMasterKey(text, source);
 }
 
-function defaultKeyDir(env: NodeJS.ProcessEnv): string {
+function defaultKeyDir(env: MasterKeyVariables): string {
   if (env.LATCHKEY_KEY_DIR) return resolve(env.LATCHKEY_KEY_DIR);
   // The XDG spec says relative values are invalid and must be ignored.
   if (env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME)) return join(env.XDG_CONFIG_HOME, 'latchkey');
@@ -331,7 +341,7 @@ function loadActiveKey(options: LoadMasterKeyOptions): MasterKey {
   return loadOrCreateEmbeddedKey(options);
 }
 
-function loadPreviousKeys(env: NodeJS.ProcessEnv): MasterKey[] {
+function loadPreviousKeys(env: MasterKeyVariables): MasterKey[] {
   const list = env.LATCHKEY_PREVIOUS_MASTER_KEYS;
   if (list === undefined || list.trim() === '') return [];
   const keys: MasterKey[] = [];

@@ -13,10 +13,10 @@ import { isBase64Form, secretValueForms } from '@latchkey/core';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices } from '../app.js';
+import { readConfig } from '../config.js';
 import { LocalKeyProvider } from '../crypto/index.js';
 import { type DatabaseHandle, openDatabase } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
-import { runnerSettingsFromEnv } from '../runner/settings.js';
 import type { Services } from '../services.js';
 import {
   FAKE_DATA,
@@ -27,6 +27,8 @@ import {
   testMasterKey,
 } from '../testing/harness.js';
 import { type HttpTestServer, signUpOverHttp, startHttpServer, trpcError } from '../testing/http-harness.js';
+
+const runnerSettingsOf = (env: NodeJS.ProcessEnv) => readConfig(env).runnerSettings;
 
 const backend = testBackend();
 
@@ -200,7 +202,7 @@ beforeAll(async () => {
     database,
     keyProvider: new LocalKeyProvider({ active: key, all: [key] }),
     passwordCost: TEST_SCRYPT,
-    runner: runnerSettingsFromEnv({
+    runnerSettings: runnerSettingsOf({
       LATCHKEY_BASE_URL_SENDGRID: fake.url,
       LATCHKEY_BASE_URL_MAILGUN_US: fake.url,
       LATCHKEY_BASE_URL_MAILGUN_EU: refused,

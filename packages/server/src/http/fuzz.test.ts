@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createServices } from '../app.js';
+import { readConfig } from '../config.js';
 import { LocalKeyProvider } from '../crypto/index.js';
-import { runnerSettingsFromEnv } from '../runner/settings.js';
 import type { Services } from '../services.js';
 import { openTestDatabase, TEST_SCRYPT, testMasterKey } from '../testing/harness.js';
 import {
@@ -14,6 +14,8 @@ import {
   startHttpServer,
 } from '../testing/http-harness.js';
 import { appRouter } from '../trpc/router.js';
+
+const runnerSettingsOf = (env: NodeJS.ProcessEnv) => readConfig(env).runnerSettings;
 
 // Issue 6, item 9: property-based tests of every procedure's input, generated from the router — a new
 // procedure is covered without editing this file. Each procedure gets random hostile input (huge strings,
@@ -323,7 +325,7 @@ beforeAll(async () => {
     keyProvider: new LocalKeyProvider({ active: key, all: [key] }),
     passwordCost: TEST_SCRYPT,
     // Nothing here should reach the network; if something did, it would give up quickly.
-    runner: { ...runnerSettingsFromEnv({}), timeoutMs: 2_000 },
+    runnerSettings: { ...runnerSettingsOf({}), timeoutMs: 2_000 },
   });
   http = await startHttpServer(svc, {
     signInLimits: { perAccount: 1_000_000, perAddress: 1_000_000, windowMs: 60_000 },

@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { readConfig } from '../config.js';
 import { TEST_SCRYPT } from '../testing/harness.js';
 import {
   hashPassword,
-  hashQueueLimitsFromEnv,
   OWASP_SCRYPT,
   PasswordHashingBusyError,
   PasswordHashQueue,
   passwordHashQueue,
   verifyPassword,
 } from './passwords.js';
+
+const hashQueueLimitsOf = (env: NodeJS.ProcessEnv, cpus?: number) =>
+  readConfig(env, cpus === undefined ? {} : { cpus }).passwordHashQueue;
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -148,21 +151,21 @@ describe('the password hashing queue', () => {
   });
 
   it('keeps password hashing below the libuv pool size by default, and refuses a setting that would fill it', () => {
-    expect(hashQueueLimitsFromEnv({}, 8)).toEqual({ concurrency: 2, maxWaiting: 16, maxWaitMs: 3000 });
+    expect(hashQueueLimitsOf({}, 8)).toEqual({ concurrency: 2, maxWaiting: 16, maxWaitMs: 3000 });
     // Two CPUs: one hash at a time, so the event loop keeps a CPU.
-    expect(hashQueueLimitsFromEnv({}, 2).concurrency).toBe(1);
-    expect(hashQueueLimitsFromEnv({ UV_THREADPOOL_SIZE: '16' }, 32).concurrency).toBe(8);
+    expect(hashQueueLimitsOf({}, 2).concurrency).toBe(1);
+    expect(hashQueueLimitsOf({ UV_THREADPOOL_SIZE: '16' }, 32).concurrency).toBe(8);
     expect(
-      hashQueueLimitsFromEnv({
+      hashQueueLimitsOf({
         LATCHKEY_PASSWORD_HASH_CONCURRENCY: '3',
         LATCHKEY_PASSWORD_HASH_QUEUE: '0',
         LATCHKEY_PASSWORD_HASH_MAX_WAIT_MS: '500',
       }),
     ).toEqual({ concurrency: 3, maxWaiting: 0, maxWaitMs: 500 });
-    expect(() => hashQueueLimitsFromEnv({ LATCHKEY_PASSWORD_HASH_CONCURRENCY: '4' })).toThrow(
+    expect(() => hashQueueLimitsOf({ LATCHKEY_PASSWORD_HASH_CONCURRENCY: '4' })).toThrow(
       'LATCHKEY_PASSWORD_HASH_CONCURRENCY must be below the libuv thread pool size (UV_THREADPOOL_SIZE, 4)',
     );
-    expect(() => hashQueueLimitsFromEnv({ LATCHKEY_PASSWORD_HASH_CONCURRENCY: 'two' })).toThrow(
+    expect(() => hashQueueLimitsOf({ LATCHKEY_PASSWORD_HASH_CONCURRENCY: 'two' })).toThrow(
       'LATCHKEY_PASSWORD_HASH_CONCURRENCY must be a whole number of at least 1',
     );
   });

@@ -1,6 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { wholeNumberVariable } from '../environment.js';
 import { RetryLaterError } from './retry-later.js';
 
 export interface ScryptCost {
@@ -39,38 +38,15 @@ export interface HashQueueLimits {
   maxWaitMs?: number | undefined;
 }
 
-/** libuv's thread pool: `UV_THREADPOOL_SIZE`, 4 unless set (read by libuv when the pool first starts). */
-export function libuvPoolSize(env: NodeJS.ProcessEnv): number {
-  const size = Number(env.UV_THREADPOOL_SIZE);
-  return Number.isInteger(size) && size > 0 ? size : 4;
-}
+/** The queue's bounds when LATCHKEY_PASSWORD_HASH_QUEUE / _MAX_WAIT_MS are not set (config.ts reads them). */
+export const DEFAULT_HASH_QUEUE = { maxWaiting: 16, maxWaitMs: 3000 } as const;
 
 /**
- * `LATCHKEY_PASSWORD_HASH_CONCURRENCY` (default: half the libuv pool and one less than the CPUs, at least 1),
- * `LATCHKEY_PASSWORD_HASH_QUEUE` (default 16) and `LATCHKEY_PASSWORD_HASH_MAX_WAIT_MS` (default 3000). The
- * concurrency must leave at least one pool thread free.
+ * The default concurrency: half the libuv pool (`UV_THREADPOOL_SIZE`, 4 unless set) and one less than the CPUs,
+ * at least 1, so password hashing never takes every pool thread or every CPU.
  */
-export function hashQueueLimitsFromEnv(
-  env: NodeJS.ProcessEnv,
-  cpus: number = availableParallelism(),
-): Required<HashQueueLimits> {
-  const pool = libuvPoolSize(env);
-  const concurrency = wholeNumberVariable(
-    env,
-    'LATCHKEY_PASSWORD_HASH_CONCURRENCY',
-    Math.max(1, Math.min(Math.floor(pool / 2), cpus - 1)),
-    1,
-  );
-  if (concurrency >= pool && pool > 1) {
-    throw new Error(
-      `LATCHKEY_PASSWORD_HASH_CONCURRENCY must be below the libuv thread pool size (UV_THREADPOOL_SIZE, ${pool}), so password hashing cannot take every thread`,
-    );
-  }
-  return {
-    concurrency,
-    maxWaiting: wholeNumberVariable(env, 'LATCHKEY_PASSWORD_HASH_QUEUE', 16, 0),
-    maxWaitMs: wholeNumberVariable(env, 'LATCHKEY_PASSWORD_HASH_MAX_WAIT_MS', 3000, 1),
-  };
+export function defaultHashConcurrency(pool: number, cpus: number = availableParallelism()): number {
+  return Math.max(1, Math.min(Math.floor(pool / 2), cpus - 1));
 }
 
 export class PasswordHashingBusyError extends RetryLaterError {
@@ -144,7 +120,7 @@ let sharedQueue: PasswordHashQueue | undefined;
  * configuration (config.ts, `configurePasswordHashQueue`).
  */
 export function passwordHashQueue(): PasswordHashQueue {
-  sharedQueue ??= new PasswordHashQueue(hashQueueLimitsFromEnv({}));
+  sharedQueue ??= new PasswordHashQueue({ concurrency: defaultHashConcurrency(4), ...DEFAULT_HASH_QUEUE });
   return sharedQueue;
 }
 

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readConfig } from '../config.js';
 import { ownerDb } from '../testing/harness.js';
 import {
   type HttpTestServer,
@@ -9,14 +10,10 @@ import {
   startHttpServer,
   startTestHttpApp,
 } from '../testing/http-harness.js';
-import {
-  addressGroup,
-  DEFAULT_SIGN_IN_LIMITS,
-  DEFAULT_SIGN_UP_LIMITS,
-  signInLimitsFromEnv,
-  signUpLimitsFromEnv,
-  slowdownFor,
-} from './rate-limit.js';
+import { addressGroup, DEFAULT_SIGN_IN_LIMITS, DEFAULT_SIGN_UP_LIMITS, slowdownFor } from './rate-limit.js';
+
+const signInLimitsOf = (env: NodeJS.ProcessEnv) => readConfig(env).signInLimits;
+const signUpLimitsOf = (env: NodeJS.ProcessEnv) => readConfig(env).signUpLimits;
 
 // Issue 6, item 10 and issue 12, items 2 and 4: sign-in is throttled per (account, address) and per address
 // (database counters, shared by every instance) with the same answer for unknown and known accounts; failures
@@ -318,7 +315,7 @@ describe('throttling rules', () => {
 
 describe('throttling settings', () => {
   it('default to slowing after 10 per account, refusing after 10 per account and address and 50 per address, per 15 minutes', () => {
-    expect(signInLimitsFromEnv({})).toEqual(DEFAULT_SIGN_IN_LIMITS);
+    expect(signInLimitsOf({})).toEqual(DEFAULT_SIGN_IN_LIMITS);
     expect(DEFAULT_SIGN_IN_LIMITS).toEqual({
       perAccount: 10,
       perAccountAndAddress: 10,
@@ -326,13 +323,13 @@ describe('throttling settings', () => {
       windowMs: 900_000,
       maxDelayMs: 10_000,
     });
-    expect(signUpLimitsFromEnv({})).toEqual(DEFAULT_SIGN_UP_LIMITS);
+    expect(signUpLimitsOf({})).toEqual(DEFAULT_SIGN_UP_LIMITS);
     expect(DEFAULT_SIGN_UP_LIMITS).toEqual({ perAddress: 20, total: 300, windowMs: 900_000 });
   });
 
   it('are read from LATCHKEY_SIGNIN_* and LATCHKEY_SIGNUP_*', () => {
     expect(
-      signInLimitsFromEnv({
+      signInLimitsOf({
         LATCHKEY_SIGNIN_MAX_PER_ACCOUNT: '5',
         LATCHKEY_SIGNIN_MAX_PER_ADDRESS: '20',
         LATCHKEY_SIGNIN_MAX_PER_ACCOUNT_ADDRESS: '4',
@@ -341,7 +338,7 @@ describe('throttling settings', () => {
       }),
     ).toEqual({ perAccount: 5, perAddress: 20, perAccountAndAddress: 4, windowMs: 60_000, maxDelayMs: 3000 });
     expect(
-      signUpLimitsFromEnv({
+      signUpLimitsOf({
         LATCHKEY_SIGNUP_MAX_PER_ADDRESS: '3',
         LATCHKEY_SIGNUP_MAX_TOTAL: '40',
         LATCHKEY_SIGNUP_WINDOW_SECONDS: '600',
@@ -350,10 +347,10 @@ describe('throttling settings', () => {
   });
 
   it.each(['0', '-1', '1.5', 'ten'])('refuse %j, naming the variable', (value) => {
-    expect(() => signInLimitsFromEnv({ LATCHKEY_SIGNIN_MAX_PER_ACCOUNT: value })).toThrow(
+    expect(() => signInLimitsOf({ LATCHKEY_SIGNIN_MAX_PER_ACCOUNT: value })).toThrow(
       'LATCHKEY_SIGNIN_MAX_PER_ACCOUNT must be a positive whole number',
     );
-    expect(() => signUpLimitsFromEnv({ LATCHKEY_SIGNUP_MAX_TOTAL: value })).toThrow(
+    expect(() => signUpLimitsOf({ LATCHKEY_SIGNUP_MAX_TOTAL: value })).toThrow(
       'LATCHKEY_SIGNUP_MAX_TOTAL must be a positive whole number',
     );
   });

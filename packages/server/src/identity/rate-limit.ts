@@ -22,7 +22,6 @@ import { plural } from '@latchkey/core/words';
 import ipaddr from 'ipaddr.js';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { wholeNumberVariable } from '../environment.js';
 import { RetryLaterError } from './retry-later.js';
 
 export interface SignInLimits {
@@ -60,35 +59,6 @@ export const DEFAULT_SIGN_UP_LIMITS: SignUpLimits = {
 };
 
 const FIRST_DELAY_MS = 250;
-
-/**
- * LATCHKEY_SIGNIN_MAX_PER_ACCOUNT, LATCHKEY_SIGNIN_MAX_PER_ADDRESS, LATCHKEY_SIGNIN_MAX_PER_ACCOUNT_ADDRESS,
- * LATCHKEY_SIGNIN_WINDOW_SECONDS, LATCHKEY_SIGNIN_MAX_DELAY_SECONDS.
- */
-export function signInLimitsFromEnv(env: NodeJS.ProcessEnv): Required<SignInLimits> {
-  const d = DEFAULT_SIGN_IN_LIMITS;
-  return {
-    perAccount: wholeNumberVariable(env, 'LATCHKEY_SIGNIN_MAX_PER_ACCOUNT', d.perAccount),
-    perAddress: wholeNumberVariable(env, 'LATCHKEY_SIGNIN_MAX_PER_ADDRESS', d.perAddress),
-    perAccountAndAddress: wholeNumberVariable(
-      env,
-      'LATCHKEY_SIGNIN_MAX_PER_ACCOUNT_ADDRESS',
-      d.perAccountAndAddress,
-    ),
-    windowMs: wholeNumberVariable(env, 'LATCHKEY_SIGNIN_WINDOW_SECONDS', d.windowMs / 1000) * 1000,
-    maxDelayMs: wholeNumberVariable(env, 'LATCHKEY_SIGNIN_MAX_DELAY_SECONDS', d.maxDelayMs / 1000) * 1000,
-  };
-}
-
-/** LATCHKEY_SIGNUP_MAX_PER_ADDRESS, LATCHKEY_SIGNUP_MAX_TOTAL, LATCHKEY_SIGNUP_WINDOW_SECONDS. */
-export function signUpLimitsFromEnv(env: NodeJS.ProcessEnv): SignUpLimits {
-  const d = DEFAULT_SIGN_UP_LIMITS;
-  return {
-    perAddress: wholeNumberVariable(env, 'LATCHKEY_SIGNUP_MAX_PER_ADDRESS', d.perAddress),
-    total: wholeNumberVariable(env, 'LATCHKEY_SIGNUP_MAX_TOTAL', d.total),
-    windowMs: wholeNumberVariable(env, 'LATCHKEY_SIGNUP_WINDOW_SECONDS', d.windowMs / 1000) * 1000,
-  };
-}
 
 const inMinutes = (seconds: number) => {
   const minutes = Math.max(1, Math.ceil(seconds / 60));

@@ -10,17 +10,6 @@ export const DEFAULT_SESSION_IDLE_HOURS = 7 * 24;
 /** How often the server sweeps; the sweep is cheap (two indexed deletes), the interval only bounds table size. */
 export const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 
-/** `LATCHKEY_SESSION_IDLE_HOURS`: a session unused for this long is over (default 168, seven days). */
-export function sessionIdleMsFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env.LATCHKEY_SESSION_IDLE_HOURS;
-  if (raw === undefined || raw.trim() === '') return DEFAULT_SESSION_IDLE_HOURS * 3600 * 1000;
-  const hours = Number(raw);
-  if (!Number.isFinite(hours) || hours <= 0) {
-    throw new Error('LATCHKEY_SESSION_IDLE_HOURS must be a positive number of hours (for example 168)');
-  }
-  return Math.round(hours * 3600 * 1000);
-}
-
 export interface SweepResult {
   sessions: number;
   signInAttempts: number;

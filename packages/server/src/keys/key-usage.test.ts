@@ -3,6 +3,7 @@ import { type Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createServices } from '../app.js';
 import { runCli } from '../cli/index.js';
+import { readConfig } from '../config.js';
 import { LocalKeyProvider, type MasterKey, readEnvelopeHeader } from '../crypto/index.js';
 import type { Database } from '../db/schema.js';
 import { resolveNodeCredential } from '../runner/resolve-credential.js';
@@ -16,14 +17,11 @@ import {
   testBackend,
   testMasterKey,
 } from '../testing/harness.js';
-import {
-  DATA_KEY_LIMIT_VARIABLE,
-  DEFAULT_DATA_KEY_MAX_ENCRYPTIONS,
-  dataKeyMaxEncryptionsFromEnv,
-  encryptionCount,
-} from './key-usage.js';
+import { DATA_KEY_LIMIT_VARIABLE, DEFAULT_DATA_KEY_MAX_ENCRYPTIONS, encryptionCount } from './key-usage.js';
 import { keyStatus, reencryptSecrets } from './rotation.js';
 import { addDataKeyVersion } from './workspace-keys.js';
+
+const dataKeyLimitOf = (env: NodeJS.ProcessEnv) => readConfig(env).dataKeyMaxEncryptions;
 
 // Issue 6, item 3: every encryption under a data key is counted, in the statement that stores it, and a key at
 // the limit is followed by a new version before it would encrypt once more — also with concurrent writers.
@@ -317,21 +315,23 @@ describe(`encryptions per data key (${testBackend()})`, () => {
 describe('LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS', () => {
   it('defaults to 2^30 and takes a whole number from 1 to 2^32', () => {
     expect(DEFAULT_DATA_KEY_MAX_ENCRYPTIONS).toBe(2 ** 30);
-    expect(dataKeyMaxEncryptionsFromEnv({})).toBe(2 ** 30);
-    expect(dataKeyMaxEncryptionsFromEnv({ [DATA_KEY_LIMIT_VARIABLE]: '' })).toBe(2 ** 30);
-    expect(dataKeyMaxEncryptionsFromEnv({ [DATA_KEY_LIMIT_VARIABLE]: '1' })).toBe(1);
-    expect(dataKeyMaxEncryptionsFromEnv({ [DATA_KEY_LIMIT_VARIABLE]: '1000000' })).toBe(1_000_000);
-    expect(dataKeyMaxEncryptionsFromEnv({ [DATA_KEY_LIMIT_VARIABLE]: String(2 ** 32) })).toBe(2 ** 32);
+    expect(dataKeyLimitOf({})).toBe(2 ** 30);
+    expect(dataKeyLimitOf({ [DATA_KEY_LIMIT_VARIABLE]: '' })).toBe(2 ** 30);
+    expect(dataKeyLimitOf({ [DATA_KEY_LIMIT_VARIABLE]: '1' })).toBe(1);
+    expect(dataKeyLimitOf({ [DATA_KEY_LIMIT_VARIABLE]: '1000000' })).toBe(1_000_000);
+    expect(dataKeyLimitOf({ [DATA_KEY_LIMIT_VARIABLE]: String(2 ** 32) })).toBe(2 ** 32);
     for (const bad of ['0', '-5', 'many', '1.5', '1e6', '0x10', '10k', String(2 ** 32 + 1), '9'.repeat(30)]) {
-      expect(() => dataKeyMaxEncryptionsFromEnv({ [DATA_KEY_LIMIT_VARIABLE]: bad })).toThrow(
+      expect(() => dataKeyLimitOf({ [DATA_KEY_LIMIT_VARIABLE]: bad })).toThrow(
         /^LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS must be a whole number from 1 to 4294967296/,
       );
     }
   });
 
   it('an invalid value stops start-up with a message naming the variable, before anything is written', async () => {
+    // As main.ts starts: the configuration is read (config.ts) before the database is opened or migrated.
+    const start = () => Promise.resolve().then(() => services(readConfig(process.env).dataKeyMaxEncryptions));
     vi.stubEnv(DATA_KEY_LIMIT_VARIABLE, 'lots');
-    const error = await services().catch((e: unknown) => e);
+    const error = await start().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/^LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS must be a whole number/);
     // Not even migrated.
@@ -341,8 +341,9 @@ describe('LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS', () => {
     expect(table.rows[0]?.t).toBeNull();
 
     vi.stubEnv(DATA_KEY_LIMIT_VARIABLE, '12');
-    expect((await services()).dataKeyMaxEncryptions).toBe(12);
-    // An explicit option wins over the environment, and is checked the same way.
+    expect((await start()).dataKeyMaxEncryptions).toBe(12);
+    // Without a configured limit the default applies; an explicit option is checked the same way.
+    expect((await services()).dataKeyMaxEncryptions).toBe(2 ** 30);
     expect((await services(4)).dataKeyMaxEncryptions).toBe(4);
     await expect(services(0)).rejects.toThrow(/must be a whole number from 1/);
   });

@@ -38,15 +38,6 @@ export function checkDataKeyMaxEncryptions(value: unknown, source = 'dataKeyMaxE
   return value;
 }
 
-/** The limit from `LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS` (unset or empty: the default); invalid: an error naming it. */
-export function dataKeyMaxEncryptionsFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env[DATA_KEY_LIMIT_VARIABLE];
-  if (raw === undefined || raw.trim() === '') return DEFAULT_DATA_KEY_MAX_ENCRYPTIONS;
-  // Digits only: no sign, exponent, hex, fraction or unit that Number() would quietly accept or misread.
-  const value = /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
-  return checkDataKeyMaxEncryptions(value, DATA_KEY_LIMIT_VARIABLE);
-}
-
 /** `workspace_keys.encryptions` as a number (pg: string; PGlite: number, or bigint for huge values). */
 export function encryptionCount(value: string | number | bigint | null | undefined): number {
   return value === null || value === undefined ? 0 : Number(value);

@@ -150,7 +150,7 @@ describe.skipIf(testBackend() !== 'postgres')('two server instances on the same 
       database: second,
       keyProvider: env.keyProvider,
       passwordCost: TEST_SCRYPT,
-      runner: env.settings,
+      runnerSettings: env.settings,
     });
   });
   afterAll(() => second?.close());

@@ -1,6 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import ipaddr from 'ipaddr.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readConfig } from '../config.js';
 import type { Services } from '../services.js';
 import {
   freshFakeData,
@@ -21,7 +22,8 @@ import {
 } from './outbound-guard.js';
 import type { Resolver } from './outbound-http.js';
 import { sendOutbound } from './outbound-http.js';
-import { runnerSettingsFromEnv } from './settings.js';
+
+const runnerSettingsOf = (env: NodeJS.ProcessEnv) => readConfig(env).runnerSettings;
 
 const NOTHING_ALLOWED = parseOutboundAllow(undefined);
 
@@ -251,7 +253,7 @@ describe('outbound guard (unit)', () => {
   });
 
   it('reads the allow-list and base URL overrides from the environment', () => {
-    const settings = runnerSettingsFromEnv({
+    const settings = runnerSettingsOf({
       LATCHKEY_OUTBOUND_ALLOW: '192.168.0.0/16',
       LATCHKEY_BASE_URL_SENDGRID: 'http://sendgrid.gateway.test/',
       LATCHKEY_BASE_URL_MAILGUN_EU: 'http://eu.gateway.test',
@@ -264,11 +266,11 @@ describe('outbound guard (unit)', () => {
     expect(settings.timeoutMs).toBe(1234);
     expect(refused('192.168.5.5', settings.policy)).toBe(false);
     expect(refused('10.0.0.1', settings.policy)).toBe(true);
-    expect(() => runnerSettingsFromEnv({ LATCHKEY_OUTBOUND_TIMEOUT_MS: 'soon' })).toThrow(
+    expect(() => runnerSettingsOf({ LATCHKEY_OUTBOUND_TIMEOUT_MS: 'soon' })).toThrow(
       /LATCHKEY_OUTBOUND_TIMEOUT_MS/,
     );
     for (const bad of ['sendgrid.gateway.test', 'ftp://gateway.test/']) {
-      expect(() => runnerSettingsFromEnv({ LATCHKEY_BASE_URL_SENDGRID: bad })).toThrow(
+      expect(() => runnerSettingsOf({ LATCHKEY_BASE_URL_SENDGRID: bad })).toThrow(
         'LATCHKEY_BASE_URL_SENDGRID must be an http:// or https:// URL',
       );
     }
@@ -529,7 +531,7 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
         body: 'abc',
       },
       (request) => ({ ...request, headers: { ...request.headers, Authorization: 'Bearer wire-test-token' } }),
-      { ...env.svc.runner, guard: () => false },
+      { ...env.svc.runnerSettings, guard: () => false },
     );
     expect(response.status).toBe(200);
     const req = env.fakes.http.only();

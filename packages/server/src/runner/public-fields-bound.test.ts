@@ -188,7 +188,7 @@ describe('envelopes written before the binding (format 1)', () => {
       database: env.database,
       keyProvider: env.keyProvider,
       passwordCost: TEST_SCRYPT,
-      runner: env.settings,
+      runnerSettings: env.settings,
       warn: (message) => warnings.push(message),
     });
     expect(warnings).toHaveLength(1);

@@ -33,7 +33,7 @@ export interface NodeRunResult {
 }
 
 function requestContext(svc: Services, integration: IntegrationDefinition): RequestContext {
-  return { baseUrl: (variant) => baseUrlFor(svc.runner, integration, variant) };
+  return { baseUrl: (variant) => baseUrlFor(svc.runnerSettings, integration, variant) };
 }
 
 /** A credential kept from a host: not one it lists, or it lists none yet. The message says which and why. */
@@ -69,7 +69,7 @@ function credentialApplier(
     }
     const refusal = destinationRefusal(subject, destinations, url.hostname);
     if (refusal) throw new CredentialDestinationError(refusal);
-    if (url.protocol === 'http:' && !isListedInOutboundAllow(svc.runner.policy, url.hostname)) {
+    if (url.protocol === 'http:' && !isListedInOutboundAllow(svc.runnerSettings.policy, url.hostname)) {
       throw new OutboundRefusedError(
         `${subject} is never sent over plain http:// (${url.host} is not in LATCHKEY_OUTBOUND_ALLOW): use https://`,
       );
@@ -79,8 +79,8 @@ function credentialApplier(
 }
 
 function outboundOptions(svc: Services, integration: IntegrationDefinition) {
-  const trusted = trustedOrigins(svc.runner, integration);
-  return { ...svc.runner, guard: (url: URL) => !trusted.has(url.origin) };
+  const trusted = trustedOrigins(svc.runnerSettings, integration);
+  return { ...svc.runnerSettings, guard: (url: URL) => !trusted.has(url.origin) };
 }
 
 const UNDECRYPTABLE =
@@ -195,7 +195,7 @@ async function runNode(
       outcome = await integration.action({
         params: params.value,
         credential: { type: credential.credentialType, publicFields: { ...credential.publicFields } },
-        baseUrl: (variant) => baseUrlFor(svc.runner, integration, variant),
+        baseUrl: (variant) => baseUrlFor(svc.runnerSettings, integration, variant),
         // The plugin reads the response only after every secret value was removed from it.
         send: async (request) =>
           scrubResponse(await sendOutbound(request, apply, options), credential.secretValues),

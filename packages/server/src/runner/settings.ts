@@ -1,7 +1,6 @@
 import { baseUrlVariable, type IntegrationDefinition } from '@latchkey/core';
 import ipaddr from 'ipaddr.js';
-import { wholeNumberVariable } from '../environment.js';
-import { bareHost, isHostAllowedByName, type OutboundPolicy, parseOutboundAllow } from './outbound-guard.js';
+import { bareHost, isHostAllowedByName, type OutboundPolicy } from './outbound-guard.js';
 import type { Resolver } from './outbound-http.js';
 
 export interface RunnerSettings {
@@ -13,31 +12,6 @@ export interface RunnerSettings {
   maxRedirects: number;
   /** DNS resolver for guarded requests (tests inject one to simulate a name resolving to a private address). */
   resolver?: Resolver;
-}
-
-export function runnerSettingsFromEnv(env: NodeJS.ProcessEnv): RunnerSettings {
-  const baseUrlOverrides: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('LATCHKEY_BASE_URL_') || !value) continue;
-    // Checked at start-up: a malformed override would otherwise fail every run of the integration's nodes.
-    let url: URL | undefined;
-    try {
-      url = new URL(value);
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      throw new Error(`${name} must be an http:// or https:// URL`);
-    }
-    baseUrlOverrides[name] = value.replace(/\/+$/, '');
-  }
-  return {
-    baseUrlOverrides,
-    policy: parseOutboundAllow(env.LATCHKEY_OUTBOUND_ALLOW),
-    timeoutMs: wholeNumberVariable(env, 'LATCHKEY_OUTBOUND_TIMEOUT_MS', 15_000),
-    maxResponseBytes: wholeNumberVariable(env, 'LATCHKEY_OUTBOUND_MAX_BYTES', 1024 * 1024),
-    maxRedirects: 5,
-  };
 }
 
 /** An integration's base URL for a variant, after configuration overrides. */

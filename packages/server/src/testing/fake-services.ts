@@ -112,7 +112,12 @@ export async function startRunnerTestEnv(overrides: Partial<RunnerSettings> = {}
   const key = testMasterKey();
   const keyProvider = new LocalKeyProvider({ active: key, all: [key] });
   const settings = runnerSettingsFor(fakes, overrides);
-  const svc = await createServices({ database, keyProvider, passwordCost: TEST_SCRYPT, runner: settings });
+  const svc = await createServices({
+    database,
+    keyProvider,
+    passwordCost: TEST_SCRYPT,
+    runnerSettings: settings,
+  });
   return {
     fakes,
     database,
@@ -124,7 +129,7 @@ export async function startRunnerTestEnv(overrides: Partial<RunnerSettings> = {}
         database,
         keyProvider,
         passwordCost: TEST_SCRYPT,
-        runner: { ...settings, ...runner },
+        runnerSettings: { ...settings, ...runner },
       }),
     async close() {
       await fakes.close();
