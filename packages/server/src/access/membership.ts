@@ -27,20 +27,30 @@ export interface MembershipColumns {
 }
 
 /**
- * A CTE `me`: the caller's membership of the workspace (zero rows when they do not belong to it).
+ * A CTE `me`: the caller's membership of the workspace (zero rows when they do not belong to it), with the
+ * columns of `MembershipColumns`.
  * `share`: lock the membership row for the rest of the statement, so a removal or role change waits for it
  * (or, committed first, is what the statement sees) — for writes that must not outlive the caller's rights.
+ * `workspace: false`: only the membership's own columns (workspace_id, user_id, role), for statements that need
+ * no more — the hot write paths skip the join.
  */
 export function membershipCte(
   workspaceId: string,
   userId: string,
-  options: { share?: boolean } = {},
+  options: { share?: boolean; workspace?: boolean } = {},
 ): RawBuilder<unknown> {
+  const lock = options.share ? sql`for share of m` : sql``;
+  if (options.workspace === false) {
+    return sql`me as (
+    select m.workspace_id, m.user_id, m.role from memberships m
+    where m.workspace_id = ${workspaceId} and m.user_id = ${userId}
+    ${lock})`;
+  }
   return sql`me as (
     select m.workspace_id, m.user_id, m.role, w.plan, w.name as workspace_name
     from memberships m join workspaces w on w.id = m.workspace_id
     where m.workspace_id = ${workspaceId} and m.user_id = ${userId}
-    ${options.share ? sql`for share of m` : sql``})`;
+    ${lock})`;
 }
 
 export function membershipFrom(row: MembershipColumns): Membership {

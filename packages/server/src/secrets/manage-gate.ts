@@ -27,7 +27,7 @@ export function manageGateCtes(
   secretId: string,
   options: { write: boolean },
 ): RawBuilder<unknown> {
-  return sql`${membershipCte(workspaceId, userId, { share: options.write })},
+  return sql`${membershipCte(workspaceId, userId, { share: options.write, workspace: false })},
     found as (
       select id, created_by, public_fields from secrets where id = ${secretId} and workspace_id = ${workspaceId}
     ),

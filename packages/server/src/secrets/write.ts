@@ -109,7 +109,7 @@ export async function createSecret(
       let result: WriteOutcome | undefined;
       try {
         const { rows } = await sql<WriteOutcome>`
-        with ${membershipCte(input.workspaceId, actor.userId, { share: true })},
+        with ${membershipCte(input.workspaceId, actor.userId, { share: true, workspace: false })},
         ${countEncryption('k', counted, sql`exists (select 1 from me)`)},
         s as (
           insert into secrets (id, workspace_id, name, integration_id, node_type, credential_type, public_fields,
