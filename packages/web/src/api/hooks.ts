@@ -22,10 +22,6 @@ export function useIntegrations() {
   return useQuery({ ...trpc.integrations.list.queryOptions(), staleTime: Number.POSITIVE_INFINITY });
 }
 
-export function canManageWorkspace(role: string): boolean {
-  return role === 'owner' || role === 'admin';
-}
-
 /** Looks a credential type up across integrations: the list and the pickers show display names. */
 export function findCredentialType(
   integrations: Integration[] | undefined,

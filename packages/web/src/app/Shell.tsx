@@ -1,6 +1,7 @@
+import { rolePermissions } from '@latchkey/core/roles';
 import { useMutation } from '@tanstack/react-query';
 import { type ReactNode, useId, useState } from 'react';
-import { canManageWorkspace, type Me, type WorkspaceSummary } from '../api/hooks';
+import type { Me, WorkspaceSummary } from '../api/hooks';
 import { queryClient, trpc } from '../api/trpc';
 import { Dialog } from '../ui/Dialog';
 import { CreateWorkspaceForm } from '../workspaces/CreateWorkspaceForm';
@@ -14,12 +15,12 @@ interface ShellProps {
 }
 
 export function Shell({ me, workspace, section, children }: ShellProps) {
-  const manage = canManageWorkspace(workspace.role);
+  const readAudit = rolePermissions.readAudit(workspace.role);
   const nav: { section: WorkspaceSection; label: string; group: 'build' | 'settings' }[] = [
     { section: 'workflows', label: 'Workflows', group: 'build' },
     { section: 'secrets', label: 'Secrets & API Keys', group: 'settings' },
     { section: 'members', label: 'Members', group: 'settings' },
-    ...(manage ? [{ section: 'audit' as const, label: 'Audit log', group: 'settings' as const }] : []),
+    ...(readAudit ? [{ section: 'audit' as const, label: 'Audit log', group: 'settings' as const }] : []),
   ];
   const navItem = (item: (typeof nav)[number]) => (
     <li key={item.section}>

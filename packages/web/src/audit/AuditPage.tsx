@@ -1,7 +1,7 @@
+import { rolePermissions } from '@latchkey/core/roles';
 import { useInfiniteQuery } from '@tanstack/react-query';
 import {
   type AuditEvent,
-  canManageWorkspace,
   findCredentialType,
   type Integration,
   useIntegrations,
@@ -16,7 +16,7 @@ import { Time } from '../ui/Time';
 
 export function AuditPage({ workspace }: { workspace: WorkspaceSummary }) {
   useDocumentTitle('Audit log');
-  const allowed = canManageWorkspace(workspace.role);
+  const allowed = rolePermissions.readAudit(workspace.role);
   const integrations = useIntegrations();
   const events = useInfiniteQuery({
     ...trpc.audit.list.infiniteQueryOptions(

@@ -1,8 +1,9 @@
+import { assignableRoles, isDemotion, type Role, rolePermissions } from '@latchkey/core/roles';
+import { plural } from '@latchkey/core/words';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { FormProvider, useForm } from 'react-hook-form';
 import {
-  canManageWorkspace,
   groupByWorkflow,
   type Me,
   type Member,
@@ -15,23 +16,9 @@ import { initials, PageHeader, roleLabel } from '../app/Shell';
 import { applyFieldIssues } from '../schema-form/SchemaFields';
 import { Dialog } from '../ui/Dialog';
 import { EmptyState, ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
-import { formatDateTime, plural } from '../ui/format';
+import { formatDateTime } from '../ui/format';
 import { SelectField, TextField } from '../ui/TextField';
 import { Time } from '../ui/Time';
-
-type Role = 'owner' | 'admin' | 'member';
-
-/** The roles the current user may hand out (DESIGN §6: admins manage members but not owners). */
-function assignableRoles(myRole: string): Role[] {
-  if (myRole === 'owner') return ['owner', 'admin', 'member'];
-  if (myRole === 'admin') return ['admin', 'member'];
-  return [];
-}
-
-function mayManage(myRole: string, member: Member): boolean {
-  if (myRole === 'owner') return true;
-  return myRole === 'admin' && member.role !== 'owner';
-}
 
 export function MembersPage({ me, workspace }: { me: Me; workspace: WorkspaceSummary }) {
   useDocumentTitle('Members');
@@ -39,7 +26,10 @@ export function MembersPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
   const [inviting, setInviting] = useState(false);
   const [removing, setRemoving] = useState<Member | null>(null);
   const [leaving, setLeaving] = useState(false);
-  const manage = canManageWorkspace(workspace.role);
+  const manage = rolePermissions.manageMembers(workspace.role);
+  // One's own row has no controls: “Leave workspace” is the way out.
+  const manageable = (member: Member) =>
+    member.userId !== me.user.id && rolePermissions.manageMemberWithRole(workspace.role, member.role);
 
   if (workspace.plan !== 'team')
     return (
@@ -107,7 +97,7 @@ export function MembersPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                       </span>
                     </th>
                     <td>
-                      {member.userId !== me.user.id && mayManage(workspace.role, member) ? (
+                      {manageable(member) ? (
                         <RoleSelect workspace={workspace} member={member} />
                       ) : (
                         <span className={`badge badge-role-${member.role}`}>{roleLabel(member.role)}</span>
@@ -117,7 +107,7 @@ export function MembersPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                       <Time iso={member.joinedAt} />
                     </td>
                     <td className="cell-actions">
-                      {member.userId !== me.user.id && mayManage(workspace.role, member) && (
+                      {manageable(member) && (
                         <button
                           type="button"
                           className="button button-small button-danger-ghost"
@@ -147,7 +137,7 @@ function RoleSelect({ workspace, member }: { workspace: WorkspaceSummary; member
   const setRole = useMutation(trpc.workspaces.setRole.mutationOptions());
   const toast = useToast();
   const roles = assignableRoles(workspace.role);
-  const options = roles.includes(member.role as Role) ? roles : [member.role as Role, ...roles];
+  const options = roles.includes(member.role) ? roles : [member.role, ...roles];
   async function change(role: Role) {
     try {
       await setRole.mutateAsync({ workspaceId: workspace.id, userId: member.userId, role });
@@ -156,9 +146,10 @@ function RoleSelect({ workspace, member }: { workspace: WorkspaceSummary; member
         queryClient.invalidateQueries({
           queryKey: trpc.workspaces.members.queryKey({ workspaceId: workspace.id }),
         }),
-        queryClient.invalidateQueries({
-          queryKey: trpc.workspaces.invites.queryKey({ workspaceId: workspace.id }),
-        }),
+        isDemotion(member.role, role) &&
+          queryClient.invalidateQueries({
+            queryKey: trpc.workspaces.invites.queryKey({ workspaceId: workspace.id }),
+          }),
       ]);
       toast(`${member.name} is now ${role === 'admin' ? 'an' : 'a'} ${role}.`);
     } catch {
@@ -373,7 +364,7 @@ function PendingInvites({ workspace }: { workspace: WorkspaceSummary }) {
                     <Time iso={invite.expiresAt} />
                   </td>
                   <td className="cell-actions">
-                    {(workspace.role === 'owner' || invite.role !== 'owner') && (
+                    {rolePermissions.inviteWithRole(workspace.role, invite.role) && (
                       <button
                         type="button"
                         className="button button-small button-danger-ghost"

@@ -1,3 +1,4 @@
+import { plural } from '@latchkey/core/words';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useEffect, useMemo } from 'react';
 import { FormProvider, useForm } from 'react-hook-form';
@@ -7,7 +8,6 @@ import { initialValues, schemaFields, submittedValues } from '../schema-form/jso
 import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
-import { plural } from '../ui/format';
 import { TestButton, TestResult, useCredentialFormTest } from './CredentialTest';
 
 interface SecretDialogProps {

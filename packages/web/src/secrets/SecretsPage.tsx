@@ -1,7 +1,7 @@
+import { rolePermissions } from '@latchkey/core/roles';
 import { useInfiniteQuery, useMutation, useQuery } from '@tanstack/react-query';
 import { useEffect, useId, useState } from 'react';
 import {
-  canManageWorkspace,
   findCredentialType,
   type Me,
   type SecretMeta,
@@ -30,11 +30,11 @@ function useDebounced<T>(value: T, delay: number): T {
 
 export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSummary }) {
   useDocumentTitle('Secrets & API Keys');
-  const manage = canManageWorkspace(workspace.role);
+  const listAll = rolePermissions.listAllSecrets(workspace.role);
   const integrations = useIntegrations();
   const members = useQuery({
     ...trpc.workspaces.members.queryOptions({ workspaceId: workspace.id }),
-    enabled: manage,
+    enabled: listAll,
   });
   const [integrationId, setIntegrationId] = useState('');
   const [createdBy, setCreatedBy] = useState('');
@@ -72,7 +72,7 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
       <PageHeader
         title="Secrets & API Keys"
         description={
-          manage
+          listAll
             ? 'Credentials that workflow nodes use to call services. Everyone in the workspace can select them in a node of the matching type; values are never shown again after saving.'
             : 'The credentials you added. You can also select the secrets your teammates added when you configure a node of the matching type.'
         }
@@ -112,7 +112,7 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
             ))}
           </select>
         </div>
-        {manage && (
+        {listAll && (
           <div className="toolbar-field">
             <label htmlFor={filterIds.creator} className="field-label field-label-small">
               Created by
@@ -176,7 +176,10 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                 const integration =
                   found?.integration ??
                   integrations.data?.find((candidate) => candidate.id === secret.integrationId);
-                const mayChange = manage || secret.createdBy.id === me.user.id;
+                const mayChange = rolePermissions.manageSecret(
+                  workspace.role,
+                  secret.createdBy.id === me.user.id,
+                );
                 const publicFields = Object.entries(secret.publicFields);
                 const testable = found?.credentialType.testable ?? false;
                 return (

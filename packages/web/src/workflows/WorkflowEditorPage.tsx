@@ -1,3 +1,4 @@
+import { plural } from '@latchkey/core/words';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import {
@@ -15,7 +16,7 @@ import { PageHeader } from '../app/Shell';
 import { schemaFields } from '../schema-form/jsonSchema';
 import { Dialog } from '../ui/Dialog';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
-import { formatDateTime, plural } from '../ui/format';
+import { formatDateTime } from '../ui/format';
 import { NodeDialog } from './NodeDialog';
 
 type RunResult = RouterOutputs['workflows']['run'];
