@@ -1,6 +1,6 @@
 import { assignableRoles, isDemotion, type Role, rolePermissions } from '@latchkey/core/roles';
 import { plural } from '@latchkey/core/words';
-import { useMutation, useQuery } from '@tanstack/react-query';
+import { skipToken, useMutation, useQuery } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { FormProvider, useForm } from 'react-hook-form';
 import {
@@ -14,6 +14,7 @@ import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
 import { navigate, paths, useDocumentTitle } from '../app/router';
 import { initials, PageHeader, roleLabel } from '../app/Shell';
 import { applyFieldIssues } from '../schema-form/SchemaFields';
+import { ConfirmDialog } from '../ui/ConfirmDialog';
 import { Dialog } from '../ui/Dialog';
 import { EmptyState, ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
 import { formatDateTime } from '../ui/format';
@@ -381,55 +382,42 @@ function PendingInvites({ workspace }: { workspace: WorkspaceSummary }) {
           </table>
         </div>
       )}
-      <Dialog
-        open={revoking !== null}
-        onClose={() => setRevoking(null)}
-        title={revoking ? `Revoke the invite for ${revoking.email}?` : 'Revoke invite'}
-      >
-        {revoking && (
-          <RevokeInviteBody workspace={workspace} invite={revoking} onClose={() => setRevoking(null)} />
-        )}
-      </Dialog>
+      <RevokeInviteDialog workspace={workspace} invite={revoking} onClose={() => setRevoking(null)} />
     </section>
   );
 }
 
-function RevokeInviteBody({
+function RevokeInviteDialog({
   workspace,
   invite,
   onClose,
 }: {
   workspace: WorkspaceSummary;
-  invite: PendingInvite;
+  invite: PendingInvite | null;
   onClose: () => void;
 }) {
   const revoke = useMutation(trpc.workspaces.revokeInvite.mutationOptions());
   const toast = useToast();
   async function confirm() {
-    try {
-      await revoke.mutateAsync({ workspaceId: workspace.id, inviteId: invite.id });
-      await queryClient.invalidateQueries({
-        queryKey: trpc.workspaces.invites.queryKey({ workspaceId: workspace.id }),
-      });
-      toast(`The invite for ${invite.email} was revoked.`);
-      onClose();
-    } catch {
-      // Shown below.
-    }
+    if (!invite) return;
+    await revoke.mutateAsync({ workspaceId: workspace.id, inviteId: invite.id });
+    await queryClient.invalidateQueries({
+      queryKey: trpc.workspaces.invites.queryKey({ workspaceId: workspace.id }),
+    });
+    toast(`The invite for ${invite.email} was revoked.`);
+    onClose();
   }
   return (
-    <div className="stack">
-      <p>The link sent to {invite.email} stops working at once. To let them in later, send a new invite.</p>
-      {revoke.error && <ErrorAlert>{errorMessage(revoke.error)}</ErrorAlert>}
-      <div className="form-actions">
-        <button type="button" className="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="button" className="button button-danger" onClick={confirm} disabled={revoke.isPending}>
-          {revoke.isPending ? 'Revoking…' : 'Revoke invite'}
-        </button>
-      </div>
-    </div>
+    <ConfirmDialog
+      open={invite !== null}
+      onClose={onClose}
+      title={invite ? `Revoke the invite for ${invite.email}?` : 'Revoke invite'}
+      confirmLabel="Revoke invite"
+      pendingLabel="Revoking…"
+      onConfirm={confirm}
+    >
+      <p>The link sent to {invite?.email} stops working at once. To let them in later, send a new invite.</p>
+    </ConfirmDialog>
   );
 }
 
@@ -447,58 +435,45 @@ function RemoveMemberDialog({
   member: Member | null;
   onClose: () => void;
 }) {
-  return (
-    <Dialog
-      open={member !== null}
-      onClose={onClose}
-      title={member ? `Remove ${member.name}?` : 'Remove member'}
-    >
-      {member && <RemoveMemberBody workspace={workspace} member={member} onClose={onClose} />}
-    </Dialog>
-  );
-}
-
-function RemoveMemberBody({
-  workspace,
-  member,
-  onClose,
-}: {
-  workspace: WorkspaceSummary;
-  member: Member;
-  onClose: () => void;
-}) {
   const preview = useQuery({
-    ...trpc.workspaces.removalPreview.queryOptions({ workspaceId: workspace.id, userId: member.userId }),
+    ...trpc.workspaces.removalPreview.queryOptions(
+      member ? { workspaceId: workspace.id, userId: member.userId } : skipToken,
+    ),
     staleTime: 0,
   });
   const remove = useMutation(trpc.workspaces.removeMember.mutationOptions());
   const toast = useToast();
 
   async function confirm() {
-    try {
-      const result = await remove.mutateAsync({ workspaceId: workspace.id, userId: member.userId });
-      await Promise.all([
-        queryClient.invalidateQueries({ queryKey: trpc.workspaces.pathKey() }),
-        queryClient.invalidateQueries({ queryKey: trpc.secrets.pathKey() }),
-        queryClient.invalidateQueries({ queryKey: trpc.workflows.pathKey() }),
-      ]);
-      toast(
-        `${member.name} was removed. ${plural(result.deletedSecrets, 'secret')} deleted; ${plural(result.affectedNodes.length, 'node')} ${result.affectedNodes.length === 1 ? 'needs' : 'need'} a new credential.`,
-      );
-      onClose();
-    } catch {
-      // Shown below.
-    }
+    if (!member) return;
+    const result = await remove.mutateAsync({ workspaceId: workspace.id, userId: member.userId });
+    await Promise.all([
+      queryClient.invalidateQueries({ queryKey: trpc.workspaces.pathKey() }),
+      queryClient.invalidateQueries({ queryKey: trpc.secrets.pathKey() }),
+      queryClient.invalidateQueries({ queryKey: trpc.workflows.pathKey() }),
+    ]);
+    toast(
+      `${member.name} was removed. ${plural(result.deletedSecrets, 'secret')} deleted; ${plural(result.affectedNodes.length, 'node')} ${result.affectedNodes.length === 1 ? 'needs' : 'need'} a new credential.`,
+    );
+    onClose();
   }
 
   return (
-    <div className="stack">
+    <ConfirmDialog
+      open={member !== null}
+      onClose={onClose}
+      title={member ? `Remove ${member.name}?` : 'Remove member'}
+      confirmLabel={member ? `Remove ${member.name}` : 'Remove member'}
+      pendingLabel="Removing…"
+      ready={preview.data !== undefined}
+      onConfirm={confirm}
+    >
       <p>
-        {member.name} ({member.email}) loses access to {workspace.name} immediately.
+        {member?.name} ({member?.email}) loses access to {workspace.name} immediately.
       </p>
       {preview.isPending && <Spinner label="Checking what will be deleted" />}
       {preview.isError && <ErrorAlert>{errorMessage(preview.error)}</ErrorAlert>}
-      {preview.data && (
+      {member && preview.data && (
         <Notice tone={preview.data.secrets > 0 || preview.data.nodes.length > 0 ? 'warning' : 'info'}>
           <p className="removal-summary">{consequences(member.name, preview.data)}</p>
           {preview.data.nodes.length > 0 && (
@@ -512,21 +487,7 @@ function RemoveMemberBody({
           )}
         </Notice>
       )}
-      {remove.error && <ErrorAlert>{errorMessage(remove.error)}</ErrorAlert>}
-      <div className="form-actions">
-        <button type="button" className="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button
-          type="button"
-          className="button button-danger"
-          onClick={confirm}
-          disabled={!preview.data || remove.isPending}
-        >
-          {remove.isPending ? 'Removing…' : `Remove ${member.name}`}
-        </button>
-      </div>
-    </div>
+    </ConfirmDialog>
   );
 }
 
@@ -541,42 +502,30 @@ function LeaveDialog({
   open: boolean;
   onClose: () => void;
 }) {
-  return (
-    <Dialog open={open} onClose={onClose} title={`Leave ${workspace.name}?`}>
-      <LeaveBody me={me} workspace={workspace} onClose={onClose} />
-    </Dialog>
-  );
-}
-
-function LeaveBody({ me, workspace, onClose }: { me: Me; workspace: WorkspaceSummary; onClose: () => void }) {
   const preview = useQuery({
-    ...trpc.workspaces.removalPreview.queryOptions({ workspaceId: workspace.id, userId: me.user.id }),
+    ...trpc.workspaces.removalPreview.queryOptions(
+      open ? { workspaceId: workspace.id, userId: me.user.id } : skipToken,
+    ),
     staleTime: 0,
     retry: false,
   });
   const leave = useMutation(trpc.workspaces.leave.mutationOptions());
   async function confirm() {
-    try {
-      await leave.mutateAsync({ workspaceId: workspace.id });
-      queryClient.clear();
-      navigate('/', { replace: true });
-    } catch {
-      // Shown below.
-    }
+    await leave.mutateAsync({ workspaceId: workspace.id });
+    queryClient.clear();
+    navigate('/', { replace: true });
   }
   return (
-    <div className="stack">
+    <ConfirmDialog
+      open={open}
+      onClose={onClose}
+      title={`Leave ${workspace.name}?`}
+      confirmLabel="Leave workspace"
+      pendingLabel="Leaving…"
+      onConfirm={confirm}
+    >
       <p>You lose access to this workspace, its workflows and its secrets.</p>
       {preview.data && <Notice tone="warning">{consequences('you', preview.data)}</Notice>}
-      {leave.error && <ErrorAlert>{errorMessage(leave.error)}</ErrorAlert>}
-      <div className="form-actions">
-        <button type="button" className="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="button" className="button button-danger" onClick={confirm} disabled={leave.isPending}>
-          {leave.isPending ? 'Leaving…' : 'Leave workspace'}
-        </button>
-      </div>
-    </div>
+    </ConfirmDialog>
   );
 }

@@ -7,7 +7,7 @@ import { schemaFields, submittedValues } from '../schema-form/jsonSchema';
 import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Spinner, useToast } from '../ui/Feedback';
-import { TextField } from '../ui/TextField';
+import { Field, TextField } from '../ui/TextField';
 import { TestButton, TestResult, useCredentialFormTest } from './CredentialTest';
 
 interface CreateSecretDialogProps {
@@ -74,8 +74,6 @@ function CreateSecretForm({
   });
   const create = useMutation(trpc.secrets.create.mutationOptions());
   const toast = useToast();
-  const integrationSelectId = useId();
-  const integrationHelpId = useId();
 
   const integrationId = form.watch('integrationId');
   const credentialTypeName = form.watch('credentialType');
@@ -155,34 +153,31 @@ function CreateSecretForm({
           <span className="visually-hidden">with an asterisk</span> are required.
         </p>
 
-        <div className="field">
-          <label htmlFor={integrationSelectId} className="field-label">
-            Integration
-            <span className="required-mark" aria-hidden="true">
-              {' '}
-              *
-            </span>
-          </label>
-          <select
-            id={integrationSelectId}
-            className="input"
-            aria-required="true"
-            aria-describedby={integrationHelpId}
-            {...form.register('integrationId', { required: 'Choose the integration this secret is for.' })}
-          >
-            {offered.length !== 1 && <option value="">Choose an integration…</option>}
-            {offered.map((candidate) => (
-              <option key={candidate.id} value={candidate.id}>
-                {candidate.displayName}
-              </option>
-            ))}
-          </select>
-          <p id={integrationHelpId} className="field-help">
-            {integration
+        <Field
+          name="integrationId"
+          label="Integration"
+          required
+          help={
+            integration
               ? `${integration.description} Only ${integration.displayName} nodes can use this secret.`
-              : 'A secret is usable only by nodes of the integration it is created for.'}
-          </p>
-        </div>
+              : 'A secret is usable only by nodes of the integration it is created for.'
+          }
+        >
+          {(control) => (
+            <select
+              {...control}
+              className="input"
+              {...form.register('integrationId', { required: 'Choose the integration this secret is for.' })}
+            >
+              {offered.length !== 1 && <option value="">Choose an integration…</option>}
+              {offered.map((candidate) => (
+                <option key={candidate.id} value={candidate.id}>
+                  {candidate.displayName}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
 
         {integration && integration.credentialTypes.length > 1 && (
           <CredentialTypeChoice integration={integration} />

@@ -1,11 +1,12 @@
 import { plural } from '@latchkey/core/words';
-import { useMutation, useQuery } from '@tanstack/react-query';
+import { skipToken, useMutation, useQuery } from '@tanstack/react-query';
 import { useEffect, useMemo } from 'react';
 import { FormProvider, useForm } from 'react-hook-form';
 import { findCredentialType, groupByWorkflow, type SecretMeta, useIntegrations } from '../api/hooks';
 import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
 import { initialValues, schemaFields, submittedValues } from '../schema-form/jsonSchema';
 import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
+import { ConfirmDialog } from '../ui/ConfirmDialog';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
 import { TestButton, TestResult, useCredentialFormTest } from './CredentialTest';
@@ -25,51 +26,40 @@ function invalidateSecrets() {
 }
 
 export function DeleteSecretDialog({ workspaceId, secret, onClose }: SecretDialogProps) {
-  return (
-    <Dialog open={secret !== null} onClose={onClose} title="Delete secret" size="medium">
-      {secret && <DeleteSecretBody workspaceId={workspaceId} secret={secret} onClose={onClose} />}
-    </Dialog>
-  );
-}
-
-function DeleteSecretBody({
-  workspaceId,
-  secret,
-  onClose,
-}: {
-  workspaceId: string;
-  secret: SecretMeta;
-  onClose: () => void;
-}) {
   const usage = useQuery({
-    ...trpc.secrets.usage.queryOptions({ workspaceId, secretId: secret.id }),
+    ...trpc.secrets.usage.queryOptions(secret ? { workspaceId, secretId: secret.id } : skipToken),
     staleTime: 0,
   });
   const remove = useMutation(trpc.secrets.delete.mutationOptions());
   const toast = useToast();
 
   async function confirm() {
-    try {
-      const result = await remove.mutateAsync({ workspaceId, secretId: secret.id });
-      await invalidateSecrets();
-      const affected = result.affectedNodes.length;
-      toast(
-        affected > 0
-          ? `Secret “${secret.name}” deleted. ${plural(affected, 'node')} now ${affected === 1 ? 'needs' : 'need'} a new credential.`
-          : `Secret “${secret.name}” deleted.`,
-      );
-      onClose();
-    } catch {
-      // Shown below.
-    }
+    if (!secret) return;
+    const result = await remove.mutateAsync({ workspaceId, secretId: secret.id });
+    await invalidateSecrets();
+    const affected = result.affectedNodes.length;
+    toast(
+      affected > 0
+        ? `Secret “${secret.name}” deleted. ${plural(affected, 'node')} now ${affected === 1 ? 'needs' : 'need'} a new credential.`
+        : `Secret “${secret.name}” deleted.`,
+    );
+    onClose();
   }
 
   const groups = usage.data ? groupByWorkflow(usage.data) : [];
   return (
-    <div className="stack">
+    <ConfirmDialog
+      open={secret !== null}
+      onClose={onClose}
+      title="Delete secret"
+      confirmLabel="Delete secret"
+      pendingLabel="Deleting…"
+      ready={!usage.isPending}
+      onConfirm={confirm}
+    >
       <p>
-        Delete <strong>{secret.name}</strong>? It stops working immediately, everywhere: workflow nodes can no
-        longer use it, and it cannot be restored.
+        Delete <strong>{secret?.name}</strong>? It stops working immediately, everywhere: workflow nodes can
+        no longer use it, and it cannot be restored.
       </p>
       {usage.isPending && <Spinner label="Checking which workflow nodes use it" />}
       {usage.isError && <ErrorAlert>{errorMessage(usage.error)}</ErrorAlert>}
@@ -89,21 +79,7 @@ function DeleteSecretBody({
           </ul>
         </Notice>
       )}
-      {remove.error && <ErrorAlert>{errorMessage(remove.error)}</ErrorAlert>}
-      <div className="form-actions">
-        <button type="button" className="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button
-          type="button"
-          className="button button-danger"
-          onClick={confirm}
-          disabled={remove.isPending || usage.isPending}
-        >
-          {remove.isPending ? 'Deleting…' : 'Delete secret'}
-        </button>
-      </div>
-    </div>
+    </ConfirmDialog>
   );
 }
 

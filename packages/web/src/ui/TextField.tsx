@@ -1,6 +1,60 @@
 import { type ReactNode, useId } from 'react';
 import { type RegisterOptions, useFormContext } from 'react-hook-form';
 
+/** What ties a control to its label, help and error: spread onto the input, select or textarea. */
+interface FieldControl {
+  id: string;
+  'aria-required': true | undefined;
+  'aria-invalid': true | undefined;
+  'aria-describedby': string | undefined;
+}
+
+interface FieldProps {
+  /** The form value the control edits, inside a react-hook-form <FormProvider>: its error is shown here. */
+  name: string;
+  label: string;
+  help?: ReactNode;
+  required?: boolean;
+  children: (control: FieldControl) => ReactNode;
+}
+
+/** A form control's label, help and error, wired for screen readers; the one field wrapper of the forms. */
+export function Field({ name, label, help, required, children }: FieldProps) {
+  const { getFieldState, formState } = useFormContext();
+  const id = useId();
+  const { error } = getFieldState(name, formState);
+  const describedBy = [help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ');
+  return (
+    <div className="field">
+      <label htmlFor={id} className="field-label">
+        {label}
+        {required && (
+          <span className="required-mark" aria-hidden="true">
+            {' '}
+            *
+          </span>
+        )}
+      </label>
+      {children({
+        id,
+        'aria-required': required || undefined,
+        'aria-invalid': error ? true : undefined,
+        'aria-describedby': describedBy || undefined,
+      })}
+      {help && (
+        <p id={`${id}-help`} className="field-help">
+          {help}
+        </p>
+      )}
+      {error?.message && (
+        <p id={`${id}-error`} className="field-error" role="alert">
+          {error.message}
+        </p>
+      )}
+    </div>
+  );
+}
+
 interface TextFieldProps {
   name: string;
   label: string;
@@ -25,45 +79,22 @@ export function TextField({
   rules,
   autoFocus,
 }: TextFieldProps) {
-  const { register, getFieldState, formState } = useFormContext();
-  const id = useId();
-  const { error } = getFieldState(name, formState);
-  const describedBy = [help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ');
+  const { register } = useFormContext();
   return (
-    <div className="field">
-      <label htmlFor={id} className="field-label">
-        {label}
-        {required && (
-          <span className="required-mark" aria-hidden="true">
-            {' '}
-            *
-          </span>
-        )}
-      </label>
-      <input
-        id={id}
-        className="input"
-        type={type}
-        autoComplete={autoComplete}
-        placeholder={placeholder}
-        aria-required={required || undefined}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy || undefined}
-        // biome-ignore lint/a11y/noAutofocus: the first field of a page whose only purpose is this form
-        autoFocus={autoFocus}
-        {...register(name, { ...(required ? { required: `${label} is required.` } : {}), ...rules })}
-      />
-      {help && (
-        <p id={`${id}-help`} className="field-help">
-          {help}
-        </p>
+    <Field name={name} label={label} help={help} required={required}>
+      {(control) => (
+        <input
+          {...control}
+          className="input"
+          type={type}
+          autoComplete={autoComplete}
+          placeholder={placeholder}
+          // biome-ignore lint/a11y/noAutofocus: the first field of a page whose only purpose is this form
+          autoFocus={autoFocus}
+          {...register(name, { ...(required ? { required: `${label} is required.` } : {}), ...rules })}
+        />
       )}
-      {error?.message && (
-        <p id={`${id}-error`} className="field-error" role="alert">
-          {error.message}
-        </p>
-      )}
-    </div>
+    </Field>
   );
 }
 
@@ -77,48 +108,25 @@ interface SelectFieldProps {
 }
 
 export function SelectField({ name, label, options, help, required, rules }: SelectFieldProps) {
-  const { register, getFieldState, formState } = useFormContext();
-  const id = useId();
-  const { error } = getFieldState(name, formState);
-  const describedBy = [help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ');
+  const { register } = useFormContext();
   return (
-    <div className="field">
-      <label htmlFor={id} className="field-label">
-        {label}
-        {required && (
-          <span className="required-mark" aria-hidden="true">
-            {' '}
-            *
-          </span>
-        )}
-      </label>
-      <select
-        id={id}
-        className="input"
-        aria-required={required || undefined}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy || undefined}
-        {...register(name, {
-          ...(required ? { required: `Choose a ${label.toLowerCase()}.` } : {}),
-          ...rules,
-        })}
-      >
-        {options.map((option) => (
-          <option key={option.value} value={option.value}>
-            {option.label}
-          </option>
-        ))}
-      </select>
-      {help && (
-        <p id={`${id}-help`} className="field-help">
-          {help}
-        </p>
+    <Field name={name} label={label} help={help} required={required}>
+      {(control) => (
+        <select
+          {...control}
+          className="input"
+          {...register(name, {
+            ...(required ? { required: `Choose a ${label.toLowerCase()}.` } : {}),
+            ...rules,
+          })}
+        >
+          {options.map((option) => (
+            <option key={option.value} value={option.value}>
+              {option.label}
+            </option>
+          ))}
+        </select>
       )}
-      {error?.message && (
-        <p id={`${id}-error`} className="field-error" role="alert">
-          {error.message}
-        </p>
-      )}
-    </div>
+    </Field>
   );
 }

@@ -14,7 +14,7 @@ import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
 import { CreateSecretDialog } from '../secrets/CreateSecretDialog';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Spinner, useToast } from '../ui/Feedback';
-import { TextField } from '../ui/TextField';
+import { Field, TextField } from '../ui/TextField';
 
 interface NodeDialogProps {
   workspaceId: string;
@@ -62,7 +62,6 @@ function NodeForm({ workspaceId, workflow, node, onClose }: Omit<NodeDialogProps
   const addNode = useMutation(trpc.workflows.addNode.mutationOptions());
   const updateNode = useMutation(trpc.workflows.updateNode.mutationOptions());
   const [creatingSecret, setCreatingSecret] = useState(false);
-  const nodeTypeId = useId();
 
   // The parameter fields change with the node type; an existing node starts with its saved values.
   // (Keyed on the node type only: a background refetch of the workflow must not wipe what is being typed.)
@@ -130,32 +129,27 @@ function NodeForm({ workspaceId, workflow, node, onClose }: Omit<NodeDialogProps
             <code>{node.nodeType}</code>
           </p>
         ) : (
-          <div className="field">
-            <label htmlFor={nodeTypeId} className="field-label">
-              Node type
-              <span className="required-mark" aria-hidden="true">
-                {' '}
-                *
-              </span>
-            </label>
-            <select
-              id={nodeTypeId}
-              className="input"
-              aria-required="true"
-              aria-describedby={`${nodeTypeId}-help`}
-              {...form.register('nodeType', { required: 'Choose a node type.' })}
-            >
-              <option value="">Choose a node type…</option>
-              {integrations.data.map((candidate) => (
-                <option key={candidate.nodeType} value={candidate.nodeType}>
-                  {candidate.displayName}
-                </option>
-              ))}
-            </select>
-            <p id={`${nodeTypeId}-help`} className="field-help">
-              {integration?.description ?? 'What the node does when the workflow runs.'}
-            </p>
-          </div>
+          <Field
+            name="nodeType"
+            label="Node type"
+            required
+            help={integration?.description ?? 'What the node does when the workflow runs.'}
+          >
+            {(control) => (
+              <select
+                {...control}
+                className="input"
+                {...form.register('nodeType', { required: 'Choose a node type.' })}
+              >
+                <option value="">Choose a node type…</option>
+                {integrations.data.map((candidate) => (
+                  <option key={candidate.nodeType} value={candidate.nodeType}>
+                    {candidate.displayName}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
         )}
 
         {integration && (

@@ -14,7 +14,7 @@ import { errorCode, errorMessage, queryClient, type RouterOutputs, trpc } from '
 import { Link, paths, useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
 import { schemaFields } from '../schema-form/jsonSchema';
-import { Dialog } from '../ui/Dialog';
+import { ConfirmDialog } from '../ui/ConfirmDialog';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { formatDateTime } from '../ui/format';
 import { NodeDialog } from './NodeDialog';
@@ -334,36 +334,23 @@ function RemoveNodeDialog({
   const toast = useToast();
   async function confirm() {
     if (!node) return;
-    try {
-      await remove.mutateAsync({ workflowId: workflow.id, nodeId: node.id });
-      await queryClient.invalidateQueries({ queryKey: trpc.workflows.pathKey() });
-      toast(`Node “${node.name}” removed.`);
-      onClose();
-    } catch {
-      // Shown below.
-    }
+    await remove.mutateAsync({ workflowId: workflow.id, nodeId: node.id });
+    await queryClient.invalidateQueries({ queryKey: trpc.workflows.pathKey() });
+    toast(`Node “${node.name}” removed.`);
+    onClose();
   }
   return (
-    <Dialog open={node !== null} onClose={onClose} title="Remove node" size="small">
-      <div className="stack">
-        <p>
-          Remove <strong>{node?.name}</strong> from {workflow.name}? The secret it uses is not deleted.
-        </p>
-        {remove.error && <ErrorAlert>{errorMessage(remove.error)}</ErrorAlert>}
-        <div className="form-actions">
-          <button type="button" className="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className="button button-danger"
-            onClick={confirm}
-            disabled={remove.isPending}
-          >
-            Remove node
-          </button>
-        </div>
-      </div>
-    </Dialog>
+    <ConfirmDialog
+      open={node !== null}
+      onClose={onClose}
+      title="Remove node"
+      size="small"
+      confirmLabel="Remove node"
+      onConfirm={confirm}
+    >
+      <p>
+        Remove <strong>{node?.name}</strong> from {workflow.name}? The secret it uses is not deleted.
+      </p>
+    </ConfirmDialog>
   );
 }
