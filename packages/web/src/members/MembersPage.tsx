@@ -3,17 +3,12 @@ import { plural } from '@latchkey/core/words';
 import { skipToken, useMutation, useQuery } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { FormProvider, useForm } from 'react-hook-form';
-import {
-  groupByWorkflow,
-  type Me,
-  type Member,
-  type PendingInvite,
-  type WorkspaceSummary,
-} from '../api/hooks';
+import type { Me, Member, PendingInvite, WorkspaceSummary } from '../api/hooks';
 import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
 import { navigate, paths, useDocumentTitle } from '../app/router';
 import { initials, PageHeader, roleLabel } from '../app/Shell';
 import { applyFieldIssues } from '../schema-form/SchemaFields';
+import { AffectedNodesList } from '../ui/AffectedNodesList';
 import { ConfirmDialog } from '../ui/ConfirmDialog';
 import { Dialog } from '../ui/Dialog';
 import { EmptyState, ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
@@ -476,15 +471,7 @@ function RemoveMemberDialog({
       {member && preview.data && (
         <Notice tone={preview.data.secrets > 0 || preview.data.nodes.length > 0 ? 'warning' : 'info'}>
           <p className="removal-summary">{consequences(member.name, preview.data)}</p>
-          {preview.data.nodes.length > 0 && (
-            <ul className="affected-list">
-              {groupByWorkflow(preview.data.nodes).map((group) => (
-                <li key={group.workflowId}>
-                  <strong>{group.workflowName}</strong>: {group.nodes.map((node) => node.nodeName).join(', ')}
-                </li>
-              ))}
-            </ul>
-          )}
+          {preview.data.nodes.length > 0 && <AffectedNodesList nodes={preview.data.nodes} />}
         </Notice>
       )}
     </ConfirmDialog>

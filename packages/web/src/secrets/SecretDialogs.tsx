@@ -6,6 +6,7 @@ import { findCredentialType, groupByWorkflow, type SecretMeta, useIntegrations }
 import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
 import { initialValues, schemaFields, submittedValues } from '../schema-form/jsonSchema';
 import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
+import { AffectedNodesList } from '../ui/AffectedNodesList';
 import { ConfirmDialog } from '../ui/ConfirmDialog';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
@@ -70,13 +71,7 @@ export function DeleteSecretDialog({ workspaceId, secret, onClose }: SecretDialo
             {plural(usage.data.length, 'node')} in {plural(groups.length, 'workflow')} will need a new
             credential:
           </p>
-          <ul className="affected-list">
-            {groups.map((group) => (
-              <li key={group.workflowId}>
-                <strong>{group.workflowName}</strong>: {group.nodes.map((node) => node.nodeName).join(', ')}
-              </li>
-            ))}
-          </ul>
+          <AffectedNodesList nodes={usage.data} />
         </Notice>
       )}
     </ConfirmDialog>
