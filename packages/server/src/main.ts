@@ -2,8 +2,9 @@ import { startLatchkey } from './app.js';
 import { readConfig } from './config.js';
 import { loggerOptions } from './http/server.js';
 
-const config = readConfig();
 try {
+  // A bad environment is a start-up error like any other: one message naming every bad variable.
+  const config = readConfig();
   const running = await startLatchkey(config, loggerOptions(config.logLevel));
   const where = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite at ${config.dataDir}`;
   console.log(`Latchkey listening on ${running.url} (storage: ${where})`);
