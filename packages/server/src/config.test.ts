@@ -63,6 +63,12 @@ describe('the environment, one schema', () => {
     expect(message).toMatch(/^4 environment variables are not valid:\n- PORT must be/);
     for (const value of ['eighty', '-1', 'fake-idle-value', 'fake-not-a-url'])
       expect(message).not.toContain(value);
+    // The rule across two variables is listed with the others.
+    expect(() =>
+      readConfig({ LATCHKEY_PASSWORD_HASH_CONCURRENCY: '4', LATCHKEY_BASE_URL_SENDGRID: 'fake-not-a-url' }),
+    ).toThrow(
+      /^2 environment variables are not valid:\n- LATCHKEY_BASE_URL_SENDGRID .*\n- LATCHKEY_PASSWORD_HASH_CONCURRENCY must be below/,
+    );
     // The good one among them was read: nothing to say about it.
     expect(readConfig({ LATCHKEY_OUTBOUND_TIMEOUT_MS: '12' }).runnerSettings.timeoutMs).toBe(12);
   });

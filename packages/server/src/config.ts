@@ -370,16 +370,20 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, options: { cpus
     for (const issue of parsed.error.issues) problems.push(sentence(String(issue.path[0]), issue.message));
   }
   const overrides = baseUrlOverrides(env, problems);
+  // The one rule across two variables, listed with the rest (the default concurrency is always below the pool).
+  if (parsed.success) {
+    const { UV_THREADPOOL_SIZE: pool, LATCHKEY_PASSWORD_HASH_CONCURRENCY: concurrency } = parsed.data;
+    if (concurrency !== undefined && concurrency >= pool && pool > 1) {
+      problems.push(
+        `LATCHKEY_PASSWORD_HASH_CONCURRENCY must be below the libuv thread pool size (UV_THREADPOOL_SIZE, ${pool}), so password hashing cannot take every thread`,
+      );
+    }
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const v = parsed.data;
 
   const pool = v.UV_THREADPOOL_SIZE;
   const concurrency = v.LATCHKEY_PASSWORD_HASH_CONCURRENCY ?? defaultHashConcurrency(pool, options.cpus);
-  if (concurrency >= pool && pool > 1) {
-    throw new ConfigError([
-      `LATCHKEY_PASSWORD_HASH_CONCURRENCY must be below the libuv thread pool size (UV_THREADPOOL_SIZE, ${pool}), so password hashing cannot take every thread`,
-    ]);
-  }
   const production = v.NODE_ENV === 'production';
   return {
     host: v.HOST ?? '127.0.0.1',

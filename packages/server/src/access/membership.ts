@@ -39,18 +39,12 @@ export function membershipCte(
   userId: string,
   options: { share?: boolean; workspace?: boolean } = {},
 ): RawBuilder<unknown> {
-  const lock = options.share ? sql`for share of m` : sql``;
-  if (options.workspace === false) {
-    return sql`me as (
-    select m.workspace_id, m.user_id, m.role from memberships m
-    where m.workspace_id = ${workspaceId} and m.user_id = ${userId}
-    ${lock})`;
-  }
+  const workspace = options.workspace !== false;
   return sql`me as (
-    select m.workspace_id, m.user_id, m.role, w.plan, w.name as workspace_name
-    from memberships m join workspaces w on w.id = m.workspace_id
+    select m.workspace_id, m.user_id, m.role ${workspace ? sql`, w.plan, w.name as workspace_name` : sql``}
+    from memberships m ${workspace ? sql`join workspaces w on w.id = m.workspace_id` : sql``}
     where m.workspace_id = ${workspaceId} and m.user_id = ${userId}
-    ${lock})`;
+    ${options.share ? sql`for share of m` : sql``})`;
 }
 
 export function membershipFrom(row: MembershipColumns): Membership {

@@ -101,7 +101,7 @@ export async function withinDataKeyLimit<T>(
  * Adds data-key version `exhausted + 1` unless it exists already (another writer or server renewed it first:
  * then nothing is added and nothing fails), and returns the workspace's newest key.
  */
-export async function renewExhaustedDataKey(
+async function renewExhaustedDataKey(
   svc: Pick<Services, 'db' | 'keys'>,
   workspaceId: string,
   exhausted: number,
