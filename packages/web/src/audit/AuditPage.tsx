@@ -11,6 +11,7 @@ import { errorMessage, trpc } from '../api/trpc';
 import { useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
 import { humanize } from '../schema-form/jsonSchema';
+import { DataTable, LoadMore } from '../ui/DataTable';
 import { EmptyState, ErrorAlert, Spinner } from '../ui/Feedback';
 import { Time } from '../ui/Time';
 
@@ -51,60 +52,38 @@ export function AuditPage({ workspace }: { workspace: WorkspaceSummary }) {
         </EmptyState>
       )}
       {items.length > 0 && (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="visually-hidden">Audit events of {workspace.name}</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Who</th>
-                <th scope="col">What</th>
-                <th scope="col">Target</th>
-                <th scope="col">Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((event) => (
-                <tr key={event.id}>
-                  <td className="nowrap">
-                    <Time iso={event.createdAt} withTime />
-                  </td>
-                  <td>
-                    {event.actor ? (
-                      <>
-                        <span className="cell-main">{event.actor.name}</span>
-                        <span className="cell-sub">{event.actor.email}</span>
-                      </>
-                    ) : (
-                      <span className="muted">System</span>
-                    )}
-                  </td>
-                  <td>
-                    <code className="action-code">{event.action}</code>
-                  </td>
-                  <td>
-                    <span className="cell-main">{event.targetName ?? event.targetId ?? '—'}</span>
-                    <span className="cell-sub">{event.targetType}</span>
-                  </td>
-                  <td className="cell-details">{describeDetails(event, integrations.data)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption={`Audit events of ${workspace.name}`}
+          columns={['When', 'Who', 'What', 'Target', 'Details']}
+        >
+          {items.map((event) => (
+            <tr key={event.id}>
+              <td className="nowrap">
+                <Time iso={event.createdAt} withTime />
+              </td>
+              <td>
+                {event.actor ? (
+                  <>
+                    <span className="cell-main">{event.actor.name}</span>
+                    <span className="cell-sub">{event.actor.email}</span>
+                  </>
+                ) : (
+                  <span className="muted">System</span>
+                )}
+              </td>
+              <td>
+                <code className="action-code">{event.action}</code>
+              </td>
+              <td>
+                <span className="cell-main">{event.targetName ?? event.targetId ?? '—'}</span>
+                <span className="cell-sub">{event.targetType}</span>
+              </td>
+              <td className="cell-details">{describeDetails(event, integrations.data)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
-      {events.hasNextPage && (
-        <div className="load-more">
-          <button
-            type="button"
-            className="button"
-            onClick={() => events.fetchNextPage()}
-            disabled={events.isFetchingNextPage}
-          >
-            {events.isFetchingNextPage ? 'Loading…' : 'Load more'}
-          </button>
-        </div>
-      )}
+      <LoadMore pages={events} />
     </>
   );
 }

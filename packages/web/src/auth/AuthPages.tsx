@@ -2,37 +2,12 @@ import { useMutation } from '@tanstack/react-query';
 import { useState } from 'react';
 import { FormProvider, useForm } from 'react-hook-form';
 import { errorCode, errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
-import { Link, navigate, nextPath, paths, useDocumentTitle } from '../app/router';
+import { Link, navigate, nextPath, paths } from '../app/router';
 import { applyFieldIssues } from '../schema-form/SchemaFields';
 import { ErrorAlert, Notice } from '../ui/Feedback';
+import { SubmitButton } from '../ui/SubmitButton';
 import { TextField } from '../ui/TextField';
-
-function AuthLayout({
-  title,
-  subtitle,
-  children,
-}: {
-  title: string;
-  subtitle: string;
-  children: React.ReactNode;
-}) {
-  useDocumentTitle(title);
-  return (
-    <div className="auth-page">
-      <main className="auth-card" id="main">
-        <div className="brand brand-large">
-          <span className="brand-mark" aria-hidden="true">
-            L
-          </span>
-          <span className="brand-name">Latchkey</span>
-        </div>
-        <h1 className="auth-title">{title}</h1>
-        <p className="auth-subtitle">{subtitle}</p>
-        {children}
-      </main>
-    </div>
-  );
-}
+import { AuthCard } from './AuthCard';
 
 async function afterAuthentication() {
   // A different user may have been signed in before: nothing of theirs may stay in the cache.
@@ -70,7 +45,7 @@ export function SignInPage() {
         : null;
 
   return (
-    <AuthLayout title="Sign in" subtitle="Manage the credentials your workflows use.">
+    <AuthCard title="Sign in" subtitle="Manage the credentials your workflows use.">
       <FormProvider {...form}>
         <form className="stack" onSubmit={onSubmit} noValidate>
           <ErrorAlert>{failure}</ErrorAlert>
@@ -82,19 +57,15 @@ export function SignInPage() {
             autoComplete="current-password"
             required
           />
-          <button
-            type="submit"
-            className="button button-primary button-block"
-            disabled={form.formState.isSubmitting}
-          >
-            {form.formState.isSubmitting ? 'Signing in…' : 'Sign in'}
-          </button>
+          <SubmitButton pendingLabel="Signing in…" block>
+            Sign in
+          </SubmitButton>
         </form>
       </FormProvider>
       <p className="auth-switch">
         New to Latchkey? <Link href={paths.signUp(next ?? undefined)}>Create an account</Link>
       </p>
-    </AuthLayout>
+    </AuthCard>
   );
 }
 
@@ -131,10 +102,7 @@ export function SignUpPage() {
   const failure = signUp.error && fieldIssues(signUp.error).length === 0 ? errorMessage(signUp.error) : null;
 
   return (
-    <AuthLayout
-      title="Create your account"
-      subtitle="Store API keys once, use them safely in every workflow."
-    >
+    <AuthCard title="Create your account" subtitle="Store API keys once, use them safely in every workflow.">
       <FormProvider {...form}>
         <form className="stack" onSubmit={onSubmit} noValidate>
           <ErrorAlert>{failure}</ErrorAlert>
@@ -168,18 +136,14 @@ export function SignUpPage() {
             help="At least 10 characters. A passphrase of a few words is easy to remember and hard to guess."
             rules={{ minLength: { value: 10, message: 'Password must be at least 10 characters long.' } }}
           />
-          <button
-            type="submit"
-            className="button button-primary button-block"
-            disabled={form.formState.isSubmitting}
-          >
-            {form.formState.isSubmitting ? 'Creating account…' : 'Create account'}
-          </button>
+          <SubmitButton pendingLabel="Creating account…" block>
+            Create account
+          </SubmitButton>
         </form>
       </FormProvider>
       <p className="auth-switch">
         Already have an account? <Link href={paths.signIn(next ?? undefined)}>Sign in</Link>
       </p>
-    </AuthLayout>
+    </AuthCard>
   );
 }

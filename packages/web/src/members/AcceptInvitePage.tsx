@@ -2,7 +2,8 @@ import { useMutation } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import type { Me } from '../api/hooks';
 import { errorCode, errorMessage, queryClient, trpc } from '../api/trpc';
-import { inviteTokenFromFragment, Link, navigate, paths, useDocumentTitle } from '../app/router';
+import { inviteTokenFromFragment, Link, navigate, paths } from '../app/router';
+import { AuthCard } from '../auth/AuthCard';
 import { ErrorAlert, Notice } from '../ui/Feedback';
 
 /** This tab's invite token while its visitor signs in or creates an account (the link's fragment is gone by then). */
@@ -24,7 +25,6 @@ function useInviteToken(legacyToken: string): string | null {
 
 /** `token`: only for an old-form link `/invite/<token>`; current links carry it in the fragment. */
 export function AcceptInvitePage({ token: legacyToken, me }: { token: string; me: Me | null }) {
-  useDocumentTitle('Join a workspace');
   const accept = useMutation(trpc.workspaces.acceptInvite.mutationOptions());
   const token = useInviteToken(legacyToken);
   const here = paths.invite();
@@ -52,54 +52,45 @@ export function AcceptInvitePage({ token: legacyToken, me }: { token: string; me
       : errorMessage(accept.error));
 
   return (
-    <div className="auth-page">
-      <main className="auth-card" id="main">
-        <div className="brand brand-large">
-          <span className="brand-mark" aria-hidden="true">
-            L
-          </span>
-          <span className="brand-name">Latchkey</span>
-        </div>
-        <h1 className="auth-title">You’re invited to a workspace</h1>
-        {!token ? (
-          <Notice tone="warning">
-            This page needs the invite link you were sent: open the link from the message again, or ask the
-            person who invited you for a new one.
-          </Notice>
-        ) : me ? (
-          <>
-            <p className="auth-subtitle">
-              Join as <strong>{me.user.email}</strong>. You will be able to select the workspace’s secrets in
-              your workflow nodes.
-            </p>
-            <ErrorAlert>{failure}</ErrorAlert>
-            <button
-              type="button"
-              className="button button-primary button-block"
-              onClick={join}
-              disabled={accept.isPending}
-            >
-              {accept.isPending ? 'Joining…' : 'Accept invitation'}
-            </button>
-            <p className="auth-switch">
-              <Link href="/">Not now</Link>
-            </p>
-          </>
-        ) : (
-          <>
-            <p className="auth-subtitle">Sign in or create an account to accept the invitation.</p>
-            <div className="stack">
-              <Link href={paths.signUp(here)} className="button button-primary button-block">
-                Create an account
-              </Link>
-              <Link href={paths.signIn(here)} className="button button-block">
-                Sign in
-              </Link>
-            </div>
-          </>
-        )}
-      </main>
-    </div>
+    <AuthCard title="You’re invited to a workspace" documentTitle="Join a workspace">
+      {!token ? (
+        <Notice tone="warning">
+          This page needs the invite link you were sent: open the link from the message again, or ask the
+          person who invited you for a new one.
+        </Notice>
+      ) : me ? (
+        <>
+          <p className="auth-subtitle">
+            Join as <strong>{me.user.email}</strong>. You will be able to select the workspace’s secrets in
+            your workflow nodes.
+          </p>
+          <ErrorAlert>{failure}</ErrorAlert>
+          <button
+            type="button"
+            className="button button-primary button-block"
+            onClick={join}
+            disabled={accept.isPending}
+          >
+            {accept.isPending ? 'Joining…' : 'Accept invitation'}
+          </button>
+          <p className="auth-switch">
+            <Link href="/">Not now</Link>
+          </p>
+        </>
+      ) : (
+        <>
+          <p className="auth-subtitle">Sign in or create an account to accept the invitation.</p>
+          <div className="stack">
+            <Link href={paths.signUp(here)} className="button button-primary button-block">
+              Create an account
+            </Link>
+            <Link href={paths.signIn(here)} className="button button-block">
+              Sign in
+            </Link>
+          </div>
+        </>
+      )}
+    </AuthCard>
   );
 }
 

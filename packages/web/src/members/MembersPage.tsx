@@ -10,9 +10,11 @@ import { initials, PageHeader, roleLabel } from '../app/Shell';
 import { applyFieldIssues } from '../schema-form/SchemaFields';
 import { AffectedNodesList } from '../ui/AffectedNodesList';
 import { ConfirmDialog } from '../ui/ConfirmDialog';
+import { DataTable } from '../ui/DataTable';
 import { Dialog } from '../ui/Dialog';
 import { EmptyState, ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
 import { formatDateTime } from '../ui/format';
+import { SubmitButton } from '../ui/SubmitButton';
 import { SelectField, TextField } from '../ui/TextField';
 import { Time } from '../ui/Time';
 
@@ -62,63 +64,48 @@ export function MembersPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
         {members.isPending && <Spinner label="Loading members" />}
         {members.isError && <ErrorAlert>{errorMessage(members.error)}</ErrorAlert>}
         {members.data && (
-          <div className="table-wrap">
-            <table className="table">
-              <caption className="visually-hidden">Members of {workspace.name}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Joined</th>
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {members.data.map((member) => (
-                  <tr key={member.userId} data-member-email={member.email}>
-                    <th scope="row" className="cell-name">
-                      <span className="member">
-                        <span className="avatar avatar-small" aria-hidden="true">
-                          {initials(member.name || member.email)}
-                        </span>
-                        <span>
-                          <span className="cell-main">
-                            {member.name}
-                            {member.userId === me.user.id ? ' (you)' : ''}
-                          </span>
-                          <span className="cell-sub">{member.email}</span>
-                        </span>
+          <DataTable caption={`Members of ${workspace.name}`} columns={['Name', 'Role', 'Joined']} actions>
+            {members.data.map((member) => (
+              <tr key={member.userId} data-member-email={member.email}>
+                <th scope="row" className="cell-name">
+                  <span className="member">
+                    <span className="avatar avatar-small" aria-hidden="true">
+                      {initials(member.name || member.email)}
+                    </span>
+                    <span>
+                      <span className="cell-main">
+                        {member.name}
+                        {member.userId === me.user.id ? ' (you)' : ''}
                       </span>
-                    </th>
-                    <td>
-                      {manageable(member) ? (
-                        <RoleSelect workspace={workspace} member={member} />
-                      ) : (
-                        <span className={`badge badge-role-${member.role}`}>{roleLabel(member.role)}</span>
-                      )}
-                    </td>
-                    <td>
-                      <Time iso={member.joinedAt} />
-                    </td>
-                    <td className="cell-actions">
-                      {manageable(member) && (
-                        <button
-                          type="button"
-                          className="button button-small button-danger-ghost"
-                          onClick={() => setRemoving(member)}
-                          aria-label={`Remove ${member.name}`}
-                        >
-                          Remove
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                      <span className="cell-sub">{member.email}</span>
+                    </span>
+                  </span>
+                </th>
+                <td>
+                  {manageable(member) ? (
+                    <RoleSelect workspace={workspace} member={member} />
+                  ) : (
+                    <span className={`badge badge-role-${member.role}`}>{roleLabel(member.role)}</span>
+                  )}
+                </td>
+                <td>
+                  <Time iso={member.joinedAt} />
+                </td>
+                <td className="cell-actions">
+                  {manageable(member) && (
+                    <button
+                      type="button"
+                      className="button button-small button-danger-ghost"
+                      onClick={() => setRemoving(member)}
+                      aria-label={`Remove ${member.name}`}
+                    >
+                      Remove
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         )}
         {manage && <PendingInvites workspace={workspace} />}
       </div>
@@ -307,9 +294,7 @@ function InviteForm({ workspace, onClose }: { workspace: WorkspaceSummary; onClo
           <button type="button" className="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="button button-primary" disabled={form.formState.isSubmitting}>
-            {form.formState.isSubmitting ? 'Creating link…' : 'Create invite link'}
-          </button>
+          <SubmitButton pendingLabel="Creating link…">Create invite link</SubmitButton>
         </div>
       </form>
     </FormProvider>
@@ -329,53 +314,41 @@ function PendingInvites({ workspace }: { workspace: WorkspaceSummary }) {
         <p className="muted">No invite is waiting to be accepted.</p>
       )}
       {invites.data && invites.data.length > 0 && (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="visually-hidden">Pending invites to {workspace.name}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Invited by</th>
-                <th scope="col">Expires</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {invites.data.map((invite) => (
-                <tr key={invite.id} data-invite-email={invite.email}>
-                  <th scope="row" className="cell-name">
-                    <span className="cell-main">{invite.email}</span>
-                  </th>
-                  <td>
-                    <span className={`badge badge-role-${invite.role}`}>{roleLabel(invite.role)}</span>
-                  </td>
-                  <td>
-                    <span className="cell-main">{invite.invitedBy.name}</span>
-                    <span className="cell-sub">{invite.invitedBy.email}</span>
-                  </td>
-                  <td>
-                    <Time iso={invite.expiresAt} />
-                  </td>
-                  <td className="cell-actions">
-                    {rolePermissions.inviteWithRole(workspace.role, invite.role) && (
-                      <button
-                        type="button"
-                        className="button button-small button-danger-ghost"
-                        onClick={() => setRevoking(invite)}
-                        aria-label={`Revoke the invite for ${invite.email}`}
-                      >
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption={`Pending invites to ${workspace.name}`}
+          columns={['Email', 'Role', 'Invited by', 'Expires']}
+          actions
+        >
+          {invites.data.map((invite) => (
+            <tr key={invite.id} data-invite-email={invite.email}>
+              <th scope="row" className="cell-name">
+                <span className="cell-main">{invite.email}</span>
+              </th>
+              <td>
+                <span className={`badge badge-role-${invite.role}`}>{roleLabel(invite.role)}</span>
+              </td>
+              <td>
+                <span className="cell-main">{invite.invitedBy.name}</span>
+                <span className="cell-sub">{invite.invitedBy.email}</span>
+              </td>
+              <td>
+                <Time iso={invite.expiresAt} />
+              </td>
+              <td className="cell-actions">
+                {rolePermissions.inviteWithRole(workspace.role, invite.role) && (
+                  <button
+                    type="button"
+                    className="button button-small button-danger-ghost"
+                    onClick={() => setRevoking(invite)}
+                    aria-label={`Revoke the invite for ${invite.email}`}
+                  >
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <RevokeInviteDialog workspace={workspace} invite={revoking} onClose={() => setRevoking(null)} />
     </section>

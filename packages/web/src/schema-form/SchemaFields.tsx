@@ -1,6 +1,7 @@
-import { useId, useState } from 'react';
+import { useState } from 'react';
 import { type FieldValues, type UseFormSetError, useFormContext } from 'react-hook-form';
 import type { FieldIssue } from '../api/trpc';
+import { Field, type FieldControl } from '../ui/TextField';
 import { type SchemaField, validateValue } from './jsonSchema';
 
 interface SchemaFieldsProps {
@@ -25,30 +26,40 @@ export function SchemaFields({ fields, prefix }: SchemaFieldsProps) {
 }
 
 function SchemaFieldInput({ field, name }: { field: SchemaField; name: string }) {
-  const { register, getFieldState, formState } = useFormContext();
-  const id = useId();
-  const helpId = `${id}-help`;
-  const errorId = `${id}-error`;
-  const { error } = getFieldState(name, formState);
-  const describedBy = [field.help || field.formatHint ? helpId : null, error ? errorId : null]
-    .filter(Boolean)
-    .join(' ');
+  const help = [field.help, field.formatHint].filter(Boolean).join(' ');
+  return (
+    <Field
+      name={name}
+      label={field.label}
+      help={help || undefined}
+      required={field.required}
+      markOptional
+      badge={field.secret && <span className="badge badge-secret">Secret</span>}
+      dataField={field.name}
+    >
+      {(control) => <SchemaControl field={field} name={name} control={control} />}
+    </Field>
+  );
+}
+
+function SchemaControl({
+  field,
+  name,
+  control,
+}: {
+  field: SchemaField;
+  name: string;
+  control: FieldControl;
+}) {
+  const { register } = useFormContext();
   const registration = register(name, {
     validate: (value: unknown) => validateValue(field, typeof value === 'string' ? value : '') ?? true,
   });
-  const common = {
-    id,
-    'aria-invalid': error ? true : undefined,
-    'aria-describedby': describedBy || undefined,
-    'aria-required': field.required || undefined,
-    placeholder: field.placeholder,
-    ...registration,
-  } as const;
+  const common = { ...control, placeholder: field.placeholder, ...registration } as const;
 
-  let control: React.ReactNode;
   if (field.options) {
     const { placeholder: _unused, ...selectProps } = common;
-    control = (
+    return (
       <select className="input" {...selectProps}>
         {!field.required || !field.defaultValue ? (
           <option value="">{field.required ? 'Choose…' : '(none)'}</option>
@@ -60,41 +71,10 @@ function SchemaFieldInput({ field, name }: { field: SchemaField; name: string })
         ))}
       </select>
     );
-  } else if (field.secret) {
-    control = <SecretInput field={field} common={common} />;
-  } else if (field.multiline) {
-    control = <textarea className="input" rows={4} spellCheck={false} {...common} />;
-  } else {
-    control = <input className="input" type="text" autoComplete="off" spellCheck={false} {...common} />;
   }
-
-  return (
-    <div className="field" data-field={field.name}>
-      <label htmlFor={id} className="field-label">
-        {field.label}
-        {field.required ? (
-          <span className="required-mark" aria-hidden="true">
-            {' '}
-            *
-          </span>
-        ) : (
-          <span className="optional-mark"> (optional)</span>
-        )}
-        {field.secret && <span className="badge badge-secret">Secret</span>}
-      </label>
-      {control}
-      {(field.help || field.formatHint) && (
-        <p id={helpId} className="field-help">
-          {[field.help, field.formatHint].filter(Boolean).join(' ')}
-        </p>
-      )}
-      {error?.message && (
-        <p id={errorId} className="field-error" role="alert">
-          {error.message}
-        </p>
-      )}
-    </div>
-  );
+  if (field.secret) return <SecretInput field={field} common={common} />;
+  if (field.multiline) return <textarea className="input" rows={4} spellCheck={false} {...common} />;
+  return <input className="input" type="text" autoComplete="off" spellCheck={false} {...common} />;
 }
 
 type CommonProps = {

@@ -7,6 +7,7 @@ import { schemaFields, submittedValues } from '../schema-form/jsonSchema';
 import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Spinner, useToast } from '../ui/Feedback';
+import { SubmitButton } from '../ui/SubmitButton';
 import { Field, TextField } from '../ui/TextField';
 import { TestButton, TestResult, useCredentialFormTest } from './CredentialTest';
 
@@ -220,13 +221,9 @@ function CreateSecretForm({
               disabled={form.formState.isSubmitting}
             />
           )}
-          <button
-            type="submit"
-            className="button button-primary"
-            disabled={!credentialType || form.formState.isSubmitting}
-          >
-            {form.formState.isSubmitting ? 'Saving…' : 'Save secret'}
-          </button>
+          <SubmitButton pendingLabel="Saving…" disabled={!credentialType}>
+            Save secret
+          </SubmitButton>
         </div>
       </form>
     </FormProvider>

@@ -10,6 +10,7 @@ import { AffectedNodesList } from '../ui/AffectedNodesList';
 import { ConfirmDialog } from '../ui/ConfirmDialog';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Notice, Spinner, useToast } from '../ui/Feedback';
+import { SubmitButton } from '../ui/SubmitButton';
 import { TestButton, TestResult, useCredentialFormTest } from './CredentialTest';
 
 interface SecretDialogProps {
@@ -212,9 +213,7 @@ function RotateSecretFields({
               disabled={form.formState.isSubmitting}
             />
           )}
-          <button type="submit" className="button button-primary" disabled={form.formState.isSubmitting}>
-            {form.formState.isSubmitting ? 'Replacing…' : 'Replace value'}
-          </button>
+          <SubmitButton pendingLabel="Replacing…">Replace value</SubmitButton>
         </div>
       </form>
     </FormProvider>

@@ -11,6 +11,7 @@ import {
 import { errorMessage, queryClient, trpc } from '../api/trpc';
 import { useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
+import { DataTable, LoadMore } from '../ui/DataTable';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { Time } from '../ui/Time';
 import { CreateSecretDialog } from './CreateSecretDialog';
@@ -155,133 +156,108 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
       )}
 
       {items.length > 0 && (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="visually-hidden">Secrets in {workspace.name}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Last test</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
+        <DataTable
+          caption={`Secrets in ${workspace.name}`}
+          columns={['Name', 'Type', 'Created', 'Last used', 'Last test']}
+          actions
+        >
+          {items.map((secret) => {
+            const found = findCredentialType(integrations.data, secret.credentialType);
+            const integration =
+              found?.integration ??
+              integrations.data?.find((candidate) => candidate.id === secret.integrationId);
+            const mayChange = rolePermissions.manageSecret(
+              workspace.role,
+              secret.createdBy.id === me.user.id,
+            );
+            const publicFields = Object.entries(secret.publicFields);
+            const testable = found?.credentialType.testable ?? false;
+            return (
+              <tr key={secret.id} data-secret-id={secret.id}>
+                <th scope="row" className="cell-name">
+                  <span className="secret-name">{secret.name}</span>
+                  {secret.needsAllowedDomains && (
+                    <span className="cell-sub" data-needs-allowed-domains="">
+                      <span className="badge badge-warning">Needs allowed domains</span> Sent nowhere until{' '}
+                      {mayChange ? 'you add' : 'its creator, an owner or an admin adds'} the hosts it may go
+                      to{mayChange ? ' (Rotate)' : ''}.
+                    </span>
+                  )}
+                  {publicFields.length > 0 && (
+                    <span className="cell-sub">
+                      {publicFields
+                        .map(
+                          ([key, value]) => `${fieldLabel(found?.credentialType.jsonSchema, key)}: ${value}`,
+                        )
+                        .join(' · ')}
+                    </span>
+                  )}
                 </th>
+                <td className="cell-type">
+                  <span className="cell-main">{integration?.displayName ?? secret.integrationId}</span>
+                  <span className="cell-sub">
+                    {found?.credentialType.displayName ?? secret.credentialType}
+                  </span>
+                  <code className="cell-sub node-type">{secret.nodeType}</code>
+                </td>
+                <td>
+                  <span className="cell-main nowrap">
+                    <Time iso={secret.createdAt} />
+                  </span>
+                  <span className="cell-sub" title={secret.createdBy.email}>
+                    by{' '}
+                    {secret.createdBy.id === me.user.id
+                      ? `${secret.createdBy.name} (you)`
+                      : secret.createdBy.name}
+                  </span>
+                </td>
+                <td className="cell-last-used">
+                  {secret.lastUsedAt ? (
+                    <Time iso={secret.lastUsedAt} withTime />
+                  ) : (
+                    <span className="muted">Never</span>
+                  )}
+                </td>
+                <td className="cell-test">
+                  <LastTest secret={secret} testable={testable} />
+                </td>
+                <td className="cell-actions">
+                  {testable && (
+                    <TestSecretButton
+                      workspaceId={workspace.id}
+                      secret={secret}
+                      onStart={() => setActionError(null)}
+                      onError={setActionError}
+                    />
+                  )}
+                  {mayChange && (
+                    <>
+                      <button
+                        type="button"
+                        className="button button-small"
+                        onClick={() => setRotating(secret)}
+                        aria-label={`Rotate ${secret.name}`}
+                      >
+                        Rotate
+                      </button>
+                      <button
+                        type="button"
+                        className="button button-small button-danger-ghost"
+                        onClick={() => setDeleting(secret)}
+                        aria-label={`Delete ${secret.name}`}
+                      >
+                        Delete
+                      </button>
+                    </>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {items.map((secret) => {
-                const found = findCredentialType(integrations.data, secret.credentialType);
-                const integration =
-                  found?.integration ??
-                  integrations.data?.find((candidate) => candidate.id === secret.integrationId);
-                const mayChange = rolePermissions.manageSecret(
-                  workspace.role,
-                  secret.createdBy.id === me.user.id,
-                );
-                const publicFields = Object.entries(secret.publicFields);
-                const testable = found?.credentialType.testable ?? false;
-                return (
-                  <tr key={secret.id} data-secret-id={secret.id}>
-                    <th scope="row" className="cell-name">
-                      <span className="secret-name">{secret.name}</span>
-                      {secret.needsAllowedDomains && (
-                        <span className="cell-sub" data-needs-allowed-domains="">
-                          <span className="badge badge-warning">Needs allowed domains</span> Sent nowhere
-                          until {mayChange ? 'you add' : 'its creator, an owner or an admin adds'} the hosts
-                          it may go to{mayChange ? ' (Rotate)' : ''}.
-                        </span>
-                      )}
-                      {publicFields.length > 0 && (
-                        <span className="cell-sub">
-                          {publicFields
-                            .map(
-                              ([key, value]) =>
-                                `${fieldLabel(found?.credentialType.jsonSchema, key)}: ${value}`,
-                            )
-                            .join(' · ')}
-                        </span>
-                      )}
-                    </th>
-                    <td className="cell-type">
-                      <span className="cell-main">{integration?.displayName ?? secret.integrationId}</span>
-                      <span className="cell-sub">
-                        {found?.credentialType.displayName ?? secret.credentialType}
-                      </span>
-                      <code className="cell-sub node-type">{secret.nodeType}</code>
-                    </td>
-                    <td>
-                      <span className="cell-main nowrap">
-                        <Time iso={secret.createdAt} />
-                      </span>
-                      <span className="cell-sub" title={secret.createdBy.email}>
-                        by{' '}
-                        {secret.createdBy.id === me.user.id
-                          ? `${secret.createdBy.name} (you)`
-                          : secret.createdBy.name}
-                      </span>
-                    </td>
-                    <td className="cell-last-used">
-                      {secret.lastUsedAt ? (
-                        <Time iso={secret.lastUsedAt} withTime />
-                      ) : (
-                        <span className="muted">Never</span>
-                      )}
-                    </td>
-                    <td className="cell-test">
-                      <LastTest secret={secret} testable={testable} />
-                    </td>
-                    <td className="cell-actions">
-                      {testable && (
-                        <TestSecretButton
-                          workspaceId={workspace.id}
-                          secret={secret}
-                          onStart={() => setActionError(null)}
-                          onError={setActionError}
-                        />
-                      )}
-                      {mayChange && (
-                        <>
-                          <button
-                            type="button"
-                            className="button button-small"
-                            onClick={() => setRotating(secret)}
-                            aria-label={`Rotate ${secret.name}`}
-                          >
-                            Rotate
-                          </button>
-                          <button
-                            type="button"
-                            className="button button-small button-danger-ghost"
-                            onClick={() => setDeleting(secret)}
-                            aria-label={`Delete ${secret.name}`}
-                          >
-                            Delete
-                          </button>
-                        </>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </DataTable>
       )}
 
-      {secrets.hasNextPage && (
-        <div className="load-more">
-          <button
-            type="button"
-            className="button"
-            onClick={() => secrets.fetchNextPage()}
-            disabled={secrets.isFetchingNextPage}
-          >
-            {secrets.isFetchingNextPage ? 'Loading…' : 'Load more'}
-          </button>
-        </div>
-      )}
+      <LoadMore pages={secrets} />
       {items.length > 0 && (
         <p className="list-count" aria-live="polite">
           Showing {items.length} {items.length === 1 ? 'secret' : 'secrets'}

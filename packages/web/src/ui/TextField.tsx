@@ -2,7 +2,7 @@ import { type ReactNode, useId } from 'react';
 import { type RegisterOptions, useFormContext } from 'react-hook-form';
 
 /** What ties a control to its label, help and error: spread onto the input, select or textarea. */
-interface FieldControl {
+export interface FieldControl {
   id: string;
   'aria-required': true | undefined;
   'aria-invalid': true | undefined;
@@ -15,25 +15,34 @@ interface FieldProps {
   label: string;
   help?: ReactNode;
   required?: boolean;
+  /** Say "(optional)" after the label of a field that is not required (the schema-built forms do). */
+  markOptional?: boolean;
+  /** Shown after the label, e.g. the "Secret" badge. */
+  badge?: ReactNode;
+  /** Names the field for tests and styles: `data-field` on the wrapper. */
+  dataField?: string;
   children: (control: FieldControl) => ReactNode;
 }
 
 /** A form control's label, help and error, wired for screen readers; the one field wrapper of the forms. */
-export function Field({ name, label, help, required, children }: FieldProps) {
+export function Field({ name, label, help, required, markOptional, badge, dataField, children }: FieldProps) {
   const { getFieldState, formState } = useFormContext();
   const id = useId();
   const { error } = getFieldState(name, formState);
   const describedBy = [help ? `${id}-help` : null, error ? `${id}-error` : null].filter(Boolean).join(' ');
   return (
-    <div className="field">
+    <div className="field" data-field={dataField}>
       <label htmlFor={id} className="field-label">
         {label}
-        {required && (
+        {required ? (
           <span className="required-mark" aria-hidden="true">
             {' '}
             *
           </span>
+        ) : (
+          markOptional && <span className="optional-mark"> (optional)</span>
         )}
+        {badge}
       </label>
       {children({
         id,

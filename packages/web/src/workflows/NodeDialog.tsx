@@ -14,6 +14,7 @@ import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
 import { CreateSecretDialog } from '../secrets/CreateSecretDialog';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Spinner, useToast } from '../ui/Feedback';
+import { SubmitButton } from '../ui/SubmitButton';
 import { Field, TextField } from '../ui/TextField';
 
 interface NodeDialogProps {
@@ -184,13 +185,9 @@ function NodeForm({ workspaceId, workflow, node, onClose }: Omit<NodeDialogProps
           <button type="button" className="button" onClick={onClose}>
             Cancel
           </button>
-          <button
-            type="submit"
-            className="button button-primary"
-            disabled={!integration || form.formState.isSubmitting}
-          >
-            {form.formState.isSubmitting ? 'Saving…' : node ? 'Save node' : 'Add node'}
-          </button>
+          <SubmitButton pendingLabel="Saving…" disabled={!integration}>
+            {node ? 'Save node' : 'Add node'}
+          </SubmitButton>
         </div>
       </form>
       {integration && (

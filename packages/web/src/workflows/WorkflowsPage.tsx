@@ -5,6 +5,7 @@ import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
 import { Link, navigate, paths, useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
 import { applyFieldIssues } from '../schema-form/SchemaFields';
+import { DataTable } from '../ui/DataTable';
 import { EmptyState, ErrorAlert, Spinner } from '../ui/Feedback';
 import { TextField } from '../ui/TextField';
 import { Time } from '../ui/Time';
@@ -37,41 +38,31 @@ export function WorkflowsPage({ workspace }: { workspace: WorkspaceSummary }) {
         </div>
       )}
       {workflows.data && workflows.data.length > 0 && (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="visually-hidden">Workflows in {workspace.name}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Nodes</th>
-                <th scope="col">Status</th>
-                <th scope="col">Updated</th>
-              </tr>
-            </thead>
-            <tbody>
-              {workflows.data.map((workflow) => (
-                <tr key={workflow.id} data-workflow-name={workflow.name}>
-                  <th scope="row" className="cell-name">
-                    <Link href={paths.workflow(workspace.id, workflow.id)} className="table-link">
-                      {workflow.name}
-                    </Link>
-                  </th>
-                  <td>{workflow.nodeCount}</td>
-                  <td>
-                    {workflow.needsAttention ? (
-                      <span className="badge badge-warning">Needs attention</span>
-                    ) : (
-                      <span className="badge badge-ok">Ready</span>
-                    )}
-                  </td>
-                  <td>
-                    <Time iso={workflow.updatedAt} withTime />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption={`Workflows in ${workspace.name}`}
+          columns={['Name', 'Nodes', 'Status', 'Updated']}
+        >
+          {workflows.data.map((workflow) => (
+            <tr key={workflow.id} data-workflow-name={workflow.name}>
+              <th scope="row" className="cell-name">
+                <Link href={paths.workflow(workspace.id, workflow.id)} className="table-link">
+                  {workflow.name}
+                </Link>
+              </th>
+              <td>{workflow.nodeCount}</td>
+              <td>
+                {workflow.needsAttention ? (
+                  <span className="badge badge-warning">Needs attention</span>
+                ) : (
+                  <span className="badge badge-ok">Ready</span>
+                )}
+              </td>
+              <td>
+                <Time iso={workflow.updatedAt} withTime />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </>
   );

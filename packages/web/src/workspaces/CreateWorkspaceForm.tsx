@@ -5,6 +5,7 @@ import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
 import { navigate, paths } from '../app/router';
 import { applyFieldIssues } from '../schema-form/SchemaFields';
 import { ErrorAlert, useToast } from '../ui/Feedback';
+import { SubmitButton } from '../ui/SubmitButton';
 import { TextField } from '../ui/TextField';
 
 interface Values {
@@ -79,9 +80,7 @@ export function CreateWorkspaceForm({
               Cancel
             </button>
           )}
-          <button type="submit" className="button button-primary" disabled={form.formState.isSubmitting}>
-            {form.formState.isSubmitting ? 'Creating…' : 'Create workspace'}
-          </button>
+          <SubmitButton pendingLabel="Creating…">Create workspace</SubmitButton>
         </div>
       </form>
     </FormProvider>
