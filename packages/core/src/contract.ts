@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { HttpResponse, OutgoingRequest } from './http.js';
+import { applyOAuth2Token, type OAuth2Declaration, oauth2TokenOf } from './oauth2.js';
 
 export type CredentialShape = Record<string, z.ZodType<string | undefined>>;
 
@@ -32,13 +33,19 @@ export interface CredentialTypeDefinition<Shape extends CredentialShape = Creden
   schema: z.ZodObject<Shape, z.core.$strict>;
   /**
    * Applies the credential to an outgoing request. Pure: returns a new request, puts the secret only
-   * where the service expects it, and leaves the rest of the request as it was.
+   * where the service expects it, and leaves the rest of the request as it was. Required for static types;
+   * an OAuth2 type applies its access token instead (`oauth2.applyToken`).
    */
-  authenticate(
+  authenticate?(
     credential: z.output<z.ZodObject<Shape>>,
     request: OutgoingRequest,
     ctx: RequestContext,
   ): OutgoingRequest;
+  /**
+   * Makes this an OAuth2 type: its fields are the client's settings (`oauth2Fields`), and the server obtains,
+   * stores, refreshes and applies the tokens (docs/integrations.md).
+   */
+  oauth2?: OAuth2Declaration;
   test?: CredentialTest<Record<string, string>>;
   /**
    * Hosts this credential may be sent to, from its public fields (e.g. an "allowed domains" field). A type
@@ -48,9 +55,54 @@ export interface CredentialTypeDefinition<Shape extends CredentialShape = Creden
   allowedHosts?(publicFields: Record<string, string>): string[];
 }
 
+/**
+ * Applies a credential to a request the way its type says: a static type's `authenticate`, or an OAuth2 type's
+ * access token (held among `fields` by the server, `OAUTH2_TOKEN_FIELDS`).
+ */
+export function applyCredential(
+  definition: CredentialTypeDefinition,
+  fields: Record<string, string>,
+  request: OutgoingRequest,
+  ctx: RequestContext,
+): OutgoingRequest {
+  if (definition.oauth2) return applyOAuth2Token(definition.oauth2, oauth2TokenOf(fields), request);
+  if (!definition.authenticate) throw new Error(`${definition.type} declares no authenticate`);
+  return definition.authenticate(fields, request, ctx);
+}
+
 export interface CredentialTypeInput<Shape extends CredentialShape>
   extends Omit<CredentialTypeDefinition<Shape>, 'schema'> {}
 
+type Authenticate<Shape extends CredentialShape> = NonNullable<
+  CredentialTypeDefinition<Shape>['authenticate']
+>;
+
+/** A static credential type: it applies itself to requests (`authenticate`). */
+export type StaticCredentialType<Shape extends CredentialShape = CredentialShape> =
+  CredentialTypeDefinition<Shape> & {
+    authenticate: Authenticate<Shape>;
+    oauth2?: undefined;
+  };
+
+/** An OAuth2 credential type: the server obtains and applies its tokens. */
+export type OAuth2CredentialType<Shape extends CredentialShape = CredentialShape> =
+  CredentialTypeDefinition<Shape> & {
+    oauth2: OAuth2Declaration;
+    authenticate?: undefined;
+  };
+
+export function defineCredentialType<const Shape extends CredentialShape>(
+  definition: Omit<CredentialTypeInput<Shape>, 'authenticate' | 'oauth2'> & {
+    authenticate: Authenticate<Shape>;
+    oauth2?: undefined;
+  },
+): StaticCredentialType<Shape>;
+export function defineCredentialType<const Shape extends CredentialShape>(
+  definition: Omit<CredentialTypeInput<Shape>, 'authenticate' | 'oauth2'> & {
+    oauth2: OAuth2Declaration;
+    authenticate?: undefined;
+  },
+): OAuth2CredentialType<Shape>;
 export function defineCredentialType<const Shape extends CredentialShape>(
   definition: CredentialTypeInput<Shape>,
 ): CredentialTypeDefinition<Shape> {

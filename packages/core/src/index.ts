@@ -2,6 +2,7 @@ export * from './contract.js';
 export * from './destinations.js';
 export * from './fields.js';
 export * from './http.js';
+export * from './oauth2.js';
 export * from './registry.js';
 export * from './roles.js';
 export * from './secret-forms.js';

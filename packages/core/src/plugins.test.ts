@@ -28,6 +28,19 @@ const EXPECTED_FIELDS: Record<string, Record<string, boolean>> = {
   httpBasicAuth: { username: false, password: true, allowedDomains: false },
   httpHeaderAuth: { headerName: false, headerValue: true, allowedDomains: false },
   httpQueryAuth: { paramName: false, paramValue: true, allowedDomains: false },
+  httpOAuth2AuthorizationCode: {
+    clientId: false,
+    clientSecret: true,
+    authorizationUrl: false,
+    tokenUrl: false,
+    allowedDomains: false,
+  },
+  httpOAuth2ClientCredentials: {
+    clientId: false,
+    clientSecret: true,
+    tokenUrl: false,
+    allowedDomains: false,
+  },
   sendgridApiKey: { apiKey: true },
   mailgunApiKey: { apiKey: true, domain: false, region: false },
   slackBotToken: { token: true },
@@ -35,12 +48,15 @@ const EXPECTED_FIELDS: Record<string, Record<string, boolean>> = {
 };
 
 /** Optional (not required) fields, all public. (HTTP Request's allowed domains became required: claim 29.) */
-const OPTIONAL_FIELDS: Record<string, string[]> = {};
+const OPTIONAL_FIELDS: Record<string, string[]> = {
+  httpOAuth2AuthorizationCode: ['scopes'],
+  httpOAuth2ClientCredentials: ['scopes'],
+};
 
 const properties = (schema: JsonSchema) => schema.properties as Record<string, Record<string, unknown>>;
 
 describe('the registry of the four plugins', () => {
-  it('describes 4 integrations and 8 credential types, each with a JSON Schema', () => {
+  it('describes 4 integrations and 10 credential types, each with a JSON Schema and its kind', () => {
     expect(described.map((i) => [i.id, i.nodeType])).toEqual([
       ['http-request', 'httpRequest'],
       ['sendgrid', 'sendgrid'],
@@ -54,6 +70,10 @@ describe('the registry of the four plugins', () => {
         properties: expect.any(Object),
       });
     }
+    expect(credentialTypes.filter((c) => c.kind === 'oauth2').map((c) => [c.type, c.grant])).toEqual([
+      ['httpOAuth2AuthorizationCode', 'authorizationCode'],
+      ['httpOAuth2ClientCredentials', 'clientCredentials'],
+    ]);
   });
 
   it('gives every integration a display name, a description and a params schema', () => {
@@ -98,7 +118,7 @@ describe('the registry of the four plugins', () => {
       expect(schema.additionalProperties).toBe(false);
       expect(schema.required).toEqual(Object.keys(fields));
       const optional = OPTIONAL_FIELDS[type] ?? [];
-      expect(Object.keys(properties(schema))).toEqual([...Object.keys(fields), ...optional]);
+      expect(Object.keys(properties(schema)).sort()).toEqual([...Object.keys(fields), ...optional].sort());
       for (const name of optional)
         expect(properties(schema)[name], `${type}.${name}`).toMatchObject({ secret: false });
       for (const [name, secret] of Object.entries(fields)) {
@@ -144,6 +164,8 @@ describe('the registry of the four plugins', () => {
       'httpBasicAuth',
       'httpHeaderAuth',
       'httpQueryAuth',
+      'httpOAuth2AuthorizationCode',
+      'httpOAuth2ClientCredentials',
     ]);
     expect(registry.credentialTypesForNodeType('sendgrid')).toEqual(['sendgridApiKey']);
     expect(registry.credentialTypesForNodeType('mailgun')).toEqual(['mailgunApiKey']);

@@ -163,6 +163,7 @@ describe('registry description', () => {
         jsonSchema: expect.objectContaining({ type: 'object', additionalProperties: false }),
         secretFields: ['apiKey'],
         testable: false,
+        kind: 'static',
       },
     ]);
   });

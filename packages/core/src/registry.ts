@@ -20,6 +20,10 @@ export interface CredentialTypeDescription {
   secretFields: string[];
   /** Whether the credential type has a test request. */
   testable: boolean;
+  /** `oauth2`: connected through its service (Integrations settings); `static`: a pasted key. */
+  kind: 'static' | 'oauth2';
+  /** For OAuth2 types: how the first token is obtained (a consent screen, or the client's own credentials). */
+  grant?: 'authorizationCode' | 'clientCredentials';
 }
 
 export interface IntegrationDescription {
@@ -130,6 +134,41 @@ function checkFields(
   return metas;
 }
 
+const GRANTS = new Set(['authorizationCode', 'clientCredentials']);
+const CLIENT_AUTHENTICATIONS = new Set(['client_secret_basic', 'client_secret_post']);
+
+/** An OAuth2 type: a known grant, an `endpoints` function, and the client fields the server reads by name. */
+function checkOAuth2(definition: CredentialTypeDefinition, where: string): void {
+  const oauth2 = definition.oauth2 as NonNullable<CredentialTypeDefinition['oauth2']>;
+  if (!GRANTS.has(oauth2.grant))
+    throw new IntegrationDeclarationError(
+      `${where}: oauth2.grant must be authorizationCode or clientCredentials`,
+    );
+  if (typeof oauth2.endpoints !== 'function')
+    throw new IntegrationDeclarationError(`${where}: oauth2.endpoints must be a function`);
+  if (oauth2.clientAuthentication && !CLIENT_AUTHENTICATIONS.has(oauth2.clientAuthentication)) {
+    throw new IntegrationDeclarationError(
+      `${where}: oauth2.clientAuthentication must be client_secret_basic or client_secret_post`,
+    );
+  }
+  if (definition.authenticate)
+    throw new IntegrationDeclarationError(
+      `${where}: an OAuth2 type applies its token with oauth2.applyToken, not authenticate`,
+    );
+  const shape = definition.schema.shape as Record<string, z.ZodType>;
+  for (const [name, secret] of [
+    ['clientId', false],
+    ['clientSecret', true],
+  ] as const) {
+    const meta = shape[name] ? fieldMeta(shape[name]) : undefined;
+    if (!meta || meta.secret !== secret) {
+      throw new IntegrationDeclarationError(
+        `${where}: an OAuth2 type needs a ${secret ? 'secret' : 'public'} field "${name}" (spread oauth2Fields)`,
+      );
+    }
+  }
+}
+
 interface CredentialEntry {
   integration: IntegrationDefinition;
   definition: CredentialTypeDefinition;
@@ -210,7 +249,8 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
       if (!(definition.schema instanceof z.ZodObject)) {
         throw new IntegrationDeclarationError(`${cwhere}: declare it with defineCredentialType`);
       }
-      if (typeof definition.authenticate !== 'function') {
+      if (definition.oauth2) checkOAuth2(definition, cwhere);
+      else if (typeof definition.authenticate !== 'function') {
         throw new IntegrationDeclarationError(`${cwhere}: authenticate must be a function`);
       }
       if (
@@ -230,6 +270,8 @@ export function createRegistry(plugins: readonly IntegrationDefinition[]): Regis
         jsonSchema: toJsonSchema(definition.schema, cwhere),
         secretFields,
         testable: Boolean(definition.test),
+        kind: definition.oauth2 ? 'oauth2' : 'static',
+        ...(definition.oauth2 ? { grant: definition.oauth2.grant } : {}),
       };
       credentials.set(typeName, {
         integration: plugin,

@@ -33,6 +33,10 @@ export interface ServicesOptions {
   warn?: (message: string) => void;
   /** The session idle timeout (the configuration's `sessionIdleMs`); seven days when not given. */
   sessionIdleMs?: number;
+  /** LATCHKEY_PUBLIC_URL; when not given, set to the listen address once the server listens. */
+  publicUrl?: string;
+  /** LATCHKEY_OAUTH_REFRESH_SKEW_SECONDS in milliseconds; 60 s when not given. */
+  oauthRefreshSkewMs?: number;
 }
 
 /**
@@ -77,6 +81,11 @@ export async function createServices(options: ServicesOptions): Promise<Services
     inviteTtlMs: 7 * 24 * 3600 * 1000,
     runnerSettings: options.runnerSettings ?? readConfig({}).runnerSettings,
     dataKeyMaxEncryptions,
+    databaseKind: database.kind,
+    oauth: {
+      publicUrl: options.publicUrl ?? 'http://127.0.0.1',
+      refreshSkewMs: options.oauthRefreshSkewMs ?? 60_000,
+    },
   };
 }
 
@@ -110,6 +119,8 @@ export async function startLatchkey(
       sessionIdleMs: config.sessionIdleMs,
       runnerSettings: config.runnerSettings,
       dataKeyMaxEncryptions: config.dataKeyMaxEncryptions,
+      ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+      oauthRefreshSkewMs: config.oauthRefreshSkewMs,
       warn: (message) => warnings.push(message),
     });
   } catch (error) {
@@ -126,6 +137,8 @@ export async function startLatchkey(
   });
   for (const warning of warnings) server.log.warn(warning);
   const address = await server.listen({ host: config.host, port: config.port });
+  // Without LATCHKEY_PUBLIC_URL, OAuth2 providers send people back to the address the server listens on.
+  if (!config.publicUrl) services.oauth.publicUrl = address;
   const sweep = startExpirySweep(services, {
     attemptWindowMs: Math.max(config.signInLimits.windowMs, config.signUpLimits.windowMs),
     onError: (error) => server.log.error({ err: { type: (error as Error).name } }, 'expiry sweep failed'),

@@ -59,6 +59,10 @@ export interface Config {
   runnerSettings: RunnerSettings;
   /** LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS: encryptions per workspace data key. */
   dataKeyMaxEncryptions: number;
+  /** LATCHKEY_PUBLIC_URL: where browsers reach the server (the OAuth2 redirect URI); default the listen address. */
+  publicUrl: string | undefined;
+  /** LATCHKEY_OAUTH_REFRESH_SKEW_SECONDS: an access token expiring this soon is renewed before it is used. */
+  oauthRefreshSkewMs: number;
   /**
    * The master-key variables, for `loadMasterKeys` (crypto/master-key.ts: it reads the key files too, and
    * checks the key material). The server removes the inline keys from its environment once they are loaded.
@@ -240,6 +244,27 @@ export const ENVIRONMENT = {
     (raw) =>
       checkDataKeyMaxEncryptions(/^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN, DATA_KEY_LIMIT_VARIABLE),
     DEFAULT_DATA_KEY_MAX_ENCRYPTIONS,
+  ),
+  LATCHKEY_PUBLIC_URL: variable(
+    'the listen address',
+    "the server's address as browsers reach it (`https://latchkey.example.com`): OAuth2 providers send people back to `<this>/oauth/callback`, the redirect URI to register with them",
+    (raw) => {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        throw new Error('must be an http:// or https:// URL, e.g. https://latchkey.example.com');
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new Error('must be an http:// or https:// URL, e.g. https://latchkey.example.com');
+      return url.origin;
+    },
+  ),
+  LATCHKEY_OAUTH_REFRESH_SKEW_SECONDS: wholeNumber(
+    60,
+    '`60`',
+    'an OAuth2 access token that expires within this many seconds is renewed before it is used',
+    0,
   ),
   LATCHKEY_SIGNIN_MAX_PER_ACCOUNT_ADDRESS: wholeNumber(
     d.signIn.perAccountAndAddress,
@@ -424,6 +449,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, options: { cpus
       maxRedirects: 5,
     },
     dataKeyMaxEncryptions: v.LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS,
+    publicUrl: v.LATCHKEY_PUBLIC_URL,
+    oauthRefreshSkewMs: v.LATCHKEY_OAUTH_REFRESH_SKEW_SECONDS * 1000,
     masterKeyVariables: {
       NODE_ENV: v.NODE_ENV,
       LATCHKEY_MASTER_KEY: v.LATCHKEY_MASTER_KEY,

@@ -22,6 +22,16 @@ export interface Services {
    * `LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS`, default 2^30 (AES-GCM with random nonces: NIST's bound is 2^32).
    */
   dataKeyMaxEncryptions: number;
+  /** Which database: PostgreSQL serialises token refreshes on the credential's row (oauth/refresh.ts). */
+  databaseKind: 'pglite' | 'postgres';
+  /** OAuth2 connections (oauth/): where browsers come back to, and how early tokens are renewed. */
+  oauth: OAuthSettings;
+}
+
+export interface OAuthSettings {
+  /** LATCHKEY_PUBLIC_URL, or (set once the server listens) its own address. */
+  publicUrl: string;
+  refreshSkewMs: number;
 }
 
 /** The signed-in user a domain operation acts for. */

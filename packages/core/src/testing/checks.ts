@@ -3,12 +3,13 @@
  * well). `describeIntegrationConformance` turns them into vitest tests; keeping them free of vitest lets the
  * suite's own tests prove that each check catches what it is meant to catch.
  */
-import type {
-  ActionResult,
-  CredentialTypeDefinition,
-  IntegrationDefinition,
-  RequestContext,
-  TestOutcome,
+import {
+  type ActionResult,
+  applyCredential,
+  type CredentialTypeDefinition,
+  type IntegrationDefinition,
+  type RequestContext,
+  type TestOutcome,
 } from '../contract.js';
 import type { HttpResponse, OutgoingRequest } from '../http.js';
 import { joinUrl } from '../http.js';
@@ -231,7 +232,7 @@ export function authenticateProblems(
   const ctx: RequestContext = { baseUrl: baseUrlResolver(plugin, 'configured') };
   let result: OutgoingRequest;
   try {
-    result = credential.definition.authenticate(credential.values, original, ctx);
+    result = applyCredential(credential.definition, credential.values, original, ctx);
   } catch (error) {
     return [
       `authenticate threw (${describeError(error)}); it must return a new request and leave the one it is given as it was`,
@@ -281,7 +282,7 @@ export function testRequestProblems(plugin: IntegrationDefinition, credential: S
     const ctx: RequestContext = { baseUrl: baseUrlResolver(plugin, mode) };
     try {
       const request = test.request({ ...credential.publicFields }, ctx);
-      const sent = credential.definition.authenticate(credential.values, request, ctx);
+      const sent = applyCredential(credential.definition, credential.values, request, ctx);
       const problem = urlProblem(plugin, mode, sent.url, 'the test request');
       if (problem) problems.push(problem);
     } catch (error) {
@@ -300,7 +301,8 @@ export function testOutcomeProblems(plugin: IntegrationDefinition, credential: S
   for (const status of [...ECHO_STATUSES, 404, 429, 500]) {
     let outcome: TestOutcome;
     try {
-      const request = credential.definition.authenticate(
+      const request = applyCredential(
+        credential.definition,
         credential.values,
         test.request({ ...credential.publicFields }, ctx),
         ctx,
@@ -349,7 +351,7 @@ export async function runAction(
       credential: { type: credential.definition.type, publicFields: { ...credential.publicFields } },
       baseUrl,
       send: async (request) => {
-        const authenticated = credential.definition.authenticate(credential.values, request, { baseUrl });
+        const authenticated = applyCredential(credential.definition, credential.values, request, { baseUrl });
         sent.push(authenticated);
         return respond(authenticated);
       },

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import type { CredentialTypeDefinition, IntegrationDefinition } from '../contract.js';
+import { OAUTH2_TOKEN_FIELDS } from '../oauth2.js';
 import { createRegistry, type Registry } from '../registry.js';
 import {
   acceptedProblems,
@@ -103,6 +104,11 @@ function prepare(plugin: IntegrationDefinition, options: ConformanceOptions): Pr
   };
 }
 
+/** Tokens as the server would hold them for a connection of this type: obviously fake. */
+function fakeOAuth2Tokens(type: string): Record<string, string> {
+  return { [OAUTH2_TOKEN_FIELDS.accessToken]: `fake-access-token-for-${type}` };
+}
+
 /** A valid sample, validated by the registry and split into what `authenticate` and the action see. */
 function sampleCredential(
   registry: Registry,
@@ -115,7 +121,11 @@ function sampleCredential(
       `the sample of ${definition.type} is not valid: ${result.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
   }
-  const { publicFields, secretFields } = result.value;
+  const { publicFields } = result.value;
+  // An OAuth2 type's access token is not a form field: the server holds it beside the client secret.
+  const secretFields = definition.oauth2
+    ? { ...result.value.secretFields, ...fakeOAuth2Tokens(definition.type) }
+    : result.value.secretFields;
   return {
     definition,
     values: { ...publicFields, ...secretFields },

@@ -2,8 +2,10 @@ import {
   basicAuthorization,
   bearerAuthorization,
   defineCredentialType,
+  endpointField,
   field,
   isConnectionHeader,
+  oauth2Fields,
   withHeader,
 } from '@latchkey/core';
 
@@ -120,4 +122,44 @@ export const httpQueryAuth = defineCredentialType({
     ...request,
     query: { ...request.query, [credential.paramName]: credential.paramValue },
   }),
+});
+
+const oauth2Endpoints = {
+  authorizationUrl: endpointField('Authorization URL', 'https://auth.example.com/oauth/authorize'),
+  tokenUrl: endpointField('Token URL', 'https://auth.example.com/oauth/token'),
+};
+
+/** The endpoints typed into the form. */
+const endpointsFromForm = (publicFields: Record<string, string>) => ({
+  authorizationUrl: publicFields.authorizationUrl,
+  tokenUrl: publicFields.tokenUrl ?? '',
+});
+
+/**
+ * Any OAuth2 API, connected through its consent screen (authorization code with PKCE). The token endpoint
+ * receives the client secret, so its host must be one of the allowed domains, like every host the access token
+ * is sent to.
+ */
+export const httpOAuth2AuthorizationCode = defineCredentialType({
+  type: 'httpOAuth2AuthorizationCode',
+  displayName: 'OAuth2 (authorization code)',
+  description: 'Connect through the service’s consent screen; the access token is refreshed automatically.',
+  fields: {
+    ...oauth2Fields,
+    authorizationUrl: oauth2Endpoints.authorizationUrl,
+    tokenUrl: oauth2Endpoints.tokenUrl,
+    allowedDomains,
+  },
+  allowedHosts,
+  oauth2: { grant: 'authorizationCode', endpoints: endpointsFromForm },
+});
+
+/** Any OAuth2 API that gives a client its own token (client credentials: no user, no consent screen). */
+export const httpOAuth2ClientCredentials = defineCredentialType({
+  type: 'httpOAuth2ClientCredentials',
+  displayName: 'OAuth2 (client credentials)',
+  description: 'A token for the client itself, fetched when saved and again before it expires.',
+  fields: { ...oauth2Fields, tokenUrl: oauth2Endpoints.tokenUrl, allowedDomains },
+  allowedHosts,
+  oauth2: { grant: 'clientCredentials', endpoints: endpointsFromForm },
 });

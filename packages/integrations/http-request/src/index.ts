@@ -1,14 +1,28 @@
 import { defineIntegration } from '@latchkey/core';
 import { httpRequestParams, sendRequest } from './action.js';
-import { httpBasicAuth, httpBearerToken, httpHeaderAuth, httpQueryAuth } from './credentials.js';
+import {
+  httpBasicAuth,
+  httpBearerToken,
+  httpHeaderAuth,
+  httpOAuth2AuthorizationCode,
+  httpOAuth2ClientCredentials,
+  httpQueryAuth,
+} from './credentials.js';
 
 export const httpRequest = defineIntegration({
   id: 'http-request',
   displayName: 'HTTP Request',
-  description: 'Call any HTTP API with a Bearer token, Basic auth or a custom header.',
+  description: 'Call any HTTP API with a Bearer token, Basic auth, a custom header or an OAuth2 connection.',
   nodeType: 'httpRequest',
   baseUrls: {},
-  credentialTypes: [httpBearerToken, httpBasicAuth, httpHeaderAuth, httpQueryAuth],
+  credentialTypes: [
+    httpBearerToken,
+    httpBasicAuth,
+    httpHeaderAuth,
+    httpQueryAuth,
+    httpOAuth2AuthorizationCode,
+    httpOAuth2ClientCredentials,
+  ],
   params: httpRequestParams,
   destinationParam: 'url',
   action: sendRequest,
@@ -16,4 +30,12 @@ export const httpRequest = defineIntegration({
 
 export default httpRequest;
 export { isForbiddenCredentialHeader } from './credentials.js';
-export { httpBasicAuth, httpBearerToken, httpHeaderAuth, httpQueryAuth, httpRequestParams };
+export {
+  httpBasicAuth,
+  httpBearerToken,
+  httpHeaderAuth,
+  httpOAuth2AuthorizationCode,
+  httpOAuth2ClientCredentials,
+  httpQueryAuth,
+  httpRequestParams,
+};

@@ -12,6 +12,12 @@ export type AuditAction =
   | 'secret.deleted'
   | 'secret.used'
   | 'secret.tested'
+  /** OAuth2 connections: never a token value, only expiry, scopes and error codes. */
+  | 'secret.connected'
+  | 'secret.reconnected'
+  | 'secret.refreshed'
+  | 'secret.refresh_failed'
+  | 'secret.connect_failed'
   /** Written by migration 0006 for each HTTP Request credential it stopped applying (no allowed domains). */
   | 'secret.needs_allowed_domains'
   | 'member.invited'

@@ -173,8 +173,8 @@ const dataKeyUsage: Migration = {
   },
 };
 
-/** Tables whose rows belong to one workspace: row-level security binds each to the transaction's scope. */
-export const WORKSPACE_SCOPED_TABLES = [
+/** The workspace-scoped tables of migration 0005 (later migrations add theirs with their own policies). */
+const SCOPED_TABLES_0005 = [
   'workspaces',
   'memberships',
   'invites',
@@ -185,7 +185,10 @@ export const WORKSPACE_SCOPED_TABLES = [
   'audit_events',
 ] as const;
 
-const APP_TABLES = [...WORKSPACE_SCOPED_TABLES, 'users', 'sessions', 'sign_in_attempts'];
+/** Tables whose rows belong to one workspace: row-level security binds each to the transaction's scope. */
+export const WORKSPACE_SCOPED_TABLES = [...SCOPED_TABLES_0005, 'oauth_states'] as const;
+
+const APP_TABLES = [...SCOPED_TABLES_0005, 'users', 'sessions', 'sign_in_attempts'];
 
 /**
  * Row-level security (db/scope.ts, docs/security.md): the application role `latchkey_app`, its grants, and one
@@ -211,8 +214,8 @@ const rowLevelSecurity: Migration = {
       `grant usage, select on sequence audit_events_seq_seq to ${APP_ROLE}`,
       // Start-up checks that migrations are current without the owner's connection.
       `grant select on kysely_migration to ${APP_ROLE}`,
-      ...WORKSPACE_SCOPED_TABLES.map((table) => `alter table ${table} enable row level security`),
-      ...WORKSPACE_SCOPED_TABLES.filter((t) => t !== 'workspaces' && t !== 'memberships').map(
+      ...SCOPED_TABLES_0005.map((table) => `alter table ${table} enable row level security`),
+      ...SCOPED_TABLES_0005.filter((t) => t !== 'workspaces' && t !== 'memberships').map(
         (table) =>
           `create policy workspace_scope on ${table} using (workspace_id = ${ws}) with check (workspace_id = ${ws})`,
       ),
@@ -325,6 +328,59 @@ const hardening: Migration = {
   },
 };
 
+/**
+ * OAuth2 connections (docs/integrations.md): a secret of an OAuth2 type keeps its tokens in its own envelope,
+ * beside the client secret, so key rotation, deletion and every other rule hold for it unchanged. The columns
+ * say what may be shown (status, account, scopes, expiry) and count the refreshes (`token_generation`: a
+ * refresh writes only over the generation it read, so a rotating refresh token is spent once). `oauth_states`
+ * holds each consent in flight: the state's hash, who asked, and the PKCE verifier (encrypted).
+ */
+const oauth2Connections: Migration = {
+  async up(db: Kysely<unknown>) {
+    const ws = `current_setting('latchkey.workspace_id', true)`;
+    await runScript(
+      db,
+      `
+      alter table secrets add column kind text not null default 'static' check (kind in ('static', 'oauth2'));
+      alter table secrets add column connection_status text
+        check (connection_status in ('pending', 'connected', 'needs-reconnect'));
+      alter table secrets add column connection_account text;
+      alter table secrets add column connection_scopes text;
+      alter table secrets add column token_expires_at timestamptz(3);
+      alter table secrets add column token_refreshed_at timestamptz(3);
+      alter table secrets add column token_generation integer not null default 0;
+      create table oauth_states (
+        state_hash text primary key,
+        workspace_id text not null references workspaces(id) on delete cascade,
+        secret_id text not null references secrets(id) on delete cascade,
+        user_id text not null references users(id) on delete cascade,
+        verifier bytea not null,
+        key_version integer not null,
+        created_at timestamptz(3) not null default now(),
+        expires_at timestamptz(3) not null
+      );
+      create index oauth_states_secret_idx on oauth_states(secret_id);
+      create index oauth_states_expires_idx on oauth_states(expires_at);
+      grant select, insert, update, delete on oauth_states to ${APP_ROLE};
+      alter table oauth_states enable row level security;
+      create policy workspace_scope on oauth_states using (workspace_id = ${ws}) with check (workspace_id = ${ws})
+      `,
+    );
+    // The callback names only the state: the workspace it belongs to, to scope the statements that follow.
+    await sql
+      .raw(
+        `do $$ begin
+           execute format($f$create function latchkey_oauth_state_workspace(p_state_hash text) returns text
+             language sql stable security definer set search_path = %I, pg_catalog
+             as 'select workspace_id from oauth_states where state_hash = p_state_hash'$f$, current_schema());
+           execute format('revoke execute on function %I.latchkey_oauth_state_workspace(text) from public', current_schema());
+           execute format('grant execute on function %I.latchkey_oauth_state_workspace(text) to ${APP_ROLE}', current_schema());
+         end $$`,
+      )
+      .execute(db);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_tests': credentialTests,
@@ -334,6 +390,7 @@ export const migrations: Record<string, Migration> = {
   '0006_http_allowed_domains': httpAllowedDomains,
   '0007_envelope_public_fields': envelopePublicFields,
   '0010_hardening': hardening,
+  '0011_oauth2_connections': oauth2Connections,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

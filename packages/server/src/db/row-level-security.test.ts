@@ -9,6 +9,7 @@ import { createSecret, workflowWithNodes } from '../testing/fixtures.js';
 import {
   createTestApp,
   ensureTestLoginRole,
+  OAUTH2_FAKE_DATA,
   TEST_LOGIN_ROLE,
   TEST_SCRYPT,
   type TestApp,
@@ -48,7 +49,14 @@ async function populated(label: string) {
     email: `${label.toLowerCase()}-pending@example.test`,
     role: 'member',
   });
-  return { ...team, secret, workflow };
+  // A consent in flight (oauth_states): connecting sends nothing anywhere until the callback.
+  const connection = await team.owner.caller.secrets.connect({
+    workspaceId: team.workspaceId,
+    credentialType: 'httpOAuth2AuthorizationCode',
+    name: `${label} connection`,
+    data: OAUTH2_FAKE_DATA.httpOAuth2AuthorizationCode,
+  });
+  return { ...team, secret, workflow, connectionId: connection.secretId };
 }
 
 beforeAll(async () => {
@@ -217,7 +225,7 @@ describe('the request scope and the owner-rights functions (issue 12, item 5)', 
       .input(z.object({ workspaceId: z.string().optional(), workflowId: z.string().optional() }))
       .query(async ({ ctx }) => {
         const { rows } = await sql<{ id: string }>`select id from secrets`.execute(ctx.svc.db);
-        return { workspaceId: currentDbScope()?.workspaceId, secretIds: rows.map((r) => r.id) };
+        return { workspaceId: currentDbScope()?.workspaceId, secretIds: rows.map((r) => r.id).sort() };
       });
   const probeRouter = router({
     user: probe(authedProcedure),
@@ -251,7 +259,7 @@ describe('the request scope and the owner-rights functions (issue 12, item 5)', 
     for (const input of [{ workspaceId: b.workspaceId }, { workflowId: b.workflow.id }]) {
       expect(await member(input), JSON.stringify(input)).toEqual({
         workspaceId: b.workspaceId,
-        secretIds: [b.secret.id],
+        secretIds: [b.secret.id, b.connectionId].sort(),
       });
     }
     expect(await member({})).toEqual({ workspaceId: undefined, secretIds: [] });
@@ -274,6 +282,7 @@ describe('the request scope and the owner-rights functions (issue 12, item 5)', 
     'latchkey_invite_workspace(text)',
     'latchkey_workflow_workspace(text, text)',
     'latchkey_member_workspace(text, text)',
+    'latchkey_oauth_state_workspace(text)',
   ];
   const OUTSIDER = 'latchkey_test_fn_outsider';
 
@@ -316,6 +325,7 @@ describe('the request scope and the owner-rights functions (issue 12, item 5)', 
       sql`select latchkey_invite_workspace('no-such-hash')`,
       sql`select latchkey_workflow_workspace(${b.workflow.id}, ${b.owner.user.id})`,
       sql`select latchkey_member_workspace(${b.workspaceId}, ${b.owner.user.id})`,
+      sql`select latchkey_oauth_state_workspace('no-such-hash')`,
     ];
     for (const call of calls) {
       const error = await app.owner

@@ -83,6 +83,30 @@ export interface SecretsTable {
   last_test_ok: boolean | null;
   last_test_message: string | null;
   last_tested_at: Timestamp | null;
+  /** `oauth2`: an OAuth2 connection; its tokens are in the envelope beside the client secret. */
+  kind: ColumnType<'static' | 'oauth2', 'static' | 'oauth2' | undefined, 'static' | 'oauth2'>;
+  connection_status: 'pending' | 'connected' | 'needs-reconnect' | null;
+  /** "Connected as …": what the type reads from the token answer. Not secret. */
+  connection_account: string | null;
+  connection_scopes: string | null;
+  token_expires_at: Timestamp | null;
+  token_refreshed_at: Timestamp | null;
+  /** Counts token writes: a refresh writes only over the generation it read (oauth/connections.ts). */
+  token_generation: ColumnType<number, number | undefined, number>;
+}
+
+/** A consent in flight (oauth/connections.ts): one use, for the user who started it, for ten minutes. */
+export interface OAuthStatesTable {
+  /** SHA-256 of the state sent to the provider. */
+  state_hash: string;
+  workspace_id: string;
+  secret_id: string;
+  user_id: string;
+  /** The PKCE code verifier, in an envelope under the workspace's data key. */
+  verifier: Buffer;
+  key_version: number;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
 }
 
 export interface WorkflowsTable {
@@ -132,4 +156,5 @@ export interface Database {
   workflows: WorkflowsTable;
   workflow_nodes: WorkflowNodesTable;
   audit_events: AuditEventsTable;
+  oauth_states: OAuthStatesTable;
 }

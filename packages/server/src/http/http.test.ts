@@ -417,7 +417,13 @@ describe('the Secrets API through @trpc/client', () => {
 
     const selectable = await client.trpc.secrets.selectable.query({ workspaceId, nodeType: 'mailgun' });
     expect(selectable).toEqual([
-      { id: created.id, name: 'Transactional mail', credentialType: 'mailgunApiKey', allowedHosts: null },
+      {
+        id: created.id,
+        name: 'Transactional mail',
+        credentialType: 'mailgunApiKey',
+        allowedHosts: null,
+        kind: 'static',
+      },
     ]);
     expect(await client.trpc.secrets.selectable.query({ workspaceId, nodeType: 'sendgrid' })).toEqual([]);
 

@@ -18,6 +18,7 @@ import {
   type SignUpLimits,
 } from '../identity/rate-limit.js';
 import { RetryLaterError } from '../identity/retry-later.js';
+import { completeConsent } from '../oauth/connections.js';
 import type { Services } from '../services.js';
 import { type AppRouter, appRouter } from '../trpc/router.js';
 import { createContextFactory, isSecureRequest, sessionTokenOf } from '../trpc/trpc.js';
@@ -260,6 +261,21 @@ export async function buildHttpServer(
         .send(Readable.from(lines));
     },
   );
+
+  // OAuth2 consent comes back here (oauth/connections.ts): the browser is sent on to the Integrations page with
+  // what happened — never a token, code or state in the URL it lands on.
+  app.get('/oauth/callback', async (request, reply) => {
+    reply.header('Cache-Control', 'no-store');
+    const token = sessionTokenOf(request, secureCookies);
+    const caller = token ? await callerForSession(svc, token) : undefined;
+    const query = new URLSearchParams(request.url.split('?')[1] ?? '');
+    const outcome = await completeConsent(svc, caller?.user.id ?? null, query);
+    const page = outcome.workspaceId ? `/w/${encodeURIComponent(outcome.workspaceId)}/integrations` : '/';
+    const result = outcome.ok
+      ? `connected=${encodeURIComponent(outcome.secretId)}`
+      : `oauthError=${encodeURIComponent(!caller && outcome.error === 'wrong_user' ? 'signed_out' : outcome.error)}`;
+    return reply.redirect(`${page}?${result}`, 302);
+  });
 
   await app.register(fastifyTRPCPlugin, {
     prefix: '/trpc',

@@ -27,6 +27,12 @@ export interface ResolvedCredential {
   secretId: string;
   secretName: string;
   credential: DecryptedCredential;
+  /** An OAuth2 connection's state: whether it may be used, when its token expires, which write it is. */
+  connection?: {
+    status: 'pending' | 'connected' | 'needs-reconnect';
+    expiresAt: Date | null;
+    generation: number;
+  };
 }
 
 /** Why a secret could not be resolved: it is gone, or its credential type is not one the node type accepts. */
@@ -38,30 +44,34 @@ type Unresolved = 'deleted' | 'not accepted';
  * unwrapped (a second read of `workspace_keys` only the first time a workspace key version is met).
  * The secret must be in the workspace and of a type `nodeType` accepts; plaintext lives only in memory.
  */
-async function resolveSecret(
+/** A secret's row as the runner reads it: its envelope, and (OAuth2) the state of its connection. */
+export interface SecretEnvelopeRow {
+  id: string;
+  name: string;
+  credential_type: string;
+  public_fields: Record<string, string>;
+  ciphertext: Uint8Array;
+  key_version: number;
+  kind: 'static' | 'oauth2';
+  connection_status: 'pending' | 'connected' | 'needs-reconnect' | null;
+  token_expires_at: Date | string | null;
+  token_generation: number;
+}
+
+/** The columns of `SecretEnvelopeRow`, for the statements that read one. */
+export const ENVELOPE_COLUMNS = sql.raw(
+  'id, name, credential_type, public_fields, ciphertext, key_version, kind, connection_status, token_expires_at, token_generation',
+);
+
+/**
+ * Decrypts a secret's envelope. Its data key comes from this instance's memory once unwrapped (a read of
+ * `workspace_keys`, in the workspace's scope, only the first time a key version is met).
+ */
+export async function decryptSecretRow(
   svc: Services,
   workspaceId: string,
-  secretId: string,
-  nodeType: string,
-): Promise<ResolvedCredential | Unresolved> {
-  // The secret alone, by primary key: its data key usually comes from memory (see WorkspaceKeys.forVersion).
-  // The function sets the row-level-security scope itself, in the same statement (migration 0005), so the
-  // hot path stays one round trip whatever scope the connection holds (scopeIndependent: nothing to change).
-  const { rows } = await scopeIndependent(() =>
-    sql<{
-      id: string;
-      name: string;
-      credential_type: string;
-      public_fields: Record<string, string>;
-      ciphertext: Uint8Array;
-      key_version: number;
-    }>`select id, name, credential_type, public_fields, ciphertext, key_version
-       from latchkey_resolve_secret(${workspaceId}, ${secretId})`.execute(svc.db),
-  );
-  const row = rows[0];
-  if (!row) return 'deleted';
-  if (!svc.registry.accepts(nodeType, row.credential_type)) return 'not accepted';
-  // Usually from memory; the first time, one read of the workspace's key, in the workspace's scope.
+  row: SecretEnvelopeRow,
+): Promise<ResolvedCredential> {
   const dataKey = await withDbScope({ workspaceId }, () =>
     svc.keys.forVersion(svc.db, workspaceId, row.key_version),
   );
@@ -81,7 +91,40 @@ async function resolveSecret(
     secretId: row.id,
     secretName: row.name,
     credential: new DecryptedCredential(row.credential_type, row.public_fields, secretFields),
+    ...(row.kind === 'oauth2'
+      ? {
+          connection: {
+            status: row.connection_status ?? 'pending',
+            expiresAt: row.token_expires_at === null ? null : new Date(row.token_expires_at),
+            generation: row.token_generation,
+          },
+        }
+      : {}),
   };
+}
+
+/**
+ * Resolves a secret's credential with ONE primary-key read of the secret, fresh on every use: a secret deleted
+ * on any server instance is gone for the very next run. Its data key usually comes from memory
+ * (`decryptSecretRow`). The secret must be in the workspace and of a type `nodeType` accepts; plaintext lives
+ * only in memory.
+ */
+async function resolveSecret(
+  svc: Services,
+  workspaceId: string,
+  secretId: string,
+  nodeType: string,
+): Promise<ResolvedCredential | Unresolved> {
+  // The function sets the row-level-security scope itself, in the same statement (migration 0005), so the
+  // hot path stays one round trip whatever scope the connection holds (scopeIndependent: nothing to change).
+  const { rows } = await scopeIndependent(() =>
+    sql<SecretEnvelopeRow>`select ${ENVELOPE_COLUMNS}
+       from latchkey_resolve_secret(${workspaceId}, ${secretId})`.execute(svc.db),
+  );
+  const row = rows[0];
+  if (!row) return 'deleted';
+  if (!svc.registry.accepts(nodeType, row.credential_type)) return 'not accepted';
+  return decryptSecretRow(svc, workspaceId, row);
 }
 
 /**

@@ -1,9 +1,10 @@
 import {
+  applyCredential,
   type CredentialTypeDefinition,
-  credentialDestinations,
   credentialSubject,
-  destinationRefusal,
+  type HttpResponse,
   type IntegrationDefinition,
+  type OAuth2Declaration,
   type OutgoingRequest,
   type RequestContext,
 } from '@latchkey/core';
@@ -11,7 +12,9 @@ import { membershipOf } from '../access/membership.js';
 import { recordAudit } from '../audit/audit.js';
 import { DecryptionError } from '../crypto/index.js';
 import { InvalidInputError, issuesUnder, NotFoundError } from '../errors.js';
+import { connectionProblem, readyToUse, refreshConnection } from '../oauth/refresh.js';
 import type { Actor, Services } from '../services.js';
+import { CredentialDestinationError, destinationCheck, outboundOptions } from './destinations.js';
 import { OutboundRefusedError } from './outbound-guard.js';
 import { type CredentialApplier, OutboundError, sendOutbound } from './outbound-http.js';
 import { DecryptedCredential, scrubResponse, scrubSecrets } from './redaction.js';
@@ -21,7 +24,7 @@ import {
   resolveNodeCredential,
   resolveSecretCredential,
 } from './resolve-credential.js';
-import { baseUrlFor, isListedInOutboundAllow, trustedOrigins } from './settings.js';
+import { baseUrlFor } from './settings.js';
 
 export interface NodeRunResult {
   nodeId: string;
@@ -36,15 +39,9 @@ function requestContext(svc: Services, integration: IntegrationDefinition): Requ
   return { baseUrl: (variant) => baseUrlFor(svc.runnerSettings, integration, variant) };
 }
 
-/** A credential kept from a host: not one it lists, or it lists none yet. The message says which and why. */
-export class CredentialDestinationError extends Error {
-  override name = 'CredentialDestinationError';
-}
-
 /**
- * The credential, applied by its type's `authenticate`, only where it may go: to a host its type's list allows
- * (default deny: a type with `allowedHosts` and an empty list goes nowhere), and over plain http:// only to a
- * host `LATCHKEY_OUTBOUND_ALLOW` lists. Checked on every request it is applied to, redirects included.
+ * The credential, applied the way its type says (`applyCredential`: a static type's `authenticate`, an OAuth2
+ * type's access token), only where it may go (`destinationCheck`).
  */
 function credentialApplier(
   svc: Services,
@@ -53,34 +50,9 @@ function credentialApplier(
   credential: DecryptedCredential,
   subject: string,
 ): CredentialApplier {
-  const destinations = credentialDestinations(definition, credential.publicFields as Record<string, string>);
-  return (request: OutgoingRequest) => {
-    const authenticated = definition.authenticate(
-      credential.fields(),
-      request,
-      requestContext(svc, integration),
-    );
-    // The URL as it will be sent: some credentials supply it (a Slack webhook is its own URL).
-    let url: URL;
-    try {
-      url = new URL(authenticated.url);
-    } catch {
-      throw new OutboundError('the request URL is not valid');
-    }
-    const refusal = destinationRefusal(subject, destinations, url.hostname);
-    if (refusal) throw new CredentialDestinationError(refusal);
-    if (url.protocol === 'http:' && !isListedInOutboundAllow(svc.runnerSettings.policy, url.hostname)) {
-      throw new OutboundRefusedError(
-        `${subject} is never sent over plain http:// (${url.host} is not in LATCHKEY_OUTBOUND_ALLOW): use https://`,
-      );
-    }
-    return authenticated;
-  };
-}
-
-function outboundOptions(svc: Services, integration: IntegrationDefinition) {
-  const trusted = trustedOrigins(svc.runnerSettings, integration);
-  return { ...svc.runnerSettings, guard: (url: URL) => !trusted.has(url.origin) };
+  const check = destinationCheck(svc, definition, credential.publicFields, subject);
+  return (request: OutgoingRequest) =>
+    check(applyCredential(definition, credential.fields(), request, requestContext(svc, integration)));
 }
 
 const UNDECRYPTABLE =
@@ -173,32 +145,49 @@ async function runNode(
   }
 
   let secretValues: readonly string[] = [];
+  let connectionName: string | undefined;
   try {
-    const resolved = await resolveNodeCredential(svc, workflow.workspaceId, node, integration);
-    const { credential } = resolved;
-    secretValues = credential.secretValues;
-    const definition = svc.registry.credentialType(credential.credentialType)?.definition;
+    let resolved = await resolveNodeCredential(svc, workflow.workspaceId, node, integration);
+    connectionName = `${integration.displayName} connection '${resolved.secretName}'`;
+    secretValues = resolved.credential.secretValues;
+    resolved = await readyToUse(svc, workflow.workspaceId, resolved);
+    const definition = svc.registry.credentialType(resolved.credential.credentialType)?.definition;
     if (!definition)
       throw new CredentialUnavailableError(
         `Node '${node.name}' uses a credential type that is not installed`,
       );
-    const apply = credentialApplier(
-      svc,
-      integration,
-      definition,
-      credential,
-      credentialSubject(resolved.secretName),
-    );
+    const subject = credentialSubject(resolved.secretName);
     const options = outboundOptions(svc, integration);
+    // Every value this run has held (a refreshed token besides the old one) is scrubbed from what it shows.
+    const seen = new Set(secretValues);
+    const use = (current: typeof resolved) => {
+      for (const value of current.credential.secretValues) seen.add(value);
+      secretValues = [...seen];
+      return credentialApplier(svc, integration, definition, current.credential, subject);
+    };
+    let apply = use(resolved);
+    const firstUse = resolved;
+    const send = async (request: OutgoingRequest) => {
+      let response = await sendOutbound(request, apply, options);
+      // The service rejected the access token: one refresh (shared with concurrent runs), one retry.
+      if (definition.oauth2 && resolved === firstUse && isTokenRejected(definition.oauth2, response)) {
+        resolved = await refreshConnection(svc, workflow.workspaceId, resolved);
+        apply = use(resolved);
+        response = await sendOutbound(request, apply, options);
+      }
+      // The plugin reads the response only after every secret value was removed from it.
+      return scrubResponse(response, secretValues);
+    };
     let outcome: { ok: boolean; summary: string };
     try {
       outcome = await integration.action({
         params: params.value,
-        credential: { type: credential.credentialType, publicFields: { ...credential.publicFields } },
+        credential: {
+          type: resolved.credential.credentialType,
+          publicFields: { ...resolved.credential.publicFields },
+        },
         baseUrl: (variant) => baseUrlFor(svc.runnerSettings, integration, variant),
-        // The plugin reads the response only after every secret value was removed from it.
-        send: async (request) =>
-          scrubResponse(await sendOutbound(request, apply, options), credential.secretValues),
+        send,
       });
     } finally {
       await recordCredentialUse(svc, actor, workflow.workspaceId, {
@@ -211,8 +200,15 @@ async function runNode(
     const summary = scrubSecrets(outcome.summary, secretValues);
     return done(outcome.ok ? { ok: true, summary } : { ok: false, error: `Node '${node.name}': ${summary}` });
   } catch (error) {
+    const problem = connectionName && connectionProblem(error, connectionName);
+    if (problem) return done({ ok: false, error: `Node '${node.name}' ${problem}.` });
     return done({ ok: false, error: describeFailure(error, secretValues, `Node '${node.name}'`) });
   }
+}
+
+/** HTTP 401, or the OAuth2 type's own "this token is no longer good" answer. */
+function isTokenRejected(declaration: OAuth2Declaration, response: HttpResponse): boolean {
+  return response.status === 401 || declaration.isTokenRejected?.(response) === true;
 }
 
 /**
@@ -315,11 +311,14 @@ export async function testCredential(
       });
       // Deleted since the read above: as if it never existed.
       if (!resolved) throw new NotFoundError('Secret');
-      outcome = await runCredentialTest(svc, resolved.credential, credentialSubject(secret.name));
+      const ready = await readyToUse(svc, input.workspaceId, resolved);
+      outcome = await runCredentialTest(svc, ready.credential, credentialSubject(secret.name));
     } catch (error) {
+      const problem = connectionProblem(error, 'connection');
+      if (problem) outcome = { ok: false, message: `This credential ${problem}` };
       // Undecryptable: a failed test the list should show.
-      if (!(error instanceof DecryptionError)) throw error;
-      outcome = { ok: false, message: UNDECRYPTABLE };
+      else if (error instanceof DecryptionError) outcome = { ok: false, message: UNDECRYPTABLE };
+      else throw error;
     }
     await recordCredentialUse(
       svc,
@@ -334,6 +333,9 @@ export async function testCredential(
   if (!result.ok) {
     throw new InvalidInputError(issuesUnder('data', 'credentialType', result.issues));
   }
+  // An OAuth2 connection has a token only once it is connected (or, client credentials, saved).
+  if (svc.registry.credentialType(input.credentialType)?.definition.oauth2)
+    return { ok: false, message: 'An OAuth2 connection is checked when it connects: save or connect it' };
   const credential = new DecryptedCredential(
     input.credentialType,
     result.value.publicFields,

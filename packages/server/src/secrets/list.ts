@@ -18,6 +18,8 @@ export interface ListSecretsInput {
   workspaceId: string;
   nodeType?: string | undefined;
   integrationId?: string | undefined;
+  /** Static secrets (Secrets & API Keys) or OAuth2 connections (Integrations). */
+  kind?: 'static' | 'oauth2' | undefined;
   createdBy?: string | undefined;
   search?: string | undefined;
   cursor?: string | undefined;
@@ -41,6 +43,7 @@ export async function listSecrets(
   if (input.createdBy) filters.push(sql`and s.created_by = ${input.createdBy}`);
   if (input.nodeType) filters.push(sql`and ${servesNodeType(svc.registry, input.nodeType)}`);
   if (input.integrationId) filters.push(sql`and s.integration_id = ${input.integrationId}`);
+  if (input.kind) filters.push(sql`and s.kind = ${input.kind}`);
   if (input.search) {
     const pattern = `%${input.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     filters.push(sql`and s.name ilike ${pattern}`);
@@ -91,6 +94,9 @@ export interface SelectableSecret {
    * picker: `null` when its type does not restrict hosts; empty when it needs allowed domains first.
    */
   allowedHosts: string[] | null;
+  /** For the picker's groups: pasted keys, and OAuth2 connections with their status. */
+  kind: 'static' | 'oauth2';
+  connectionStatus?: 'pending' | 'connected' | 'needs-reconnect';
 }
 
 export async function selectableSecrets(
@@ -104,11 +110,13 @@ export async function selectableSecrets(
     name: string | null;
     credential_type: string | null;
     public_fields: Record<string, string> | null;
+    kind: 'static' | 'oauth2' | null;
+    connection_status: SelectableSecret['connectionStatus'] | null;
   }>`
     with ${membershipCte(input.workspaceId, actor.userId)}
-    select p.id, p.name, p.credential_type, p.public_fields from me
+    select p.id, p.name, p.credential_type, p.public_fields, p.kind, p.connection_status from me
     left join lateral (
-      select s.id, s.name, s.credential_type, s.public_fields from secrets s
+      select s.id, s.name, s.credential_type, s.public_fields, s.kind, s.connection_status from secrets s
       where s.workspace_id = me.workspace_id and ${servesNodeType(svc.registry, input.nodeType)}
       order by s.name, s.id
     ) p on true
@@ -125,6 +133,8 @@ export async function selectableSecrets(
             name: r.name as string,
             credentialType: r.credential_type,
             allowedHosts: destinationsOf(svc.registry, r.credential_type, r.public_fields ?? {}),
+            kind: r.kind ?? 'static',
+            ...(r.connection_status ? { connectionStatus: r.connection_status } : {}),
           },
         ],
   );

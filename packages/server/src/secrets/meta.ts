@@ -19,6 +19,20 @@ export interface SecretMeta {
    * required): it is sent nowhere until its creator, an owner or an admin adds allowed domains.
    */
   needsAllowedDomains: boolean;
+  /** `oauth2`: a connection made through its service (the Integrations settings page); `static`: a pasted key. */
+  kind: 'static' | 'oauth2';
+  /** An OAuth2 connection's state, never its tokens. */
+  connection?: OAuth2ConnectionMeta;
+}
+
+export interface OAuth2ConnectionMeta {
+  status: 'connected' | 'pending' | 'needs-reconnect';
+  /** "Connected as …", when the type can tell. */
+  account?: string;
+  scopes?: string;
+  /** When the current access token expires, when the service said. */
+  expiresAt?: string;
+  lastRefreshAt?: string;
 }
 
 export interface AffectedNode {
@@ -46,6 +60,12 @@ const metaColumns = [
   's.last_test_ok',
   's.last_test_message',
   's.last_tested_at',
+  's.kind',
+  's.connection_status',
+  's.connection_account',
+  's.connection_scopes',
+  's.token_expires_at',
+  's.token_refreshed_at',
 ] as const;
 
 export type MetaRow = {
@@ -64,7 +84,23 @@ export type MetaRow = {
   last_test_ok: boolean | null;
   last_test_message: string | null;
   last_tested_at: Date | null;
+  kind: 'static' | 'oauth2';
+  connection_status: OAuth2ConnectionMeta['status'] | null;
+  connection_account: string | null;
+  connection_scopes: string | null;
+  token_expires_at: Date | null;
+  token_refreshed_at: Date | null;
 };
+
+function connectionMeta(row: MetaRow): OAuth2ConnectionMeta {
+  return {
+    status: row.connection_status ?? 'pending',
+    ...(row.connection_account ? { account: row.connection_account } : {}),
+    ...(row.connection_scopes ? { scopes: row.connection_scopes } : {}),
+    ...(row.token_expires_at ? { expiresAt: iso(row.token_expires_at) as string } : {}),
+    ...(row.token_refreshed_at ? { lastRefreshAt: iso(row.token_refreshed_at) as string } : {}),
+  };
+}
 
 /**
  * Where a credential of this type and these public fields may be sent (`null`: its type does not restrict
@@ -101,6 +137,8 @@ export function toMeta(registry: Registry, row: MetaRow): SecretMeta {
             testedAt: iso(row.last_tested_at) as string,
           },
     needsAllowedDomains: destinationsOf(registry, row.credential_type, row.public_fields)?.length === 0,
+    kind: row.kind,
+    ...(row.kind === 'oauth2' ? { connection: connectionMeta(row) } : {}),
   };
 }
 

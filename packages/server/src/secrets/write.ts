@@ -13,6 +13,7 @@ import {
 import { newId } from '../identity/tokens.js';
 import { countEncryption, KEY_EXHAUSTED, withinDataKeyLimit } from '../keys/key-usage.js';
 import type { ActiveDataKey } from '../keys/workspace-keys.js';
+import { firstClientCredentialsToken, type StoredToken } from '../oauth/tokens.js';
 import type { Actor, Services } from '../services.js';
 import {
   GATE_RESULT,
@@ -31,7 +32,7 @@ function validOrThrow(svc: Services, credentialType: string, data: unknown): Val
 }
 
 /** `validOrThrow` for a caller not known to be a member: a stranger learns "not found", not what is invalid. */
-async function validCredential(
+export async function validCredential(
   svc: Services,
   actor: Actor,
   workspaceId: string,
@@ -53,7 +54,7 @@ type CountedKey = Parameters<typeof countEncryption>[1];
  * ciphertext and the key to count it against; while the key is at its limit (the write stored nothing), again
  * with the next data key (`withinDataKeyLimit`).
  */
-function encryptedWrite<T>(
+export function encryptedWrite<T>(
   svc: Services,
   secret: { workspaceId: string; secretId: string; credentialType: string },
   valid: ValidCredential,
@@ -96,6 +97,40 @@ export async function createSecret(
   input: { workspaceId: string; credentialType: string; name: string; data: unknown },
 ): Promise<SecretMeta> {
   const valid = await validCredential(svc, actor, input.workspaceId, input.credentialType, input.data);
+  const oauth2 = svc.registry.credentialType(input.credentialType)?.definition.oauth2;
+  if (oauth2?.grant === 'authorizationCode') {
+    throw new InvalidInputError([
+      {
+        path: ['credentialType'],
+        message:
+          'This credential type is connected through its service’s consent screen: use Connect (secrets.connect)',
+      },
+    ]);
+  }
+  // A client-credentials type fetches its first token now: a client the service refuses is not saved.
+  const connection = oauth2 ? await firstClientCredentialsToken(svc, actor, input, valid) : undefined;
+  return insertSecret(svc, actor, input, valid, connection);
+}
+
+/** What a new OAuth2 secret starts with: its status, and (client credentials) its first token. */
+export interface NewConnection extends StoredToken {
+  status: 'pending' | 'connected';
+}
+
+/**
+ * Inserts a validated secret (static, or an OAuth2 connection with `connection`); see `createSecret`. Returns
+ * its metadata.
+ */
+export async function insertSecret(
+  svc: Services,
+  actor: Actor,
+  input: { workspaceId: string; credentialType: string; name: string },
+  credential: ValidCredential,
+  connection?: NewConnection,
+): Promise<SecretMeta> {
+  const valid = connection
+    ? { ...credential, secretFields: { ...credential.secretFields, ...connection.tokenFields } }
+    : credential;
   const first = await svc.keys.newestForWrite(svc.db, input.workspaceId);
   const id = newId();
   const binding = { workspaceId: input.workspaceId, secretId: id, credentialType: input.credentialType };
@@ -113,10 +148,14 @@ export async function createSecret(
         ${countEncryption('k', counted, sql`exists (select 1 from me)`)},
         s as (
           insert into secrets (id, workspace_id, name, integration_id, node_type, credential_type, public_fields,
-                               ciphertext, key_version, created_by, updated_at)
+                               ciphertext, key_version, created_by, updated_at, kind, connection_status,
+                               connection_account, connection_scopes, token_expires_at, token_refreshed_at)
           select ${id}, ${input.workspaceId}, ${input.name}, ${valid.integrationId}, ${valid.nodeType},
                  ${input.credentialType}, ${JSON.stringify(valid.publicFields)}::jsonb, ${ciphertext}::bytea,
-                 k.version, me.user_id, now()
+                 k.version, me.user_id, now(), ${connection ? 'oauth2' : 'static'}, ${connection?.status ?? null},
+                 ${connection?.account ?? null}, ${connection?.scopes ?? null},
+                 ${connection?.expiresAt ?? null}::timestamptz,
+                 ${connection?.status === 'connected' ? sql`now()` : sql`null`}
           from me, k
           returning *
         ),
@@ -170,6 +209,16 @@ export async function replaceSecret(
   input: { workspaceId: string; secretId: string; data: unknown },
 ): Promise<SecretMeta> {
   const existing = await manageableSecret(svc, actor, input.workspaceId, input.secretId);
+  // A connection's envelope holds its tokens too: its client settings change by connecting again.
+  if (existing.kind === 'oauth2') {
+    throw new InvalidInputError([
+      {
+        path: ['secretId'],
+        message:
+          'This is an OAuth2 connection: its tokens come from its service. Reconnect it, or delete it and connect a new one with other client settings',
+      },
+    ]);
+  }
   const valid = validOrThrow(svc, existing.credential_type, input.data);
   const first = await svc.keys.active(svc.db, input.workspaceId);
   const binding = {

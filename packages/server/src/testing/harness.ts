@@ -173,13 +173,27 @@ export async function teamWorkspace(svc: Services) {
  */
 export const FAKE_ALLOWED_DOMAINS = '127.0.0.1, api.example.test';
 
-/** Every credential type the server offers and the node type that uses it (from the plugins: a new one is covered). */
+/** OAuth2 endpoints for FAKE_DATA: on an allowed domain that never resolves, so connecting sends nothing. */
+export const FAKE_OAUTH2_ENDPOINTS = {
+  authorizationUrl: 'https://api.example.test/oauth/authorize',
+  tokenUrl: 'https://api.example.test/oauth/token',
+};
+
+/**
+ * Every static credential type the server offers and the node type that uses it (from the plugins: a new one is
+ * covered). OAuth2 types are connected through an authorization server, not created from form data alone:
+ * src/oauth/oauth2.test.ts covers them against a real one (`OAUTH2_CREDENTIAL_TYPES`).
+ */
 export const CREDENTIAL_TYPES: readonly { credentialType: string; nodeType: string }[] = plugins.flatMap(
   (plugin) =>
-    plugin.credentialTypes.map((definition) => ({
-      credentialType: definition.type,
-      nodeType: plugin.nodeType,
-    })),
+    plugin.credentialTypes
+      .filter((definition) => !definition.oauth2)
+      .map((definition) => ({ credentialType: definition.type, nodeType: plugin.nodeType })),
+);
+
+/** The OAuth2 credential types the server offers. */
+export const OAUTH2_CREDENTIAL_TYPES: readonly string[] = plugins.flatMap((plugin) =>
+  plugin.credentialTypes.filter((definition) => definition.oauth2).map((definition) => definition.type),
 );
 
 /**
@@ -187,15 +201,25 @@ export const CREDENTIAL_TYPES: readonly { credentialType: string; nodeType: stri
  * the plugins' own rule, and valid: the conformance suite builds its samples from them), except the allowed
  * domains of the HTTP Request credentials, which name the hosts the tests reach.
  */
-export const FAKE_DATA: Record<string, Record<string, string>> = Object.fromEntries(
-  plugins.flatMap((plugin) =>
-    plugin.credentialTypes.map((definition) => {
-      const { sample, missing } = exampleSample(definition.schema.shape);
-      if (missing.length) throw new Error(`${definition.type} has no example for ${missing.join(', ')}`);
-      return [
-        definition.type,
-        'allowedDomains' in sample ? { ...sample, allowedDomains: FAKE_ALLOWED_DOMAINS } : sample,
-      ];
-    }),
-  ),
-);
+function fakeDataOf(oauth2: boolean): Record<string, Record<string, string>> {
+  return Object.fromEntries(
+    plugins.flatMap((plugin) =>
+      plugin.credentialTypes
+        .filter((definition) => Boolean(definition.oauth2) === oauth2)
+        .map((definition) => {
+          const { sample, missing } = exampleSample(definition.schema.shape);
+          if (missing.length) throw new Error(`${definition.type} has no example for ${missing.join(', ')}`);
+          const local =
+            'allowedDomains' in sample ? { ...sample, allowedDomains: FAKE_ALLOWED_DOMAINS } : sample;
+          // An OAuth2 type's endpoints on an allowed host that never resolves: connecting sends nothing.
+          return [definition.type, 'tokenUrl' in local ? { ...local, ...FAKE_OAUTH2_ENDPOINTS } : local];
+        }),
+    ),
+  );
+}
+
+/** Data of every static credential type (CREDENTIAL_TYPES): what `secrets.create` saves as it is. */
+export const FAKE_DATA = fakeDataOf(false);
+
+/** The form data of every OAuth2 type (OAUTH2_CREDENTIAL_TYPES), for `secrets.connect`. */
+export const OAUTH2_FAKE_DATA = fakeDataOf(true);

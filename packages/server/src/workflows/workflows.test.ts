@@ -278,6 +278,7 @@ describe('selectable secrets', () => {
         name: 'Shared sendgridApiKey',
         credentialType: 'sendgridApiKey',
         allowedHosts: null,
+        kind: 'static',
       },
     ]);
   });

@@ -32,7 +32,13 @@ import { z } from 'zod';
 import { WORKSPACE_SCOPED_TABLES } from '../db/migrations.js';
 import type { Database, Role } from '../db/schema.js';
 import { createSecret, fakeEmail, type Person, workflowWithNodes } from '../testing/fixtures.js';
-import { createTestApp, FAKE_DATA, type TestApp, teamWorkspace } from '../testing/harness.js';
+import {
+  createTestApp,
+  FAKE_DATA,
+  OAUTH2_FAKE_DATA,
+  type TestApp,
+  teamWorkspace,
+} from '../testing/harness.js';
 import { id as idSchema } from '../trpc/inputs.js';
 import { appRouter } from '../trpc/router.js';
 
@@ -64,7 +70,7 @@ const NOT_WORKSPACE_SCOPED: Record<string, string> = {
   'integrations.list': 'no input; the installed integrations, the same for everyone',
 };
 
-type IdKind = 'workspace' | 'secret' | 'workflow' | 'node' | 'user' | 'invite';
+type IdKind = 'workspace' | 'secret' | 'connection' | 'workflow' | 'node' | 'user' | 'invite';
 
 /**
  * Every id field the procedures take, and which object of a workspace fills it. `filter`: the id narrows a
@@ -78,6 +84,8 @@ const ID_FIELDS: Record<string, { kind: IdKind; filter?: boolean }> = {
   userId: { kind: 'user' },
   inviteId: { kind: 'invite' },
   createdBy: { kind: 'user', filter: true },
+  // Reconnecting names an OAuth2 connection (a static secret is a field error, not another workspace's object).
+  'secrets.reconnect.secretId': { kind: 'connection' },
 };
 
 /** Id-like fields that name no object of a workspace (the same for every workspace): DOMAIN_VALUES fills them. */
@@ -108,6 +116,9 @@ const DOMAIN_VALUES: Record<string, (world: World) => unknown> = {
   name: () => `Probe ${++probeNames}`,
   email: () => fakeEmail('probe'),
   'secrets.list.cursor': (world) => world.listCursor,
+  // Connecting takes an OAuth2 type with a consent screen (its endpoints never resolve: nothing is sent).
+  'secrets.connect.credentialType': () => 'httpOAuth2AuthorizationCode',
+  'secrets.connect.data': () => OAUTH2_FAKE_DATA.httpOAuth2AuthorizationCode,
   'audit.list.cursor': (world) => world.auditCursor,
 };
 
@@ -260,7 +271,7 @@ function alternatives(schema: unknown, where: Where): Template[] {
       const domain = new DomainSlot(singular);
       return [def.type === 'array' ? [domain] : domain];
     }
-    const known = ID_FIELDS[singular];
+    const known = ID_FIELDS[`${where.procedure}.${singular}`] ?? ID_FIELDS[singular];
     if (!known) {
       return unfillable(
         where,
@@ -479,6 +490,13 @@ async function populatedWorld(label: string): Promise<World> {
   const mail = await createSecret(member, workspaceId, 'sendgridApiKey', `${label} mail key`);
   const hook = await createSecret(admin, workspaceId, 'slackWebhook', `${label} team webhook`);
   const token = await createSecret(owner, workspaceId, probe.credentialType, `${label} probe credential`);
+  // A consent in flight (oauth_states), and its pending connection.
+  const connection = await owner.caller.secrets.connect({
+    workspaceId,
+    credentialType: 'httpOAuth2AuthorizationCode',
+    name: `${label} pending connection`,
+    data: OAUTH2_FAKE_DATA.httpOAuth2AuthorizationCode,
+  });
   // Node params stay empty: a sanity run of this workflow stops at "not fully configured", before any request.
   const { workflow, nodes } = await workflowWithNodes(owner, workspaceId, `${label} onboarding`, [
     { name: `${label} welcome email`, nodeType: 'sendgrid', secretId: mail.id },
@@ -513,6 +531,8 @@ async function populatedWorld(label: string): Promise<World> {
       { what: 'secret id', value: s.id },
       { what: 'secret name', value: s.name },
     ]),
+    { what: 'secret id', value: connection.secretId },
+    { what: 'secret name', value: `${label} pending connection` },
     ...nodes.map((n) => ({ what: 'node id', value: n.id })),
     ...[`${label} welcome email`, `${label} probe node`, `${label} notify team`].map((value) => ({
       what: 'node name',
@@ -533,6 +553,7 @@ async function populatedWorld(label: string): Promise<World> {
     ids: {
       workspace: workspaceId,
       secret: token.id,
+      connection: connection.secretId,
       workflow: workflow.id,
       node: probeNode.id,
       user: member.user.id,

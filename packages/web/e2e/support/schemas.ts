@@ -27,6 +27,7 @@ export interface CredentialTypeInfo {
   jsonSchema: ObjectSchema;
   secretFields: string[];
   testable: boolean;
+  kind: 'static' | 'oauth2';
 }
 
 export interface IntegrationInfo {
@@ -38,11 +39,18 @@ export interface IntegrationInfo {
   credentialTypes: CredentialTypeInfo[];
 }
 
+/**
+ * The integrations with the credential types the Secrets & API Keys page offers: the static ones (OAuth2 types
+ * are connected through their service, under Integrations).
+ */
 export async function fetchIntegrations(baseUrl: string): Promise<IntegrationInfo[]> {
   const response = await fetch(`${baseUrl}/trpc/integrations.list`);
   if (!response.ok) throw new Error(`integrations.list answered ${response.status}`);
   const body = (await response.json()) as { result: { data: IntegrationInfo[] } };
-  return body.result.data;
+  return body.result.data.map((integration) => ({
+    ...integration,
+    credentialTypes: integration.credentialTypes.filter((type) => type.kind === 'static'),
+  }));
 }
 
 function fits(property: SchemaProperty, value: string): boolean {

@@ -64,8 +64,16 @@ function CreateSecretForm({
   onCreated?: (secret: SecretMeta) => void;
 }) {
   const integrations = useIntegrations();
+  // Secrets & API Keys saves pasted keys: OAuth2 types are connected through their service instead.
   const offered = useMemo(
-    () => (integrations.data ?? []).filter((integration) => !nodeType || integration.nodeType === nodeType),
+    () =>
+      (integrations.data ?? [])
+        .filter((integration) => !nodeType || integration.nodeType === nodeType)
+        .map((integration) => ({
+          ...integration,
+          credentialTypes: integration.credentialTypes.filter((type) => type.kind === 'static'),
+        }))
+        .filter((integration) => integration.credentialTypes.length > 0),
     [integrations.data, nodeType],
   );
   const form = useForm<Values>({

@@ -51,6 +51,8 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
     trpc.secrets.list.infiniteQueryOptions(
       {
         workspaceId: workspace.id,
+        // Pasted keys only: OAuth2 connections belong to the Integrations settings.
+        kind: 'static',
         limit: PAGE_SIZE,
         ...(integrationId ? { integrationId } : {}),
         ...(createdBy ? { createdBy } : {}),

@@ -209,6 +209,7 @@ function NodeForm({ workspaceId, workflow, node, onClose }: Omit<NodeDialogProps
                       name: secret.name,
                       credentialType: secret.credentialType,
                       allowedHosts: null,
+                      kind: secret.kind,
                     },
                   ],
             );

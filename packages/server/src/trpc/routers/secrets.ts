@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { connectSecret, reconnectSecret } from '../../oauth/connections.js';
 import { testCredential } from '../../runner/runner.js';
 import { deleteSecret, secretUsage } from '../../secrets/deletion.js';
 import { listSecrets, selectableSecrets } from '../../secrets/list.js';
@@ -9,17 +10,32 @@ import { router, workspaceProcedure } from '../trpc.js';
 const secretInput = z.object({ workspaceId: id, secretId: id });
 // Credential data is checked against the integration's schema by the registry (field-level messages).
 const data = z.unknown();
+const newSecret = z.object({
+  workspaceId: id,
+  credentialType: z.string().min(1).max(64),
+  name: displayName,
+  data,
+});
 
 export const secretsRouter = router({
   create: workspaceProcedure
-    .input(z.object({ workspaceId: id, credentialType: z.string().min(1).max(64), name: displayName, data }))
+    .input(newSecret)
     .mutation(({ ctx, input }) => createSecret(ctx.svc, ctx.actor, input)),
+  /** Starts an OAuth2 (authorization code) connection: `{secretId, authorizationUrl}` for the browser. */
+  connect: workspaceProcedure
+    .input(newSecret)
+    .mutation(({ ctx, input }) => connectSecret(ctx.svc, ctx.actor, input)),
+  /** Connects an existing OAuth2 connection again (same id: its nodes keep working): `{authorizationUrl}`. */
+  reconnect: workspaceProcedure
+    .input(secretInput)
+    .mutation(({ ctx, input }) => reconnectSecret(ctx.svc, ctx.actor, input)),
   list: workspaceProcedure
     .input(
       z.object({
         workspaceId: id,
         nodeType: nodeType.optional(),
         integrationId: z.string().min(1).max(64).optional(),
+        kind: z.enum(['static', 'oauth2']).optional(),
         createdBy: id.optional(),
         search: z.string().max(120).optional(),
         cursor: z.string().max(512).optional(),
