@@ -394,7 +394,8 @@ export async function writeTokens(
   };
   const first = await svc.keys.newestForWrite(svc.db, workspaceId);
   const userAction = write.action !== 'secret.refreshed';
-  return encryptedWrite(svc, binding, valid, first, {}, async (ciphertext, counted) => {
+  // newestOnly: a key this instance remembers may have been superseded (rotation): then the newest is used.
+  return encryptedWrite(svc, binding, valid, first, { newestOnly: true }, async (ciphertext, counted) => {
     const current = sql`exists (select 1 from secrets where id = ${row.id} and workspace_id = ${workspaceId}
                         and token_generation = ${row.token_generation})`;
     const { rows } = await sql<{ current: boolean; counted: boolean; written: boolean }>`

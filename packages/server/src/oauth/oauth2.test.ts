@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices } from '../app.js';
 import { openDatabase } from '../db/connect.js';
+import { reencryptSecrets } from '../keys/rotation.js';
+import { addDataKeyVersion } from '../keys/workspace-keys.js';
 import { parseOutboundAllow } from '../runner/outbound-guard.js';
 import { resolveSecretCredential } from '../runner/resolve-credential.js';
 import { startAuthorizationServer, type TestAuthorizationServer } from '../testing/authorization-server.js';
@@ -392,6 +394,32 @@ describe('at run time', () => {
       expect(healed.nodes[0]).toMatchObject({ ok: true });
       const actions = (await client.trpc.audit.list.query({ workspaceId })).items.map((e) => e.action);
       expect(actions).toEqual(expect.arrayContaining(['secret.refresh_failed', 'secret.reconnected']));
+    } finally {
+      as.setAccessTokenTtl(3600);
+    }
+  });
+});
+
+describe('key rotation', () => {
+  it('a new data key re-encrypts a connection with its tokens; it keeps working and refreshing', async () => {
+    const { client, workspaceId } = await signUpOverHttp(http);
+    as.setAccessTokenTtl(30);
+    try {
+      const { secretId } = await connect(client, workspaceId, 'Rotated');
+      const workflowId = await nodeUsing(client, workspaceId, secretId);
+      await addDataKeyVersion(app.owner, app.svc.keys.provider, workspaceId);
+      const report = await reencryptSecrets(app.owner, app.svc.keys, workspaceId);
+      expect(report.reencrypted).toBe(1);
+      expect(report.failed).toEqual([]);
+      // Renewed before use (its token is due), written under the newest data key, and used.
+      const run = await client.trpc.workflows.run.mutate({ workflowId });
+      expect(run.nodes[0], run.nodes[0]?.error).toMatchObject({ ok: true });
+      const row = await app.owner
+        .selectFrom('secrets')
+        .select(['key_version', 'token_generation'])
+        .where('id', '=', secretId)
+        .executeTakeFirstOrThrow();
+      expect(row).toEqual({ key_version: 2, token_generation: 2 });
     } finally {
       as.setAccessTokenTtl(3600);
     }
