@@ -45,18 +45,20 @@ const EXPECTED_FIELDS: Record<string, Record<string, boolean>> = {
   mailgunApiKey: { apiKey: true, domain: false, region: false },
   slackBotToken: { token: true },
   slackWebhook: { webhookUrl: true },
+  slackOAuth: { clientId: false, clientSecret: true },
 };
 
 /** Optional (not required) fields, all public. (HTTP Request's allowed domains became required: claim 29.) */
 const OPTIONAL_FIELDS: Record<string, string[]> = {
   httpOAuth2AuthorizationCode: ['scopes'],
   httpOAuth2ClientCredentials: ['scopes'],
+  slackOAuth: ['scopes'],
 };
 
 const properties = (schema: JsonSchema) => schema.properties as Record<string, Record<string, unknown>>;
 
 describe('the registry of the four plugins', () => {
-  it('describes 4 integrations and 10 credential types, each with a JSON Schema and its kind', () => {
+  it('describes 4 integrations and 11 credential types, each with a JSON Schema and its kind', () => {
     expect(described.map((i) => [i.id, i.nodeType])).toEqual([
       ['http-request', 'httpRequest'],
       ['sendgrid', 'sendgrid'],
@@ -73,6 +75,7 @@ describe('the registry of the four plugins', () => {
     expect(credentialTypes.filter((c) => c.kind === 'oauth2').map((c) => [c.type, c.grant])).toEqual([
       ['httpOAuth2AuthorizationCode', 'authorizationCode'],
       ['httpOAuth2ClientCredentials', 'clientCredentials'],
+      ['slackOAuth', 'authorizationCode'],
     ]);
   });
 
@@ -155,7 +158,7 @@ describe('the registry of the four plugins', () => {
 
   it('marks the credential types that can be tested against their service', () => {
     const testable = credentialTypes.filter((c) => c.testable).map((c) => c.type);
-    expect(testable.sort()).toEqual(['mailgunApiKey', 'sendgridApiKey', 'slackBotToken']);
+    expect(testable.sort()).toEqual(['mailgunApiKey', 'sendgridApiKey', 'slackBotToken', 'slackOAuth']);
   });
 
   it('scopes every credential type to the node type of its integration only', () => {
@@ -169,7 +172,11 @@ describe('the registry of the four plugins', () => {
     ]);
     expect(registry.credentialTypesForNodeType('sendgrid')).toEqual(['sendgridApiKey']);
     expect(registry.credentialTypesForNodeType('mailgun')).toEqual(['mailgunApiKey']);
-    expect(registry.credentialTypesForNodeType('slack')).toEqual(['slackBotToken', 'slackWebhook']);
+    expect(registry.credentialTypesForNodeType('slack')).toEqual([
+      'slackBotToken',
+      'slackWebhook',
+      'slackOAuth',
+    ]);
     for (const credential of credentialTypes) {
       for (const integration of described) {
         expect(

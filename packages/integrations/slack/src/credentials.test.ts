@@ -2,10 +2,14 @@ import { createRegistry, type HttpResponse, type OutgoingRequest, type RequestCo
 import { describeCredentialConformance, expectRefused } from '@latchkey/core/testing';
 import { describe, expect, it } from 'vitest';
 import { parseSlackBody } from './credentials.js';
-import { slack, slackBotToken, slackWebhook } from './index.js';
+import { slack, slackBotToken, slackOAuth, slackWebhook } from './index.js';
 
 describeCredentialConformance(slack, {
-  secretGoesIn: { slackBotToken: ['header:authorization'], slackWebhook: ['url'] },
+  secretGoesIn: {
+    slackBotToken: ['header:authorization'],
+    slackWebhook: ['url'],
+    slackOAuth: ['header:authorization'],
+  },
 });
 
 const registry = createRegistry([slack]);
@@ -266,5 +270,67 @@ describe('parseSlackBody', () => {
     expect(parseSlackBody('ok')).toEqual({});
     expect(parseSlackBody('null')).toEqual({});
     expect(parseSlackBody('')).toEqual({});
+  });
+});
+
+describe('Slack app (OAuth)', () => {
+  const oauth2 = slackOAuth.oauth2;
+  const answer = (body: unknown, status = 200) => ({
+    status,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+
+  it('reads a rotating bot token from oauth.v2.access, and shows the workspace and bot user', () => {
+    const read = oauth2.readTokenResponse?.(
+      answer({
+        ok: true,
+        access_token: 'xoxe.xoxb-fake-rotating-token',
+        token_type: 'bot',
+        scope: 'chat:write,channels:read',
+        bot_user_id: 'UFAKEBOT',
+        team: { id: 'TFAKE', name: 'Fake Team' },
+        refresh_token: 'xoxe-1-fake-refresh-token',
+        expires_in: 43200,
+      }),
+    );
+    expect(read).toMatchObject({
+      accessToken: 'xoxe.xoxb-fake-rotating-token',
+      refreshToken: 'xoxe-1-fake-refresh-token',
+      expiresIn: 43200,
+      scope: 'chat:write,channels:read',
+    });
+    if (!read || 'error' in read) throw new Error('expected a token');
+    expect(oauth2.account?.(read)).toBe('Fake Team · bot UFAKEBOT');
+  });
+
+  it('maps Slack’s ok:false answers to the OAuth2 errors the server acts on', () => {
+    expect(oauth2.readTokenResponse?.(answer({ ok: false, error: 'invalid_refresh_token' }))).toEqual({
+      error: 'invalid_grant',
+    });
+    expect(oauth2.readTokenResponse?.(answer({ ok: false, error: 'bad_client_secret' }))).toEqual({
+      error: 'invalid_client',
+    });
+    expect(oauth2.readTokenResponse?.(answer('not json', 200))).toEqual({ error: 'http_200' });
+  });
+
+  it('asks for chat:write with comma-separated scopes, on Slack’s endpoints (overridable)', () => {
+    expect(oauth2.scopeSeparator).toBe(',');
+    expect(oauth2.defaultScopes).toEqual(['chat:write']);
+    const endpoints = oauth2.endpoints(
+      {},
+      { baseUrl: (variant) => slack.baseUrls[variant ?? 'default'] ?? '' },
+    );
+    expect(endpoints).toEqual({
+      authorizationUrl: 'https://slack.com/oauth/v2/authorize',
+      tokenUrl: 'https://slack.com/api/oauth.v2.access',
+    });
+  });
+
+  it('treats token_expired and invalid_auth as a rejected token (refresh once, send again)', () => {
+    expect(oauth2.isTokenRejected?.(answer({ ok: false, error: 'token_expired' }))).toBe(true);
+    expect(oauth2.isTokenRejected?.(answer({ ok: false, error: 'invalid_auth' }))).toBe(true);
+    expect(oauth2.isTokenRejected?.(answer({ ok: false, error: 'channel_not_found' }))).toBe(false);
+    expect(oauth2.isTokenRejected?.(answer({ ok: true }))).toBe(false);
   });
 });

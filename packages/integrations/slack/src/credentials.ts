@@ -1,4 +1,11 @@
-import { bearerAuthorization, defineCredentialType, field, joinUrl, withHeader } from '@latchkey/core';
+import {
+  bearerAuthorization,
+  defineCredentialType,
+  field,
+  joinUrl,
+  oauth2Fields,
+  withHeader,
+} from '@latchkey/core';
 
 export const slackBotToken = defineCredentialType({
   type: 'slackBotToken',
@@ -106,3 +113,78 @@ export function parseSlackBody(body: string): SlackBody {
     ...(text(raw.ts) ? { ts: text(raw.ts) } : {}),
   };
 }
+
+function jsonObject(text: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Slack's oauth.v2.access errors, as the RFC 6749 codes the server acts on (a refusal for good: reconnect). */
+const SLACK_TOKEN_ERRORS: Record<string, string> = {
+  invalid_refresh_token: 'invalid_grant',
+  invalid_code: 'invalid_grant',
+  code_already_used: 'invalid_grant',
+  token_revoked: 'invalid_grant',
+  invalid_client_id: 'invalid_client',
+  bad_client_secret: 'invalid_client',
+  invalid_grant_type: 'unsupported_grant_type',
+  invalid_scope: 'invalid_scope',
+  ratelimited: 'temporarily_unavailable',
+};
+
+/**
+ * A Slack app installed with "Add to Slack" (OAuth v2): a bot token from `oauth.v2.access`, with Slack's token
+ * rotation (12-hour access tokens and a refresh token) when the app has it on. Slack answers its token endpoint
+ * with HTTP 200 and `ok:false` on failure, so the type reads the answer itself; "Connected as" is the workspace
+ * and the bot user.
+ */
+export const slackOAuth = defineCredentialType({
+  type: 'slackOAuth',
+  displayName: 'Slack app (OAuth)',
+  description: 'Connect your Slack app with “Add to Slack”; its bot token is refreshed automatically.',
+  fields: { ...oauth2Fields },
+  oauth2: {
+    grant: 'authorizationCode',
+    endpoints: (_fields, ctx) => ({
+      authorizationUrl: joinUrl(ctx.baseUrl('oauth'), '/authorize'),
+      tokenUrl: joinUrl(ctx.baseUrl(), '/oauth.v2.access'),
+    }),
+    defaultScopes: ['chat:write'],
+    scopeSeparator: ',',
+    clientAuthentication: 'client_secret_post',
+    account: (answer) => {
+      const team = (answer.raw.team as { name?: unknown } | undefined)?.name;
+      const bot = answer.raw.bot_user_id;
+      return [typeof team === 'string' ? team : '', typeof bot === 'string' ? `bot ${bot}` : '']
+        .filter(Boolean)
+        .join(' · ');
+    },
+    readTokenResponse: (response) => {
+      const body = jsonObject(response.body);
+      if (body.ok !== true || typeof body.access_token !== 'string') {
+        const error = parseSlackBody(response.body).error ?? `http_${response.status}`;
+        return { error: SLACK_TOKEN_ERRORS[error] ?? error };
+      }
+      return {
+        accessToken: body.access_token,
+        tokenType: typeof body.token_type === 'string' ? body.token_type : 'bot',
+        refreshToken: typeof body.refresh_token === 'string' ? body.refresh_token : undefined,
+        expiresIn: typeof body.expires_in === 'number' ? body.expires_in : undefined,
+        scope: typeof body.scope === 'string' ? body.scope : undefined,
+        raw: body,
+      };
+    },
+    // Slack says an expired or revoked token with HTTP 200 and ok:false.
+    isTokenRejected: (response) => {
+      const { error } = parseSlackBody(response.body);
+      return error === 'token_expired' || error === 'invalid_auth' || error === 'token_revoked';
+    },
+  },
+  test: slackBotToken.test,
+});

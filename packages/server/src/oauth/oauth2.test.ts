@@ -1,3 +1,4 @@
+import { type FakeSlackOAuth, startFakeSlackOAuth } from '@latchkey/integration-slack/fake';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices } from '../app.js';
 import { openDatabase } from '../db/connect.js';
@@ -138,6 +139,7 @@ it('covers every OAuth2 credential type the server offers (a new one must be add
   expect([...OAUTH2_CREDENTIAL_TYPES].sort()).toEqual([
     'httpOAuth2AuthorizationCode',
     'httpOAuth2ClientCredentials',
+    'slackOAuth',
   ]);
 });
 
@@ -465,5 +467,62 @@ describe('client credentials', () => {
     expect(error.message).toContain('data.clientSecret');
     expect(error.message).not.toContain('fake-wrong-client-secret');
     expect((await client.trpc.secrets.list.query({ workspaceId })).items).toEqual([]);
+  });
+});
+
+describe('Slack app (OAuth), against a Slack-shaped fake with token rotation', () => {
+  let fake: FakeSlackOAuth;
+  beforeAll(async () => {
+    fake = await startFakeSlackOAuth();
+    app.svc.runnerSettings = {
+      ...app.svc.runnerSettings,
+      baseUrlOverrides: {
+        ...app.svc.runnerSettings.baseUrlOverrides,
+        LATCHKEY_BASE_URL_SLACK: `${fake.url}/api`,
+        LATCHKEY_BASE_URL_SLACK_OAUTH: `${fake.url}/oauth/v2`,
+      },
+    };
+  });
+  afterAll(() => fake?.close());
+
+  it('connects with "Add to Slack", shows the workspace and bot, posts, and rotates its token once for many runs', async () => {
+    const { client, workspaceId } = await signUpOverHttp(http);
+    fake.setTokenLifetime(30); // the first token is due for renewal at once; the renewed one lasts 12 hours
+    const started = await client.trpc.secrets.connect.mutate({
+      workspaceId,
+      credentialType: 'slackOAuth',
+      name: 'Ops',
+      data: { clientId: fake.clientId, clientSecret: fake.clientSecret },
+    });
+    const asked = new URL(started.authorizationUrl).searchParams;
+    expect(asked.get('scope')).toBe('chat:write');
+    const callback = await consentAt(started.authorizationUrl);
+    const landed = await client.fetch(callback.slice(http.url.length), { redirect: 'manual' });
+    fake.setTokenLifetime(43_200);
+    expect(landed.headers.get('location')).toBe(
+      `/w/${workspaceId}/integrations?connected=${started.secretId}`,
+    );
+    const listed = await connectionOf(client, workspaceId, started.secretId);
+    expect(listed?.connection).toMatchObject({ status: 'connected', account: 'Fake Team · bot U0FAKEBOT' });
+
+    const workflow = await client.trpc.workflows.create.mutate({ workspaceId, name: 'Alerts' });
+    const node = await client.trpc.workflows.addNode.mutate({
+      workflowId: workflow.id,
+      name: 'Post alert',
+      nodeType: 'slack',
+      params: { channel: '#ops', text: 'Fake alert' },
+    });
+    await client.trpc.workflows.updateNode.mutate({
+      workflowId: workflow.id,
+      nodeId: node.id,
+      secretId: started.secretId,
+    });
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, () => client.trpc.workflows.run.mutate({ workflowId: workflow.id })),
+    );
+    expect(runs.map((r) => r.nodes[0]?.error ?? 'ok')).toEqual(Array(10).fill('ok'));
+    // Connected with a 30-second token: renewed once (a second use of the refresh token would be refused).
+    expect(fake.calls.refresh).toBe(1);
+    expect(new Set(fake.posted.map((p) => p.token)).size).toBe(1);
   });
 });
