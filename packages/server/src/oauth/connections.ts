@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { type AuditAction, auditInsert } from '../audit/audit.js';
+import { type AuditAction, type AuditEvent, auditInsert, recordAudit } from '../audit/audit.js';
 import { decryptSecretFields, encryptSecretFields } from '../crypto/index.js';
 import { withDbScope } from '../db/scope.js';
 import { InvalidInputError } from '../errors.js';
@@ -38,6 +38,7 @@ import {
   clientFor,
   type OAuth2Definition,
   oauth2Type,
+  requireSavedBy,
   type StoredToken,
   storedToken,
   typedSecretFields,
@@ -53,18 +54,8 @@ const sha256 = (value: string) => createHash('sha256').update(value).digest('hex
 
 /** An authorization-code OAuth2 type, or a field error on `credentialType`. */
 function consentType(svc: Services, credentialType: string) {
-  const type = oauth2Type(svc, credentialType);
-  if (type?.definition.oauth2.grant !== 'authorizationCode') {
-    throw new InvalidInputError([
-      {
-        path: ['credentialType'],
-        message: type
-          ? 'This OAuth2 type needs no consent screen: save it with secrets.create'
-          : 'This credential type is not an OAuth2 connection: save it with secrets.create',
-      },
-    ]);
-  }
-  return type;
+  requireSavedBy(svc, credentialType, 'connect');
+  return oauth2Type(svc, credentialType) as NonNullable<ReturnType<typeof oauth2Type>>;
 }
 
 /**
@@ -313,7 +304,10 @@ async function exchangeAndStore(
   } catch (error) {
     const code = error instanceof TokenRequestError ? error.code : 'exchange_failed';
     if (reconnect) {
-      await auditConnection(svc, workspaceId, actor.userId, row, 'secret.connect_failed', { error: code });
+      await recordAudit(
+        svc.db,
+        connectionEvent(workspaceId, actor.userId, row, 'secret.connect_failed', { error: code }),
+      );
     } else {
       await deleteIfNeverConnected(svc, workspaceId, row.id, actor.userId, code);
     }
@@ -345,24 +339,23 @@ export async function readEnvelope(
   return rows[0];
 }
 
-export async function auditConnection(
-  svc: Services,
+/** An audit event about a connection (never a token: error codes, expiry and scopes only). */
+export function connectionEvent(
   workspaceId: string,
   actorId: string | null,
   row: Pick<SecretEnvelopeRow, 'id' | 'name' | 'credential_type'>,
   action: AuditAction,
   details: Record<string, unknown>,
-  executor: Services['db'] = svc.db,
-): Promise<void> {
-  await sql`${auditInsert({
+): AuditEvent {
+  return {
     workspaceId,
     actorId,
     action,
     targetType: 'secret',
     targetId: row.id,
     targetName: row.name,
-    details: sql`${JSON.stringify({ credentialType: row.credential_type, ...details })}::jsonb`,
-  })}`.execute(executor);
+    details: { credentialType: row.credential_type, ...details },
+  };
 }
 
 /**
@@ -386,9 +379,6 @@ export async function writeTokens(
   const { workspaceId, row, token } = write;
   const binding = { workspaceId, secretId: row.id, credentialType: row.credential_type };
   const valid = {
-    credentialType: row.credential_type,
-    integrationId: '',
-    nodeType: '',
     publicFields: row.public_fields,
     secretFields: { ...write.secretFields, ...token.tokenFields },
   };

@@ -11,15 +11,17 @@
  */
 import { OAUTH2_TOKEN_FIELDS } from '@latchkey/core';
 import type { Kysely } from 'kysely';
+import { recordAudit } from '../audit/audit.js';
 import type { Database } from '../db/schema.js';
 import { withDbScope } from '../db/scope.js';
+import { DecryptedCredential } from '../runner/redaction.js';
 import {
   decryptSecretRow,
   type ResolvedCredential,
   type SecretEnvelopeRow,
 } from '../runner/resolve-credential.js';
 import type { Services } from '../services.js';
-import { auditConnection, markNeedsReconnect, readEnvelope, writeTokens } from './connections.js';
+import { connectionEvent, markNeedsReconnect, readEnvelope, writeTokens } from './connections.js';
 import { requestNewToken, TokenRequestError } from './protocol.js';
 import { clientFor, oauth2Type, storedToken, typedSecretFields } from './tokens.js';
 
@@ -116,9 +118,28 @@ async function renew(
       action: 'secret.refreshed',
       actorId: null,
     });
+    if (written === 'written') {
+      // What was just written, without reading it back: the client's fields and the new tokens.
+      return {
+        resolved: {
+          secretId: row.id,
+          secretName: row.name,
+          credential: new DecryptedCredential(row.credential_type, row.public_fields, {
+            ...secretFields,
+            ...token.tokenFields,
+          }),
+          connection: {
+            status: 'connected',
+            expiresAt: token.expiresAt,
+            generation: row.token_generation + 1,
+          },
+        },
+      };
+    }
+    // Another write came first (a refresh elsewhere, a reconnect): use what it wrote.
     const fresh = await readEnvelope(svc, workspaceId, row.id, executor);
     if (!fresh) return { failure: new ConnectionUnusableError('deleted') };
-    if (written === 'stale' && fresh.connection_status !== 'connected')
+    if (fresh.connection_status !== 'connected')
       return { failure: new ConnectionUnusableError(fresh.connection_status ?? 'pending') };
     return { resolved: await decryptSecretRow(svc, workspaceId, fresh) };
   } catch (error) {
@@ -128,17 +149,12 @@ async function renew(
         : new TokenRequestError('network', false, 'the token request failed');
     if (failure.permanent) await markNeedsReconnect(executor, workspaceId, row, failure.code);
     else
-      await auditConnection(
-        svc,
-        workspaceId,
-        null,
-        row,
-        'secret.refresh_failed',
-        {
+      await recordAudit(
+        executor,
+        connectionEvent(workspaceId, null, row, 'secret.refresh_failed', {
           error: failure.code,
           needsReconnect: false,
-        },
-        executor,
+        }),
       );
     return { failure };
   }

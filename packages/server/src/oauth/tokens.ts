@@ -47,6 +47,28 @@ export function typedSecretFields(
   );
 }
 
+/**
+ * How a credential type is saved: `create` (static types, and client credentials, which fetch their first
+ * token then), or `connect` (authorization code: through the service's consent screen). A call the type is not
+ * saved by is a field error on `credentialType`.
+ */
+export function requireSavedBy(svc: Services, credentialType: string, by: 'create' | 'connect'): void {
+  const grant = svc.registry.credentialType(credentialType)?.definition.oauth2?.grant;
+  const savedBy = grant === 'authorizationCode' ? 'connect' : 'create';
+  if (savedBy === by) return;
+  throw new InvalidInputError([
+    {
+      path: ['credentialType'],
+      message:
+        by === 'create'
+          ? 'This credential type is connected through its service’s consent screen: use Connect (secrets.connect)'
+          : grant
+            ? 'This OAuth2 type needs no consent screen: save it with secrets.create'
+            : 'This credential type is not an OAuth2 connection: save it with secrets.create',
+    },
+  ]);
+}
+
 /** The client a connection's token requests are made as; they may go only where the credential may go. */
 export function clientFor(
   svc: Services,

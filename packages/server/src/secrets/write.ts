@@ -13,7 +13,7 @@ import {
 import { newId } from '../identity/tokens.js';
 import { countEncryption, KEY_EXHAUSTED, withinDataKeyLimit } from '../keys/key-usage.js';
 import type { ActiveDataKey } from '../keys/workspace-keys.js';
-import { firstClientCredentialsToken, type StoredToken } from '../oauth/tokens.js';
+import { firstClientCredentialsToken, requireSavedBy, type StoredToken } from '../oauth/tokens.js';
 import type { Actor, Services } from '../services.js';
 import {
   GATE_RESULT,
@@ -57,7 +57,7 @@ type CountedKey = Parameters<typeof countEncryption>[1];
 export function encryptedWrite<T>(
   svc: Services,
   secret: { workspaceId: string; secretId: string; credentialType: string },
-  valid: ValidCredential,
+  valid: Pick<ValidCredential, 'publicFields' | 'secretFields'>,
   first: ActiveDataKey,
   options: { newestOnly?: boolean },
   write: (ciphertext: Buffer, counted: CountedKey) => Promise<T | typeof KEY_EXHAUSTED>,
@@ -97,16 +97,8 @@ export async function createSecret(
   input: { workspaceId: string; credentialType: string; name: string; data: unknown },
 ): Promise<SecretMeta> {
   const valid = await validCredential(svc, actor, input.workspaceId, input.credentialType, input.data);
+  requireSavedBy(svc, input.credentialType, 'create');
   const oauth2 = svc.registry.credentialType(input.credentialType)?.definition.oauth2;
-  if (oauth2?.grant === 'authorizationCode') {
-    throw new InvalidInputError([
-      {
-        path: ['credentialType'],
-        message:
-          'This credential type is connected through its service’s consent screen: use Connect (secrets.connect)',
-      },
-    ]);
-  }
   // A client-credentials type fetches its first token now: a client the service refuses is not saved.
   const connection = oauth2 ? await firstClientCredentialsToken(svc, actor, input, valid) : undefined;
   return insertSecret(svc, actor, input, valid, connection);
