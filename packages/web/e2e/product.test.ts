@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { fakeSendgrid } from '@latchkey/integration-sendgrid/fake';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +8,7 @@ import {
   escapeRegExp,
   openDialog,
   openVisitor,
+  publishScreenshots,
   screenshot,
   storageDump,
   type Visitor,
@@ -23,7 +22,7 @@ import {
   invalidValue,
   type ObjectSchema,
 } from './support/schemas';
-import { type RunningServer, repoRoot, startServer } from './support/server';
+import { type RunningServer, startServer } from './support/server';
 
 // The product's flows in real Chromium against the real built server: once on a fresh PGlite data dir
 // and, with TEST_DATABASE_URL, once more on PostgreSQL (a fresh schema). The test data comes from the
@@ -962,22 +961,14 @@ function productFlows(backend: Backend) {
       await page.locator('tr[data-secret-id]').first().waitFor();
       expect(await page.locator('tr[data-secret-id]').count()).toBe(created.length);
 
-      if (backend.name === 'PGlite') {
-        const docs = join(repoRoot, 'docs/screenshots');
-        mkdirSync(docs, { recursive: true });
-        for (const name of [
-          'secrets-list',
-          'create-secret-dialog',
-          'workflow-needs-credential',
-          'remove-member-dialog',
-          'create-secret-test-failed',
-          'workflow-run-failed',
-        ])
-          copyFileSync(
-            join(repoRoot, 'packages/web/test-results/pglite', `${name}.png`),
-            join(docs, `${name}.png`),
-          );
-      }
+      publishScreenshots(backend.name, [
+        'secrets-list',
+        'create-secret-dialog',
+        'workflow-needs-credential',
+        'remove-member-dialog',
+        'create-secret-test-failed',
+        'workflow-run-failed',
+      ]);
     });
   });
 }

@@ -61,6 +61,8 @@ export interface FakeSlackOAuth {
   calls: { code: number; refresh: number };
   /** Messages chat.postMessage accepted, with the token each came with. */
   posted: { channel: string; token: string }[];
+  /** The app is removed from the Slack workspace: every access and refresh token stops working. */
+  revokeEverything(): void;
   close(): Promise<void>;
 }
 
@@ -174,6 +176,10 @@ export async function startFakeSlackOAuth(): Promise<FakeSlackOAuth> {
     },
     calls,
     posted,
+    revokeEverything() {
+      accessTokens.clear();
+      refreshTokens.clear();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

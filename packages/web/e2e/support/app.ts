@@ -1,9 +1,9 @@
-import { mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { describeViolations, seriousViolations } from './axe';
 import { NetworkRecorder } from './recorder';
-import { webRoot } from './server';
+import { repoRoot, webRoot } from './server';
 
 export const resultsDir = join(webRoot, 'test-results');
 
@@ -56,6 +56,15 @@ export async function screenshot(page: Page, backend: string, name: string): Pro
     document.querySelector<HTMLElement>('.toasts')?.style.removeProperty('visibility'),
   );
   return path;
+}
+
+/** Copies screenshots taken on PGlite into docs/screenshots, the pictures the docs show. */
+export function publishScreenshots(backend: string, names: readonly string[]): void {
+  if (backend !== 'PGlite') return;
+  const docs = join(repoRoot, 'docs/screenshots');
+  mkdirSync(docs, { recursive: true });
+  for (const name of names)
+    copyFileSync(join(resultsDir, 'pglite', `${name}.png`), join(docs, `${name}.png`));
 }
 
 /** axe-core on the current page state: no serious or critical violation. */

@@ -2,6 +2,7 @@ import { useMe } from '../api/hooks';
 import { errorMessage } from '../api/trpc';
 import { AuditPage } from '../audit/AuditPage';
 import { SignInPage, SignUpPage } from '../auth/AuthPages';
+import { IntegrationsPage } from '../integrations/IntegrationsPage';
 import { AcceptInvitePage } from '../members/AcceptInvitePage';
 import { MembersPage } from '../members/MembersPage';
 import { SecretsPage } from '../secrets/SecretsPage';
@@ -53,6 +54,12 @@ export function App() {
       return (
         <Shell me={session} workspace={workspace} section="secrets">
           <SecretsPage me={session} workspace={workspace} />
+        </Shell>
+      );
+    case 'integrations':
+      return (
+        <Shell me={session} workspace={workspace} section="integrations">
+          <IntegrationsPage me={session} workspace={workspace} />
         </Shell>
       );
     case 'members':

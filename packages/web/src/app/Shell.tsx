@@ -19,6 +19,7 @@ export function Shell({ me, workspace, section, children }: ShellProps) {
   const nav: { section: WorkspaceSection; label: string; group: 'build' | 'settings' }[] = [
     { section: 'workflows', label: 'Workflows', group: 'build' },
     { section: 'secrets', label: 'Secrets & API Keys', group: 'settings' },
+    { section: 'integrations', label: 'Integrations', group: 'settings' },
     { section: 'members', label: 'Members', group: 'settings' },
     ...(readAudit ? [{ section: 'audit' as const, label: 'Audit log', group: 'settings' as const }] : []),
   ];

@@ -42,13 +42,14 @@ export type Route =
   | { name: 'home' }
   | { name: 'newWorkspace' }
   | { name: 'secrets'; workspaceId: string }
+  | { name: 'integrations'; workspaceId: string }
   | { name: 'members'; workspaceId: string }
   | { name: 'workflows'; workspaceId: string }
   | { name: 'workflow'; workspaceId: string; workflowId: string }
   | { name: 'audit'; workspaceId: string }
   | { name: 'notFound' };
 
-export type WorkspaceSection = 'secrets' | 'members' | 'workflows' | 'audit';
+export type WorkspaceSection = 'secrets' | 'integrations' | 'members' | 'workflows' | 'audit';
 
 export function parseRoute(pathname: string): Route {
   const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -61,6 +62,7 @@ export function parseRoute(pathname: string): Route {
   if (first === 'new-workspace' && parts.length === 1) return { name: 'newWorkspace' };
   if (first === 'w' && second) {
     if (third === 'secrets' && parts.length === 3) return { name: 'secrets', workspaceId: second };
+    if (third === 'integrations' && parts.length === 3) return { name: 'integrations', workspaceId: second };
     if (third === 'members' && parts.length === 3) return { name: 'members', workspaceId: second };
     if (third === 'audit' && parts.length === 3) return { name: 'audit', workspaceId: second };
     if (third === 'workflows' && parts.length === 3) return { name: 'workflows', workspaceId: second };

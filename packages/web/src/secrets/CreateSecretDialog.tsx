@@ -11,36 +11,39 @@ import { SubmitButton } from '../ui/SubmitButton';
 import { Field, TextField } from '../ui/TextField';
 import { TestButton, TestResult, useCredentialFormTest } from './CredentialTest';
 
+/**
+ * `static`: a pasted key (Secrets & API Keys). `oauth2`: a connection (Integrations): the form holds the client
+ * settings, and the service gives the tokens — through its consent screen, or for the client-credentials grant
+ * straight away.
+ */
+type Kind = 'static' | 'oauth2';
+
 interface CreateSecretDialogProps {
   workspaceId: string;
   open: boolean;
   onClose: () => void;
+  kind?: Kind;
   /** From the node editor: only this node type's integration is offered. */
   nodeType?: string;
+  /** From an integration's section: only this integration is offered. */
+  integrationId?: string;
   onCreated?: (secret: SecretMeta) => void;
 }
 
-export function CreateSecretDialog({
-  workspaceId,
-  open,
-  onClose,
-  nodeType,
-  onCreated,
-}: CreateSecretDialogProps) {
+export function CreateSecretDialog({ open, onClose, kind = 'static', ...form }: CreateSecretDialogProps) {
   return (
     <Dialog
       open={open}
       onClose={onClose}
-      title="New secret"
+      title={kind === 'oauth2' ? 'New connection' : 'New secret'}
       size="large"
-      description="Pick the service, fill in its credential, and give it a name. After saving, the value can be used by workflow nodes but is never shown again."
+      description={
+        kind === 'oauth2'
+          ? 'Fill in your OAuth2 client’s settings and give the connection a name, then connect: the service asks you to approve access and sends you back here. Its tokens are stored encrypted, refreshed on their own, and never shown.'
+          : 'Pick the service, fill in its credential, and give it a name. After saving, the value can be used by workflow nodes but is never shown again.'
+      }
     >
-      <CreateSecretForm
-        workspaceId={workspaceId}
-        nodeType={nodeType}
-        onDone={onClose}
-        onCreated={onCreated}
-      />
+      <CreateSecretForm kind={kind} onDone={onClose} {...form} />
     </Dialog>
   );
 }
@@ -54,27 +57,25 @@ interface Values {
 
 function CreateSecretForm({
   workspaceId,
+  kind,
   nodeType,
+  integrationId: onlyIntegration,
   onDone,
   onCreated,
-}: {
-  workspaceId: string;
-  nodeType?: string;
-  onDone: () => void;
-  onCreated?: (secret: SecretMeta) => void;
-}) {
+}: Omit<CreateSecretDialogProps, 'open' | 'onClose'> & { kind: Kind; onDone: () => void }) {
   const integrations = useIntegrations();
-  // Secrets & API Keys saves pasted keys: OAuth2 types are connected through their service instead.
+  // Secrets & API Keys saves pasted keys; Integrations connects OAuth2 types through their service.
   const offered = useMemo(
     () =>
       (integrations.data ?? [])
         .filter((integration) => !nodeType || integration.nodeType === nodeType)
+        .filter((integration) => !onlyIntegration || integration.id === onlyIntegration)
         .map((integration) => ({
           ...integration,
-          credentialTypes: integration.credentialTypes.filter((type) => type.kind === 'static'),
+          credentialTypes: integration.credentialTypes.filter((type) => type.kind === kind),
         }))
         .filter((integration) => integration.credentialTypes.length > 0),
-    [integrations.data, nodeType],
+    [integrations.data, nodeType, onlyIntegration, kind],
   );
   const form = useForm<Values>({
     defaultValues: { integrationId: '', credentialType: '', name: '', data: {} },
@@ -82,6 +83,7 @@ function CreateSecretForm({
     shouldUnregister: true,
   });
   const create = useMutation(trpc.secrets.create.mutationOptions());
+  const connect = useMutation(trpc.secrets.connect.mutationOptions());
   const toast = useToast();
 
   const integrationId = form.watch('integrationId');
@@ -102,8 +104,14 @@ function CreateSecretForm({
     form.setValue('credentialType', only?.type ?? '');
   }, [integration, form]);
 
-  // The mutation's variables hold the secret value: drop them when the form goes away.
-  useEffect(() => () => create.reset(), [create.reset]);
+  // The mutations' variables hold the secret value: drop them when the form goes away.
+  useEffect(
+    () => () => {
+      create.reset();
+      connect.reset();
+    },
+    [create.reset, connect.reset],
+  );
 
   const credentialTest = useCredentialFormTest({
     form,
@@ -112,22 +120,39 @@ function CreateSecretForm({
     credentialType: credentialType?.testable ? credentialType.type : null,
   });
 
+  // A consent screen comes first for the authorization-code grant; everything else is saved at once (the
+  // client-credentials grant gets its first token from the service while saving).
+  const consent = credentialType?.grant === 'authorizationCode';
+  const submission = consent ? connect : create;
+
   const onSubmit = form.handleSubmit(async (values) => {
     if (!credentialType) return;
+    const input = {
+      workspaceId,
+      credentialType: credentialType.type,
+      name: values.name.trim(),
+      data: submittedValues(fields, values.data),
+    };
     try {
-      const secret = await create.mutateAsync({
-        workspaceId,
-        credentialType: credentialType.type,
-        name: values.name.trim(),
-        data: submittedValues(fields, values.data),
-      });
+      if (consent) {
+        const { authorizationUrl } = await connect.mutateAsync(input);
+        connect.reset();
+        // The service sends the browser back to /oauth/callback, which lands on the Integrations page.
+        window.location.assign(authorizationUrl);
+        return;
+      }
+      const secret = await create.mutateAsync(input);
       form.reset({ integrationId: '', credentialType: '', name: '', data: {} });
       create.reset();
       await Promise.all([
         queryClient.invalidateQueries({ queryKey: trpc.secrets.list.pathKey() }),
         queryClient.invalidateQueries({ queryKey: trpc.secrets.selectable.pathKey() }),
       ]);
-      toast(`Secret “${secret.name}” saved. Its value will not be shown again.`);
+      toast(
+        kind === 'oauth2'
+          ? `“${secret.name}” connected${secret.connection?.account ? ` as ${secret.connection.account}` : ''}.`
+          : `Secret “${secret.name}” saved. Its value will not be shown again.`,
+      );
       onCreated?.(secret);
       onDone();
     } catch (error) {
@@ -139,14 +164,19 @@ function CreateSecretForm({
   if (integrations.isPending) return <Spinner label="Loading integrations" />;
   if (integrations.isError) return <ErrorAlert>{errorMessage(integrations.error)}</ErrorAlert>;
 
-  const issues = create.error ? fieldIssues(create.error) : [];
+  const issues = submission.error ? fieldIssues(submission.error) : [];
   const knownPaths = new Set(['name', ...fields.map((field) => `data.${field.name}`)]);
   const bannerIssues = issues.filter((issue) => !knownPaths.has(issue.path.join('.')));
 
   return (
     <FormProvider {...form}>
-      <form className="stack" onSubmit={onSubmit} noValidate aria-label="New secret">
-        {create.error && issues.length === 0 && <ErrorAlert>{errorMessage(create.error)}</ErrorAlert>}
+      <form
+        className="stack"
+        onSubmit={onSubmit}
+        noValidate
+        aria-label={kind === 'oauth2' ? 'New connection' : 'New secret'}
+      >
+        {submission.error && issues.length === 0 && <ErrorAlert>{errorMessage(submission.error)}</ErrorAlert>}
         {bannerIssues.length > 0 && (
           <ErrorAlert>
             {bannerIssues.map((issue) => (
@@ -168,8 +198,8 @@ function CreateSecretForm({
           required
           help={
             integration
-              ? `${integration.description} Only ${integration.displayName} nodes can use this secret.`
-              : 'A secret is usable only by nodes of the integration it is created for.'
+              ? `${integration.description} Only ${integration.displayName} nodes can use this ${kind === 'oauth2' ? 'connection' : 'secret'}.`
+              : `A ${kind === 'oauth2' ? 'connection' : 'secret'} is usable only by nodes of the integration it is created for.`
           }
         >
           {(control) => (
@@ -201,7 +231,7 @@ function CreateSecretForm({
               required
               autoComplete="off"
               placeholder={`${integration?.displayName ?? ''} – production`}
-              help="How people will recognise this secret when they pick it in a workflow node."
+              help={`How people will recognise this ${kind === 'oauth2' ? 'connection' : 'secret'} when they pick it in a workflow node.`}
               rules={{
                 validate: (value: unknown) =>
                   (typeof value === 'string' && value.trim() !== '') || 'Name is required.',
@@ -229,8 +259,15 @@ function CreateSecretForm({
               disabled={form.formState.isSubmitting}
             />
           )}
-          <SubmitButton pendingLabel="Saving…" disabled={!credentialType}>
-            Save secret
+          <SubmitButton
+            pendingLabel={consent ? `Going to ${integration?.displayName ?? 'the service'}…` : 'Saving…'}
+            disabled={!credentialType}
+          >
+            {kind === 'static'
+              ? 'Save secret'
+              : consent
+                ? `Connect to ${integration?.displayName}`
+                : 'Connect'}
           </SubmitButton>
         </div>
       </form>

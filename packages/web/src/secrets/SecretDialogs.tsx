@@ -27,7 +27,10 @@ function invalidateSecrets() {
   ]);
 }
 
+/** Deletes a secret; for an OAuth2 connection (Integrations) the same deletion reads "Disconnect". */
 export function DeleteSecretDialog({ workspaceId, secret, onClose }: SecretDialogProps) {
+  const connection = secret?.kind === 'oauth2';
+  const what = connection ? 'Connection' : 'Secret';
   const usage = useQuery({
     ...trpc.secrets.usage.queryOptions(secret ? { workspaceId, secretId: secret.id } : skipToken),
     staleTime: 0,
@@ -42,8 +45,8 @@ export function DeleteSecretDialog({ workspaceId, secret, onClose }: SecretDialo
     const affected = result.affectedNodes.length;
     toast(
       affected > 0
-        ? `Secret “${secret.name}” deleted. ${plural(affected, 'node')} now ${affected === 1 ? 'needs' : 'need'} a new credential.`
-        : `Secret “${secret.name}” deleted.`,
+        ? `${what} “${secret.name}” ${connection ? 'disconnected' : 'deleted'}. ${plural(affected, 'node')} now ${affected === 1 ? 'needs' : 'need'} a new credential.`
+        : `${what} “${secret.name}” ${connection ? 'disconnected' : 'deleted'}.`,
     );
     onClose();
   }
@@ -53,19 +56,23 @@ export function DeleteSecretDialog({ workspaceId, secret, onClose }: SecretDialo
     <ConfirmDialog
       open={secret !== null}
       onClose={onClose}
-      title="Delete secret"
-      confirmLabel="Delete secret"
-      pendingLabel="Deleting…"
+      title={connection ? 'Disconnect' : 'Delete secret'}
+      confirmLabel={connection ? 'Disconnect' : 'Delete secret'}
+      pendingLabel={connection ? 'Disconnecting…' : 'Deleting…'}
       ready={!usage.isPending}
       onConfirm={confirm}
     >
       <p>
-        Delete <strong>{secret?.name}</strong>? It stops working immediately, everywhere: workflow nodes can
-        no longer use it, and it cannot be restored.
+        {connection ? 'Disconnect' : 'Delete'} <strong>{secret?.name}</strong>? It stops working immediately,
+        everywhere: workflow nodes can no longer use it, and it cannot be restored.
+        {connection &&
+          ' Its tokens are deleted from Latchkey; to revoke the access itself, remove the app at the service too.'}
       </p>
       {usage.isPending && <Spinner label="Checking which workflow nodes use it" />}
       {usage.isError && <ErrorAlert>{errorMessage(usage.error)}</ErrorAlert>}
-      {usage.data && usage.data.length === 0 && <p className="muted">No workflow node uses this secret.</p>}
+      {usage.data && usage.data.length === 0 && (
+        <p className="muted">No workflow node uses this {what.toLowerCase()}.</p>
+      )}
       {usage.data && usage.data.length > 0 && (
         <Notice tone="warning">
           <p>

@@ -9,7 +9,7 @@ import {
   type WorkspaceSummary,
 } from '../api/hooks';
 import { errorMessage, queryClient, trpc } from '../api/trpc';
-import { useDocumentTitle } from '../app/router';
+import { Link, paths, useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
 import { DataTable, LoadMore } from '../ui/DataTable';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
@@ -75,9 +75,13 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
       <PageHeader
         title="Secrets & API Keys"
         description={
-          listAll
-            ? 'Credentials that workflow nodes use to call services. Everyone in the workspace can select them in a node of the matching type; values are never shown again after saving.'
-            : 'The credentials you added. You can also select the secrets your teammates added when you configure a node of the matching type.'
+          <>
+            {listAll
+              ? 'Credentials that workflow nodes use to call services. Everyone in the workspace can select them in a node of the matching type; values are never shown again after saving.'
+              : 'The credentials you added. You can also select the secrets your teammates added when you configure a node of the matching type.'}{' '}
+            Services you connect through OAuth2 (a Slack app, an OAuth2 API) are under{' '}
+            <Link href={paths.section(workspace.id, 'integrations')}>Integrations</Link>.
+          </>
         }
         actions={newButton}
       />

@@ -10,8 +10,20 @@ export function ErrorAlert({ children, id }: { children: ReactNode; id?: string 
   );
 }
 
-export function Notice({ children, tone = 'info' }: { children: ReactNode; tone?: 'info' | 'warning' }) {
-  return <div className={`alert alert-${tone}`}>{children}</div>;
+export function Notice({
+  children,
+  tone = 'info',
+  role,
+}: {
+  children: ReactNode;
+  tone?: 'info' | 'warning' | 'ok';
+  role?: 'status';
+}) {
+  return (
+    <div className={`alert alert-${tone}`} role={role}>
+      {children}
+    </div>
+  );
 }
 
 export function EmptyState({

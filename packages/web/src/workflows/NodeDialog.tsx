@@ -9,6 +9,7 @@ import {
   type WorkflowNode,
 } from '../api/hooks';
 import { errorMessage, fieldIssues, queryClient, type RouterOutputs, trpc } from '../api/trpc';
+import { paths } from '../app/router';
 import { initialValues, schemaFields, submittedValues } from '../schema-form/jsonSchema';
 import { applyFieldIssues, SchemaFields } from '../schema-form/SchemaFields';
 import { CreateSecretDialog } from '../secrets/CreateSecretDialog';
@@ -243,6 +244,19 @@ function CredentialPicker({
   const helpId = `${id}-help`;
   const typeName = (type: string) =>
     integration?.credentialTypes.find((candidate) => candidate.type === type)?.displayName ?? type;
+  // Both kinds, grouped: pasted keys, then connections (whose status shows when they cannot be used).
+  const groups = [
+    { label: 'Secrets & API keys', secrets: selectable.data?.filter((secret) => secret.kind === 'static') },
+    { label: 'Connections', secrets: selectable.data?.filter((secret) => secret.kind === 'oauth2') },
+  ].flatMap((group) => (group.secrets?.length ? [{ label: group.label, secrets: group.secrets }] : []));
+  const option = (secret: Selectable[number]) => (
+    <option key={secret.id} value={secret.id}>
+      {secret.name} — {typeName(secret.credentialType)}
+      {secret.connectionStatus === 'needs-reconnect' ? ' (needs reconnect)' : ''}
+      {secret.connectionStatus === 'pending' ? ' (not connected)' : ''}
+    </option>
+  );
+  const connects = integration?.credentialTypes.some((type) => type.kind === 'oauth2') ?? false;
   return (
     <Controller
       name="secretId"
@@ -270,11 +284,13 @@ function CredentialPicker({
               disabled={selectable.isPending}
             >
               <option value="">{selectable.isPending ? 'Loading…' : 'No credential'}</option>
-              {selectable.data?.map((secret) => (
-                <option key={secret.id} value={secret.id}>
-                  {secret.name} — {typeName(secret.credentialType)}
-                </option>
-              ))}
+              {groups.length === 1
+                ? groups[0]?.secrets.map(option)
+                : groups.map((group) => (
+                    <optgroup key={group.label} label={group.label}>
+                      {group.secrets.map(option)}
+                    </optgroup>
+                  ))}
             </select>
             <button type="button" className="button" onClick={onCreateNew}>
               Create new…
@@ -283,6 +299,17 @@ function CredentialPicker({
           <p id={helpId} className="field-help">
             Only {displayName} credentials can be used by this node.
             {selectable.data?.length === 0 ? ' There are none in this workspace yet: create one.' : ''}
+            {connects && (
+              <>
+                {' '}
+                OAuth2 connections are made under{' '}
+                {/* A new tab keeps this node's unsaved changes; the list is fetched again on return. */}
+                <a href={paths.section(workspaceId, 'integrations')} target="_blank" rel="noopener">
+                  Integrations
+                </a>{' '}
+                (opens in a new tab).
+              </>
+            )}
           </p>
           {fieldState.error?.message && (
             <p id={`${id}-error`} className="field-error" role="alert">
