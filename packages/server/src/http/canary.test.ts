@@ -1,7 +1,9 @@
 /**
  * Canary test: every secret field gets an unmistakable value, the secrets go through every path of the API
- * over real HTTP, and then every response body, log line, error message and database byte is searched for
- * those values — in plain text, base64 (at every byte alignment, standard and URL alphabets) and hex.
+ * over real HTTP, and then every response body, redirect, cookie, log line, error message and database byte is
+ * searched for those values — in plain text, base64 (at every byte alignment, standard and URL alphabets) and
+ * hex. OAuth2 connections too: a real authorization server (oidc-provider) whose client secret and every access,
+ * refresh and client-credentials token it issues are canaries.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -26,7 +28,14 @@ import {
   testBackend,
   testMasterKey,
 } from '../testing/harness.js';
-import { type HttpTestServer, signUpOverHttp, startHttpServer, trpcError } from '../testing/http-harness.js';
+import {
+  type HttpClient,
+  type HttpTestServer,
+  signUpOverHttp,
+  startHttpServer,
+  trpcError,
+} from '../testing/http-harness.js';
+import { type OAuth2TestEnv, startOAuth2TestEnv } from '../testing/oauth2-connections.js';
 
 const runnerSettingsOf = (env: NodeJS.ProcessEnv) => readConfig(env).runnerSettings;
 
@@ -58,6 +67,11 @@ function mint(label: string): string {
   canaries.push({ label, value, forms: formsOf(value) });
   return value;
 }
+
+/** The OAuth2 client's secret at the authorization server (every OAuth2 credential of this test holds it). */
+const oauthClientSecret = mint('oauth2 client secret');
+/** Labels of the canaries the authorization server issued as tokens, by kind. */
+const tokenLabel = (kind: string) => `oauth2 ${kind}`;
 
 /** Which canaries (and in which form) a text contains. */
 function leaksIn(text: string): string[] {
@@ -177,9 +191,12 @@ let database: DatabaseHandle;
 let svc: Services;
 let http: HttpTestServer;
 let fake: FakeService;
+let oauth: OAuth2TestEnv;
 let closed = false;
 /** Every error a call produced (message and wire shape), to be searched for canaries. */
 const errors: string[] = [];
+/** Every Location the OAuth2 callback redirected the browser to. */
+const redirects: string[] = [];
 
 async function failed(call: Promise<unknown>) {
   const error = await trpcError(call);
@@ -214,9 +231,14 @@ beforeAll(async () => {
     }),
   });
   http = await startHttpServer(svc);
+  oauth = await startOAuth2TestEnv(svc, {
+    http,
+    authorizationServer: { clientSecret: oauthClientSecret, tokenValue: (kind) => mint(tokenLabel(kind)) },
+  });
 });
 
 afterAll(async () => {
+  await oauth?.close();
   if (!closed) {
     await http?.close();
     await database?.close();
@@ -236,6 +258,17 @@ describe('canary secret values never leave the server or reach the disk in clear
   const nodeFor = new Map<string, string>(); // secret id → node id
   /** The canaries currently stored (after replacement), per secret id; the execution path must send these. */
   const current = new Map<string, string[]>();
+  /** OAuth2 connections (name → secret id): their client secret and tokens are canaries. */
+  const ownerConnections = new Map<string, string>();
+  const memberConnections = new Map<string, string>();
+  const connectionCount = () => ownerConnections.size + memberConnections.size;
+
+  async function connectAs(person: { client: HttpClient }, name: string): Promise<string> {
+    const { secretId, location } = await oauth.connect(person.client, workspaceId, name);
+    redirects.push(location);
+    expect(location).toBe(`/w/${workspaceId}/integrations?connected=${secretId}`);
+    return secretId;
+  }
 
   function canaryData(credentialType: string, tag: string): Record<string, string> {
     const fakeData = FAKE_DATA[credentialType];
@@ -266,7 +299,7 @@ describe('canary secret values never leave the server or reach the disk in clear
 
     const integrations = await owner.client.trpc.integrations.list.query();
     secretFieldsOf = new Map(
-      // OAuth2 connections hold no value until they connect: src/oauth/oauth2.test.ts checks their tokens.
+      // OAuth2 connections are connected below (their values come from the authorization server).
       integrations.flatMap((i) =>
         i.credentialTypes
           .filter((c) => c.kind === 'static')
@@ -294,10 +327,42 @@ describe('canary secret values never leave the server or reach the disk in clear
       }
     }
 
+    // OAuth2 connections: authorization code with PKCE by each person, client credentials by the owner.
+    ownerConnections.set('owner connection', await connectAs(owner, 'owner connection'));
+    memberConnections.set('member connection', await connectAs(member, 'member connection'));
+    const serviceAccount = await owner.client.trpc.secrets.create.mutate({
+      workspaceId,
+      credentialType: 'httpOAuth2ClientCredentials',
+      name: 'owner service account',
+      data: {
+        clientId: oauth.as.clientId,
+        clientSecret: oauthClientSecret,
+        tokenUrl: oauth.as.tokenUrl,
+        allowedDomains: '127.0.0.1',
+      },
+    });
+    expect(serviceAccount.connection?.status).toBe('connected');
+    ownerConnections.set('owner service account', serviceAccount.id);
+    // The authorization server issued canaries: an access and a refresh token per consent, one client token.
+    expect(canaries.filter((c) => c.label === tokenLabel('AccessToken'))).toHaveLength(2);
+    expect(canaries.filter((c) => c.label === tokenLabel('RefreshToken'))).toHaveLength(2);
+    expect(canaries.filter((c) => c.label === tokenLabel('ClientCredentials'))).toHaveLength(1);
+
     const all = await owner.client.trpc.secrets.list.query({ workspaceId, limit: 100 });
-    expect(all.items).toHaveLength(secretFieldsOf.size * 2);
+    expect(all.items).toHaveLength(secretFieldsOf.size * 2 + connectionCount());
     const own = await member.client.trpc.secrets.list.query({ workspaceId });
-    expect(own.items).toHaveLength(secretFieldsOf.size);
+    expect(own.items).toHaveLength(secretFieldsOf.size + memberConnections.size);
+    const connections = await owner.client.trpc.secrets.list.query({ workspaceId, kind: 'oauth2' });
+    expect(connections.items.map((c) => c.connection?.status)).toEqual(
+      Array(connectionCount()).fill('connected'),
+    );
+    const selectable = await member.client.trpc.secrets.selectable.query({
+      workspaceId,
+      nodeType: 'httpRequest',
+    });
+    expect(selectable.map((s) => s.id)).toEqual(
+      expect.arrayContaining([...ownerConnections.values(), ...memberConnections.values()]),
+    );
     let cursor: string | undefined;
     let pages = 0;
     do {
@@ -348,10 +413,21 @@ describe('canary secret values never leave the server or reach the disk in clear
         nodeFor.set(secretId, node.id);
       }
     }
+    // Each connection calls the stand-in, which refuses its token (401): a refresh (new canary tokens), a retry.
+    for (const [name, secretId] of [...ownerConnections, ...memberConnections]) {
+      const node = await owner.client.trpc.workflows.addNode.mutate({
+        workflowId,
+        name: `${name} node`,
+        nodeType: 'httpRequest',
+        params: paramsFor('httpRequest', fake.url),
+      });
+      await owner.client.trpc.workflows.updateNode.mutate({ workflowId, nodeId: node.id, secretId });
+      nodeFor.set(secretId, node.id);
+    }
     const got = await owner.client.trpc.workflows.get.query({ workflowId });
     expect(got.nodes.every((n) => n.status === 'ok')).toBe(true);
     expect(await owner.client.trpc.workflows.list.query({ workspaceId })).toHaveLength(1);
-    for (const secretId of ownerSecrets.values()) {
+    for (const secretId of [...ownerSecrets.values(), ...ownerConnections.values()]) {
       const usage = await owner.client.trpc.secrets.usage.query({ workspaceId, secretId });
       expect(usage.map((u) => u.nodeId)).toEqual([nodeFor.get(secretId)]);
     }
@@ -379,6 +455,18 @@ describe('canary secret values never leave the server or reach the disk in clear
     const data = canaryData(type, 'member replacement');
     await member.client.trpc.secrets.replace.mutate({ workspaceId, secretId, data });
     current.set(secretId, canariesIn(data));
+
+    // A connection's value is replaced by connecting it again: Reconnect, consent, callback (new canary tokens).
+    const connectionId = ownerConnections.get('owner connection') as string;
+    const { authorizationUrl } = await owner.client.trpc.secrets.reconnect.mutate({
+      workspaceId,
+      secretId: connectionId,
+    });
+    const callback = await oauth.consentAt(authorizationUrl);
+    const landed = await oauth.open(owner.client, callback);
+    const location = landed.headers.get('location') ?? '';
+    redirects.push(location);
+    expect(location).toBe(`/w/${workspaceId}/integrations?connected=${connectionId}`);
   });
 
   it('tests and runs them against a stand-in service, which receives the current values', async () => {
@@ -395,10 +483,25 @@ describe('canary secret values never leave the server or reach the disk in clear
       });
       expect(outcome.ok).toBe(false);
     }
+    for (const secretId of [...ownerConnections.values(), ...memberConnections.values()]) {
+      const outcome = await owner.client.trpc.secrets.test.mutate({ workspaceId, secretId });
+      expect(outcome.ok).toBe(false);
+    }
+    const unsaved = await member.client.trpc.secrets.test.mutate({
+      workspaceId,
+      credentialType: 'httpOAuth2AuthorizationCode',
+      data: oauth.formData({ clientSecret: mint('unsaved oauth2 client secret') }),
+    });
+    expect(unsaved.ok).toBe(false);
+    const issuedBefore = canaries.filter((c) => c.label.startsWith('oauth2 ')).length;
     const run = await owner.client.trpc.workflows.run.mutate({ workflowId });
     expect(run.ok).toBe(false);
-    expect(run.nodes).toHaveLength(ownerSecrets.size + memberSecrets.size);
+    expect(run.nodes).toHaveLength(ownerSecrets.size + memberSecrets.size + connectionCount());
     expect(run.nodes.every((n) => !n.ok && typeof n.error === 'string')).toBe(true);
+    // Every connection was refreshed after the stand-in's 401: the server now holds new canary tokens.
+    expect(canaries.filter((c) => c.label.startsWith('oauth2 ')).length).toBeGreaterThanOrEqual(
+      issuedBefore + connectionCount(),
+    );
 
     // The stand-in saw the stored values (decryption works, replacement took effect), never a replaced one.
     const seen = JSON.stringify(fake.requests);
@@ -415,6 +518,12 @@ describe('canary secret values never leave the server or reach the disk in clear
     }
     const replacedAway = canaries.filter((c) => c.label.startsWith('owner ')).map((c) => c.value);
     expect(replacedAway.filter((value) => seen.includes(value))).toEqual([]);
+    // The connections' access tokens (canaries) reached the stand-in: those are what the server holds and uses.
+    const accessTokens = canaries
+      .filter((c) => c.label === tokenLabel('AccessToken') || c.label === tokenLabel('ClientCredentials'))
+      .map((c) => c.value);
+    const sent = accessTokens.filter((value) => seen.includes(`Bearer ${value}`));
+    expect(sent.length).toBeGreaterThanOrEqual(connectionCount() * 2);
   });
 
   it('refuses invalid canary-bearing values, duplicates and foreign workspaces without echoing them', async () => {
@@ -521,6 +630,46 @@ describe('canary secret values never leave the server or reach the disk in clear
       }),
     );
     expect(forbidden.data?.code).toBe('FORBIDDEN');
+    const outsideAllowed = await failed(
+      owner.client.trpc.secrets.connect.mutate({
+        workspaceId,
+        credentialType: 'httpOAuth2AuthorizationCode',
+        name: 'Token URL outside the allowed domains',
+        data: oauth.formData({ clientSecret: mint('connect refused'), allowedDomains: 'api.example.test' }),
+      }),
+    );
+    expect(outsideAllowed.data?.code).toBe('BAD_REQUEST');
+    const refusedClient = await failed(
+      owner.client.trpc.secrets.create.mutate({
+        workspaceId,
+        credentialType: 'httpOAuth2ClientCredentials',
+        name: 'Client the service refuses',
+        data: {
+          clientId: oauth.as.clientId,
+          clientSecret: mint('refused client secret'),
+          tokenUrl: oauth.as.tokenUrl,
+          allowedDomains: '127.0.0.1',
+        },
+      }),
+    );
+    expect(refusedClient.message).toContain('data.clientSecret');
+    const replaceConnection = await failed(
+      owner.client.trpc.secrets.replace.mutate({
+        workspaceId,
+        secretId: ownerConnections.get('owner connection') as string,
+        data: oauth.formData({ clientSecret: mint('replace a connection') }),
+      }),
+    );
+    expect(replaceConnection.data?.code).toBe('BAD_REQUEST');
+    const foreignConnect = await failed(
+      member.client.trpc.secrets.connect.mutate({
+        workspaceId: owner.workspaceId,
+        credentialType: 'httpOAuth2AuthorizationCode',
+        name: 'Into a foreign workspace',
+        data: oauth.formData({ clientSecret: mint('foreign connect') }),
+      }),
+    );
+    expect(foreignConnect.data?.code).toBe('NOT_FOUND');
     const signedOut = await failed(
       http.client().trpc.secrets.create.mutate({
         workspaceId,
@@ -537,23 +686,35 @@ describe('canary secret values never leave the server or reach the disk in clear
       workspaceId,
       userId: member.user.id,
     });
-    expect(preview.secrets).toBe(memberSecrets.size);
+    expect(preview.secrets).toBe(memberSecrets.size + memberConnections.size);
     const removal = await owner.client.trpc.workspaces.removeMember.mutate({
       workspaceId,
       userId: member.user.id,
     });
-    expect(removal.deletedSecrets).toBe(memberSecrets.size);
-    expect(removal.affectedNodes).toHaveLength(memberSecrets.size);
+    expect(removal.deletedSecrets).toBe(memberSecrets.size + memberConnections.size);
+    expect(removal.affectedNodes).toHaveLength(memberSecrets.size + memberConnections.size);
 
     const deleted = await owner.client.trpc.secrets.delete.mutate({
       workspaceId,
       secretId: ownerSecrets.get('httpBasicAuth') as string,
     });
     expect(deleted.affectedNodes).toHaveLength(1);
+    const deletedConnection = await owner.client.trpc.secrets.delete.mutate({
+      workspaceId,
+      secretId: ownerConnections.get('owner connection') as string,
+    });
+    expect(deletedConnection.affectedNodes).toHaveLength(1);
     const got = await owner.client.trpc.workflows.get.query({ workflowId });
-    expect(got.nodes.filter((n) => n.status === 'needs-credential')).toHaveLength(memberSecrets.size + 1);
+    expect(got.nodes.filter((n) => n.status === 'needs-credential')).toHaveLength(
+      memberSecrets.size + memberConnections.size + 2,
+    );
     const afterRun = await owner.client.trpc.workflows.run.mutate({ workflowId });
     expect(afterRun.nodes.some((n) => n.error?.includes('was deleted'))).toBe(true);
+    for (const name of ['member connection', 'owner connection']) {
+      expect(afterRun.nodes.find((n) => n.nodeName === `${name} node`)?.error).toBe(
+        `Node '${name} node' needs an HTTP Request credential: the one it used ('${name}') was deleted. Select another credential for this node.`,
+      );
+    }
 
     const actions: string[] = [];
     let cursor: string | undefined;
@@ -563,10 +724,18 @@ describe('canary secret values never leave the server or reach the disk in clear
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
     expect(actions).toEqual(
-      expect.arrayContaining(['secret.created', 'secret.replaced', 'secret.deleted', 'member.removed']),
+      expect.arrayContaining([
+        'secret.created',
+        'secret.replaced',
+        'secret.deleted',
+        'member.removed',
+        'secret.connected',
+        'secret.reconnected',
+        'secret.refreshed',
+      ]),
     );
     expect((await owner.client.trpc.secrets.list.query({ workspaceId })).items).toHaveLength(
-      ownerSecrets.size - 1,
+      ownerSecrets.size - 1 + ownerConnections.size - 1,
     );
   });
 
@@ -591,6 +760,12 @@ describe('canary secret values never leave the server or reach the disk in clear
     const leaks = http.recorded.responses.flatMap((body, i) =>
       leaksIn(body).map((l) => `response #${i}: ${l}`),
     );
+    expect(leaks).toEqual([]);
+  });
+
+  it('never put a canary in a redirect or a cookie', () => {
+    expect(redirects.length).toBeGreaterThanOrEqual(3);
+    const leaks = [...redirects, ...http.recorded.setCookies].flatMap((text) => leaksIn(text));
     expect(leaks).toEqual([]);
   });
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { createServices, StartupError } from '../app.js';
+import { readConfig } from '../config.js';
 import { type KeyProvider, LocalKeyProvider, type MasterKey } from '../crypto/index.js';
 import type { Database } from '../db/schema.js';
 import { hashToken } from '../identity/tokens.js';
@@ -17,6 +18,7 @@ import {
   TEST_SCRYPT,
   testMasterKey,
 } from '../testing/harness.js';
+import { startOAuth2TestEnv } from '../testing/oauth2-connections.js';
 import { keyStatus, reencryptSecrets, rewrapDataKeys } from './rotation.js';
 import { addDataKeyVersion, KeyRotationError } from './workspace-keys.js';
 
@@ -45,8 +47,68 @@ const NODE_TYPE: Record<string, string> = {
   mailgunApiKey: 'mailgun',
 };
 
+/** The runner may reach 127.0.0.1: the authorization server of the OAuth2 connection listens there. */
+const runnerSettings = readConfig({ LATCHKEY_OUTBOUND_ALLOW: '127.0.0.1' }).runnerSettings;
+
 function services(provider: KeyProvider): Promise<Services> {
-  return createServices({ database, keyProvider: provider, passwordCost: TEST_SCRYPT });
+  return createServices({ database, keyProvider: provider, passwordCost: TEST_SCRYPT, runnerSettings });
+}
+
+/**
+ * An OAuth2 connection connected through a real authorization server while only the old key exists, in a
+ * workspace of its own (added to `workspaceIds`), and used once by a node. Answers a check that a run on other
+ * services sends the very access token the first run sent, without asking the provider for a new one: the
+ * tokens in its envelope survived.
+ */
+async function connectionOnOldKey() {
+  const svc = await services(providerFor(oldKey));
+  const oauth = await startOAuth2TestEnv(svc);
+  onTestFinished(() => oauth.close());
+  const person = await signedInUser(svc, 'Connector');
+  const workspaceId = (await person.caller.auth.me())?.workspaces[0]?.id as string;
+  workspaceIds.push(workspaceId);
+  const { secretId, location } = await oauth.connect(person, workspaceId, 'Connected API');
+  expect(location).toBe(`/w/${workspaceId}/integrations?connected=${secretId}`);
+  const workflow = await person.caller.workflows.create({ workspaceId, name: 'Uses the connection' });
+  const node = await person.caller.workflows.addNode({
+    workflowId: workflow.id,
+    name: 'Call the API',
+    nodeType: 'httpRequest',
+    params: { method: 'GET', url: oauth.as.apiUrl },
+  });
+  await person.caller.workflows.updateNode({ workflowId: workflow.id, nodeId: node.id, secretId });
+  const runOn = async (on: Services) => {
+    const { caller, session } = clientFor(on);
+    session.token = person.session.token;
+    const calls = oauth.as.apiTokens.length;
+    const result = await caller.workflows.run({ workflowId: workflow.id });
+    expect(result.nodes[0], result.nodes[0]?.error).toMatchObject({ ok: true });
+    expect(oauth.as.apiTokens).toHaveLength(calls + 1);
+    return oauth.as.apiTokens[calls];
+  };
+  const sent = await runOn(svc);
+  expect(sent).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+  const envelope = () =>
+    ownerOf(database)
+      .selectFrom('secrets')
+      .select(['ciphertext', 'key_version', 'token_generation'])
+      .where('id', '=', secretId)
+      .executeTakeFirstOrThrow();
+  const stored = await envelope();
+  return {
+    async expectSameAccessTokenOn(on: Services) {
+      const refreshes = oauth.as.tokenRequests.refresh_token ?? 0;
+      expect(await runOn(on)).toBe(sent);
+      expect(oauth.as.tokenRequests.refresh_token ?? 0).toBe(refreshes);
+      // Master-key rotation re-wraps data keys only: the connection's envelope is the one stored before.
+      const now = await envelope();
+      expect(Buffer.compare(now.ciphertext, stored.ciphertext)).toBe(0);
+      expect(now).toMatchObject({
+        key_version: stored.key_version,
+        token_generation: stored.token_generation,
+      });
+    },
+  };
 }
 
 /** Two people, each with a personal and a team workspace, with secrets of several types in each. */
@@ -120,6 +182,7 @@ afterEach(() => database.close());
 
 describe('master-key rotation (keys rotate)', () => {
   it('re-wraps every data key; then the old key can be removed and every secret still decrypts', async () => {
+    const connection = await connectionOnOldKey();
     // Servers restarted with the new key active and the old one still accepted, then the command runs.
     const both = providerFor(newKey, oldKey);
     await services(both);
@@ -142,6 +205,8 @@ describe('master-key rotation (keys rotate)', () => {
     // The old key is removed: the server starts with the new key alone and every secret decrypts.
     const onlyNew = await services(providerFor(newKey));
     await expectEverySecretDecrypts(onlyNew);
+    // The OAuth2 connection's tokens survived: a run on the new key alone sends the same access token.
+    await connection.expectSameAccessTokenOn(onlyNew);
     // …and the old key alone is now the wrong key.
     const refused = await services(providerFor(oldKey)).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(StartupError);

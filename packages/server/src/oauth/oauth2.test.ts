@@ -6,7 +6,7 @@ import { reencryptSecrets } from '../keys/rotation.js';
 import { addDataKeyVersion } from '../keys/workspace-keys.js';
 import { parseOutboundAllow } from '../runner/outbound-guard.js';
 import { resolveSecretCredential } from '../runner/resolve-credential.js';
-import { startAuthorizationServer, type TestAuthorizationServer } from '../testing/authorization-server.js';
+import type { TestAuthorizationServer } from '../testing/authorization-server.js';
 import {
   createTestApp,
   ensureTestLoginRole,
@@ -22,6 +22,7 @@ import {
   startHttpServer,
   trpcError,
 } from '../testing/http-harness.js';
+import { type OAuth2TestEnv, startOAuth2TestEnv } from '../testing/oauth2-connections.js';
 
 // OAuth2 connections end to end, against a real authorization server (oidc-provider) on loopback: Connect, the
 // consent, the callback, runs that use the connection, refresh before expiry and after a 401, single flight,
@@ -31,16 +32,17 @@ const backend = testBackend();
 let app: TestApp;
 let http: HttpTestServer;
 let as: TestAuthorizationServer;
+let env: OAuth2TestEnv;
 
 beforeAll(async () => {
   app = await createTestApp();
   app.svc.runnerSettings = { ...app.svc.runnerSettings, policy: parseOutboundAllow('127.0.0.1') };
   http = await startHttpServer(app.svc);
-  app.svc.oauth.publicUrl = http.url;
-  as = await startAuthorizationServer({ redirectUri: `${http.url}/oauth/callback` });
+  env = await startOAuth2TestEnv(app.svc, { http });
+  as = env.as;
 });
 afterAll(async () => {
-  await as?.close();
+  await env?.close();
   await http?.close();
   await app?.close();
 });
@@ -72,51 +74,12 @@ async function secondInstance() {
   };
 }
 
-function formData(overrides: Record<string, string> = {}) {
-  return {
-    clientId: as.clientId,
-    clientSecret: as.clientSecret,
-    scopes: 'read',
-    authorizationUrl: as.authorizationUrl,
-    tokenUrl: as.tokenUrl,
-    allowedDomains: '127.0.0.1',
-    ...overrides,
-  };
-}
-
-/** The browser's part: follows the provider's redirects (its cookies kept) until it is sent back to Latchkey. */
-async function consentAt(authorizationUrl: string): Promise<string> {
-  const jar = new Map<string, string>();
-  let url = authorizationUrl;
-  for (let hop = 0; hop < 12; hop++) {
-    const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
-    const response = await fetch(url, { redirect: 'manual', headers: cookie ? { cookie } : {} });
-    for (const line of response.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const [name, ...value] = (pair ?? '').split('=');
-      if (name) jar.set(name.trim(), value.join('='));
-    }
-    const location = response.headers.get('location');
-    if (!location) throw new Error(`the consent stopped at HTTP ${response.status}`);
-    const next = new URL(location, url).toString();
-    if (next.startsWith(`${http.url}/`)) return next;
-    url = next;
-  }
-  throw new Error('too many redirects during the consent');
-}
-
-/** Connect → consent → callback; answers where the browser lands, and the new connection's id. */
-async function connect(client: HttpClient, workspaceId: string, name: string) {
-  const started = await client.trpc.secrets.connect.mutate({
-    workspaceId,
-    credentialType: 'httpOAuth2AuthorizationCode',
-    name,
-    data: formData(),
-  });
-  const callback = await consentAt(started.authorizationUrl);
-  const landed = await client.fetch(callback.slice(http.url.length), { redirect: 'manual' });
-  return { ...started, callback, landed, location: landed.headers.get('location') ?? '' };
-}
+/** Form data of an authorization-code connection to the test authorization server. */
+const formData = (overrides: Record<string, string> = {}) => env.formData(overrides);
+const consentAt = (authorizationUrl: string) => env.consentAt(authorizationUrl);
+/** Connect → consent → callback (testing/oauth2-connections.ts); where the browser lands, and the new id. */
+const connect = (client: HttpClient, workspaceId: string, name: string) =>
+  env.connect(client, workspaceId, name);
 
 async function nodeUsing(client: HttpClient, workspaceId: string, secretId: string, name = 'Call the API') {
   const workflow = await client.trpc.workflows.create.mutate({ workspaceId, name: `${name} flow` });

@@ -16,6 +16,8 @@ export interface TestAuthorizationServer {
   tokenUrl: string;
   /** A protected API: 200 `{ok:true, client}` for a valid access token, 401 otherwise. */
   apiUrl: string;
+  /** The bearer token of every request the protected API received, in order (valid or not). */
+  apiTokens: string[];
   clientId: string;
   clientSecret: string;
   /** Access-token lifetime (seconds) for the tokens issued from now on. */
@@ -38,9 +40,20 @@ const CLIENT_ID = 'latchkey-test-client';
 const CLIENT_SECRET = 'fake-client-secret-for-tests-0123456789abcdef';
 const ACCOUNT = 'fake-account-1';
 
+/** Which kind of token the provider is issuing, for `tokenValue`. */
+export type IssuedTokenKind = 'AccessToken' | 'RefreshToken' | 'ClientCredentials';
+
 export async function startAuthorizationServer(options: {
   redirectUri: string;
+  /** The client's secret (default: an obviously fake constant). The canary test passes a canary. */
+  clientSecret?: string;
+  /**
+   * The value of every access, refresh and client-credentials token issued (default: oidc-provider's own random
+   * ones). A value must be unique: the provider stores each token under it.
+   */
+  tokenValue?: (kind: IssuedTokenKind) => string;
 }): Promise<TestAuthorizationServer> {
+  const clientSecret = options.clientSecret ?? CLIENT_SECRET;
   const http = createServer();
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -54,7 +67,7 @@ export async function startAuthorizationServer(options: {
     clients: [
       {
         client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
+        client_secret: clientSecret,
         redirect_uris: [options.redirectUri],
         grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
         response_types: ['code'],
@@ -85,6 +98,20 @@ export async function startAuthorizationServer(options: {
     findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id }) }),
     cookies: { keys: ['fake-cookie-key-for-tests-only'] },
   });
+  if (options.tokenValue) {
+    const tokenValue = options.tokenValue;
+    // An opaque token's value is its id: the models' own generator, wrapped (the only hook oidc-provider has;
+    // the original still runs, for what it records about the token's format, and its random id is dropped).
+    for (const kind of ['AccessToken', 'RefreshToken', 'ClientCredentials'] as const) {
+      const model = provider[kind].prototype as unknown as { generateTokenId(): string };
+      const generate = model.generateTokenId;
+      model.generateTokenId = function (this: unknown) {
+        generate.call(this);
+        return tokenValue(kind);
+      };
+    }
+  }
+  const apiTokens: string[] = [];
   // Token requests the provider answered, by grant type (successes and refusals alike).
   const count = (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
     const grantType = String(ctx.oidc?.params?.grant_type ?? '?');
@@ -123,6 +150,7 @@ export async function startAuthorizationServer(options: {
   async function api(req: IncomingMessage, res: ServerResponse) {
     const header = req.headers.authorization ?? '';
     const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    apiTokens.push(token);
     const found =
       (token && (await provider.AccessToken.find(token))) ||
       (token && (await provider.ClientCredentials.find(token)));
@@ -166,7 +194,8 @@ export async function startAuthorizationServer(options: {
     tokenUrl: `${url}/token`,
     apiUrl: `${url}/api/whoami`,
     clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
+    clientSecret,
+    apiTokens,
     tokenRequests,
     setAccessTokenTtl(seconds) {
       ttl = seconds;

@@ -63,12 +63,12 @@ export async function createSecret(
   return person.caller.secrets.create({ workspaceId, credentialType, name, data });
 }
 
-/** A workflow with one node per entry, each optionally using a secret. */
+/** A workflow with one node per entry, each optionally using a secret (parameters: none unless given). */
 export async function workflowWithNodes(
   person: Person,
   workspaceId: string,
   name: string,
-  nodes: { name: string; nodeType: string; secretId?: string }[],
+  nodes: { name: string; nodeType: string; secretId?: string; params?: Record<string, unknown> }[],
 ) {
   const workflow = await person.caller.workflows.create({ workspaceId, name });
   const created: { id: string }[] = [];
@@ -77,7 +77,7 @@ export async function workflowWithNodes(
       workflowId: workflow.id,
       name: spec.name,
       nodeType: spec.nodeType,
-      params: {},
+      params: spec.params ?? {},
     });
     if (spec.secretId) {
       await person.caller.workflows.updateNode({

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseOutboundAllow } from '../runner/outbound-guard.js';
 import {
   addToWorkspace,
   auditEvents,
@@ -26,12 +27,20 @@ import {
   teamWorkspace,
   testBackend,
 } from '../testing/harness.js';
+import { type OAuth2TestEnv, startOAuth2TestEnv } from '../testing/oauth2-connections.js';
 
 let app: TestApp;
+/** A real authorization server, for the member's OAuth2 connection (rule 4 covers connections too). */
+let oauth: OAuth2TestEnv;
 beforeAll(async () => {
   app = await createTestApp();
+  app.svc.runnerSettings = { ...app.svc.runnerSettings, policy: parseOutboundAllow('127.0.0.1') };
+  oauth = await startOAuth2TestEnv(app.svc);
 });
-afterAll(() => app.close());
+afterAll(async () => {
+  await oauth?.close();
+  await app?.close();
+});
 
 const memberIds = async (reader: Person, workspaceId: string) =>
   (await reader.caller.workspaces.members({ workspaceId })).map((m) => m.userId);
@@ -186,8 +195,9 @@ describe('invites', () => {
 });
 
 /**
- * A team where the member created two secrets used by three nodes in two workflows, next to nodes that use
- * the owner's secret or none; the member also has secrets in another team and in their personal workspace.
+ * A team where the member created two secrets and a connected OAuth2 connection, used by four nodes in three
+ * workflows, next to nodes that use the owner's secret or none; the member also has secrets in another team and
+ * in their personal workspace.
  */
 async function teamWithMemberSecrets() {
   const team = await teamWorkspace(app.svc);
@@ -195,6 +205,20 @@ async function teamWithMemberSecrets() {
   const mail = await createSecret(member, workspaceId, 'sendgridApiKey', 'Mia mail key');
   const token = await createSecret(member, workspaceId, 'httpBearerToken', 'Mia API token');
   const ownerMail = await createSecret(owner, workspaceId, 'sendgridApiKey', 'Olivia mail key');
+  // Connected through the consent screen: its tokens are in its envelope, and a node uses them.
+  const connected = await oauth.connect(member, workspaceId, 'Mia CRM connection');
+  expect(connected.location).toBe(`/w/${workspaceId}/integrations?connected=${connected.secretId}`);
+  const sync = await workflowWithNodes(owner, workspaceId, 'CRM sync', [
+    {
+      name: 'Fetch CRM contacts',
+      nodeType: 'httpRequest',
+      secretId: connected.secretId,
+      params: { method: 'GET', url: oauth.as.apiUrl },
+    },
+  ]);
+  expect((await owner.caller.workflows.run({ workflowId: sync.workflow.id })).nodes[0]).toMatchObject({
+    ok: true,
+  });
   const onboarding = await workflowWithNodes(owner, workspaceId, 'Onboarding', [
     { name: 'Send welcome email', nodeType: 'sendgrid', secretId: mail.id },
     { name: 'Create CRM contact', nodeType: 'httpRequest', secretId: token.id },
@@ -223,19 +247,23 @@ async function teamWithMemberSecrets() {
     { id: string },
   ];
   const invoice = billing.nodes[0] as { id: string };
+  const contacts = sync.nodes[0] as { id: string };
   return {
     ...team,
     mail,
     token,
+    connection: { id: connected.secretId },
     ownerMail,
     onboardingId: onboarding.workflow.id,
     billingId: billing.workflow.id,
+    syncId: sync.workflow.id,
     nodes: {
       welcome: welcome.id,
       crm: crm.id,
       ownerCopy: ownerCopy.id,
       slack: slack.id,
       invoice: invoice.id,
+      contacts: contacts.id,
     },
     expectedAffected: byNodeId([
       {
@@ -255,6 +283,12 @@ async function teamWithMemberSecrets() {
         workflowName: 'Billing',
         nodeId: invoice.id,
         nodeName: 'Send invoice',
+      },
+      {
+        workflowId: sync.workflow.id,
+        workflowName: 'CRM sync',
+        nodeId: contacts.id,
+        nodeName: 'Fetch CRM contacts',
       },
     ]),
     elsewhere: {
@@ -297,6 +331,28 @@ async function expectMemberSecretsGone(t: MemberTeam) {
     lostSecretName: 'Mia mail key',
   });
 
+  // The OAuth2 connection went with the rest: its row (and the tokens in its envelope) is gone, its node is
+  // flagged, and a run fails at once with the deleted-secret message, sending nothing to the service.
+  const rows = await ownerDb(app.svc).selectFrom('secrets').select('id').where('id', '=', t.connection.id);
+  expect(await rows.execute()).toEqual([]);
+  const sync = await t.owner.caller.workflows.get({ workflowId: t.syncId });
+  expect(sync.nodes[0]).toMatchObject({
+    status: 'needs-credential',
+    secretId: null,
+    lostSecretName: 'Mia CRM connection',
+  });
+  const apiCalls = oauth.as.apiTokens.length;
+  const tokenRequests = { ...oauth.as.tokenRequests };
+  const run = await t.owner.caller.workflows.run({ workflowId: t.syncId });
+  expect(run.nodes.map((n) => [n.ok, n.error])).toEqual([
+    [
+      false,
+      "Node 'Fetch CRM contacts' needs an HTTP Request credential: the one it used ('Mia CRM connection') was deleted. Select another credential for this node.",
+    ],
+  ]);
+  expect(oauth.as.apiTokens).toHaveLength(apiCalls);
+  expect(oauth.as.tokenRequests).toEqual(tokenRequests);
+
   // Their secrets in other workspaces stay, and keep working for the nodes there.
   const elsewhere = await t.elsewhere.owner.caller.secrets.list({ workspaceId: t.elsewhere.workspaceId });
   expect(elsewhere.items.map((s) => s.id)).toEqual([t.elsewhere.secretId]);
@@ -313,7 +369,7 @@ describe('removing a member', () => {
       workspaceId: t.workspaceId,
       userId: t.member.user.id,
     });
-    expect(preview.secrets).toBe(2);
+    expect(preview.secrets).toBe(3);
     expect(byNodeId(preview.nodes)).toEqual(t.expectedAffected);
 
     const result = await t.owner.caller.workspaces.removeMember({
@@ -329,6 +385,49 @@ describe('removing a member', () => {
     expect(workflows.every((w) => w.needsAttention)).toBe(true);
   });
 
+  it('takes their OAuth2 consents in flight with them: a callback after the removal connects nothing', async () => {
+    const t = await teamWithMemberSecrets();
+    // Consents approved at the provider, the browser not back yet: a Reconnect of their connection, and a
+    // Connect of a new one (pending until its callback).
+    const { authorizationUrl } = await t.member.caller.secrets.reconnect({
+      workspaceId: t.workspaceId,
+      secretId: t.connection.id,
+    });
+    const reconnectCallback = await oauth.consentAt(authorizationUrl);
+    const started = await t.member.caller.secrets.connect({
+      workspaceId: t.workspaceId,
+      credentialType: 'httpOAuth2AuthorizationCode',
+      name: 'Mia half-connected',
+      data: oauth.formData(),
+    });
+    const connectCallback = await oauth.consentAt(started.authorizationUrl);
+
+    const result = await t.owner.caller.workspaces.removeMember({
+      workspaceId: t.workspaceId,
+      userId: t.member.user.id,
+    });
+    expect(result.deletedSecrets).toBe(4);
+    // Their session still exists (they are signed in elsewhere), yet neither callback brings anything back.
+    for (const callback of [reconnectCallback, connectCallback]) {
+      const landed = await oauth.open(t.member, callback);
+      expect(landed.headers.get('location')).toBe('/?oauthError=invalid_state');
+    }
+    const left = await ownerDb(app.svc)
+      .selectFrom('secrets')
+      .select('id')
+      .where('workspace_id', '=', t.workspaceId)
+      .where('created_by', '=', t.member.user.id)
+      .execute();
+    expect(left).toEqual([]);
+    const states = await ownerDb(app.svc)
+      .selectFrom('oauth_states')
+      .select('state_hash')
+      .where('workspace_id', '=', t.workspaceId)
+      .execute();
+    expect(states).toEqual([]);
+    await expectMemberSecretsGone(t);
+  });
+
   it('writes one member.removed audit event with the counts', async () => {
     const t = await teamWithMemberSecrets();
     const before = await auditEvents(t.owner, t.workspaceId);
@@ -342,7 +441,7 @@ describe('removing a member', () => {
       targetType: 'member',
       targetId: t.member.user.id,
       targetName: t.member.email,
-      details: { deletedSecrets: 2, affectedNodes: 3 },
+      details: { deletedSecrets: 3, affectedNodes: 4 },
     });
   });
 
@@ -358,7 +457,7 @@ describe('removing a member', () => {
       userId: t.admin.user.id,
     });
     expect(result).toEqual({ deletedSecrets: 0, affectedNodes: [] });
-    expect((await t.owner.caller.secrets.list({ workspaceId: t.workspaceId })).items).toHaveLength(3);
+    expect((await t.owner.caller.secrets.list({ workspaceId: t.workspaceId })).items).toHaveLength(4);
   });
 
   it('previewing or removing someone who is not a member is NOT_FOUND', async () => {
@@ -376,7 +475,7 @@ describe('removing a member', () => {
   it('is all or nothing: when the audit write fails, the membership, the secrets and the node references all stay', async () => {
     const t = await teamWithMemberSecrets();
     const before = await workspaceState(app.svc, t.owner, t.workspaceId);
-    expect(before.secrets.items).toHaveLength(3);
+    expect(before.secrets.items).toHaveLength(4);
     const error = await whileAuditIsDown(app.svc, () =>
       rejection(
         t.owner.caller.workspaces.removeMember({ workspaceId: t.workspaceId, userId: t.member.user.id }),
@@ -458,7 +557,7 @@ describe('leaving a workspace', () => {
     });
     const before = await auditEvents(t.owner, t.workspaceId);
     const result = await t.member.caller.workspaces.leave({ workspaceId: t.workspaceId });
-    expect(result.deletedSecrets).toBe(2);
+    expect(result.deletedSecrets).toBe(3);
     expect(byNodeId(result.affectedNodes)).toEqual(t.expectedAffected);
     expect(byNodeId(result.affectedNodes)).toEqual(byNodeId(preview.nodes));
     expect(await memberIds(t.owner, t.workspaceId)).not.toContain(t.member.user.id);
@@ -471,7 +570,7 @@ describe('leaving a workspace', () => {
     expect(left[0]).toMatchObject({
       actor: { id: t.member.user.id },
       targetId: t.member.user.id,
-      details: { deletedSecrets: 2, affectedNodes: 3 },
+      details: { deletedSecrets: 3, affectedNodes: 4 },
     });
     expect(after.filter((e) => e.action === 'member.removed')).toEqual([]);
   });
