@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// pnpm new-integration <id> [--display-name …] [--node-type …] [--credential-type …]
+// pnpm new-integration <id> [--oauth2] [--display-name …] [--node-type …] [--credential-type …]
 //                           [--credential-display-name …] [--base-url …] [--description …] [--root <dir>]
 //
 // Writes packages/integrations/<id> from scripts/templates/integration (the same layout as every other
 // plugin), adds it to the server's plugin list and dependencies, and prints the next steps. A value not given
 // as a flag is asked for when stdin is a terminal, and derived from the id otherwise. Anything that would
 // clash with an existing integration is refused before a single file is written.
+//
+// With --oauth2 the credential type is an OAuth2 one (authorization code with PKCE) instead of an API key:
+// a template `<name>.oauth2.<ext>.tmpl` then replaces `<name>.<ext>.tmpl`, and `{{#if oauth2}} … {{else}} …
+// {{/if}}` lines choose between the two forms inside the templates they share.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -31,7 +35,19 @@ const RESERVED_WORDS = new Set(
 );
 /** Names the generated files import or declare themselves: a credential type named like one would not compile. */
 const TEMPLATE_NAMES = new Set([
+  'applyCredential',
   'bearerAuthorization',
+  'createRegistry',
+  'oauth2Fields',
+  'requestedScopes',
+  'registry',
+  'oauth2',
+  'answer',
+  'account',
+  'client',
+  'fields',
+  'typed',
+  'token',
   'defineCredentialType',
   'defineIntegration',
   'field',
@@ -93,13 +109,22 @@ function baseUrlVariable(id, variant = 'default') {
     : `LATCHKEY_BASE_URL_${name}_${variant.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
-function defaultsFor(id) {
+/** The credential type's name and title: an API key, or with --oauth2 an app connected through OAuth2. */
+const credentialTypeFor = (nodeType, oauth2) => `${nodeType}${oauth2 ? 'OAuth' : 'ApiKey'}`;
+const credentialDisplayNameFor = (displayName, oauth2) =>
+  `${displayName} ${oauth2 ? 'app (OAuth)' : 'API key'}`;
+
+/** With --oauth2: the base URL variant of the authorization server (its /oauth/authorize and /oauth/token). */
+const OAUTH_VARIANT = 'oauth';
+const authBaseUrlFor = (id) => `https://auth.${id}.com`;
+
+function defaultsFor(id, oauth2 = false) {
   const displayName = titleCase(id);
   return {
     displayName,
     nodeType: camelCase(id),
-    credentialType: `${camelCase(id)}ApiKey`,
-    credentialDisplayName: `${displayName} API key`,
+    credentialType: credentialTypeFor(camelCase(id), oauth2),
+    credentialDisplayName: credentialDisplayNameFor(displayName, oauth2),
     baseUrl: `https://api.${id}.com`,
     description: `Call the ${displayName} API from a workflow.`,
   };
@@ -200,7 +225,13 @@ export function clashes(root, options) {
   if (existsSync(path.join(root, 'packages', 'integrations', id)))
     problems.push(`packages/integrations/${id} already exists`);
   const packageName = `@latchkey/integration-${id}`;
-  const newVariable = baseUrlVariable(id);
+  // Every base URL variable the new integration reads: its default, and with --oauth2 its OAuth variant's.
+  const newVariables = new Map(
+    (options.oauth2 ? ['default', OAUTH_VARIANT] : ['default']).map((variant) => [
+      baseUrlVariable(id, variant),
+      variant,
+    ]),
+  );
   for (const other of existing) {
     const name = `"${other.id}" (packages/integrations/${other.folder})`;
     if (other.id === id || other.packageName === packageName)
@@ -210,9 +241,13 @@ export function clashes(root, options) {
     for (const type of other.credentialTypes)
       if (type.toLowerCase() === credentialType.toLowerCase())
         problems.push(`the credential type "${credentialType}" clashes with "${type}" of ${name}`);
-    for (const variant of other.variants.length ? other.variants : ['default'])
-      if (other.id !== id && baseUrlVariable(other.id, variant) === newVariable)
-        problems.push(`its base URL variable ${newVariable} is already the "${variant}" base URL of ${name}`);
+    for (const variant of other.variants.length ? other.variants : ['default']) {
+      const variable = baseUrlVariable(other.id, variant);
+      if (other.id !== id && newVariables.has(variable))
+        problems.push(
+          `its ${newVariables.get(variable) === 'default' ? '' : `${newVariables.get(variable)} `}base URL variable ${variable} is already the "${variant}" base URL of ${name}`,
+        );
+    }
   }
   return [...new Set(problems)];
 }
@@ -248,7 +283,7 @@ export function checkOptions(options) {
   checkText(options.displayName, '--display-name');
   checkText(options.credentialDisplayName, '--credential-display-name');
   checkText(options.description, '--description');
-  return { ...options, baseUrl: normalizeBaseUrl(options.baseUrl) };
+  return { ...options, oauth2: options.oauth2 === true, baseUrl: normalizeBaseUrl(options.baseUrl) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -272,14 +307,45 @@ function templateValues(options) {
     actionName,
     fakeName: fakeName(options.id),
     baseUrlVariable: baseUrlVariable(options.id),
+    authBaseUrl: authBaseUrlFor(options.id),
+    authBaseUrlVariable: baseUrlVariable(options.id, OAUTH_VARIANT),
     actionImports: [actionName, `${identifier}Params`].sort(bySpecifier).join(', '),
     indexExports: [options.credentialType, `${identifier}Params`].sort(bySpecifier).join(', '),
     credentialTestImports: [options.credentialType, identifier].sort(bySpecifier).join(', '),
   };
 }
 
+/**
+ * Keeps the lines of `{{#if <flag>}} … {{else}} … {{/if}}` blocks (each marker alone on its line) that the
+ * flag chooses, and drops the markers. Blocks do not nest.
+ */
+function chooseBlocks(template, values) {
+  const kept = [];
+  let block; // { flag, keep, inElse } inside a block
+  for (const line of template.split('\n')) {
+    const marker = /^\s*\{\{(#if (\w+)|else|\/if)\}\}\s*$/.exec(line);
+    if (!marker) {
+      if (!block || block.keep) kept.push(line);
+      continue;
+    }
+    if (marker[2]) {
+      if (block) throw new Error(`template block {{#if ${marker[2]}}} inside {{#if ${block.flag}}}`);
+      if (typeof values[marker[2]] !== 'boolean') throw new Error(`template flag ${marker[2]} has no value`);
+      block = { flag: marker[2], keep: values[marker[2]], inElse: false };
+    } else if (!block || (marker[1] === 'else' && block.inElse)) {
+      throw new Error(`template has a stray {{${marker[1]}}}`);
+    } else if (marker[1] === 'else') {
+      block = { ...block, keep: !block.keep, inElse: true };
+    } else {
+      block = undefined;
+    }
+  }
+  if (block) throw new Error(`template block {{#if ${block.flag}}} is not closed`);
+  return kept.join('\n');
+}
+
 function render(template, values) {
-  return template.replace(/\{\{(\w+)(?::(\w+))?\}\}/g, (_match, name, modifier) => {
+  return chooseBlocks(template, values).replace(/\{\{(\w+)(?::(\w+))?\}\}/g, (_match, name, modifier) => {
     const value = values[name];
     if (typeof value !== 'string') throw new Error(`template placeholder {{${name}}} has no value`);
     if (modifier === 'sq') return singleQuoted(value);
@@ -290,12 +356,29 @@ function render(template, values) {
   });
 }
 
-function templateFiles(dir = TEMPLATE_DIR, prefix = '') {
+function allTemplateFiles(dir = TEMPLATE_DIR, prefix = '') {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const relative = path.join(prefix, entry.name);
-    if (entry.isDirectory()) return templateFiles(path.join(dir, entry.name), relative);
+    if (entry.isDirectory()) return allTemplateFiles(path.join(dir, entry.name), relative);
     return entry.name.endsWith('.tmpl') ? [relative] : [];
   });
+}
+
+/** `credentials.oauth2.ts.tmpl` is the OAuth2 form of `credentials.ts.tmpl`. */
+const OAUTH2_VARIANT = /\.oauth2(?=\.)/;
+
+/**
+ * The templates to render, each with the file it becomes (placeholders still in its name): with --oauth2 a
+ * `.oauth2.` template replaces its plain namesake; without, the `.oauth2.` ones are left out.
+ */
+function templateFiles(oauth2) {
+  const all = allTemplateFiles();
+  const variants = new Set(
+    all.filter((f) => OAUTH2_VARIANT.test(f)).map((f) => f.replace(OAUTH2_VARIANT, '')),
+  );
+  return all
+    .filter((f) => (OAUTH2_VARIANT.test(f) ? oauth2 : !(oauth2 && variants.has(f))))
+    .map((template) => ({ template, output: template.replace(OAUTH2_VARIANT, '').replace(/\.tmpl$/, '') }));
 }
 
 /** plugins.ts with the import (in order) and the list entry added. */
@@ -358,10 +441,10 @@ export function plan(root, options) {
   const serverManifest = path.join(root, 'packages', 'server', 'package.json');
   for (const file of [pluginsFile, serverManifest])
     if (!existsSync(file)) throw new Refusal(`${path.relative(root, file)} is missing`);
-  const files = templateFiles().map((relative) => ({
+  const files = templateFiles(checked.oauth2).map(({ template, output }) => ({
     // File names may hold placeholders too (src/fake-{{id}}.ts).
-    file: path.join(target, render(relative, values).replace(/\.tmpl$/, '')),
-    content: render(readFileSync(path.join(TEMPLATE_DIR, relative), 'utf8'), values),
+    file: path.join(target, render(output, values)),
+    content: render(readFileSync(path.join(TEMPLATE_DIR, template), 'utf8'), values),
   }));
   return {
     values,
@@ -433,19 +516,25 @@ const QUESTIONS = {
   description: 'Description (one sentence)',
 };
 
-const USAGE = `Usage: pnpm new-integration <id> [options]
+const USAGE = `Usage: pnpm new-integration <id> [--oauth2] [options]
 
 Creates packages/integrations/<id> (@latchkey/integration-<id>) and adds it to the server's plugin list.
 
+  --oauth2                          an OAuth2 credential type (authorization code with PKCE, connected in
+                                    Settings → Integrations) instead of an API key
   --display-name <text>             e.g. "Twilio"              (default: from the id)
   --node-type <camelCase>           e.g. twilio                (default: the id in camelCase)
-  --credential-type <camelCase>     e.g. twilioApiKey          (default: <nodeType>ApiKey)
-  --credential-display-name <text>  e.g. "Twilio API key"      (default: "<display name> API key")
+  --credential-type <camelCase>     e.g. twilioApiKey          (default: <nodeType>ApiKey, with --oauth2 <nodeType>OAuth)
+  --credential-display-name <text>  e.g. "Twilio API key"      (default: "<display name> API key",
+                                                                with --oauth2 "<display name> app (OAuth)")
   --base-url <url>                  e.g. https://api.twilio.com (default: https://api.<id>.com)
   --description <text>              one sentence for the node picker
   --root <dir>                      the repository to write into (default: this one)
 
-Missing values are asked for when run in a terminal; otherwise the defaults are used.`;
+Missing values are asked for when run in a terminal; otherwise the defaults are used. With --oauth2 the
+authorization server is https://auth.<id>.com (/oauth/authorize, /oauth/token), the "oauth" base URL.`;
+
+const BOOLEAN_FLAGS = ['oauth2', 'help'];
 
 /** Asks for each missing value in turn; each default follows the answers given so far. */
 async function ask(keys, defaultsAfter) {
@@ -475,6 +564,19 @@ async function ask(keys, defaultsAfter) {
 function nextSteps(root, work, formatNote) {
   const v = work.values;
   const rel = (file) => path.relative(root, file) || '.';
+  const credentials = rel(path.join(work.target, 'src', 'credentials.ts'));
+  const makeReal = v.oauth2
+    ? `${credentials} (endpoints, default scopes, account, test request)`
+    : `${credentials} (fields, authenticate, test request)`;
+  const baseUrls = v.oauth2
+    ? `Base URLs: ${v.baseUrl} (overridable with ${v.baseUrlVariable}),
+     authorization server ${v.authBaseUrl} (overridable with ${v.authBaseUrlVariable}).`
+    : `Base URL: ${v.baseUrl} (overridable with ${v.baseUrlVariable}).`;
+  const inTheUi = v.oauth2
+    ? `Register an app with ${v.displayName} whose redirect URI is <LATCHKEY_PUBLIC_URL>/oauth/callback
+       (http://127.0.0.1:3000/oauth/callback by default), then Settings → Integrations → Connect:
+       "${v.credentialDisplayName}" has its form (client ID, client secret, scopes) and opens the consent screen;`
+    : `Settings → Secrets & API Keys → New secret: "${v.credentialDisplayName}" has its form;`;
   return `Created ${work.packageName} in ${rel(work.target)}:
 ${work.files.map((f) => `  + ${rel(f.file)}`).join('\n')}
   ~ ${rel(work.edits[0].file)} (import and list entry)
@@ -485,41 +587,73 @@ Next steps:
        links the new package into the workspace (and updates pnpm-lock.yaml).
   2. pnpm --filter ${work.packageName} test
        the conformance suite and the package's own tests; they pass as generated.
-  3. Make it real: ${rel(path.join(work.target, 'src', 'credentials.ts'))} (fields, authenticate, test request)
+  3. Make it real: ${makeReal}
      and ${rel(path.join(work.target, 'src', 'action.ts'))} (params, what the node does); keep the tests green.
-     Base URL: ${v.baseUrl} (overridable with ${v.baseUrlVariable}).
+     ${baseUrls}
   4. pnpm start, open http://127.0.0.1:3000:
-       Settings → Secrets & API Keys → New secret: "${v.credentialDisplayName}" has its form;
+       ${inTheUi}
        Workflows → a workflow → Add node: "${v.displayName}" is offered, and only ${v.credentialDisplayName} secrets are selectable for it.
   Guide: docs/integrations.md`;
 }
 
 /** Defaults derived from the id and from whatever was already given (flags, earlier answers). */
-function defaultsFrom(id, given) {
-  const base = defaultsFor(id);
+function defaultsFrom(id, given, oauth2) {
+  const base = defaultsFor(id, oauth2);
   const displayName = given.displayName ?? base.displayName;
   const nodeType = given.nodeType ?? base.nodeType;
   return {
     ...base,
     displayName,
     nodeType,
-    credentialType: `${nodeType}ApiKey`,
-    credentialDisplayName: `${displayName} API key`,
+    credentialType: credentialTypeFor(nodeType, oauth2),
+    credentialDisplayName: credentialDisplayNameFor(displayName, oauth2),
     description: `Call the ${displayName} API from a workflow.`,
     ...given,
   };
 }
 
-export async function main(argv = process.argv.slice(2)) {
-  const { values: flags, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      ...Object.fromEntries(Object.keys(FLAGS).map((flag) => [flag, { type: 'string' }])),
-      root: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+const OPTIONS = {
+  ...Object.fromEntries([...Object.keys(FLAGS), 'root'].map((flag) => [flag, { type: 'string' }])),
+  ...Object.fromEntries(BOOLEAN_FLAGS.map((flag) => [flag, { type: 'boolean' }])),
+  help: { type: 'boolean', short: 'h' },
+};
+
+/** The flag closest to a mistyped one (`--oauth`, `--OAuth2`, `--oauth-2` → `--oauth2`), if any is close. */
+function closestFlag(given) {
+  const plain = (name) => name.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const wanted = plain(given);
+  if (!wanted) return undefined;
+  return Object.keys(OPTIONS).find((name) => {
+    const known = plain(name);
+    return known === wanted || (wanted.length >= 4 && (known.startsWith(wanted) || wanted.startsWith(known)));
   });
+}
+
+/** The command line, with a refusal naming the flag for anything parseArgs does not take. */
+function parseCommandLine(argv) {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (error) {
+    if (!String(error?.code).startsWith('ERR_PARSE_ARGS')) throw error;
+    const flag = /'(-[^'\s]*)/.exec(error.message)?.[1] ?? '';
+    const name = flag.replace(/^-+/, '').replace(/=.*$/, '');
+    let message;
+    if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const close = closestFlag(name);
+      message = `unknown flag ${flag}${close ? ` (did you mean --${close}?)` : ''}`;
+    } else if (BOOLEAN_FLAGS.includes(name)) {
+      message = `--${name} is a switch and takes no value (write --${name} alone)`;
+    } else if (OPTIONS[name]) {
+      message = `--${name} needs a value (--${name} <${name === 'root' ? 'dir' : 'value'}>)`;
+    } else {
+      message = error.message;
+    }
+    throw new Refusal(`${message}\n\n${USAGE}`);
+  }
+}
+
+export async function main(argv = process.argv.slice(2)) {
+  const { values: flags, positionals } = parseCommandLine(argv);
   if (flags.help) {
     console.log(USAGE);
     return 0;
@@ -541,11 +675,12 @@ export async function main(argv = process.argv.slice(2)) {
   const missing = Object.keys(FLAGS)
     .map((flag) => FLAGS[flag])
     .filter((key) => given[key] === undefined);
+  const oauth2 = flags.oauth2 === true;
   const answers =
     interactive && missing.length
-      ? await ask(missing, (sofar) => defaultsFrom(id, { ...given, ...sofar }))
+      ? await ask(missing, (sofar) => defaultsFrom(id, { ...given, ...sofar }, oauth2))
       : {};
-  const options = { ...defaultsFrom(id, { ...given, ...answers }), id };
+  const options = { ...defaultsFrom(id, { ...given, ...answers }, oauth2), id, oauth2 };
 
   const work = plan(root, options);
   write(work);

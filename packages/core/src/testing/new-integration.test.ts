@@ -1,7 +1,7 @@
 /**
  * `pnpm new-integration` (scripts/new-integration.mjs), run against a temporary copy of the repository: the
- * package it writes passes its own tests and the conformance suite out of the box, and every refusal leaves
- * the copy exactly as it was.
+ * package it writes (with an API key, or with --oauth2 an OAuth2 credential type) passes its own tests and the
+ * conformance suite out of the box, and every refusal leaves the copy exactly as it was.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,6 +15,7 @@ import {
   realpathSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -214,6 +215,105 @@ describe('pnpm new-integration', () => {
   );
 
   it(
+    'with --oauth2, writes an OAuth2 credential type (authorization code, PKCE) whose tests and conformance pass as generated',
+    () => {
+      const result = generate('acme-chat', '--oauth2');
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      const dir = path.join(root, 'packages', 'integrations', 'acme-chat');
+      // The same layout as the API-key form: the OAuth2 templates replace their namesakes, none is added.
+      expect(filesUnder(dir)).toEqual([
+        'README.md',
+        'package.json',
+        'src/action.test.ts',
+        'src/action.ts',
+        'src/credentials.test.ts',
+        'src/credentials.ts',
+        'src/fake-acme-chat.test.ts',
+        'src/fake-acme-chat.ts',
+        'src/index.ts',
+        'tsconfig.build.json',
+        'tsconfig.json',
+        'vitest.config.ts',
+      ]);
+      const index = read('packages/integrations/acme-chat/src/index.ts');
+      expect(index).toContain(
+        "baseUrls: { default: 'https://api.acme-chat.com', oauth: 'https://auth.acme-chat.com' },",
+      );
+      expect(index).toContain('credentialTypes: [acmeChatOAuth],');
+      const credentials = read('packages/integrations/acme-chat/src/credentials.ts');
+      expect(credentials).toContain("type: 'acmeChatOAuth',");
+      expect(credentials).toContain("displayName: 'Acme Chat app (OAuth)',");
+      expect(credentials).toContain('fields: { ...oauth2Fields },');
+      expect(credentials).toContain("grant: 'authorizationCode',");
+      expect(credentials).toContain('pkce: true,');
+      expect(credentials).toContain("clientAuthentication: 'client_secret_basic',");
+      expect(credentials).toContain("defaultScopes: ['messages:write'],");
+      expect(credentials).not.toMatch(/authenticate:|apiKey/);
+      // The action is the API-key form's: it sends through ctx.send, which applies whichever credential.
+      expect(read('packages/integrations/acme-chat/src/action.ts')).toBe(
+        read('packages/integrations/acme-crm/src/action.ts')
+          .replaceAll('AcmeCrm', 'AcmeChat')
+          .replaceAll('acmeCrm', 'acmeChat')
+          .replaceAll('Acme Crm', 'Acme Chat'),
+      );
+      expect(read('packages/integrations/acme-chat/README.md')).toContain(
+        '`LATCHKEY_BASE_URL_ACME_CHAT_OAUTH`',
+      );
+      expect(JSON.parse(read('packages/server/package.json')).dependencies).toMatchObject({
+        '@latchkey/integration-acme-chat': 'workspace:*',
+      });
+      expect(read('packages/server/src/plugins.ts')).toContain(
+        "import acmeChat from '@latchkey/integration-acme-chat';",
+      );
+
+      expect(result.stdout).toContain('Settings → Integrations → Connect');
+      expect(result.stdout).toContain('/oauth/callback');
+      expect(result.stdout).toContain('LATCHKEY_BASE_URL_ACME_CHAT_OAUTH');
+
+      const tests = run(process.execPath, [VITEST, 'run', '--reporter=verbose'], dir);
+      expect(tests.status, tests.output).toBe(0);
+      expect(tests.output).toContain('Acme Chat: credential conformance');
+      expect(tests.output).toContain('credential type acmeChatOAuth');
+      // The suite applied a fake access token and checked where it went.
+      expect(tests.output).toMatch(/✓.*authenticate puts the secret of sample #0 only where it belongs/);
+      expect(tests.output).toContain('Acme Chat: action conformance');
+      expect(tests.output).toMatch(
+        /Acme Chat app \(OAuth\).*sends the access token as "Authorization: Bearer <token>"/,
+      );
+      expect(tests.output).toContain('Acme Chat action, against a fake Acme Chat');
+      expect(tests.output).not.toMatch(/skipped|todo/);
+      const types = run(TSC, ['-p', 'tsconfig.json', '--noEmit', '--customConditions', 'development'], dir);
+      expect(types.status, types.output).toBe(0);
+      const lint = run(
+        BIOME,
+        ['check', 'packages/integrations/acme-chat', 'packages/server/src/plugins.ts'],
+        root,
+      );
+      expect(lint.status, lint.output).toBe(0);
+
+      // And they are real checks: a type that sends its access token somewhere else fails them.
+      const file = path.join(dir, 'src', 'credentials.ts');
+      const generated = readFileSync(file, 'utf8');
+      writeFileSync(
+        file,
+        generated.replace(
+          'pkce: true,',
+          'pkce: true,\n    applyToken: (token, request) => ({ ...request, query: { access_token: token.accessToken } }),',
+        ),
+      );
+      try {
+        const broken = run(process.execPath, [VITEST, 'run', '--reporter=verbose'], dir);
+        expect(broken.status, broken.output).not.toBe(0);
+        expect(broken.output).toContain('the secret went into query:access_token, which is not declared');
+      } finally {
+        writeFileSync(file, generated);
+      }
+    },
+    SLOW,
+  );
+
+  it(
     'takes every value as a flag, quoting whatever the names contain',
     () => {
       const result = generate(
@@ -299,6 +399,18 @@ describe('pnpm new-integration', () => {
       ['a base URL that is not http(s)', ['acme-two', '--base-url', 'ftp://files.example.com'], /--base-url/],
       ['a base URL with a query', ['acme-two', '--base-url', 'https://api.example.com/?key=1'], /--base-url/],
       ['an empty display name', ['acme-two', '--display-name', ' '], /--display-name must not be empty/],
+      [
+        'an id whose base URL variable is an --oauth2 integration’s OAuth one',
+        ['acme-chat-oauth'],
+        /LATCHKEY_BASE_URL_ACME_CHAT_OAUTH is already the "oauth" base URL of "acme-chat"/,
+      ],
+      [
+        'a misspelt flag, naming the one meant',
+        ['acme-two', '--oauth'],
+        /unknown flag --oauth \(did you mean --oauth2\?\)/,
+      ],
+      ['--oauth2 with a value', ['acme-two', '--oauth2=yes'], /--oauth2 is a switch and takes no value/],
+      ['a flag without its value', ['acme-two', '--base-url'], /--base-url needs a value/],
     ];
     it.each(cases)('%s', (_what, args, message) => {
       const before = fingerprint();
@@ -317,6 +429,23 @@ describe('pnpm new-integration', () => {
       expect(result.stderr).toMatch(/packages\/integrations\/leftover already exists/);
       expect(fingerprint()).toBe(before);
       expect(existsSync(path.join(root, 'packages', 'integrations', 'leftover', 'src'))).toBe(false);
+    });
+
+    it('an --oauth2 id whose OAuth base URL variable is another integration’s', () => {
+      const other = path.join(root, 'packages', 'integrations', 'acme-talk-oauth', 'src');
+      mkdirSync(other, { recursive: true });
+      writeFileSync(
+        path.join(other, 'index.ts'),
+        "export default defineIntegration({ id: 'acme-talk-oauth', nodeType: 'acmeTalkOauth', baseUrls: { default: 'https://api.acme-talk-oauth.example' } });\n",
+      );
+      const before = fingerprint();
+      const result = generate('acme-talk', '--oauth2');
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('refused, nothing was written');
+      expect(result.stderr).toMatch(
+        /its oauth base URL variable LATCHKEY_BASE_URL_ACME_TALK_OAUTH is already the "default" base URL of "acme-talk-oauth"/,
+      );
+      expect(fingerprint()).toBe(before);
     });
 
     it('an id created by the first test of this file', () => {
