@@ -58,9 +58,12 @@ export async function screenshot(page: Page, backend: string, name: string): Pro
   return path;
 }
 
-/** Copies screenshots taken on PGlite into docs/screenshots, the pictures the docs show. */
+/**
+ * With UPDATE_SCREENSHOTS=1, copies screenshots taken on PGlite into docs/screenshots, the pictures the docs
+ * show; otherwise they stay in test-results (a test run does not rewrite the repository).
+ */
 export function publishScreenshots(backend: string, names: readonly string[]): void {
-  if (backend !== 'PGlite') return;
+  if (backend !== 'PGlite' || process.env.UPDATE_SCREENSHOTS !== '1') return;
   const docs = join(repoRoot, 'docs/screenshots');
   mkdirSync(docs, { recursive: true });
   for (const name of names)

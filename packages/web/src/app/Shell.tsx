@@ -23,12 +23,16 @@ export function Shell({ me, workspace, section, children }: ShellProps) {
     { section: 'members', label: 'Members', group: 'settings' },
     ...(readAudit ? [{ section: 'audit' as const, label: 'Audit log', group: 'settings' as const }] : []),
   ];
+  // On a narrow screen the sidebar folds into a menu under the brand; choosing a page folds it again.
+  const [menuOpen, setMenuOpen] = useState(false);
+  const menuId = useId();
   const navItem = (item: (typeof nav)[number]) => (
     <li key={item.section}>
       <Link
         href={paths.section(workspace.id, item.section)}
         className="nav-link"
         aria-current={item.section === section ? 'page' : undefined}
+        onClick={() => setMenuOpen(false)}
       >
         {item.label}
       </Link>
@@ -39,21 +43,32 @@ export function Shell({ me, workspace, section, children }: ShellProps) {
       <a href="#main" className="skip-link">
         Skip to content
       </a>
-      <aside className="sidebar">
+      <aside className="sidebar" data-open={menuOpen || undefined}>
         <div className="brand">
           <span className="brand-mark" aria-hidden="true">
             L
           </span>
           <span className="brand-name">Latchkey</span>
+          <button
+            type="button"
+            className="button button-small menu-toggle"
+            aria-expanded={menuOpen}
+            aria-controls={menuId}
+            onClick={() => setMenuOpen((open) => !open)}
+          >
+            Menu
+          </button>
         </div>
-        <WorkspaceSwitcher me={me} workspace={workspace} section={section} />
-        <nav aria-label="Workspace sections" className="nav">
-          <p className="nav-heading">Build</p>
-          <ul className="nav-list">{nav.filter((item) => item.group === 'build').map(navItem)}</ul>
-          <p className="nav-heading">Settings</p>
-          <ul className="nav-list">{nav.filter((item) => item.group === 'settings').map(navItem)}</ul>
-        </nav>
-        <UserMenu me={me} />
+        <div className="sidebar-body" id={menuId}>
+          <WorkspaceSwitcher me={me} workspace={workspace} section={section} />
+          <nav aria-label="Workspace sections" className="nav">
+            <p className="nav-heading">Build</p>
+            <ul className="nav-list">{nav.filter((item) => item.group === 'build').map(navItem)}</ul>
+            <p className="nav-heading">Settings</p>
+            <ul className="nav-list">{nav.filter((item) => item.group === 'settings').map(navItem)}</ul>
+          </nav>
+          <UserMenu me={me} />
+        </div>
       </aside>
       <main className="content" id="main" tabIndex={-1}>
         {children}

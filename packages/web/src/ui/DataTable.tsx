@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import { type ReactNode, useLayoutEffect, useRef } from 'react';
 
 /**
  * The one list table of the settings pages: a caption for screen readers, a header row of column
@@ -15,9 +15,18 @@ export function DataTable({
   actions?: boolean;
   children: ReactNode;
 }) {
+  const table = useRef<HTMLTableElement>(null);
+  // In a narrow box the rows become cards (styles.css): each cell carries its column's name to show there.
+  useLayoutEffect(() => {
+    for (const row of table.current?.tBodies[0]?.rows ?? [])
+      for (const [index, cell] of [...row.cells].entries()) {
+        const label = columns[index];
+        if (label && cell.tagName === 'TD') cell.dataset.label = label;
+      }
+  });
   return (
     <div className="table-wrap">
-      <table className="table">
+      <table className="table" ref={table}>
         <caption className="visually-hidden">{caption}</caption>
         <thead>
           <tr>
