@@ -28,6 +28,8 @@ export interface FieldMeta {
    * Request's "Allowed domains": a credential without them is stored and sent nowhere.
    */
   requiredInForms?: boolean;
+  /** On a choice: how each value reads to people (`{ us: 'US' }`); a value without one shows as itself. */
+  choiceLabels?: Record<string, string>;
 }
 
 /** Per-field and per-credential size limits (bytes of UTF-8). */

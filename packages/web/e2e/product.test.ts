@@ -344,7 +344,20 @@ function productFlows(backend: Backend) {
         expect(text).toContain(secret.credentialType.displayName);
         expect(text).toContain(ownerAccount.name);
         expect(text).toContain('Never');
+        // Public values as people read them: a choice by its label (Mailgun's region "US", not "us").
+        for (const [field, value] of Object.entries(secret.publicValues)) {
+          const property = secret.credentialType.jsonSchema.properties[field];
+          expect(text).toContain(`${property?.label}: ${property?.choiceLabels?.[value] ?? value}`);
+        }
+        expect(await page.locator(`tr[data-secret-id="${secret.id}"] [data-rotated]`).count()).toBe(0);
       }
+      expect(
+        created.some((secret) =>
+          Object.values(secret.credentialType.jsonSchema.properties).some(
+            (property) => property.choiceLabels,
+          ),
+        ),
+      ).toBe(true);
       await assertAccessible(page, 'the secrets list');
       await shot(page, 'secrets-list');
     });
@@ -383,7 +396,7 @@ function productFlows(backend: Backend) {
       await shot(page, 'rotate-secret-dialog');
       await rotate.getByRole('button', { name: 'Replace value' }).click();
       await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
-      await page.locator(`tr[data-secret-id="${rotated.id}"]`).waitFor();
+      await page.locator(`tr[data-secret-id="${rotated.id}"] [data-rotated]`).waitFor();
 
       // The page's JavaScript heap (form state, the TanStack mutation cache, React's trees) holds none
       // of the values typed, once their dialogs are closed: a heap snapshot (taken after a full GC).
@@ -422,7 +435,10 @@ function productFlows(backend: Backend) {
       expect(await page.locator('tr[data-secret-id] .secret-name').textContent()).toBe(wanted.name);
       await page.getByLabel('Search by name').fill(`no such secret ${run}`);
       await page.getByText('No secrets match these filters.').waitFor();
-      await page.getByLabel('Search by name').fill('');
+      // "Clear filters" empties every filter and brings the whole list back.
+      await page.getByRole('button', { name: 'Clear filters' }).click();
+      expect(await page.getByLabel('Search by name').inputValue()).toBe('');
+      await expect.poll(() => page.locator('tr[data-secret-id]').count()).toBe(created.length);
 
       await page.getByLabel('Created by').selectOption({ label: `${ownerAccount.name} (you)` });
       await expect.poll(() => page.locator('tr[data-secret-id]').count()).toBe(created.length);

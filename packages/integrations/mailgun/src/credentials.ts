@@ -24,6 +24,7 @@ export const mailgunApiKey = defineCredentialType({
       label: 'Region',
       help: 'The region your domain was created in (US: api.mailgun.net, EU: api.eu.mailgun.net).',
       example: 'eu',
+      choiceLabels: { us: 'US', eu: 'EU' },
     }),
   },
   authenticate: (credential, request) =>

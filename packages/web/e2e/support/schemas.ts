@@ -13,6 +13,7 @@ export interface SchemaProperty {
   formatHint?: string;
   secret?: boolean;
   multiline?: boolean;
+  choiceLabels?: Record<string, string>;
 }
 
 export interface ObjectSchema {

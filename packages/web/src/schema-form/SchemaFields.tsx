@@ -66,7 +66,7 @@ function SchemaControl({
         ) : null}
         {field.options.map((option) => (
           <option key={option} value={option}>
-            {option}
+            {field.optionLabels?.[option] ?? option}
           </option>
         ))}
       </select>

@@ -15,6 +15,8 @@ export interface SchemaField {
   secret: boolean;
   multiline: boolean;
   options?: string[];
+  /** How each option reads (the schema's `choiceLabels`); an option without one shows as itself. */
+  optionLabels?: Record<string, string>;
   defaultValue?: string;
   minLength?: number;
   maxLength?: number;
@@ -70,6 +72,8 @@ export function schemaFields(schema: unknown): SchemaField[] {
     const formatHint = stringOf(property.formatHint);
     if (formatHint) field.formatHint = formatHint;
     if (options && options.length > 0) field.options = options;
+    const labels = choiceLabels(property);
+    if (labels) field.optionLabels = labels;
     const defaultValue = typeof property.default === 'string' ? property.default : undefined;
     if (defaultValue !== undefined) field.defaultValue = defaultValue;
     const minLength = numberOf(property.minLength);
@@ -149,4 +153,13 @@ export function submittedValues(
     if (typeof value === 'string' && value !== '') result[field.name] = value;
   }
   return result;
+}
+
+/** A property's `choiceLabels` (value → how it reads), string entries only. */
+export function choiceLabels(property: unknown): Record<string, string> | undefined {
+  if (!isObject(property) || !isObject(property.choiceLabels)) return undefined;
+  const entries = Object.entries(property.choiceLabels).filter(
+    (entry): entry is [string, string] => typeof entry[1] === 'string',
+  );
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }

@@ -11,6 +11,7 @@ import {
 import { errorMessage, queryClient, trpc } from '../api/trpc';
 import { Link, paths, useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
+import { schemaFields } from '../schema-form/jsonSchema';
 import { DataTable, LoadMore } from '../ui/DataTable';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { Time } from '../ui/Time';
@@ -157,7 +158,18 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
       )}
       {secrets.isSuccess && items.length === 0 && filtered && (
         <div className="empty-inline" role="status">
-          No secrets match these filters.
+          No secrets match these filters.{' '}
+          <button
+            type="button"
+            className="button button-small"
+            onClick={() => {
+              setIntegrationId('');
+              setCreatedBy('');
+              setSearchText('');
+            }}
+          >
+            Clear filters
+          </button>
         </div>
       )}
 
@@ -192,9 +204,7 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                   {publicFields.length > 0 && (
                     <span className="cell-sub">
                       {publicFields
-                        .map(
-                          ([key, value]) => `${fieldLabel(found?.credentialType.jsonSchema, key)}: ${value}`,
-                        )
+                        .map(([key, value]) => publicFieldText(found?.credentialType.jsonSchema, key, value))
                         .join(' · ')}
                     </span>
                   )}
@@ -216,6 +226,11 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                       ? `${secret.createdBy.name} (you)`
                       : secret.createdBy.name}
                   </span>
+                  {changedSince(secret.createdAt, secret.updatedAt) && (
+                    <span className="cell-sub" data-rotated="">
+                      Rotated <Time iso={secret.updatedAt} />
+                    </span>
+                  )}
                 </td>
                 <td className="cell-last-used">
                   {secret.lastUsedAt ? (
@@ -338,8 +353,13 @@ function TestSecretButton({
   );
 }
 
-function fieldLabel(schema: unknown, key: string): string {
-  const properties = (schema as { properties?: Record<string, { label?: unknown }> } | undefined)?.properties;
-  const label = properties?.[key]?.label;
-  return typeof label === 'string' ? label : key;
+/** Whether a secret's value changed after it was created (a rotation; the create itself is not one). */
+function changedSince(createdAt: string, updatedAt: string): boolean {
+  return new Date(updatedAt).getTime() - new Date(createdAt).getTime() > 1000;
+}
+
+/** A public field as the list shows it: its label, and a choice's label for its value ("Region: EU"). */
+function publicFieldText(schema: unknown, key: string, value: string): string {
+  const field = schemaFields(schema).find((candidate) => candidate.name === key);
+  return `${field?.label ?? key}: ${field?.optionLabels?.[value] ?? value}`;
 }
