@@ -175,5 +175,82 @@ function layoutFlows(backend: Backend) {
         await screenshot(page, backend.name, `secrets-${width}`);
         publishScreenshots(backend.name, [`secrets-${width}`]);
       });
+
+    it('the credential picker becomes a search box beyond seven credentials, showing type and creator', async () => {
+      const { page } = visitor;
+      await page.setViewportSize({ width: 1280, height: 900 });
+      const integrations = await fetchIntegrations(server.url);
+      const sendgrid = integrations.find((integration) => integration.id === 'sendgrid');
+      const type = sendgrid?.credentialTypes[0];
+      if (!sendgrid || !type) throw new Error('the SendGrid integration is not registered');
+      const region = ['Europe', 'Americas', 'Asia', 'Africa', 'Oceania', 'Arctic', 'Antarctica', 'Moon'];
+      const ids = new Map<string, string>();
+      for (const name of region) {
+        const secret = await callProcedure<{ id: string }>(
+          page,
+          'secrets.create',
+          {
+            workspaceId,
+            credentialType: type.type,
+            name: `Mail ${name}`,
+            data: Object.fromEntries(
+              Object.entries(type.jsonSchema.properties).map(([field, property]) => [
+                field,
+                fakeValue(property, `fakepicker${run}`),
+              ]),
+            ),
+          },
+          'mutation',
+        );
+        ids.set(name, secret.id);
+      }
+      const workflow = await callProcedure<{ id: string }>(
+        page,
+        'workflows.create',
+        { workspaceId, name: `Picker ${run}` },
+        'mutation',
+      );
+      await page.goto(`/w/${workspaceId}/workflows/${workflow.id}`);
+      await page.getByRole('button', { name: 'Add the first node' }).click();
+      const dialog = page.locator('dialog[open]').last();
+      await dialog.getByLabel('Node type').selectOption({ label: sendgrid.displayName });
+      await dialog.getByRole('textbox', { name: 'Node name', exact: true }).fill('Send digest');
+      for (const [field, property] of Object.entries(sendgrid.paramsSchema.properties))
+        if (sendgrid.paramsSchema.required?.includes(field))
+          await dialog
+            .locator(`[data-field="${field}"]`)
+            .locator('input, textarea')
+            .first()
+            .fill(field === 'from' || field === 'to' ? 'team@example.com' : fakeValue(property, ''));
+
+      // Nine SendGrid credentials (the one of the first tests and eight more): a combobox, not a select.
+      const box = dialog.getByRole('combobox', { name: 'Credential' });
+      await box.click();
+      const options = dialog.getByRole('listbox').getByRole('option');
+      await expect.poll(() => options.count()).toBe(9);
+      expect(await options.first().textContent()).toContain('added by Olivia Owner');
+      await box.fill('mo');
+      await expect.poll(() => options.allTextContents()).toHaveLength(1);
+      expect(await options.first().textContent()).toContain('Mail Moon');
+      await assertAccessible(page, 'the credential search box, open');
+      await box.fill('no such credential');
+      await expect
+        .poll(() => dialog.locator('.combobox-empty').textContent())
+        .toBe('No credential matches “no such credential”.');
+      await box.fill('arc');
+      await dialog.getByRole('listbox').getByRole('option', { name: /Mail Arctic/ }).click();
+      expect(await box.inputValue()).toBe('Mail Arctic');
+      await dialog.getByRole('button', { name: 'Add node' }).click();
+      await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
+      const saved = await callProcedure<{ nodes: { name: string; secretId: string | null }[] }>(
+        page,
+        'workflows.get',
+        { workflowId: workflow.id },
+        'query',
+      );
+      expect(saved.nodes.map((node) => [node.name, node.secretId])).toEqual([
+        ['Send digest', ids.get('Arctic')],
+      ]);
+    });
   });
 }

@@ -423,6 +423,7 @@ describe('the Secrets API through @trpc/client', () => {
         credentialType: 'mailgunApiKey',
         allowedHosts: null,
         kind: 'static',
+        createdBy: 'Typed Client',
       },
     ]);
     expect(await client.trpc.secrets.selectable.query({ workspaceId, nodeType: 'sendgrid' })).toEqual([]);

@@ -97,6 +97,8 @@ export interface SelectableSecret {
   /** For the picker's groups: pasted keys, and OAuth2 connections with their status. */
   kind: 'static' | 'oauth2';
   connectionStatus?: 'pending' | 'connected' | 'needs-reconnect';
+  /** Who added it, by name: the picker shows it beside the type. */
+  createdBy: string;
 }
 
 export async function selectableSecrets(
@@ -112,11 +114,14 @@ export async function selectableSecrets(
     public_fields: Record<string, string> | null;
     kind: 'static' | 'oauth2' | null;
     connection_status: SelectableSecret['connectionStatus'] | null;
+    creator_name: string | null;
   }>`
     with ${membershipCte(input.workspaceId, actor.userId)}
-    select p.id, p.name, p.credential_type, p.public_fields, p.kind, p.connection_status from me
+    select p.id, p.name, p.credential_type, p.public_fields, p.kind, p.connection_status, p.creator_name from me
     left join lateral (
-      select s.id, s.name, s.credential_type, s.public_fields, s.kind, s.connection_status from secrets s
+      select s.id, s.name, s.credential_type, s.public_fields, s.kind, s.connection_status,
+             u.name as creator_name
+      from secrets s join users u on u.id = s.created_by
       where s.workspace_id = me.workspace_id and ${servesNodeType(svc.registry, input.nodeType)}
       order by s.name, s.id
     ) p on true
@@ -135,6 +140,7 @@ export async function selectableSecrets(
             allowedHosts: destinationsOf(svc.registry, r.credential_type, r.public_fields ?? {}),
             kind: r.kind ?? 'static',
             ...(r.connection_status ? { connectionStatus: r.connection_status } : {}),
+            createdBy: r.creator_name ?? '',
           },
         ],
   );

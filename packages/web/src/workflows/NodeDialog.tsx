@@ -17,6 +17,7 @@ import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { SubmitButton } from '../ui/SubmitButton';
 import { Field, TextField } from '../ui/TextField';
+import { CredentialCombobox } from './CredentialCombobox';
 
 interface NodeDialogProps {
   workspaceId: string;
@@ -43,6 +44,9 @@ interface Values {
 }
 
 type Selectable = RouterOutputs['secrets']['selectable'];
+
+/** More credentials than this for a node type, and the picker becomes a search box. */
+const COMBOBOX_AFTER = 7;
 
 function NodeForm({ workspaceId, workflow, node, onClose }: Omit<NodeDialogProps, 'open'>) {
   const integrations = useIntegrations();
@@ -211,6 +215,7 @@ function NodeForm({ workspaceId, workflow, node, onClose }: Omit<NodeDialogProps
                       credentialType: secret.credentialType,
                       allowedHosts: null,
                       kind: secret.kind,
+                      createdBy: secret.createdBy.name,
                     },
                   ],
             );
@@ -249,12 +254,26 @@ function CredentialPicker({
     { label: 'Secrets & API keys', secrets: selectable.data?.filter((secret) => secret.kind === 'static') },
     { label: 'Connections', secrets: selectable.data?.filter((secret) => secret.kind === 'oauth2') },
   ].flatMap((group) => (group.secrets?.length ? [{ label: group.label, secrets: group.secrets }] : []));
+  const status = (secret: Selectable[number]) =>
+    secret.connectionStatus === 'needs-reconnect'
+      ? ' (needs reconnect)'
+      : secret.connectionStatus === 'pending'
+        ? ' (not connected)'
+        : '';
   const option = (secret: Selectable[number]) => (
     <option key={secret.id} value={secret.id}>
       {secret.name} — {typeName(secret.credentialType)}
-      {secret.connectionStatus === 'needs-reconnect' ? ' (needs reconnect)' : ''}
-      {secret.connectionStatus === 'pending' ? ' (not connected)' : ''}
+      {status(secret)}
     </option>
+  );
+  // A long list is searched rather than scrolled: by name, type, kind or creator.
+  const searchable = (selectable.data?.length ?? 0) > COMBOBOX_AFTER;
+  const comboboxOptions = groups.flatMap((group) =>
+    group.secrets.map((secret) => ({
+      id: secret.id,
+      name: secret.name,
+      detail: `${typeName(secret.credentialType)}${status(secret)} · ${group.label} · added by ${secret.createdBy}`,
+    })),
   );
   const connects = integration?.credentialTypes.some((type) => type.kind === 'oauth2') ?? false;
   return (
@@ -262,7 +281,7 @@ function CredentialPicker({
       name="secretId"
       render={({ field, fieldState }) => (
         <div className="field">
-          <label htmlFor={id} className="field-label">
+          <label htmlFor={id} id={`${id}-label`} className="field-label">
             Credential
           </label>
           {lostSecretName && !field.value && (
@@ -272,26 +291,40 @@ function CredentialPicker({
             </p>
           )}
           <div className="picker-row">
-            <select
-              id={id}
-              className="input"
-              aria-describedby={`${helpId}${fieldState.error ? ` ${id}-error` : ''}`}
-              aria-invalid={fieldState.error ? true : undefined}
-              value={field.value ?? ''}
-              onChange={(event) => field.onChange(event.target.value)}
-              onBlur={field.onBlur}
-              ref={field.ref}
-              disabled={selectable.isPending}
-            >
-              <option value="">{selectable.isPending ? 'Loading…' : 'No credential'}</option>
-              {groups.length === 1
-                ? groups[0]?.secrets.map(option)
-                : groups.map((group) => (
-                    <optgroup key={group.label} label={group.label}>
-                      {group.secrets.map(option)}
-                    </optgroup>
-                  ))}
-            </select>
+            {searchable ? (
+              <CredentialCombobox
+                id={id}
+                labelId={`${id}-label`}
+                describedBy={`${helpId}${fieldState.error ? ` ${id}-error` : ''}`}
+                invalid={Boolean(fieldState.error)}
+                options={comboboxOptions}
+                value={field.value ?? ''}
+                onChange={field.onChange}
+                onBlur={field.onBlur}
+                inputRef={field.ref}
+              />
+            ) : (
+              <select
+                id={id}
+                className="input"
+                aria-describedby={`${helpId}${fieldState.error ? ` ${id}-error` : ''}`}
+                aria-invalid={fieldState.error ? true : undefined}
+                value={field.value ?? ''}
+                onChange={(event) => field.onChange(event.target.value)}
+                onBlur={field.onBlur}
+                ref={field.ref}
+                disabled={selectable.isPending}
+              >
+                <option value="">{selectable.isPending ? 'Loading…' : 'No credential'}</option>
+                {groups.length === 1
+                  ? groups[0]?.secrets.map(option)
+                  : groups.map((group) => (
+                      <optgroup key={group.label} label={group.label}>
+                        {group.secrets.map(option)}
+                      </optgroup>
+                    ))}
+              </select>
+            )}
             <button type="button" className="button" onClick={onCreateNew}>
               Create new…
             </button>
