@@ -238,7 +238,10 @@ function layoutFlows(backend: Backend) {
         .poll(() => dialog.locator('.combobox-empty').textContent())
         .toBe('No credential matches “no such credential”.');
       await box.fill('arc');
-      await dialog.getByRole('listbox').getByRole('option', { name: /Mail Arctic/ }).click();
+      await dialog
+        .getByRole('listbox')
+        .getByRole('option', { name: /Mail Arctic/ })
+        .click();
       expect(await box.inputValue()).toBe('Mail Arctic');
       await dialog.getByRole('button', { name: 'Add node' }).click();
       await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertAccessible,
   callProcedure,
+  discardDialog,
   escapeRegExp,
   openDialog,
   openVisitor,
@@ -222,7 +223,8 @@ function productFlows(backend: Backend) {
       await toggle.click();
       expect(await secretInput.getAttribute('type')).toBe('password');
 
-      // Tab stays inside the modal; Escape closes it and gives focus back to the button that opened it.
+      // Tab stays inside the modal; Escape on a half-filled form asks before discarding it, then closes it and
+      // gives focus back to the button that opened it.
       for (let i = 0; i < 25; i++) {
         await page.keyboard.press('Tab');
         const inside = await page.evaluate(
@@ -233,8 +235,24 @@ function productFlows(backend: Backend) {
         expect(inside).toBe(true);
       }
       await page.keyboard.press('Escape');
+      const prompt = dialog.getByRole('alert').filter({ hasText: 'Discard what you typed?' });
+      await prompt.waitFor();
+      expect(await page.locator('dialog[open]').count()).toBe(1);
+      const keep = prompt.getByRole('button', { name: 'Keep editing' });
+      expect(await keep.evaluate((button) => button === document.activeElement)).toBe(true);
+      await assertAccessible(page, 'the discard question of a half-filled form');
+      await keep.click();
+      await expect.poll(() => prompt.count()).toBe(0);
+      expect(await secretInput.inputValue()).toBe('typed-but-not-saved');
+      await page.keyboard.press('Escape');
+      await prompt.getByRole('button', { name: 'Discard' }).click();
       await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
       expect(await newSecret.evaluate((button) => button === document.activeElement)).toBe(true);
+      // An untouched form closes at once.
+      await newSecret.click();
+      await openDialog(page).getByLabel('Integration').waitFor();
+      await page.keyboard.press('Escape');
+      await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
     });
 
     it('shows field errors for invalid input and saves nothing', async () => {
@@ -283,7 +301,7 @@ function productFlows(backend: Backend) {
       await expect.poll(() => nameInput.getAttribute('aria-invalid')).toBe('true');
       const nameErrorId = (await nameInput.getAttribute('aria-describedby'))?.split(' ').at(-1) ?? '';
       expect((await page.locator(`[id="${nameErrorId}"]`).textContent())?.length ?? 0).toBeGreaterThan(0);
-      await page.keyboard.press('Escape');
+      await discardDialog(page);
 
       const listed = await callProcedure<{ items: unknown[] }>(
         page,
@@ -662,6 +680,21 @@ function productFlows(backend: Backend) {
       await expect
         .poll(async () => ((await picker.locator('option:checked').textContent()) ?? '').split(' — ')[0])
         .toBe(secretName);
+      // Its "saved" toast is drawn above the node editor that is still open (and its backdrop), not under it.
+      const toast = memberPage.locator('.toast', { hasText: `Secret “${secretName}” saved` });
+      await toast.waitFor();
+      // (The region is in the top layer, re-entered as each toast appears, so it is drawn over the dialog that
+      // was opened before; a page element under a modal dialog's backdrop is not in the top layer at all.
+      // Hit-testing cannot tell: the page outside a modal dialog is inert.)
+      expect(
+        await memberPage
+          .locator('.toasts')
+          .evaluate((element) => [
+            element.matches(':popover-open'),
+            getComputedStyle(element).getPropertyValue('overlay'),
+          ]),
+      ).toEqual([true, 'auto']);
+      expect(await memberPage.locator('dialog[open]').count()).toBe(1);
 
       memberNodeName = `Notify ${run}`;
       await nodeDialog.getByRole('textbox', { name: 'Node name', exact: true }).fill(memberNodeName);
@@ -860,8 +893,7 @@ function productFlows(backend: Backend) {
       await rotate.locator('[data-test-result="failed"]').waitFor();
       expect(await rotate.locator('.test-result-region').textContent()).toContain('rejected by SendGrid');
       await assertAccessible(page, 'the rotate dialog after a failed test');
-      await page.keyboard.press('Escape');
-      await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
+      await discardDialog(page);
       await page.reload();
       await row.locator('[data-last-test="ok"]').waitFor();
     });

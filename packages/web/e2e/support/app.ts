@@ -1,6 +1,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { describeViolations, seriousViolations } from './axe';
 import { NetworkRecorder } from './recorder';
 import { repoRoot, webRoot } from './server';
@@ -33,6 +34,15 @@ export async function openVisitor(browser: Browser, baseURL: string): Promise<Vi
       errors.push(`console: ${message.text()}`);
   });
   return { context, page, network, errors };
+}
+
+/** Escape on the topmost dialog, answering "Discard" when it holds typed input; waits until it is closed. */
+export async function discardDialog(page: Page): Promise<void> {
+  const before = await page.locator('dialog[open]').count();
+  await page.keyboard.press('Escape');
+  const discard = openDialog(page).locator('.discard-prompt').getByRole('button', { name: 'Discard' });
+  await discard.click();
+  await expect.poll(() => page.locator('dialog[open]').count()).toBe(before - 1);
 }
 
 /** The topmost open <dialog> (the node editor can open "create credential" on top of itself). */

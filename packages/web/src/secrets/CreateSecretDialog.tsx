@@ -1,5 +1,5 @@
 import { useMutation } from '@tanstack/react-query';
-import { useEffect, useId, useMemo } from 'react';
+import { type RefObject, useEffect, useId, useMemo, useRef } from 'react';
 import { FormProvider, useForm, useFormContext } from 'react-hook-form';
 import { type Integration, type SecretMeta, useIntegrations } from '../api/hooks';
 import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
@@ -31,10 +31,12 @@ interface CreateSecretDialogProps {
 }
 
 export function CreateSecretDialog({ open, onClose, kind = 'static', ...form }: CreateSecretDialogProps) {
+  const unsaved = useRef<(() => boolean) | null>(null);
   return (
     <Dialog
       open={open}
       onClose={onClose}
+      hasUnsavedInput={() => unsaved.current?.() ?? false}
       title={kind === 'oauth2' ? 'New connection' : 'New secret'}
       size="large"
       description={
@@ -43,7 +45,7 @@ export function CreateSecretDialog({ open, onClose, kind = 'static', ...form }: 
           : 'Pick the service, fill in its credential, and give it a name. After saving, the value can be used by workflow nodes but is never shown again.'
       }
     >
-      <CreateSecretForm kind={kind} onDone={onClose} {...form} />
+      <CreateSecretForm kind={kind} onDone={onClose} unsaved={unsaved} {...form} />
     </Dialog>
   );
 }
@@ -62,7 +64,13 @@ function CreateSecretForm({
   integrationId: onlyIntegration,
   onDone,
   onCreated,
-}: Omit<CreateSecretDialogProps, 'open' | 'onClose'> & { kind: Kind; onDone: () => void }) {
+  unsaved,
+}: Omit<CreateSecretDialogProps, 'open' | 'onClose'> & {
+  kind: Kind;
+  onDone: () => void;
+  /** Set to "does the form hold something typed?" (the dialog then asks before Escape discards it). */
+  unsaved: RefObject<(() => boolean) | null>;
+}) {
   const integrations = useIntegrations();
   // Secrets & API Keys saves pasted keys; Integrations connects OAuth2 types through their service.
   const offered = useMemo(
@@ -82,6 +90,10 @@ function CreateSecretForm({
     // Fields of a credential type that is no longer selected leave the form state with their values.
     shouldUnregister: true,
   });
+  unsaved.current = () => {
+    const { name, data } = form.getValues();
+    return Boolean(name?.trim()) || Object.values(data ?? {}).some((value) => Boolean(value?.trim()));
+  };
   const create = useMutation(trpc.secrets.create.mutationOptions());
   const connect = useMutation(trpc.secrets.connect.mutationOptions());
   const toast = useToast();
@@ -109,8 +121,9 @@ function CreateSecretForm({
     () => () => {
       create.reset();
       connect.reset();
+      unsaved.current = null;
     },
-    [create.reset, connect.reset],
+    [create.reset, connect.reset, unsaved],
   );
 
   const credentialTest = useCredentialFormTest({

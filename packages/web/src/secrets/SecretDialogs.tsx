@@ -1,6 +1,6 @@
 import { plural } from '@latchkey/core/words';
 import { skipToken, useMutation, useQuery } from '@tanstack/react-query';
-import { useEffect, useMemo } from 'react';
+import { type RefObject, useEffect, useMemo, useRef } from 'react';
 import { FormProvider, useForm } from 'react-hook-form';
 import { findCredentialType, groupByWorkflow, type SecretMeta, useIntegrations } from '../api/hooks';
 import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
@@ -87,10 +87,12 @@ export function DeleteSecretDialog({ workspaceId, secret, onClose }: SecretDialo
 }
 
 export function RotateSecretDialog({ workspaceId, secret, onClose }: SecretDialogProps) {
+  const unsaved = useRef<(() => boolean) | null>(null);
   return (
     <Dialog
       open={secret !== null}
       onClose={onClose}
+      hasUnsavedInput={() => unsaved.current?.() ?? false}
       title="Rotate secret"
       size="large"
       description={
@@ -106,7 +108,9 @@ export function RotateSecretDialog({ workspaceId, secret, onClose }: SecretDialo
         </>
       }
     >
-      {secret && <RotateSecretForm workspaceId={workspaceId} secret={secret} onClose={onClose} />}
+      {secret && (
+        <RotateSecretForm workspaceId={workspaceId} secret={secret} onClose={onClose} unsaved={unsaved} />
+      )}
     </Dialog>
   );
 }
@@ -119,10 +123,12 @@ function RotateSecretForm({
   workspaceId,
   secret,
   onClose,
+  unsaved,
 }: {
   workspaceId: string;
   secret: SecretMeta;
   onClose: () => void;
+  unsaved: RefObject<(() => boolean) | null>;
 }) {
   const integrations = useIntegrations();
   if (integrations.isPending) return <Spinner label="Loading the credential form" />;
@@ -134,7 +140,15 @@ function RotateSecretForm({
         cannot be replaced here. Delete the secret instead.
       </ErrorAlert>
     );
-  return <RotateSecretFields workspaceId={workspaceId} secret={secret} found={found} onClose={onClose} />;
+  return (
+    <RotateSecretFields
+      workspaceId={workspaceId}
+      secret={secret}
+      found={found}
+      onClose={onClose}
+      unsaved={unsaved}
+    />
+  );
 }
 
 function RotateSecretFields({
@@ -142,11 +156,13 @@ function RotateSecretFields({
   secret,
   found,
   onClose,
+  unsaved,
 }: {
   workspaceId: string;
   secret: SecretMeta;
   found: NonNullable<ReturnType<typeof findCredentialType>>;
   onClose: () => void;
+  unsaved: RefObject<(() => boolean) | null>;
 }) {
   const fields = useMemo(() => schemaFields(found.credentialType.jsonSchema), [found.credentialType]);
   // Public fields (a Mailgun domain, a header name) are shown again; secret fields start empty.
@@ -154,7 +170,16 @@ function RotateSecretFields({
   const replace = useMutation(trpc.secrets.replace.mutationOptions());
   const toast = useToast();
 
-  useEffect(() => () => replace.reset(), [replace.reset]);
+  // Something typed into a secret field (the public fields start filled in).
+  unsaved.current = () =>
+    found.credentialType.secretFields.some((name) => Boolean(form.getValues(`data.${name}`)?.trim()));
+  useEffect(
+    () => () => {
+      replace.reset();
+      unsaved.current = null;
+    },
+    [replace.reset, unsaved],
+  );
 
   // The new value can be tried before it replaces the old one; the saved secret's own result is untouched.
   const testable = found.credentialType.testable;

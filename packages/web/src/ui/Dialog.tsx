@@ -1,4 +1,4 @@
-import { type ReactNode, useEffect, useId, useRef } from 'react';
+import { type ReactNode, useEffect, useId, useRef, useState } from 'react';
 
 interface DialogProps {
   open: boolean;
@@ -7,6 +7,11 @@ interface DialogProps {
   description?: ReactNode;
   children: ReactNode;
   size?: 'small' | 'medium' | 'large';
+  /**
+   * Whether closing now would lose what was typed: Escape and × then ask first ("Discard what you typed?").
+   * A form's own Cancel button closes without asking (that is the choice made).
+   */
+  hasUnsavedInput?: () => boolean;
 }
 
 /**
@@ -14,13 +19,35 @@ interface DialogProps {
  * stays inside), Escape closes it, and focus returns to the element that opened it. Its content is
  * mounted only while it is open, so a closed dialog keeps no form state.
  */
-export function Dialog({ open, onClose, title, description, children, size = 'medium' }: DialogProps) {
+export function Dialog({
+  open,
+  onClose,
+  title,
+  description,
+  children,
+  size = 'medium',
+  hasUnsavedInput,
+}: DialogProps) {
   const ref = useRef<HTMLDialogElement>(null);
   const returnFocus = useRef<HTMLElement | null>(null);
   const titleId = useId();
   const descriptionId = useId();
   const onCloseRef = useRef(onClose);
   onCloseRef.current = onClose;
+  const unsavedRef = useRef(hasUnsavedInput);
+  unsavedRef.current = hasUnsavedInput;
+  const [askingToDiscard, setAskingToDiscard] = useState(false);
+  const keepEditing = useRef<HTMLButtonElement>(null);
+
+  /** ×: closes, unless something typed would be lost; then asks first (Escape: `handleCancel` below). */
+  function requestClose() {
+    if (unsavedRef.current?.()) setAskingToDiscard(true);
+    else ref.current?.close();
+  }
+
+  useEffect(() => {
+    if (askingToDiscard) keepEditing.current?.focus();
+  }, [askingToDiscard]);
 
   useEffect(() => {
     const dialog = ref.current;
@@ -43,13 +70,24 @@ export function Dialog({ open, onClose, title, description, children, size = 'me
     const dialog = ref.current;
     if (!dialog) return;
     function handleClose() {
+      setAskingToDiscard(false);
       const target = returnFocus.current;
       returnFocus.current = null;
       if (target?.isConnected) target.focus();
       onCloseRef.current();
     }
+    function handleCancel(event: Event) {
+      if (unsavedRef.current?.()) {
+        event.preventDefault();
+        setAskingToDiscard(true);
+      }
+    }
     dialog.addEventListener('close', handleClose);
-    return () => dialog.removeEventListener('close', handleClose);
+    dialog.addEventListener('cancel', handleCancel);
+    return () => {
+      dialog.removeEventListener('close', handleClose);
+      dialog.removeEventListener('cancel', handleCancel);
+    };
   }, []);
 
   return (
@@ -69,11 +107,33 @@ export function Dialog({ open, onClose, title, description, children, size = 'me
               type="button"
               className="icon-button"
               aria-label="Close dialog"
-              onClick={() => ref.current?.close()}
+              onClick={() => requestClose()}
             >
               <span aria-hidden="true">×</span>
             </button>
           </header>
+          {askingToDiscard && (
+            <div className="alert alert-warning discard-prompt" role="alert">
+              <span>Discard what you typed? It has not been saved.</span>
+              <div className="discard-prompt-actions">
+                <button
+                  type="button"
+                  className="button button-small"
+                  ref={keepEditing}
+                  onClick={() => setAskingToDiscard(false)}
+                >
+                  Keep editing
+                </button>
+                <button
+                  type="button"
+                  className="button button-small button-danger-ghost"
+                  onClick={() => ref.current?.close()}
+                >
+                  Discard
+                </button>
+              </div>
+            </div>
+          )}
           {description && (
             <div id={descriptionId} className="dialog-description">
               {description}

@@ -1,4 +1,13 @@
-import { createContext, type ReactNode, useCallback, useContext, useMemo, useRef, useState } from 'react';
+import {
+  createContext,
+  type ReactNode,
+  useCallback,
+  useContext,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+} from 'react';
 
 /** An error banner, announced by screen readers as soon as it appears. */
 export function ErrorAlert({ children, id }: { children: ReactNode; id?: string }) {
@@ -80,10 +89,21 @@ interface Toast {
 
 const ToastContext = createContext<(message: string) => void>(() => {});
 
-/** Success messages, announced politely through one live region that is always in the page. */
+/**
+ * Success messages, announced politely through one live region that is always in the page. The region is a
+ * manual popover, so it lives in the top layer: shown again after a modal dialog opened, it is drawn above the
+ * dialog and its backdrop instead of under them.
+ */
 export function ToastProvider({ children }: { children: ReactNode }) {
   const [toasts, setToasts] = useState<Toast[]>([]);
   const nextId = useRef(1);
+  const region = useRef<HTMLDivElement>(null);
+  useLayoutEffect(() => {
+    const element = region.current;
+    if (!element || toasts.length === 0) return;
+    if (element.matches(':popover-open')) element.hidePopover();
+    element.showPopover();
+  }, [toasts]);
   const push = useCallback((message: string) => {
     const id = nextId.current++;
     setToasts((current) => [...current.slice(-2), { id, message }]);
@@ -93,7 +113,7 @@ export function ToastProvider({ children }: { children: ReactNode }) {
   return (
     <ToastContext.Provider value={value}>
       {children}
-      <div className="toasts" role="status" aria-live="polite">
+      <div className="toasts" role="status" aria-live="polite" popover="manual" ref={region}>
         {toasts.map((toast) => (
           <div key={toast.id} className="toast">
             {toast.message}
