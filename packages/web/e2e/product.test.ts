@@ -247,7 +247,7 @@ function productFlows(backend: Backend) {
       await page.keyboard.press('Escape');
       await prompt.getByRole('button', { name: 'Discard' }).click();
       await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
-      expect(await newSecret.evaluate((button) => button === document.activeElement)).toBe(true);
+      await expect.poll(() => newSecret.evaluate((button) => button === document.activeElement)).toBe(true);
       // An untouched form closes at once.
       await newSecret.click();
       await openDialog(page).getByLabel('Integration').waitFor();
@@ -566,6 +566,10 @@ function productFlows(backend: Backend) {
       await shot(page, 'delete-secret-dialog');
       await dialog.getByRole('button', { name: 'Delete secret' }).click();
       await expect.poll(() => page.locator('tr[data-secret-id]', { hasText: usedName }).count()).toBe(0);
+      // The Delete button that opened the dialog is gone with its row: focus goes to the page's heading.
+      await expect
+        .poll(() => page.evaluate(() => document.activeElement?.textContent))
+        .toBe('Secrets & API Keys');
       const deletedIndex = created.findIndex((secret) => secret.name === usedName);
       created.splice(deletedIndex, 1);
 
@@ -576,12 +580,20 @@ function productFlows(backend: Backend) {
       await page.getByRole('link', { name: workflowName }).click();
       await card.locator('[data-testid="needs-credential"]').waitFor();
       expect(await card.textContent()).toContain(usedName);
+      // The banner and the Run button say the same: the flagged node will fail, the others run.
+      expect(await page.locator('#needs-credential-banner').textContent()).toContain(
+        'a run fails that node, naming them, and runs the others',
+      );
+      expect(await page.getByRole('button', { name: /^Run workflow/ }).textContent()).toBe(
+        'Run workflow (1 node will fail)',
+      );
 
-      // Choosing another credential of the same type clears the marker.
+      // "Choose credential" opens the editor on the picker; choosing another credential clears the marker.
       await page.getByRole('button', { name: `Choose credential for ${nodeName}` }).click();
       const editor = openDialog(page);
       const picker = editor.getByLabel('Credential', { exact: true });
       await expect.poll(() => picker.isEnabled()).toBe(true);
+      await expect.poll(() => picker.evaluate((element) => element === document.activeElement)).toBe(true);
       const remaining = created.find((secret) => secret.integration.id === integration.id);
       if (remaining)
         await picker.selectOption({ label: `${remaining.name} — ${remaining.credentialType.displayName}` });

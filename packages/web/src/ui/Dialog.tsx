@@ -19,6 +19,13 @@ interface DialogProps {
  * stays inside), Escape closes it, and focus returns to the element that opened it. Its content is
  * mounted only while it is open, so a closed dialog keeps no form state.
  */
+function focusHeading(): void {
+  const heading = document.querySelector<HTMLElement>('main h1');
+  if (!heading) return;
+  heading.tabIndex = -1;
+  heading.focus();
+}
+
 export function Dialog({
   open,
   onClose,
@@ -73,8 +80,13 @@ export function Dialog({
       setAskingToDiscard(false);
       const target = returnFocus.current;
       returnFocus.current = null;
-      if (target?.isConnected) target.focus();
       onCloseRef.current();
+      // Back to what opened the dialog; if that went with what the dialog did (a deleted row's button), to the
+      // page's heading once the page has caught up, never to the document's body.
+      window.setTimeout(() => {
+        if (target?.isConnected) target.focus();
+        else focusHeading();
+      }, 0);
     }
     function handleCancel(event: Event) {
       if (unsavedRef.current?.()) {

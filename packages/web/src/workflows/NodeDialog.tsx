@@ -181,6 +181,7 @@ function NodeForm({ workspaceId, workflow, node, onClose }: Omit<NodeDialogProps
               nodeType={integration.nodeType}
               displayName={integration.displayName}
               lostSecretName={node?.status === 'needs-credential' ? (node.lostSecretName ?? null) : null}
+              focusWhenReady={node?.status === 'needs-credential'}
               onCreateNew={() => setCreatingSecret(true)}
             />
           </>
@@ -234,15 +235,29 @@ function CredentialPicker({
   nodeType,
   displayName,
   lostSecretName,
+  focusWhenReady,
   onCreateNew,
 }: {
   workspaceId: string;
   nodeType: string;
   displayName: string;
   lostSecretName: string | null;
+  /** A node that needs a credential opens on the picker ("Choose credential"), once its options are in. */
+  focusWhenReady: boolean;
   onCreateNew: () => void;
 }) {
   const selectable = useQuery(trpc.secrets.selectable.queryOptions({ workspaceId, nodeType }));
+  const control = useRef<HTMLSelectElement | HTMLInputElement | null>(null);
+  const loaded = selectable.isSuccess;
+  useEffect(() => {
+    if (!focusWhenReady || !loaded) return;
+    // After the dialog's own first focus (its effect runs after this one, as the parent's).
+    const timer = window.setTimeout(() => {
+      control.current?.scrollIntoView({ block: 'center' });
+      control.current?.focus();
+    }, 0);
+    return () => window.clearTimeout(timer);
+  }, [focusWhenReady, loaded]);
   const integrations = useIntegrations();
   const integration = findIntegrationByNodeType(integrations.data, nodeType);
   const id = useId();
@@ -301,7 +316,10 @@ function CredentialPicker({
                 value={field.value ?? ''}
                 onChange={field.onChange}
                 onBlur={field.onBlur}
-                inputRef={field.ref}
+                inputRef={(element: HTMLInputElement | null) => {
+                  field.ref(element);
+                  control.current = element;
+                }}
               />
             ) : (
               <select
@@ -312,7 +330,10 @@ function CredentialPicker({
                 value={field.value ?? ''}
                 onChange={(event) => field.onChange(event.target.value)}
                 onBlur={field.onBlur}
-                ref={field.ref}
+                ref={(element) => {
+                  field.ref(element);
+                  control.current = element;
+                }}
                 disabled={selectable.isPending}
               >
                 <option value="">{selectable.isPending ? 'Loading…' : 'No credential'}</option>

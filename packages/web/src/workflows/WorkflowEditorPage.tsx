@@ -97,8 +97,13 @@ export function WorkflowEditorPage({
               className="button button-primary"
               onClick={runWorkflow}
               disabled={run.isPending || data.nodes.length === 0}
+              aria-describedby={needing > 0 ? 'needs-credential-banner' : undefined}
             >
-              {run.isPending ? 'Running…' : 'Run workflow'}
+              {run.isPending
+                ? 'Running…'
+                : needing > 0
+                  ? `Run workflow (${plural(needing, 'node')} will fail)`
+                  : 'Run workflow'}
             </button>
           </>
         }
@@ -106,9 +111,10 @@ export function WorkflowEditorPage({
       <RunStatus pending={run.isPending} lastRun={shownRun} workflowName={data.name} />
       {run.error && <ErrorAlert>{`The workflow could not be run: ${errorMessage(run.error)}`}</ErrorAlert>}
       {needing > 0 && (
-        <div className="alert alert-warning" role="status">
-          {needing === 1 ? '1 node needs' : `${needing} nodes need`} a credential before this workflow can
-          run.
+        <div className="alert alert-warning" role="status" id="needs-credential-banner">
+          {needing === 1 ? '1 node needs' : `${needing} nodes need`} a credential: a run fails{' '}
+          {needing === 1 ? 'that node' : 'those nodes'}, naming them, and runs the others. Choose a credential
+          for {needing === 1 ? 'it' : 'each'} to fix this.
         </div>
       )}
       {data.nodes.length === 0 ? (
