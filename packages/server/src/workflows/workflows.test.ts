@@ -279,6 +279,8 @@ describe('selectable secrets', () => {
         credentialType: 'sendgridApiKey',
         allowedHosts: null,
         kind: 'static',
+        // Who added it, by name, for the picker (a teammate's credential is offered to the member too).
+        createdBy: 'Olivia Owner',
       },
     ]);
   });
