@@ -26,6 +26,12 @@ export const server = {
     ...(await load('secrets/deletion.js')),
   },
   resolve: await load('runner/resolve-credential.js'),
+  oauth: {
+    ...(await load('oauth/connections.js')),
+    ...(await load('oauth/refresh.js')),
+    ...(await load('oauth/tokens.js')),
+    ...(await load('oauth/protocol.js')),
+  },
   runner: await load('runner/runner.js'),
   config: await load('config.js'),
   workspaces: await load('workspaces/workspaces.js'),

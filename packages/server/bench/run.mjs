@@ -5,7 +5,9 @@
 // when DATABASE_URL or TEST_DATABASE_URL is set (in a fresh schema, dropped afterwards): that URL is the
 // tables' owner (a superuser), and the services connect as a restricted login role made from it, exactly as
 // the tests do, so row-level security binds them. Numbers are reported, never asserted: the exit code is 0
-// unless the bench itself crashes.
+// unless the bench itself crashes. Part `oauth2` (issue 14): the resolve of a fresh OAuth2 connection next to a
+// static credential's, and the cost of a refresh, against the bench's own token endpoint on 127.0.0.1
+// (authorization-server.mjs).
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
+import { startBenchAuthorizationServer } from './authorization-server.mjs';
 import {
   addMember,
   applicationUrl,
@@ -43,8 +46,8 @@ import {
 
 const USAGE =
   'Usage: pnpm bench [--quick] [--backend=pglite|postgres] [--json=PATH] [--http=CASE,...] ' +
-  '[--skip=ops,coldstart,http,rotation] [--experiment=NAME] [--profile=DIR]';
-const SKIPPABLE = ['ops', 'coldstart', 'http', 'rotation'];
+  '[--skip=ops,oauth2,coldstart,http,rotation] [--experiment=NAME] [--profile=DIR]';
+const SKIPPABLE = ['ops', 'oauth2', 'coldstart', 'http', 'rotation'];
 
 /** Node's parser refuses unknown flags and a flag without its value, naming the flag; the values are checked here. */
 function readOptions(argv) {
@@ -100,6 +103,10 @@ const P = QUICK
       fast: { rounds: 4, batch: 60 },
       list: { rounds: 4, batch: 15 },
       selectable: { rounds: 4, batch: 3 },
+      oauth2Connections: 16,
+      // More, shorter rounds than `fast`: a 0.9x target needs a steadier median than 4 rounds give.
+      oauth2Resolve: { rounds: 16, batch: 40 },
+      refresh: { rounds: 4, batch: 10 },
       httpSeconds: 1,
       httpWarmupSeconds: 0,
       // 50 connections only: the zero-error target is there, and it keeps the quick run under a minute.
@@ -115,6 +122,9 @@ const P = QUICK
       fast: { rounds: 10, batch: 300 },
       list: { rounds: 10, batch: 50 },
       selectable: { rounds: 6, batch: 5 },
+      oauth2Connections: 200,
+      oauth2Resolve: { rounds: 20, batch: 300 },
+      refresh: { rounds: 10, batch: 40 },
       httpSeconds: 6,
       httpWarmupSeconds: 1,
       httpConnections: [8, 50],
@@ -573,6 +583,264 @@ async function measureOperations(backend, svc, tables, data) {
 const preEncrypted = Buffer.alloc(96, 7);
 
 // ---------------------------------------------------------------------------------------------------------
+// OAuth2 connections (issue 14): the resolve of a connection whose access token is fresh next to a static
+// credential's, and the cost of one refresh, against the bench's token endpoint on 127.0.0.1
+// (authorization-server.mjs). Reported as "not measured" rather than crashing the bench if the server's OAuth2
+// path fails.
+
+async function measureOAuth2(backend, svc, tables, data) {
+  const actor = data.owner.actor;
+  const workspaceId = data.big;
+  const scoped = (fn) => (i) => inScope({ workspaceId, userId: actor.userId }, () => fn(i));
+  const as = await startBenchAuthorizationServer({ redirectUri: server.oauth.redirectUri(svc) });
+  try {
+    // Seeded through the product's own path: secrets.connect's function (a pending connection and its one-time
+    // state), the consent (the bench server's `authorize`, approving, in place of the browser), and the
+    // callback's function (the code exchanged at the token endpoint with the PKCE verifier, the tokens written
+    // by writeTokens) — in the big workspace, next to its static secrets.
+    const connect = async (name) => {
+      const started = await scoped(() =>
+        server.oauth.connectSecret(svc, actor, {
+          workspaceId,
+          credentialType: 'httpOAuth2AuthorizationCode',
+          name,
+          data: {
+            clientId: as.clientId,
+            clientSecret: as.clientSecret,
+            scopes: 'read',
+            authorizationUrl: as.authorizationUrl,
+            tokenUrl: as.tokenUrl,
+            allowedDomains: '127.0.0.1',
+          },
+        }),
+      )();
+      const outcome = await server.oauth.completeConsent(
+        svc,
+        actor.userId,
+        as.authorize(started.authorizationUrl),
+      );
+      if (!outcome.ok) throw new Error(`connecting '${name}' failed: ${outcome.error}`);
+      return started.secretId;
+    };
+    const t0 = performance.now();
+    const oauthIds = [];
+    for (let i = 0; i < P.oauth2Connections; i++) oauthIds.push(await connect(`Connection ${i}`));
+    const refreshedId = await connect('Refreshed connection');
+    const requestsId = await connect('Token requests only');
+    const connectMs = (performance.now() - t0) / (P.oauth2Connections + 2);
+    await sql`analyze secrets`.execute(tables);
+
+    // Both sides as the runner gets a node's credential (runner.ts runNode): resolveNodeCredential, then
+    // readyToUse (a static credential passes through; a connection is checked connected and, its token being
+    // fresh, used as it is). Same node type (HTTP Request), same workspace, same scope, as many distinct secrets
+    // on each side; the static side is the HTTP Request's bearer-token credential.
+    const integration = svc.registry.integrationForNodeType('httpRequest');
+    const node = (secretId) => ({
+      id: 'bench-node',
+      name: 'Call the API',
+      nodeType: 'httpRequest',
+      secretId,
+      lostSecretName: null,
+    });
+    const forRun = async (secretId) =>
+      server.oauth.readyToUse(
+        svc,
+        workspaceId,
+        await server.resolve.resolveNodeCredential(svc, workspaceId, node(secretId), integration),
+      );
+    const staticIds = data.bigIds
+      .filter((_, i) => i % 8 === CREDENTIAL_INDEX.httpBearerToken)
+      .slice(0, P.oauth2Connections);
+    const resolveOAuth2 = scoped((i) => forRun(oauthIds[i % oauthIds.length]));
+    const resolveStatic = scoped((i) => forRun(staticIds[i % staticIds.length]));
+
+    // What is measured is what it says: a connected connection with a fresh access token, not refreshed.
+    const sample = await resolveOAuth2(0);
+    const skewMs = svc.oauth.refreshSkewMs;
+    if (
+      sample.connection?.status !== 'connected' ||
+      !(sample.connection.expiresAt?.getTime() > Date.now() + skewMs) ||
+      !sample.credential.fields().$accessToken?.startsWith('fake-access-')
+    ) {
+      throw new Error('the seeded OAuth2 connection is not connected with a fresh access token');
+    }
+    if ((await resolveStatic(0)).connection)
+      throw new Error('the static credential resolved as a connection');
+    const refreshesBefore = as.tokenRequests.refresh_token;
+    const resolve = await compare(resolveOAuth2, resolveStatic, P.oauth2Resolve);
+    if (as.tokenRequests.refresh_token !== refreshesBefore)
+      throw new Error('a fresh connection was refreshed while its resolve was measured');
+    addRow(
+      throughputRow(
+        'resolve OAuth2 (fresh token): resolve + readyToUse, HTTP Request node',
+        backend,
+        resolve,
+        'resolve static (HTTP bearer token), same node type, path and scope',
+        0.9,
+        `${P.oauth2Connections} connections vs ${staticIds.length} static secrets in the workspace of ` +
+          `${P.big.toLocaleString('en')}; median time ratio ${(resolve.op.medianMs / resolve.base.medianMs).toFixed(2)}; ` +
+          `each connection made by connectSecret + completeConsent (code exchange + token write) in ` +
+          `${connectMs.toFixed(1)} ms on average`,
+      ),
+    );
+
+    // Where the difference is, in two parts (reported, not targets): the resolve's one statement on a
+    // connection's row vs a static secret's (a wider row: the connection's columns, five public fields, a
+    // larger envelope), and the decryption alone on rows already read (decryptSecretRow: the envelope's
+    // associated data binds every public field; DecryptedCredential indexes every secret value for redaction —
+    // the client secret and both tokens, against one bearer token).
+    const statement = (id) =>
+      scopeIndependent(() =>
+        sql`select id, name, credential_type, public_fields, ciphertext, key_version, kind, connection_status,
+                   token_expires_at, token_generation
+            from latchkey_resolve_secret(${workspaceId}, ${id})`.execute(svc.db),
+      );
+    const statementOnly = await compare(
+      scoped((i) => statement(oauthIds[i % oauthIds.length])),
+      scoped((i) => statement(staticIds[i % staticIds.length])),
+      P.oauth2Resolve,
+    );
+    addRow({
+      ...throughputRow(
+        '  (breakdown) OAuth2 vs static: the resolve statement alone (latchkey_resolve_secret)',
+        backend,
+        statementOnly,
+        "the same statement on the static secrets' rows",
+        0.9,
+        'reported only',
+      ),
+      kind: 'breakdown',
+      met: undefined,
+    });
+    const rowsOf = async (ids) => {
+      const rows = [];
+      for (const id of ids) rows.push((await scoped(() => statement(id))()).rows[0]);
+      return rows;
+    };
+    const oauthRows = await rowsOf(oauthIds);
+    const staticRows = await rowsOf(staticIds);
+    const decryptOnly = await compare(
+      (i) => server.resolve.decryptSecretRow(svc, workspaceId, oauthRows[i % oauthRows.length]),
+      (i) => server.resolve.decryptSecretRow(svc, workspaceId, staticRows[i % staticRows.length]),
+      { rounds: P.oauth2Resolve.rounds, batch: P.oauth2Resolve.batch * 5 },
+    );
+    addRow({
+      ...throughputRow(
+        '  (breakdown) OAuth2 vs static: decryptSecretRow alone (envelope + DecryptedCredential)',
+        backend,
+        decryptOnly,
+        "the same on the static secrets' rows",
+        0.9,
+        `reported only; ${oauthRows[0].ciphertext.length} vs ${staticRows[0].ciphertext.length} envelope bytes`,
+      ),
+      kind: 'breakdown',
+      met: undefined,
+    });
+
+    // One refresh, as refreshConnection does it before use (or after a 401): the row read (PostgreSQL: FOR
+    // UPDATE in a transaction), the client secret and refresh token decrypted, the refresh_token grant over
+    // HTTP to 127.0.0.1 (the outbound guard, oauth4webapi), and writeTokens (new envelope, encryption count,
+    // generation + 1, audit event). Each call refreshes the result of the one before (the rotated refresh
+    // token), interleaved with the fresh OAuth2 resolve above as the reference.
+    let current = await scoped(() => forRun(refreshedId))();
+    const firstGeneration = current.connection.generation;
+    let refreshes = 0;
+    const refresh = scoped(async () => {
+      current = await server.oauth.refreshConnection(svc, workspaceId, current);
+      refreshes += 1;
+    });
+    const handlingBefore = as.refreshHandlingMs.length;
+    const refreshed = await compare(refresh, resolveOAuth2, P.refresh);
+    const stored = await tables
+      .selectFrom('secrets')
+      .select(['token_generation', 'connection_status'])
+      .where('id', '=', refreshedId)
+      .executeTakeFirstOrThrow();
+    if (
+      as.tokenRequests.refresh_token - refreshesBefore !== refreshes ||
+      stored.token_generation !== firstGeneration + refreshes ||
+      stored.connection_status !== 'connected' ||
+      as.tokenRequests.refused !== 0
+    ) {
+      throw new Error(
+        `${refreshes} refreshes: ${as.tokenRequests.refresh_token - refreshesBefore} token requests, ` +
+          `generation ${firstGeneration} → ${stored.token_generation}, ${as.tokenRequests.refused} refused`,
+      );
+    }
+    const endpoint = summarize(as.refreshHandlingMs.slice(handlingBefore));
+    const ratio = refreshed.op.medianMs / refreshed.base.medianMs;
+    addRow({
+      kind: 'operation',
+      operation: 'refresh OAuth2 token: refreshConnection (token request to 127.0.0.1 + writeTokens)',
+      backend,
+      unit: 'ms',
+      value: { ...refreshed.op, refreshes, tokenEndpointMedianMs: endpoint.medianMs },
+      baselineName: 'resolve OAuth2 (fresh token), interleaved',
+      baseline: refreshed.base,
+      ratio,
+      ratioKind: 'median time, refresh / fresh OAuth2 resolve',
+      target: 'report ms per refresh',
+      met: undefined,
+      notes:
+        `${refreshes} refreshes of one connection (rotating refresh token); the token endpoint's own ` +
+        `handling: ${endpoint.medianMs.toFixed(3)} ms median`,
+      display: `${refreshed.op.medianMs.toFixed(2)} ms per refresh (p95 ${refreshed.op.p95Ms.toFixed(2)}), ${ratio.toFixed(1)}x a fresh resolve (${refreshed.base.medianMs.toFixed(3)} ms); token endpoint ${endpoint.medianMs.toFixed(3)} ms`,
+    });
+
+    // Of which the token request alone (reported): the refresh_token grant as the refresh sends it
+    // (requestNewToken: oauth4webapi, the outbound guard, HTTP to 127.0.0.1), on a connection of its own whose
+    // rotated refresh token is kept in memory only; nothing is read or written in the database.
+    const requestRow = (await scoped(() => statement(requestsId))()).rows[0];
+    const requestFields = (
+      await server.resolve.decryptSecretRow(svc, workspaceId, requestRow)
+    ).credential.fields();
+    const client = server.oauth.clientFor(
+      svc,
+      server.oauth.oauth2Type(svc, requestRow.credential_type),
+      requestRow.public_fields,
+      { clientSecret: requestFields.clientSecret },
+      requestRow.name,
+    );
+    let refreshToken = requestFields.$refreshToken;
+    const tokenRequest = await compare(
+      async () => {
+        refreshToken = (await server.oauth.requestNewToken(svc, client, refreshToken)).refreshToken;
+      },
+      resolveOAuth2,
+      P.refresh,
+    );
+    if (as.tokenRequests.refused !== 0) throw new Error('the token endpoint refused a token request');
+    const requestRatio = tokenRequest.op.medianMs / tokenRequest.base.medianMs;
+    addRow({
+      kind: 'breakdown',
+      operation: '  (breakdown) of a refresh: the token request alone (requestNewToken, no database)',
+      backend,
+      unit: 'ms',
+      value: tokenRequest.op,
+      baselineName: 'resolve OAuth2 (fresh token), interleaved',
+      baseline: tokenRequest.base,
+      ratio: requestRatio,
+      ratioKind: 'median time, token request / fresh OAuth2 resolve',
+      target: 'report',
+      met: undefined,
+      notes: 'reported only: the rest of a refresh is its database work (row read, token write, audit)',
+      display: `${tokenRequest.op.medianMs.toFixed(2)} ms per token request, ${requestRatio.toFixed(1)}x a fresh resolve`,
+    });
+  } catch (error) {
+    addRow({
+      kind: 'report',
+      operation: 'resolve OAuth2 (fresh token) / refresh OAuth2 token',
+      backend,
+      target: 'resolve >= 0.9x static; report ms per refresh',
+      notes: `not measured: ${error.message}`,
+      display: `not measured: ${error.message}`,
+    });
+  } finally {
+    await as.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Master-key rotation (only when the server has it)
 
 async function measureRotation(backend, target, masterKeyText) {
@@ -962,6 +1230,10 @@ async function benchBackend(backend) {
         database,
         keyProvider: masterKeyFrom(masterKey),
         passwordCost: BENCH_SCRYPT,
+        // The OAuth2 rows' token endpoint listens on 127.0.0.1, which the outbound guard refuses unless the
+        // configuration allows it (as the HTTP server process below, and the tests, do). Nothing else measured
+        // in this process sends a request.
+        runnerSettings: server.config.readConfig({ LATCHKEY_OUTBOUND_ALLOW: '127.0.0.1' }).runnerSettings,
       });
       const tables = ownerOf(database);
       const t0 = performance.now();
@@ -970,6 +1242,7 @@ async function benchBackend(backend) {
         `${backend}: data set built (${(P.big + P.small).toLocaleString('en')} secrets) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );
       if (!skip.has('ops')) await measureOperations(backend, svc, tables, data);
+      if (!skip.has('oauth2')) await measureOAuth2(backend, svc, tables, data);
       await sql`analyze`.execute(tables);
     } finally {
       await database.close();
