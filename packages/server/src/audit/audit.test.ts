@@ -102,7 +102,7 @@ async function team() {
     { name: 'Post', nodeType: 'slack', params: PARAMS.slack, secretId: bot.id },
     { name: 'No credential', nodeType: 'slack', params: PARAMS.slack },
   ]);
-  return { workspaceId, owner, admin, member, mail, bot, workflowId: flow.workflowId };
+  return { workspaceId, owner, admin, member, mail, bot, workflowId: flow.workflowId, nodes: flow.nodes };
 }
 
 /** Every row of every table of the database (schema), as text: equal snapshots mean nothing changed. */
@@ -166,6 +166,7 @@ describe('exactly one audit event per change', () => {
     expect(run.map((e) => [e.action, e.target_id, e.actor_id])).toEqual([
       ['secret.used', t.mail.id, t.member.user.id],
       ['secret.used', t.bot.id, t.member.user.id],
+      ['workflow.run', t.workflowId, t.member.user.id],
     ]);
 
     await expectOneEvent(
@@ -311,6 +312,335 @@ describe('exactly one audit event per change', () => {
   });
 });
 
+/** The newest audit event of a workspace with its details, as `audit.list` shows it. */
+async function newest(t: Awaited<ReturnType<typeof team>>) {
+  const { items } = await t.owner.caller.audit.list({ workspaceId: t.workspaceId, limit: 1 });
+  return items[0];
+}
+
+describe('workflows: every change and every run is one event, with names beside the ids', () => {
+  it('create, rename, add / change / remove a node (with the credential it now uses), run, delete', async () => {
+    const t = await team();
+    const actor = t.member;
+    let workflowId = '';
+    await expectOneEvent(
+      async () => {
+        workflowId = (await actor.caller.workflows.create({ workspaceId: t.workspaceId, name: 'Onboarding' }))
+          .id;
+      },
+      { workspaceId: t.workspaceId, actor, action: 'workflow.created' },
+    );
+    expect(await newest(t)).toMatchObject({
+      action: 'workflow.created',
+      actor: { id: actor.user.id, name: 'Audit Member' },
+      targetType: 'workflow',
+      targetId: workflowId,
+      targetName: 'Onboarding',
+    });
+
+    await expectOneEvent(() => actor.caller.workflows.rename({ workflowId, name: 'Onboarding v2' }), {
+      workspaceId: t.workspaceId,
+      actor,
+      action: 'workflow.renamed',
+      targetId: workflowId,
+    });
+    expect(await newest(t)).toMatchObject({
+      targetName: 'Onboarding v2',
+      details: { from: 'Onboarding', to: 'Onboarding v2' },
+    });
+    // The same name again: no change, no event.
+    expect(
+      await eventsOf(() => actor.caller.workflows.rename({ workflowId, name: 'Onboarding v2' })),
+    ).toEqual([]);
+
+    let nodeId = '';
+    await expectOneEvent(
+      async () => {
+        nodeId = (
+          await actor.caller.workflows.addNode({
+            workflowId,
+            name: 'Welcome mail',
+            nodeType: 'sendgrid',
+            params: PARAMS.sendgrid,
+            secretId: t.mail.id,
+          })
+        ).id;
+      },
+      { workspaceId: t.workspaceId, actor, action: 'workflow.node_added', targetId: workflowId },
+    );
+    expect((await newest(t))?.details).toEqual({
+      nodeId,
+      nodeName: 'Welcome mail',
+      nodeType: 'sendgrid',
+      secretId: t.mail.id,
+      secretName: 'Mail',
+    });
+
+    // A credential of the right type from the owner: the event names the new one and the one before.
+    const otherMail = await t.owner.caller.secrets.create({
+      workspaceId: t.workspaceId,
+      credentialType: 'sendgridApiKey',
+      name: 'Other mail',
+      data: freshFakeData().sendgridApiKey,
+    });
+    await expectOneEvent(
+      () =>
+        actor.caller.workflows.updateNode({
+          workflowId,
+          nodeId,
+          name: 'Welcome email',
+          params: { ...PARAMS.sendgrid, subject: 'Hello' },
+          secretId: otherMail.id,
+        }),
+      { workspaceId: t.workspaceId, actor, action: 'workflow.node_changed', targetId: workflowId },
+    );
+    expect((await newest(t))?.details).toEqual({
+      nodeId,
+      nodeName: 'Welcome email',
+      previousNodeName: 'Welcome mail',
+      nodeType: 'sendgrid',
+      changed: ['name', 'params', 'credential'],
+      changedParams: ['subject'],
+      secretId: otherMail.id,
+      secretName: 'Other mail',
+      previousSecretId: t.mail.id,
+      previousSecretName: 'Mail',
+    });
+    // Saved as it is (the editor sends every field): nothing changed, nothing recorded.
+    expect(
+      await eventsOf(() =>
+        actor.caller.workflows.updateNode({
+          workflowId,
+          nodeId,
+          name: 'Welcome email',
+          params: { ...PARAMS.sendgrid, subject: 'Hello' },
+          secretId: otherMail.id,
+        }),
+      ),
+    ).toEqual([]);
+    // Clearing the credential: it now uses none.
+    await expectOneEvent(() => actor.caller.workflows.updateNode({ workflowId, nodeId, secretId: null }), {
+      workspaceId: t.workspaceId,
+      actor,
+      action: 'workflow.node_changed',
+    });
+    expect((await newest(t))?.details).toMatchObject({
+      changed: ['credential'],
+      secretId: null,
+      secretName: null,
+      previousSecretId: otherMail.id,
+      previousSecretName: 'Other mail',
+    });
+    await actor.caller.workflows.updateNode({ workflowId, nodeId, secretId: t.mail.id });
+
+    // A run: who ran it and how it went, after the uses of its credentials.
+    const run = await eventsOf(() => t.admin.caller.workflows.run({ workflowId }));
+    expect(run.map((e) => [e.action, e.target_id, e.actor_id])).toEqual([
+      ['secret.used', t.mail.id, t.admin.user.id],
+      ['workflow.run', workflowId, t.admin.user.id],
+    ]);
+    expect((await newest(t))?.details).toEqual({ ok: true, nodeCount: 1, failedCount: 0, failedNodes: [] });
+    const used = (await t.owner.caller.audit.list({ workspaceId: t.workspaceId, actions: ['secret.used'] }))
+      .items[0];
+    expect(used).toMatchObject({
+      targetName: 'Mail',
+      details: { workflowId, workflowName: 'Onboarding v2', nodeId, nodeName: 'Welcome email' },
+    });
+
+    await expectOneEvent(() => actor.caller.workflows.removeNode({ workflowId, nodeId }), {
+      workspaceId: t.workspaceId,
+      actor,
+      action: 'workflow.node_removed',
+      targetId: workflowId,
+    });
+    expect((await newest(t))?.details).toEqual({
+      nodeId,
+      nodeName: 'Welcome email',
+      nodeType: 'sendgrid',
+      secretId: t.mail.id,
+      secretName: 'Mail',
+    });
+
+    await expectOneEvent(() => actor.caller.workflows.delete({ workflowId: t.workflowId }), {
+      workspaceId: t.workspaceId,
+      actor,
+      action: 'workflow.deleted',
+      targetId: t.workflowId,
+    });
+    expect(await newest(t)).toMatchObject({
+      targetName: 'Notify',
+      details: {
+        nodeCount: 3,
+        nodes: t.nodes.map((n) => ({ nodeId: n.id, nodeName: n.name })),
+      },
+    });
+    await expect(actor.caller.workflows.get({ workflowId: t.workflowId })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    // The secrets its nodes used stay.
+    expect(
+      (await t.owner.caller.secrets.list({ workspaceId: t.workspaceId })).items.map((m) => m.id),
+    ).toEqual(expect.arrayContaining([t.mail.id, t.bot.id]));
+  });
+
+  it('a failed run records which nodes failed, by id and name, and no service message', async () => {
+    const t = await team();
+    await t.owner.caller.workflows.updateNode({
+      workflowId: t.workflowId,
+      nodeId: t.nodes[1]?.id as string,
+      secretId: null,
+    });
+    await t.owner.caller.workflows.run({ workflowId: t.workflowId });
+    expect(await newest(t)).toMatchObject({
+      action: 'workflow.run',
+      actor: { id: t.owner.user.id },
+      targetName: 'Notify',
+      details: {
+        ok: false,
+        nodeCount: 3,
+        failedCount: 2,
+        failedNodes: [
+          { nodeId: t.nodes[1]?.id, nodeName: 'Post' },
+          { nodeId: t.nodes[2]?.id, nodeName: 'No credential' },
+        ],
+      },
+    });
+  });
+
+  it('refused and invalid workflow changes write nothing', async () => {
+    const t = await team();
+    const outsider = await signedInUser(env.svc, 'Workflow Outsider');
+    const refused: [string, () => Promise<unknown>][] = [
+      [
+        'outsider renames',
+        () => outsider.caller.workflows.rename({ workflowId: t.workflowId, name: 'Mine' }),
+      ],
+      ['outsider deletes', () => outsider.caller.workflows.delete({ workflowId: t.workflowId })],
+      [
+        'a credential of another node type',
+        () =>
+          t.member.caller.workflows.addNode({
+            workflowId: t.workflowId,
+            name: 'Wrong type',
+            nodeType: 'slack',
+            params: PARAMS.slack,
+            secretId: t.mail.id,
+          }),
+      ],
+      [
+        'an unknown node',
+        () => t.member.caller.workflows.removeNode({ workflowId: t.workflowId, nodeId: 'no-such-node' }),
+      ],
+      [
+        'invalid params',
+        () =>
+          t.member.caller.workflows.updateNode({
+            workflowId: t.workflowId,
+            nodeId: t.nodes[0]?.id as string,
+            params: { to: 42 },
+          }),
+      ],
+    ];
+    for (const [name, call] of refused) expect(await eventsOf(() => rejection(call())), name).toEqual([]);
+  });
+});
+
+describe('audit.list filters: event type, actor, target, date range — keyset-paginated', () => {
+  it('narrows by each filter and by all of them at once, page by page', async () => {
+    const t = await team();
+    for (let i = 0; i < 3; i++) await t.member.caller.workflows.run({ workflowId: t.workflowId });
+    await t.admin.caller.secrets.test({ workspaceId: t.workspaceId, secretId: t.mail.id });
+    const list = (input: Omit<Parameters<typeof t.owner.caller.audit.list>[0], 'workspaceId'>) =>
+      t.owner.caller.audit.list({ workspaceId: t.workspaceId, ...input });
+    const all = async (input: Omit<Parameters<typeof t.owner.caller.audit.list>[0], 'workspaceId'>) => {
+      const items = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 50; page++) {
+        const result = await list({ ...input, limit: 2, ...(cursor ? { cursor } : {}) });
+        expect(result.items.length).toBeLessThanOrEqual(2);
+        items.push(...result.items);
+        if (!result.nextCursor) return items;
+        cursor = result.nextCursor;
+      }
+      throw new Error('too many pages');
+    };
+
+    const everything = (await list({ limit: 100 })).items;
+    // Pages of two walk the same events, newest first, none twice.
+    expect((await all({})).map((e) => e.id)).toEqual(everything.map((e) => e.id));
+
+    const runs = await all({ actions: ['workflow.run'] });
+    expect(runs).toHaveLength(3);
+    expect(runs.every((e) => e.action === 'workflow.run' && e.targetId === t.workflowId)).toBe(true);
+    expect((await all({ actions: ['workflow.run', 'secret.tested'] })).map((e) => e.action)).toEqual([
+      'secret.tested',
+      'workflow.run',
+      'workflow.run',
+      'workflow.run',
+    ]);
+
+    const byAdmin = await all({ actorId: t.admin.user.id });
+    expect(byAdmin.map((e) => e.action)).toEqual(['secret.tested', 'member.joined']);
+
+    // A secret's history: its own events, and the runs and nodes that name it in their details.
+    const mail = await all({ targetId: t.mail.id });
+    expect(mail.map((e) => e.action)).toEqual([
+      'secret.tested',
+      'secret.used',
+      'secret.used',
+      'secret.used',
+      'workflow.node_changed',
+      'secret.created',
+    ]);
+    // A workflow's: its changes, its runs, and the uses of credentials in it.
+    const flow = await all({ targetId: t.workflowId });
+    expect(flow.filter((e) => e.action === 'secret.used')).toHaveLength(6);
+    expect(flow.at(-1)?.action).toBe('workflow.created');
+
+    // All at once: the member's runs.
+    expect(
+      await all({ actions: ['workflow.run'], actorId: t.member.user.id, targetId: t.workflowId }),
+    ).toEqual(runs);
+    expect(await all({ actions: ['workflow.run'], actorId: t.admin.user.id })).toEqual([]);
+    expect(await all({ actions: ['no.such_event'] })).toEqual([]);
+    expect(await all({ targetId: 'nothing-has-this-id' })).toEqual([]);
+
+    // Date range: `from` inclusive, `to` exclusive; a date as `to` includes that whole day.
+    const [first, second] = [everything.at(-1), everything.at(-2)];
+    const firstAt = first?.createdAt as string;
+    expect((await all({ from: firstAt })).map((e) => e.id)).toEqual(everything.map((e) => e.id));
+    expect((await all({ to: firstAt })).map((e) => e.id)).toEqual([]);
+    const after = new Date(Date.parse(firstAt) + 1).toISOString();
+    expect((await all({ to: after })).map((e) => e.id)).toEqual(
+      everything.filter((e) => e.createdAt <= firstAt).map((e) => e.id),
+    );
+    expect((await all({ from: second?.createdAt, to: second?.createdAt })).map((e) => e.id)).toEqual([]);
+    const today = firstAt.slice(0, 10);
+    expect((await all({ from: today, to: today })).length).toBe(everything.length);
+    expect(await all({ to: '2000-01-01' })).toEqual([]);
+  });
+
+  it('refuses malformed filters (BAD_REQUEST on the field) and stays for owners and admins', async () => {
+    const t = await team();
+    for (const [field, value] of [
+      ['from', 'yesterday'],
+      ['to', '2026-13-40'],
+      ['actions', ['secret used']],
+      ['limit', 0],
+      ['limit', 101],
+    ] as const) {
+      const error = await rejection(
+        t.owner.caller.audit.list({ workspaceId: t.workspaceId, [field]: value } as never),
+      );
+      expect(error.code, field).toBe('BAD_REQUEST');
+    }
+    expect(
+      (await rejection(t.member.caller.audit.list({ workspaceId: t.workspaceId, actions: ['secret.used'] })))
+        .code,
+    ).toBe('FORBIDDEN');
+  });
+});
+
 describe('when the audit write fails, the operation fails and changes nothing', () => {
   const cases: [string, (t: Awaited<ReturnType<typeof team>>) => Promise<unknown>][] = [
     [
@@ -354,6 +684,49 @@ describe('when the audit write fails, the operation fails and changes nothing', 
         }),
     ],
     ['workspaces.leave', (t) => t.admin.caller.workspaces.leave({ workspaceId: t.workspaceId })],
+    [
+      'workspaces.invite',
+      (t) =>
+        t.owner.caller.workspaces.invite({
+          workspaceId: t.workspaceId,
+          email: 'late@example.test',
+          role: 'member',
+        }),
+    ],
+    [
+      'workflows.create',
+      (t) => t.member.caller.workflows.create({ workspaceId: t.workspaceId, name: 'Unaudited' }),
+    ],
+    [
+      'workflows.rename',
+      (t) => t.member.caller.workflows.rename({ workflowId: t.workflowId, name: 'Renamed' }),
+    ],
+    ['workflows.delete', (t) => t.member.caller.workflows.delete({ workflowId: t.workflowId })],
+    [
+      'workflows.addNode',
+      (t) =>
+        t.member.caller.workflows.addNode({
+          workflowId: t.workflowId,
+          name: 'Unaudited node',
+          nodeType: 'slack',
+          params: PARAMS.slack,
+          secretId: t.bot.id,
+        }),
+    ],
+    [
+      'workflows.updateNode',
+      (t) =>
+        t.member.caller.workflows.updateNode({
+          workflowId: t.workflowId,
+          nodeId: t.nodes[2]?.id as string,
+          secretId: t.bot.id,
+        }),
+    ],
+    [
+      'workflows.removeNode',
+      (t) =>
+        t.member.caller.workflows.removeNode({ workflowId: t.workflowId, nodeId: t.nodes[0]?.id as string }),
+    ],
   ];
 
   it.each(cases)('%s', async (_name, operation) => {
@@ -367,14 +740,13 @@ describe('when the audit write fails, the operation fails and changes nothing', 
     expect(events).toHaveLength(1);
   });
 
-  it('workflows.run: a node whose use cannot be recorded fails, and nothing is recorded as used', async () => {
+  it('workflows.run: a run whose uses and outcome cannot be recorded is an error, and nothing is recorded', async () => {
     const t = await team();
     const before = await snapshot(ownerDb(env.svc));
-    const result = await whileAuditIsDown(env.svc, () =>
-      t.owner.caller.workflows.run({ workflowId: t.workflowId }),
+    const error = await whileAuditIsDown(env.svc, () =>
+      rejection(t.owner.caller.workflows.run({ workflowId: t.workflowId })),
     );
-    expect(result.ok).toBe(false);
-    expect(result.nodes.slice(0, 2).map((n) => n.ok)).toEqual([false, false]);
+    expect(error.code).toBe('INTERNAL_SERVER_ERROR');
     expect(await snapshot(ownerDb(env.svc))).toEqual(before);
   });
 });
@@ -465,6 +837,101 @@ describe('audit export (GET /api/workspaces/:id/audit.jsonl)', () => {
       .where('workspace_id', '=', t.workspaceId)
       .executeTakeFirstOrThrow();
     expect(Number(stored.n)).toBe(lines.length);
+  });
+
+  it('honours the audit.list filters, in JSON lines and in CSV, and always ends with its own event', async () => {
+    const t = await httpTeam();
+    const data = freshFakeData().slackBotToken as { token: string };
+    const secret = await t.member.client.trpc.secrets.create.mutate({
+      workspaceId: t.workspaceId,
+      credentialType: 'slackBotToken',
+      name: '=HYPERLINK("x"), "quoted"',
+      data,
+    });
+    const flow = await t.member.client.trpc.workflows.create.mutate({
+      workspaceId: t.workspaceId,
+      name: 'Flow',
+    });
+    await t.owner.client.trpc.secrets.delete.mutate({ workspaceId: t.workspaceId, secretId: secret.id });
+    const get = (query: string) =>
+      t.owner.client.fetch(`/api/workspaces/${encodeURIComponent(t.workspaceId)}/audit.jsonl?${query}`);
+    const jsonLines = (text: string) =>
+      text
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as ExportedAuditEvent);
+
+    const byType = await get('actions=secret.created,secret.deleted');
+    expect(byType.status).toBe(200);
+    const typed = jsonLines(byType.text);
+    expect(typed.map((e) => e.action)).toEqual(['secret.created', 'secret.deleted', 'audit.exported']);
+    expect(typed.at(-1)?.details).toEqual({
+      format: 'jsonl',
+      filter: { actions: ['secret.created', 'secret.deleted'] },
+    });
+    // Repeated parameters are the same list.
+    expect(
+      jsonLines((await get('actions=secret.created&actions=secret.deleted')).text).map((e) => e.action),
+    ).toEqual(['secret.created', 'secret.deleted', 'audit.exported']);
+    expect(jsonLines((await get(`actorId=${t.member.user.id}`)).text).map((e) => e.action)).toEqual([
+      'member.joined',
+      'secret.created',
+      'workflow.created',
+      'audit.exported',
+    ]);
+    expect(jsonLines((await get(`targetId=${flow.id}`)).text).map((e) => e.action)).toEqual([
+      'workflow.created',
+      'audit.exported',
+    ]);
+    expect(
+      jsonLines((await get(`targetId=${secret.id}&actorId=${t.owner.user.id}&from=2000-01-01`)).text).map(
+        (e) => e.action,
+      ),
+    ).toEqual(['secret.deleted', 'audit.exported']);
+    expect(jsonLines((await get('to=2000-01-01')).text).map((e) => e.action)).toEqual(['audit.exported']);
+
+    const csv = await get(`format=csv&targetId=${secret.id}`);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8; header=present');
+    expect(csv.headers.get('content-disposition')).toMatch(
+      /^attachment; filename="latchkey-audit-[\w-]+\.csv"$/,
+    );
+    const rows = csv.text.trimEnd().split('\r\n');
+    expect(rows[0]).toBe(
+      'seq,at,action,actor_id,actor_email,actor_name,target_type,target_id,target_name,details',
+    );
+    expect(rows.slice(1).map((r) => r.split(',')[2])).toEqual([
+      'secret.created',
+      'secret.deleted',
+      'audit.exported',
+    ]);
+    // A name a spreadsheet would run as a formula is kept as text; quotes and commas are escaped.
+    expect(rows[1]).toContain(`"'=HYPERLINK(""x""), ""quoted"""`);
+    expect(rows[1]).toContain(`,${t.member.email},Exporting Member,secret,${secret.id},`);
+    expect(rows.at(-1)).toContain(`""filter"":{""targetId"":""${secret.id}""}`);
+    expect(rows.at(-1)).toContain(`""format"":""csv""`);
+    for (const text of [byType.text, csv.text]) expect(text).not.toContain(data.token);
+  });
+
+  it('refuses malformed filters with 400 on the field, and records nothing', async () => {
+    const t = await httpTeam();
+    const before = await lastSeq(ownerDb(env.svc));
+    for (const query of [
+      'from=yesterday',
+      'format=xml',
+      'actions=secret%20used',
+      'unknown=1',
+      `actorId=${'x'.repeat(65)}`,
+    ]) {
+      const response = await t.owner.client.fetch(
+        `/api/workspaces/${encodeURIComponent(t.workspaceId)}/audit.jsonl?${query}`,
+      );
+      expect(response.status, query).toBe(400);
+      const body = response.json as { error: { data: { code: string; issues: { path: string[] }[] } } };
+      expect(body.error.data.code).toBe('BAD_REQUEST');
+      expect(body.error.data.issues.length, query).toBeGreaterThan(0);
+    }
+    expect(await lastSeq(ownerDb(env.svc))).toBe(before);
   });
 
   it('streams a long log completely, in order, across pages', async () => {

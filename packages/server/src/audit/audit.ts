@@ -8,9 +8,12 @@ import type { Actor, Services } from '../services.js';
 
 export type AuditAction =
   | 'secret.created'
+  | 'secret.imported'
   | 'secret.replaced'
   | 'secret.deleted'
   | 'secret.used'
+  /** A run kept a credential from a host it may not go to (allowed domains, plain http): nothing was sent. */
+  | 'secret.refused_destination'
   | 'secret.tested'
   /** OAuth2 connections: never a token value, only expiry, scopes and error codes. */
   | 'secret.connected'
@@ -26,6 +29,13 @@ export type AuditAction =
   | 'member.removed'
   | 'member.left'
   | 'member.role_changed'
+  | 'workflow.created'
+  | 'workflow.renamed'
+  | 'workflow.deleted'
+  | 'workflow.node_added'
+  | 'workflow.node_changed'
+  | 'workflow.node_removed'
+  | 'workflow.run'
   | 'workspace.created'
   | 'workspace.data_key_rotated'
   | 'audit.exported';
@@ -34,7 +44,7 @@ export interface AuditEvent {
   workspaceId: string;
   actorId: string | null;
   action: AuditAction;
-  targetType: 'secret' | 'member' | 'workspace' | 'invite';
+  targetType: 'secret' | 'member' | 'workspace' | 'invite' | 'workflow';
   targetId?: string | null;
   targetName?: string | null;
   /** Counts, ids and names only: never a credential value. */
@@ -107,6 +117,22 @@ export interface AuditEntry {
   createdAt: string;
 }
 
+/**
+ * Which events to read (every field optional; all given fields must match). `actions`: event types
+ * (`secret.used`, …); `actorId`: who did it; `targetId`: a secret, workflow, member, invite or workspace id —
+ * an event matches when it is its target, or when its details name it (`secretId`, `previousSecretId`,
+ * `workflowId`, or in its `secrets` / `nodes` lists: a secret's history includes the runs that used it, the
+ * nodes that selected it and the removal that deleted it); `from`
+ * (inclusive) and `to` (exclusive) are instants.
+ */
+export interface AuditFilter {
+  actions?: readonly string[] | undefined;
+  actorId?: string | undefined;
+  targetId?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+}
+
 /** A workspace's audit events with their actors: the one query the log page and the export both read. */
 function auditRows(db: Kysely<Database>, workspaceId: string) {
   return db
@@ -128,20 +154,40 @@ function auditRows(db: Kysely<Database>, workspaceId: string) {
     .where('e.workspace_id', '=', workspaceId);
 }
 
+/** The filter as one SQL condition over `e` (`true` when nothing is filtered). */
+function filterCondition(filter: AuditFilter): RawBuilder<boolean> {
+  const parts: RawBuilder<unknown>[] = [];
+  if (filter.actions && filter.actions.length > 0)
+    parts.push(sql`e.action in (${sql.join(filter.actions.map((a) => sql`${a}`))})`);
+  if (filter.actorId !== undefined) parts.push(sql`e.actor_id = ${filter.actorId}`);
+  if (filter.targetId !== undefined) {
+    const target = filter.targetId;
+    parts.push(sql`(e.target_id = ${target} or e.details->>'secretId' = ${target}
+      or e.details->>'previousSecretId' = ${target} or e.details->>'workflowId' = ${target}
+      or e.details->'secrets' @> jsonb_build_array(jsonb_build_object('secretId', ${target}::text))
+      or e.details->'nodes' @> jsonb_build_array(jsonb_build_object('workflowId', ${target}::text)))`);
+  }
+  if (filter.from) parts.push(sql`e.created_at >= ${filter.from}`);
+  if (filter.to) parts.push(sql`e.created_at < ${filter.to}`);
+  return parts.length === 0 ? sql<boolean>`true` : sql<boolean>`(${sql.join(parts, sql` and `)})`;
+}
+
 async function listAudit(
   db: Kysely<Database>,
   workspaceId: string,
-  cursor: string | undefined,
-  limit = 50,
+  page: { cursor?: string | undefined; limit?: number | undefined },
+  filter: AuditFilter,
 ): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
+  const limit = page.limit ?? 50;
   let query = auditRows(db, workspaceId)
+    .where(filterCondition(filter))
     .orderBy('e.seq', 'desc')
     .limit(limit + 1);
-  if (cursor && /^\d{1,19}$/.test(cursor)) query = query.where('e.seq', '<', cursor);
+  if (page.cursor && /^\d{1,19}$/.test(page.cursor)) query = query.where('e.seq', '<', page.cursor);
   const rows = await query.execute();
-  const page = rows.slice(0, limit);
+  const items = rows.slice(0, limit);
   return {
-    items: page.map((r) => ({
+    items: items.map((r) => ({
       id: r.id,
       action: r.action,
       actor:
@@ -154,19 +200,19 @@ async function listAudit(
       details: r.details,
       createdAt: new Date(r.created_at).toISOString(),
     })),
-    nextCursor: rows.length > limit ? String(page[page.length - 1]?.seq) : null,
+    nextCursor: rows.length > limit ? String(items[items.length - 1]?.seq) : null,
   };
 }
 
-/** The audit log of a workspace, for its owners and admins. */
+/** The audit log of a workspace, for its owners and admins: newest first, filtered, keyset-paginated. */
 export async function readAuditLog(
   svc: Services,
   actor: Actor,
-  input: { workspaceId: string; cursor?: string | undefined },
+  input: { workspaceId: string; cursor?: string | undefined; limit?: number | undefined } & AuditFilter,
 ) {
   const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
   requirePermission(permissions.readAudit(membership), 'Only owners and admins can read the audit log');
-  return listAudit(svc.db, input.workspaceId, input.cursor);
+  return listAudit(svc.db, input.workspaceId, input, input);
 }
 
 /** One exported audit event (one JSON line). Counts, ids and names only, like the events themselves. */
@@ -180,17 +226,70 @@ export interface ExportedAuditEvent {
   details: Record<string, unknown>;
 }
 
+export type AuditExportFormat = 'jsonl' | 'csv';
+
 const EXPORT_PAGE = 500;
 
+/** The filter as the export's own event records it (ids, types and instants only). */
+function describedFilter(filter: AuditFilter): Record<string, unknown> {
+  return {
+    ...(filter.actions && filter.actions.length > 0 ? { actions: [...filter.actions] } : {}),
+    ...(filter.actorId !== undefined ? { actorId: filter.actorId } : {}),
+    ...(filter.targetId !== undefined ? { targetId: filter.targetId } : {}),
+    ...(filter.from ? { from: filter.from.toISOString() } : {}),
+    ...(filter.to ? { to: filter.to.toISOString() } : {}),
+  };
+}
+
+const CSV_COLUMNS = [
+  'seq',
+  'at',
+  'action',
+  'actor_id',
+  'actor_email',
+  'actor_name',
+  'target_type',
+  'target_id',
+  'target_name',
+  'details',
+] as const;
+
 /**
- * The whole audit log of a workspace, oldest first, as JSON lines — for its owners only. The export itself is
- * recorded (`audit.exported`) before anything is read, and the lines end at that event — a file that does not
- * end with it was cut short. Read page by page (keyset on `seq`): memory stays flat however long the log.
+ * One CSV field (RFC 4180): quoted when it holds a comma, quote or line break; a text a spreadsheet would run
+ * as a formula (`=`, `+`, `-`, `@`, tab, CR first: names are typed by users) is prefixed with `'`.
+ */
+function csvField(value: string | null): string {
+  if (value === null) return '';
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+}
+
+function csvLine(event: ExportedAuditEvent): string {
+  const values: Record<(typeof CSV_COLUMNS)[number], string | null> = {
+    seq: event.seq,
+    at: event.at,
+    action: event.action,
+    actor_id: event.actor?.id ?? null,
+    actor_email: event.actor?.email ?? null,
+    actor_name: event.actor?.name ?? null,
+    target_type: event.target.type,
+    target_id: event.target.id,
+    target_name: event.target.name,
+    details: JSON.stringify(event.details),
+  };
+  return `${CSV_COLUMNS.map((c) => csvField(values[c])).join(',')}\r\n`;
+}
+
+/**
+ * The audit log of a workspace, oldest first, as JSON lines (or CSV with a header row) — for its owners only,
+ * the events `filter` selects. The export itself is recorded (`audit.exported`, with its format and filter)
+ * before anything is read, and the file ends with that event whatever the filter — a file that does not end
+ * with it was cut short. Read page by page (keyset on `seq`): memory stays flat however long the log.
  */
 export async function exportAuditLog(
   svc: Services,
   actor: Actor,
-  input: { workspaceId: string },
+  input: { workspaceId: string; format?: AuditExportFormat | undefined } & AuditFilter,
 ): Promise<AsyncIterable<string>> {
   // Outside tRPC (an HTTP route, and lines read later by the response stream): the scope is set here.
   const scope = { workspaceId: input.workspaceId, userId: actor.userId };
@@ -200,36 +299,44 @@ export async function exportAuditLog(
 async function startAuditExport(
   svc: Services,
   actor: Actor,
-  input: { workspaceId: string },
+  input: { workspaceId: string; format?: AuditExportFormat | undefined } & AuditFilter,
   scope: DbScope,
 ): Promise<AsyncIterable<string>> {
   const membership = await membershipOf(svc.db, input.workspaceId, actor.userId);
   requirePermission(permissions.exportAudit(membership), 'Only owners can export the audit log');
-  const lastSeq = await svc.db.transaction().execute(async (trx) => {
-    await recordAudit(trx, {
-      workspaceId: input.workspaceId,
-      actorId: actor.userId,
-      action: 'audit.exported',
-      targetType: 'workspace',
-      targetId: input.workspaceId,
-      targetName: membership.name,
-    });
+  const format = input.format ?? 'jsonl';
+  const exportId = newId();
+  const exportSeq = await svc.db.transaction().execute(async (trx) => {
     const row = await trx
-      .selectFrom('audit_events')
-      .select((eb) => eb.fn.max('seq').as('seq'))
-      .where('workspace_id', '=', input.workspaceId)
+      .insertInto('audit_events')
+      .values({
+        id: exportId,
+        workspace_id: input.workspaceId,
+        actor_id: actor.userId,
+        action: 'audit.exported' satisfies AuditAction,
+        target_type: 'workspace' satisfies AuditEvent['targetType'],
+        target_id: input.workspaceId,
+        target_name: membership.name,
+        details: JSON.stringify({ format, filter: describedFilter(input) }),
+      })
+      .returning('seq')
       .executeTakeFirstOrThrow();
     return String(row.seq);
   });
   const db = svc.db;
   const workspaceId = input.workspaceId;
+  // The filtered events up to this export, and this export's own event last.
+  const selected = sql<boolean>`(${filterCondition(input)} or e.seq = ${exportSeq})`;
+  const line = format === 'csv' ? csvLine : (event: ExportedAuditEvent) => `${JSON.stringify(event)}\n`;
   return (async function* lines() {
+    if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\r\n`;
     let after = '0';
     for (;;) {
       const rows = await withDbScope(scope, () =>
         auditRows(db, workspaceId)
           .where('e.seq', '>', after)
-          .where('e.seq', '<=', lastSeq)
+          .where('e.seq', '<=', exportSeq)
+          .where(selected)
           .orderBy('e.seq')
           .limit(EXPORT_PAGE)
           .execute(),
@@ -237,7 +344,7 @@ async function startAuditExport(
       if (rows.length === 0) return;
       let chunk = '';
       for (const r of rows) {
-        const event: ExportedAuditEvent = {
+        chunk += line({
           seq: String(r.seq),
           id: r.id,
           at: new Date(r.created_at).toISOString(),
@@ -245,8 +352,7 @@ async function startAuditExport(
           actor: r.actor_id ? { id: r.actor_id, email: r.actor_email, name: r.actor_name } : null,
           target: { type: r.target_type, id: r.target_id, name: r.target_name },
           details: r.details,
-        };
-        chunk += `${JSON.stringify(event)}\n`;
+        });
       }
       yield chunk;
       after = String(rows[rows.length - 1]?.seq);

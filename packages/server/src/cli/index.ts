@@ -1,16 +1,18 @@
 /**
  * `latchkey` operator commands (docs/operations.md): key status, master-key rotation, data-key rotation, the
- * envelope upgrade.
+ * envelope upgrade; and `import n8n` (cli/import.ts, docs/import.md), which opens the database the way the server
+ * starts (the application's role, row-level security, migrations when the owner's connection is configured).
  *
  * They open the database and the master keys exactly as the server does (DATABASE_URL / LATCHKEY_DATA_DIR,
- * LATCHKEY_MASTER_KEY[_FILE], LATCHKEY_PREVIOUS_MASTER_KEYS), never generate a key, never migrate, and never
- * print key material or secret values.
+ * LATCHKEY_MASTER_KEY[_FILE], LATCHKEY_PREVIOUS_MASTER_KEYS), never generate a key, and never print key material
+ * or secret values; the `keys` commands never migrate.
  */
 import { existsSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { plural } from '@latchkey/core/words';
 import { sql } from 'kysely';
-import { ConfigError, readConfig } from '../config.js';
+import { StartupError } from '../app.js';
+import { type Config, ConfigError, readConfig } from '../config.js';
 import { LocalKeyProvider, loadMasterKeys, MasterKeyError } from '../crypto/index.js';
 import { type DatabaseHandle, databaseTarget, openDatabase } from '../db/connect.js';
 import { DATA_KEY_LIMIT_VARIABLE } from '../keys/key-usage.js';
@@ -22,6 +24,7 @@ import {
   upgradeUnboundEnvelopes,
 } from '../keys/rotation.js';
 import { addDataKeyVersion, KeyRotationError, WorkspaceKeys } from '../keys/workspace-keys.js';
+import { IMPORT_USAGE, ImportRefused, ImportUsageError, importCommand } from './import.js';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -53,6 +56,8 @@ Commands:
       Rewrites every secret envelope that does not bind its public fields yet (format 1) in the current
       format, binding the public fields stored now; the server does the same at every start. Safe to
       interrupt and to run again. Exits 1 if any envelope could not be upgraded.
+
+${IMPORT_USAGE}
 
 Environment: DATABASE_URL (or LATCHKEY_DATA_DIR for the embedded store), LATCHKEY_DATABASE_SCHEMA,
 LATCHKEY_MASTER_KEY or LATCHKEY_MASTER_KEY_FILE, LATCHKEY_PREVIOUS_MASTER_KEYS, LATCHKEY_KEY_DIR,
@@ -97,30 +102,38 @@ function share(used: number, limit: number): string {
   return `${percent >= 10 ? percent.toFixed(1) : percent.toFixed(2)}%`;
 }
 
+/** The master keys the environment names (never generated: a command must not invent the server's key). */
+function keyProviderFromEnv(config: Config, io: CliIo): LocalKeyProvider {
+  const embedded = !config.databaseUrl;
+  return new LocalKeyProvider(
+    loadMasterKeys({
+      env: config.masterKeyVariables,
+      embedded,
+      keyDir: config.keyDir,
+      dataDir: embedded ? config.dataDir : undefined,
+      generate: false,
+      warn: (message) => io.err(`warning: ${message}`),
+    }),
+  );
+}
+
+/** The embedded store must exist already: a command never creates an empty one. */
+function requireEmbeddedStore(config: Config): void {
+  if (!config.databaseUrl && !existsSync(config.dataDir)) {
+    throw new KeyRotationError(
+      `There is no embedded database at ${config.dataDir}: set LATCHKEY_DATA_DIR to the server's data directory, or DATABASE_URL.`,
+    );
+  }
+}
+
 async function openFromEnv(
   io: CliIo,
 ): Promise<{ database: DatabaseHandle; provider: LocalKeyProvider; owned: boolean; maxEncryptions: number }> {
   const config = readConfig(io.env);
   const maxEncryptions = config.dataKeyMaxEncryptions;
-  const embedded = !config.databaseUrl;
-  const provider =
-    io.keyProvider ??
-    new LocalKeyProvider(
-      loadMasterKeys({
-        env: config.masterKeyVariables,
-        embedded,
-        keyDir: config.keyDir,
-        dataDir: embedded ? config.dataDir : undefined,
-        generate: false,
-        warn: (message) => io.err(`warning: ${message}`),
-      }),
-    );
+  const provider = io.keyProvider ?? keyProviderFromEnv(config, io);
   if (io.database) return { database: io.database, provider, owned: false, maxEncryptions };
-  if (embedded && !existsSync(config.dataDir)) {
-    throw new KeyRotationError(
-      `There is no embedded database at ${config.dataDir}: set LATCHKEY_DATA_DIR to the server's data directory, or DATABASE_URL.`,
-    );
-  }
+  requireEmbeddedStore(config);
   // Key maintenance spans every workspace: it runs as the tables' owner, whom row-level security does not bind.
   const database = await openDatabase(databaseTarget(config, 'owner', 2));
   return { database, provider, owned: true, maxEncryptions };
@@ -325,6 +338,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.out(USAGE);
     return group ? 0 : 2;
   }
+  if (group === 'import') return runImport(command, rest, io);
   const known = ['status', 'rotate', 'rotate-data-keys', 'upgrade-envelopes'];
   if (group !== 'keys' || !command || !known.includes(command)) {
     io.err(`Unknown command: ${[group, command].filter(Boolean).join(' ').slice(0, 60)}`);
@@ -361,5 +375,43 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 1;
   } finally {
     if (opened?.owned) await opened.database.close();
+  }
+}
+
+/** `latchkey import n8n …` (cli/import.ts). */
+async function runImport(source: string | undefined, args: string[], io: CliIo): Promise<number> {
+  if (source !== 'n8n') {
+    io.err(`Unknown command: ${['import', source].filter(Boolean).join(' ').slice(0, 60)}`);
+    io.err(USAGE);
+    return 2;
+  }
+  try {
+    return await importCommand(args, io, {
+      config: readConfig,
+      provider: (config) => keyProviderFromEnv(config, io),
+      requireEmbeddedStore,
+    });
+  } catch (error) {
+    if (error instanceof ImportUsageError) {
+      io.err(error.message);
+      io.err(USAGE);
+      return 2;
+    }
+    if (
+      error instanceof ImportRefused ||
+      error instanceof MasterKeyError ||
+      error instanceof KeyRotationError ||
+      error instanceof ConfigError ||
+      error instanceof StartupError
+    ) {
+      io.err(error.message);
+      return 1;
+    }
+    // Opening the database, or reading it before the first credential (each credential's own failure is a
+    // row of the report, without the driver's message): no credential value is in play here.
+    io.err(
+      `latchkey import n8n failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+    );
+    return 1;
   }
 }

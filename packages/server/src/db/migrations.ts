@@ -381,6 +381,25 @@ const oauth2Connections: Migration = {
   },
 };
 
+/**
+ * Imported secrets remember where they came from (import/n8n.ts): `import_source` is `n8n:<credential id>`,
+ * unique per workspace, so running an import again imports nothing twice — also when two runs race. A column of
+ * the secret, not a table of its own: deleting the secret (by hand, or with its creator's removal) forgets it,
+ * and row-level security covers it with the secret's own policy.
+ */
+const importSources: Migration = {
+  async up(db: Kysely<unknown>) {
+    await runScript(
+      db,
+      `
+      alter table secrets add column import_source text;
+      create unique index secrets_import_source_idx on secrets(workspace_id, import_source)
+        where import_source is not null;
+      `,
+    );
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_tests': credentialTests,
@@ -391,6 +410,7 @@ export const migrations: Record<string, Migration> = {
   '0007_envelope_public_fields': envelopePublicFields,
   '0010_hardening': hardening,
   '0011_oauth2_connections': oauth2Connections,
+  '0012_import_sources': importSources,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

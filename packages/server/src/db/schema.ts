@@ -93,6 +93,8 @@ export interface SecretsTable {
   token_refreshed_at: Timestamp | null;
   /** Counts token writes: a refresh writes only over the generation it read (oauth/connections.ts). */
   token_generation: ColumnType<number, number | undefined, number>;
+  /** Where an imported secret came from (`n8n:<id>`), unique per workspace; null for secrets made here. */
+  import_source: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A consent in flight (oauth/connections.ts): one use, for the user who started it, for ten minutes. */

@@ -8,6 +8,7 @@ import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/a
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
+import { z } from 'zod';
 import { exportAuditLog } from '../audit/audit.js';
 import { DomainError, NotFoundError } from '../errors.js';
 import { callerForSession } from '../identity/identity.js';
@@ -20,6 +21,7 @@ import {
 import { RetryLaterError } from '../identity/retry-later.js';
 import { completeConsent } from '../oauth/connections.js';
 import type { Services } from '../services.js';
+import { auditFilter } from '../trpc/inputs.js';
 import { type AppRouter, appRouter } from '../trpc/router.js';
 import { createContextFactory, isSecureRequest, sessionTokenOf } from '../trpc/trpc.js';
 
@@ -76,6 +78,20 @@ const STATUS_CODE: Record<number, string> = {
  * An error answered outside tRPC, in the same shape as tRPC's (`error.message`, `error.data.code`,
  * `error.data.httpStatus`), with a fixed message that never quotes the request.
  */
+/** The export route's query: `audit.list`'s filters (`actions` repeated or comma-separated) and a format. */
+const auditExportQuery = auditFilter.extend({ format: z.enum(['jsonl', 'csv']).optional() }).strict();
+
+function exportQueryInput(query: Record<string, string | string[] | undefined>): Record<string, unknown> {
+  const input: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(query ?? {})) {
+    if (value === undefined) continue;
+    if (name === 'actions')
+      input[name] = (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(',')).filter(Boolean);
+    else input[name] = Array.isArray(value) ? value : value === '' ? undefined : value;
+  }
+  return input;
+}
+
 export function errorBody(status: number, message: string) {
   return { error: { message, data: { code: STATUS_CODE[status] ?? 'BAD_REQUEST', httpStatus: status } } };
 }
@@ -106,6 +122,9 @@ export function loggerOptions(level: string): Exclude<FastifyServerOptions['logg
         '*.password',
         '*.token',
         '*.apiKey',
+        // secrets.importN8n: an n8n export and its key.
+        '*.credentials',
+        '*.n8nKey',
       ],
       censor: '[redacted]',
     },
@@ -226,8 +245,9 @@ export async function buildHttpServer(
     return reply.send({ ok: true });
   });
 
-  // The audit log of a workspace as JSON lines, for its owners (docs/operations.md "Audit export").
-  app.get<{ Params: { workspaceId: string } }>(
+  // The audit log of a workspace as JSON lines (or CSV, `?format=csv`), for its owners, filtered like
+  // `audit.list` (docs/operations.md "Audit export", docs/api.md).
+  app.get<{ Params: { workspaceId: string }; Querystring: Record<string, string | string[] | undefined> }>(
     '/api/workspaces/:workspaceId/audit.jsonl',
     async (request, reply) => {
       reply.header('Cache-Control', 'no-store');
@@ -243,9 +263,16 @@ export async function buildHttpServer(
       if (caller.workspaceId !== workspaceId) {
         return reply.code(404).send(errorBody(404, new NotFoundError('Workspace').message));
       }
+      const query = auditExportQuery.safeParse(exportQueryInput(request.query));
+      if (!query.success) {
+        const body = errorBody(400, 'The export filters are not valid');
+        const issues = query.error.issues.map((i) => ({ path: i.path.map(String), message: i.message }));
+        return reply.code(400).send({ error: { ...body.error, data: { ...body.error.data, issues } } });
+      }
+      const format = query.data.format ?? 'jsonl';
       let lines: AsyncIterable<string>;
       try {
-        lines = await exportAuditLog(svc, { userId: user.id }, { workspaceId });
+        lines = await exportAuditLog(svc, { userId: user.id }, { workspaceId, ...query.data, format });
       } catch (error) {
         if (error instanceof DomainError) {
           // A domain error's kind is a tRPC error code: the status is the one a tRPC call would answer.
@@ -254,9 +281,14 @@ export async function buildHttpServer(
         }
         throw error;
       }
-      const fileName = `latchkey-audit-${workspaceId.replace(/[^A-Za-z0-9_-]/g, '_')}.jsonl`;
+      const fileName = `latchkey-audit-${workspaceId.replace(/[^A-Za-z0-9_-]/g, '_')}.${format}`;
       return reply
-        .header('Content-Type', 'application/x-ndjson; charset=utf-8')
+        .header(
+          'Content-Type',
+          format === 'csv'
+            ? 'text/csv; charset=utf-8; header=present'
+            : 'application/x-ndjson; charset=utf-8',
+        )
         .header('Content-Disposition', `attachment; filename="${fileName}"`)
         .send(Readable.from(lines));
     },

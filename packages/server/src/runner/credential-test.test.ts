@@ -45,7 +45,7 @@ const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 describe('secrets.test on a saved secret', () => {
-  it('SendGrid: GET /v3/scopes with the key; ok; the list then shows lastTest and lastUsedAt; one secret.tested event', async () => {
+  it('SendGrid: GET /v3/scopes with the key; ok; the list then shows lastTest (lastUsedAt counts runs only); one secret.tested event', async () => {
     const data = freshFakeData().sendgridApiKey as { apiKey: string };
     const s = await secret('sendgridApiKey', data);
     expect(s.lastTest).toBeNull();
@@ -68,7 +68,8 @@ describe('secrets.test on a saved secret', () => {
       testedAt: expect.any(String),
     });
     expect(Date.parse(after.lastTest?.testedAt as string)).toBeGreaterThanOrEqual(before - 1000);
-    expect(Date.parse(after.lastUsedAt as string)).toBeGreaterThanOrEqual(before - 1000);
+    // "Last used" is a workflow run's use; a test shows under "Last test" only.
+    expect(after.lastUsedAt).toBeNull();
     const events = await auditFor(s.id, 'secret.tested');
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
@@ -271,8 +272,8 @@ describe('every use of a saved secret in a run', () => {
     expect(
       events.map((e) => e.details).sort((a, b) => String(a.nodeName).localeCompare(String(b.nodeName))),
     ).toEqual([
-      { workflowId, nodeId: nodes[0]?.id, nodeName: 'First email' },
-      { workflowId, nodeId: nodes[1]?.id, nodeName: 'Second email' },
+      { workflowId, workflowName: 'Two emails', nodeId: nodes[0]?.id, nodeName: 'First email' },
+      { workflowId, workflowName: 'Two emails', nodeId: nodes[1]?.id, nodeName: 'Second email' },
     ]);
     for (const e of events)
       expect(e).toMatchObject({ actor: { id: person.user.id }, targetName: 'Shared key' });
@@ -291,11 +292,18 @@ describe('every use of a saved secret in a run', () => {
       { name: 'Ping', nodeType: 'slack', params: PARAMS.slack, secretId: s.id },
       { name: 'Nothing selected', nodeType: 'slack', params: PARAMS.slack },
     ]);
-    const audited = (await person.caller.audit.list({ workspaceId })).items.length;
+    const newest = (await person.caller.audit.list({ workspaceId, limit: 1 })).items[0]?.id;
     const result = await person.caller.workflows.run({ workflowId });
     expect(result.nodes.map((n) => n.ok)).toEqual([false, false]);
     expect(await auditFor(s.id, 'secret.used')).toHaveLength(1);
-    expect((await person.caller.audit.list({ workspaceId })).items).toHaveLength(audited + 1);
+    // The one use, and the run itself (who ran it, which nodes failed).
+    const { items } = await person.caller.audit.list({ workspaceId });
+    const since = items.slice(
+      0,
+      items.findIndex((e) => e.id === newest),
+    );
+    expect(since.map((e) => e.action)).toEqual(['workflow.run', 'secret.used']);
+    expect(items[0]?.details).toMatchObject({ ok: false, nodeCount: 2, failedCount: 2 });
     expect((await meta(s.id)).lastUsedAt).not.toBeNull();
   });
 });

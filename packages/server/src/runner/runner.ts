@@ -39,9 +39,17 @@ function requestContext(svc: Services, integration: IntegrationDefinition): Requ
   return { baseUrl: (variant) => baseUrlFor(svc.runnerSettings, integration, variant) };
 }
 
+/** What a run learns of a credential's requests: whether it went on one, and where it was kept from. */
+interface CredentialOutcome {
+  applied: boolean;
+  /** The host a request was refused for (allowed domains, plain http), with the reason. */
+  refused?: { host: string; reason: 'not_allowed_host' | 'plain_http' };
+}
+
 /**
  * The credential, applied the way its type says (`applyCredential`: a static type's `authenticate`, an OAuth2
- * type's access token), only where it may go (`destinationCheck`).
+ * type's access token), only where it may go (`destinationCheck`). `outcome` (a run's) learns whether the
+ * credential went on a request or was refused before one.
  */
 function credentialApplier(
   svc: Services,
@@ -49,10 +57,39 @@ function credentialApplier(
   definition: CredentialTypeDefinition,
   credential: DecryptedCredential,
   subject: string,
+  outcome?: CredentialOutcome,
 ): CredentialApplier {
   const check = destinationCheck(svc, definition, credential.publicFields, subject);
-  return (request: OutgoingRequest) =>
-    check(applyCredential(definition, credential.fields(), request, requestContext(svc, integration)));
+  return (request: OutgoingRequest) => {
+    const authenticated = applyCredential(
+      definition,
+      credential.fields(),
+      request,
+      requestContext(svc, integration),
+    );
+    let checked: OutgoingRequest;
+    try {
+      checked = check(authenticated);
+    } catch (error) {
+      // The host only (a credential that supplies its URL, a Slack webhook, keeps its path secret).
+      if (outcome && (error instanceof CredentialDestinationError || error instanceof OutboundRefusedError))
+        outcome.refused = {
+          host: hostOf(authenticated.url),
+          reason: error instanceof CredentialDestinationError ? 'not_allowed_host' : 'plain_http',
+        };
+      throw error;
+    }
+    if (outcome) outcome.applied = true;
+    return checked;
+  };
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
+  }
 }
 
 const UNDECRYPTABLE =
@@ -90,22 +127,24 @@ async function recordCredentialUse(
   use: {
     secretId: string;
     secretName: string;
-    action: 'secret.used' | 'secret.tested';
+    action: 'secret.used' | 'secret.tested' | 'secret.refused_destination';
     details: Record<string, unknown>;
   },
   test?: { ok: boolean; message: string },
 ): Promise<void> {
   await svc.db.transaction().execute(async (trx) => {
     const now = new Date();
-    await trx
-      .updateTable('secrets')
-      .set({
-        last_used_at: now,
-        ...(test ? { last_test_ok: test.ok, last_test_message: test.message, last_tested_at: now } : {}),
-      })
-      .where('id', '=', use.secretId)
-      .where('workspace_id', '=', workspaceId)
-      .execute();
+    // "Last used" counts a run's use only: a test shows as the last test, and a refusal is not a use.
+    if (use.action === 'secret.used' || test)
+      await trx
+        .updateTable('secrets')
+        .set({
+          ...(use.action === 'secret.used' ? { last_used_at: now } : {}),
+          ...(test ? { last_test_ok: test.ok, last_test_message: test.message, last_tested_at: now } : {}),
+        })
+        .where('id', '=', use.secretId)
+        .where('workspace_id', '=', workspaceId)
+        .execute();
     await recordAudit(trx, {
       workspaceId,
       actorId: actor.userId,
@@ -121,7 +160,7 @@ async function recordCredentialUse(
 async function runNode(
   svc: Services,
   actor: Actor,
-  workflow: { id: string; workspaceId: string },
+  workflow: { id: string; workspaceId: string; name: string },
   node: NodeToRun & { params: Record<string, unknown> },
 ): Promise<NodeRunResult> {
   const started = performance.now();
@@ -160,10 +199,12 @@ async function runNode(
     const options = outboundOptions(svc, integration);
     // Every value this run has held (a refreshed token besides the old one) is scrubbed from what it shows.
     const seen = new Set(secretValues);
+    // Each credential this run holds (a refreshed one is the same secret), and whether it went on a request.
+    const outcome: CredentialOutcome = { applied: false };
     const use = (current: typeof resolved) => {
       for (const value of current.credential.secretValues) seen.add(value);
       secretValues = [...seen];
-      return credentialApplier(svc, integration, definition, current.credential, subject);
+      return credentialApplier(svc, integration, definition, current.credential, subject, outcome);
     };
     let apply = use(resolved);
     const firstUse = resolved;
@@ -178,9 +219,9 @@ async function runNode(
       // The plugin reads the response only after every secret value was removed from it.
       return scrubResponse(response, secretValues);
     };
-    let outcome: { ok: boolean; summary: string };
+    let result: { ok: boolean; summary: string };
     try {
-      outcome = await integration.action({
+      result = await integration.action({
         params: params.value,
         credential: {
           type: resolved.credential.credentialType,
@@ -190,15 +231,25 @@ async function runNode(
         send,
       });
     } finally {
-      await recordCredentialUse(svc, actor, workflow.workspaceId, {
-        secretId: resolved.secretId,
-        secretName: resolved.secretName,
-        action: 'secret.used',
-        details: { workflowId: workflow.id, nodeId: node.id, nodeName: node.name },
-      });
+      // `secret.used` only when the credential went on a request; a refusal of where it would go is its own
+      // event (nothing was sent); an action that sent nothing used nothing.
+      const where = {
+        workflowId: workflow.id,
+        workflowName: workflow.name,
+        nodeId: node.id,
+        nodeName: node.name,
+      };
+      if (outcome.applied || outcome.refused)
+        await recordCredentialUse(svc, actor, workflow.workspaceId, {
+          secretId: resolved.secretId,
+          secretName: resolved.secretName,
+          ...(outcome.applied
+            ? { action: 'secret.used' as const, details: where }
+            : { action: 'secret.refused_destination' as const, details: { ...where, ...outcome.refused } }),
+        });
     }
-    const summary = scrubSecrets(outcome.summary, secretValues);
-    return done(outcome.ok ? { ok: true, summary } : { ok: false, error: `Node '${node.name}': ${summary}` });
+    const summary = scrubSecrets(result.summary, secretValues);
+    return done(result.ok ? { ok: true, summary } : { ok: false, error: `Node '${node.name}': ${summary}` });
   } catch (error) {
     const problem = connectionName && connectionProblem(error, connectionName);
     if (problem) return done({ ok: false, error: `Node '${node.name}' ${problem}.` });
@@ -221,7 +272,7 @@ export async function runWorkflow(svc: Services, actor: Actor, input: { workflow
     .innerJoin('memberships as m', (join) =>
       join.onRef('m.workspace_id', '=', 'w.workspace_id').on('m.user_id', '=', actor.userId),
     )
-    .select(['w.id', 'w.workspace_id'])
+    .select(['w.id', 'w.workspace_id', 'w.name'])
     .where('w.id', '=', input.workflowId)
     .executeTakeFirst();
   if (!workflow) throw new NotFoundError('Workflow');
@@ -238,7 +289,7 @@ export async function runWorkflow(svc: Services, actor: Actor, input: { workflow
       await runNode(
         svc,
         actor,
-        { id: workflow.id, workspaceId: workflow.workspace_id },
+        { id: workflow.id, workspaceId: workflow.workspace_id, name: workflow.name },
         {
           id: node.id,
           name: node.name,
@@ -250,7 +301,25 @@ export async function runWorkflow(svc: Services, actor: Actor, input: { workflow
       ),
     );
   }
-  return { ok: results.every((r) => r.ok), nodes: results };
+  const ok = results.every((r) => r.ok);
+  // Who ran it and how it went (which nodes failed, by id and name; never a message from a service). A run
+  // whose outcome cannot be recorded is reported as an error.
+  const failed = results.filter((r) => !r.ok);
+  await recordAudit(svc.db, {
+    workspaceId: workflow.workspace_id,
+    actorId: actor.userId,
+    action: 'workflow.run',
+    targetType: 'workflow',
+    targetId: workflow.id,
+    targetName: workflow.name,
+    details: {
+      ok,
+      nodeCount: results.length,
+      failedCount: failed.length,
+      failedNodes: failed.slice(0, 50).map((r) => ({ nodeId: r.nodeId, nodeName: r.nodeName })),
+    },
+  });
+  return { ok, nodes: results };
 }
 
 const noTestMessage = (definition: CredentialTypeDefinition) =>

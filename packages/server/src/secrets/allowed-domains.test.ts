@@ -81,6 +81,30 @@ describe('allowed domains are required by forms; a credential without them is se
 });
 
 describe("a member cannot take a teammate's token", () => {
+  /** A refused credential: no `secret.used`, no last use, one `secret.refused_destination` by the member. */
+  async function expectRefusedNotUsed(team: Team, secretId: string, reason: string) {
+    expect(await auditDetails(env.svc, secretId, 'secret.used')).toEqual([]);
+    const refusals = await auditDetails(env.svc, secretId, 'secret.refused_destination');
+    expect(refusals).toEqual([
+      {
+        actor_id: team.member.user.id,
+        details: {
+          workflowId: expect.any(String),
+          workflowName: 'Mine',
+          nodeId: expect.any(String),
+          nodeName: 'Exfiltrate',
+          host: new URL(env.fakes.http.url).host,
+          reason,
+        },
+      },
+    ]);
+    const listed = await team.owner.caller.secrets.list({ workspaceId: team.workspaceId });
+    expect(listed.items.find((m) => m.id === secretId)?.lastUsedAt).toBeNull();
+    // The owner finds it in the secret's history.
+    const history = await team.owner.caller.audit.list({ workspaceId: team.workspaceId, targetId: secretId });
+    expect(history.items.map((e) => e.action)).toEqual(['secret.refused_destination', 'secret.created']);
+  }
+
   async function memberAimsAtOwnHost(team: Team, secretId: string) {
     // The member's own host: a local fake standing in for a server they control.
     const workflow = await team.member.caller.workflows.create({
@@ -117,6 +141,7 @@ describe("a member cannot take a teammate's token", () => {
       "Node 'Exfiltrate': The credential 'Billing API' needs allowed domains before it can be used: its creator, an owner or an admin can add them",
     );
     expect(env.fakes.http.requests).toEqual([]);
+    await expectRefusedNotUsed(team, owned.id, 'not_allowed_host');
   });
 
   it('a credential with allowed domains is not sent to the host of a member who points a node elsewhere', async () => {
@@ -132,6 +157,8 @@ describe("a member cannot take a teammate's token", () => {
       "Node 'Exfiltrate': The credential 'Billing API' may only be sent to billing.example.test",
     );
     expect(env.fakes.http.requests).toEqual([]);
+    // Not a use (nothing was sent): the refusal is its own event, by the member, naming where it would have gone.
+    await expectRefusedNotUsed(team, owned.id, 'not_allowed_host');
   });
 
   it('the secrets list marks a credential without allowed domains as needing them', async () => {

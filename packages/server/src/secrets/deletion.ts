@@ -58,6 +58,20 @@ export function secretDeletionCtes(
     )`;
 }
 
+/** The nodes a deletion flagged, by id and name with their workflows', for its audit event (jsonb). */
+export const FLAGGED_NODES_JSONB = sql`coalesce((
+    select jsonb_agg(jsonb_build_object('workflowId', w.id, 'workflowName', w.name,
+                                        'nodeId', f.node_id, 'nodeName', f.node_name)
+                     order by w.name, f.position, f.node_id)
+    from flagged f join workflows w on w.id = f.workflow_id
+  ), '[]'::jsonb)`;
+
+/** The secrets a deletion deleted, by id and name, for its audit event (jsonb). */
+export const DELETED_SECRETS_JSONB = sql`coalesce((
+    select jsonb_agg(jsonb_build_object('secretId', d.id, 'secretName', d.name) order by d.name, d.id)
+    from deleted d
+  ), '[]'::jsonb)`;
+
 /** Columns for the final select of a statement built on `secretDeletionCtes`: the counts and the nodes. */
 export const SECRET_DELETION_RESULT = sql`
   (select count(*) from deleted)::integer as deleted_count,
@@ -102,7 +116,8 @@ export async function deleteSecret(
         targetId: sql`d.id`,
         targetName: sql`d.name`,
         details: sql`jsonb_build_object('credentialType', d.credential_type,
-                                        'affectedNodes', (select count(*) from flagged))`,
+                                        'affectedNodes', (select count(*) from flagged),
+                                        'nodes', ${FLAGGED_NODES_JSONB})`,
       },
       sql`deleted d`,
     )})

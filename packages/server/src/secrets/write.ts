@@ -95,14 +95,38 @@ export async function createSecret(
   svc: Services,
   actor: Actor,
   input: { workspaceId: string; credentialType: string; name: string; data: unknown },
+  imported?: SecretImport,
 ): Promise<SecretMeta> {
   const valid = await validCredential(svc, actor, input.workspaceId, input.credentialType, input.data);
   requireSavedBy(svc, input.credentialType, 'create');
   const oauth2 = svc.registry.credentialType(input.credentialType)?.definition.oauth2;
   // A client-credentials type fetches its first token now: a client the service refuses is not saved.
   const connection = oauth2 ? await firstClientCredentialsToken(svc, actor, input, valid) : undefined;
-  return insertSecret(svc, actor, input, valid, connection);
+  return insertSecret(svc, actor, input, valid, connection, imported);
 }
+
+/**
+ * A secret brought in from another product (import/n8n.ts): where it came from, remembered on the row
+ * (`import_source`, unique per workspace) and audited as `secret.imported` instead of `secret.created`.
+ */
+export interface SecretImport {
+  source: 'n8n';
+  /** The credential's id in the source product. */
+  sourceId: string;
+  /** Its type there (e.g. n8n's `httpBearerAuth`). */
+  sourceType: string;
+}
+
+/** The secret's import source is already in the workspace (another run imported it meanwhile). */
+export class AlreadyImportedError extends ConflictError {
+  constructor() {
+    super('Already imported into this workspace');
+  }
+}
+
+const IMPORT_SOURCE_INDEX = 'secrets_import_source_idx';
+
+export const importSourceOf = (imported: SecretImport) => `${imported.source}:${imported.sourceId}`;
 
 /** What a new OAuth2 secret starts with: its status, and (client credentials) its first token. */
 export interface NewConnection extends StoredToken {
@@ -119,6 +143,7 @@ export async function insertSecret(
   input: { workspaceId: string; credentialType: string; name: string },
   credential: ValidCredential,
   connection?: NewConnection,
+  imported?: SecretImport,
 ): Promise<SecretMeta> {
   const valid = connection
     ? { ...credential, secretFields: { ...credential.secretFields, ...connection.tokenFields } }
@@ -141,13 +166,15 @@ export async function insertSecret(
         s as (
           insert into secrets (id, workspace_id, name, integration_id, node_type, credential_type, public_fields,
                                ciphertext, key_version, created_by, updated_at, kind, connection_status,
-                               connection_account, connection_scopes, token_expires_at, token_refreshed_at)
+                               connection_account, connection_scopes, token_expires_at, token_refreshed_at,
+                               import_source)
           select ${id}, ${input.workspaceId}, ${input.name}, ${valid.integrationId}, ${valid.nodeType},
                  ${input.credentialType}, ${JSON.stringify(valid.publicFields)}::jsonb, ${ciphertext}::bytea,
                  k.version, me.user_id, now(), ${connection ? 'oauth2' : 'static'}, ${connection?.status ?? null},
                  ${connection?.account ?? null}, ${connection?.scopes ?? null},
                  ${connection?.expiresAt ?? null}::timestamptz,
-                 ${connection?.status === 'connected' ? sql`now()` : sql`null`}
+                 ${connection?.status === 'connected' ? sql`now()` : sql`null`},
+                 ${imported ? importSourceOf(imported) : null}
           from me, k
           returning *
         ),
@@ -155,11 +182,15 @@ export async function insertSecret(
           {
             workspaceId: sql`s.workspace_id`,
             actorId: sql`s.created_by`,
-            action: 'secret.created',
+            action: imported ? 'secret.imported' : 'secret.created',
             targetType: 'secret',
             targetId: sql`s.id`,
             targetName: sql`s.name`,
-            details: sql`jsonb_build_object('credentialType', s.credential_type)`,
+            // An import names its source (ids and types only: never a value).
+            details: imported
+              ? sql`jsonb_build_object('credentialType', s.credential_type, 'source', ${imported.source}::text,
+                                       'sourceId', ${imported.sourceId}::text, 'sourceType', ${imported.sourceType}::text)`
+              : sql`jsonb_build_object('credentialType', s.credential_type)`,
           },
           sql`s`,
         )})
@@ -168,7 +199,12 @@ export async function insertSecret(
         left join (select ${META_SQL} from s join users u on u.id = s.created_by) r on true`.execute(svc.db);
         result = rows[0];
       } catch (error) {
-        if (isUniqueViolation(error)) throw duplicateName(svc, input.credentialType, input.name);
+        if (isUniqueViolation(error)) {
+          if ((error as { constraint?: unknown }).constraint === IMPORT_SOURCE_INDEX) {
+            throw new AlreadyImportedError();
+          }
+          throw duplicateName(svc, input.credentialType, input.name);
+        }
         throw error;
       }
       // No membership under the lock: not a member (or removed meanwhile).

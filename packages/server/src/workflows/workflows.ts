@@ -1,6 +1,7 @@
 import { credentialSubject, destinationRefusal, type IntegrationDefinition } from '@latchkey/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { membershipOf } from '../access/membership.js';
+import { type AuditEvent, recordAudit } from '../audit/audit.js';
 import type { Database } from '../db/schema.js';
 import { InvalidInputError, issuesUnder, NotFoundError, SecretNotSelectableError } from '../errors.js';
 import { newId } from '../identity/tokens.js';
@@ -121,6 +122,48 @@ function requireAllowedDestination(
   if (refusal) throw new InvalidInputError([{ path: ['params', param], message: refusal }]);
 }
 
+/** The audit event of a change to a workflow (its target), written in the change's transaction. */
+function workflowEvent(
+  actor: Actor,
+  workflow: { id: string; workspace_id: string; name: string },
+  action: AuditEvent['action'],
+  details: Record<string, unknown>,
+): AuditEvent {
+  return {
+    workspaceId: workflow.workspace_id,
+    actorId: actor.userId,
+    action,
+    targetType: 'workflow',
+    targetId: workflow.id,
+    targetName: workflow.name,
+    details,
+  };
+}
+
+/** The credential a node uses, by id and name, as the node events record it (`null`: none). */
+function credentialDetails(
+  secret: { id: string; name: string } | null | undefined,
+  prefix: 'secret' | 'previousSecret' = 'secret',
+): Record<string, string | null> {
+  return { [`${prefix}Id`]: secret?.id ?? null, [`${prefix}Name`]: secret?.name ?? null };
+}
+
+/** The name of a secret of the workspace, if it still exists (a node's previous credential). */
+async function secretName(
+  db: Kysely<Database> | Transaction<Database>,
+  workspaceId: string,
+  secretId: string | null,
+): Promise<{ id: string; name: string } | null> {
+  if (secretId === null) return null;
+  const row = await db
+    .selectFrom('secrets')
+    .select(['id', 'name'])
+    .where('id', '=', secretId)
+    .where('workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
 /** A change to a workflow's nodes is a change to the workflow: its `updated_at` moves. */
 async function touchWorkflow(trx: Transaction<Database>, workflowId: string): Promise<void> {
   await trx.updateTable('workflows').set({ updated_at: new Date() }).where('id', '=', workflowId).execute();
@@ -135,11 +178,77 @@ export async function createWorkflow(
 ) {
   await membershipOf(svc.db, input.workspaceId, actor.userId);
   const id = newId();
-  await svc.db
-    .insertInto('workflows')
-    .values({ id, workspace_id: input.workspaceId, name: input.name, updated_at: new Date() })
-    .execute();
+  await svc.db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('workflows')
+      .values({ id, workspace_id: input.workspaceId, name: input.name, updated_at: new Date() })
+      .execute();
+    await recordAudit(
+      trx,
+      workflowEvent(actor, { id, workspace_id: input.workspaceId, name: input.name }, 'workflow.created', {}),
+    );
+  });
   return { id, workspaceId: input.workspaceId, name: input.name };
+}
+
+/** Renames a workflow (any member, like every other change to it). The same name changes nothing. */
+export async function renameWorkflow(
+  svc: Services,
+  actor: Actor,
+  input: { workflowId: string; name: string },
+): Promise<{ id: string; workspaceId: string; name: string }> {
+  const workflow = await reachableWorkflow(svc.db, actor, input.workflowId);
+  if (workflow.name !== input.name) {
+    await svc.db.transaction().execute(async (trx) => {
+      const renamed = await trx
+        .updateTable('workflows')
+        .set({ name: input.name, updated_at: new Date() })
+        .where('id', '=', workflow.id)
+        .returning('id')
+        .executeTakeFirst();
+      if (!renamed) throw new NotFoundError('Workflow');
+      await recordAudit(
+        trx,
+        workflowEvent(actor, { ...workflow, name: input.name }, 'workflow.renamed', {
+          from: workflow.name,
+          to: input.name,
+        }),
+      );
+    });
+  }
+  return { id: workflow.id, workspaceId: workflow.workspace_id, name: input.name };
+}
+
+/** Deletes a workflow and its nodes (the secrets they used stay): one audit event naming the nodes. */
+export async function deleteWorkflow(
+  svc: Services,
+  actor: Actor,
+  input: { workflowId: string },
+): Promise<{ id: string }> {
+  const workflow = await reachableWorkflow(svc.db, actor, input.workflowId);
+  await svc.db.transaction().execute(async (trx) => {
+    const nodes = await trx
+      .selectFrom('workflow_nodes')
+      .select(['id', 'name'])
+      .where('workflow_id', '=', workflow.id)
+      .orderBy('position')
+      .orderBy('id')
+      .execute();
+    const deleted = await trx
+      .deleteFrom('workflows')
+      .where('id', '=', workflow.id)
+      .returning('id')
+      .executeTakeFirst();
+    if (!deleted) throw new NotFoundError('Workflow');
+    await recordAudit(
+      trx,
+      workflowEvent(actor, workflow, 'workflow.deleted', {
+        nodeCount: nodes.length,
+        nodes: nodes.map((n) => ({ nodeId: n.id, nodeName: n.name })),
+      }),
+    );
+  });
+  return { id: workflow.id };
 }
 
 export async function listWorkflows(svc: Services, actor: Actor, input: { workspaceId: string }) {
@@ -198,8 +307,9 @@ export async function addNode(
 ): Promise<WorkflowNode> {
   const workflow = await reachableWorkflow(svc.db, actor, input.workflowId);
   const params = validParams(svc, input.nodeType, input.params);
+  let secret: NodeSecret | undefined;
   if (input.secretId !== undefined) {
-    const secret = await selectableSecret(svc, workflow.workspace_id, input, input.secretId);
+    secret = await selectableSecret(svc, workflow.workspace_id, input, input.secretId);
     requireAllowedDestination(svc, svc.registry.integrationForNodeType(input.nodeType), params, secret);
   }
   const id = newId();
@@ -210,6 +320,15 @@ export async function addNode(
       .where('workflow_id', '=', workflow.id)
       .executeTakeFirst();
     await touchWorkflow(trx, workflow.id);
+    await recordAudit(
+      trx,
+      workflowEvent(actor, workflow, 'workflow.node_added', {
+        nodeId: id,
+        nodeName: input.name,
+        nodeType: input.nodeType,
+        ...credentialDetails(secret),
+      }),
+    );
     return trx
       .insertInto('workflow_nodes')
       .values({
@@ -228,6 +347,50 @@ export async function addNode(
       .executeTakeFirstOrThrow();
   });
   return toNode(row);
+}
+
+/** JSON with object keys sorted (stored jsonb comes back in its own key order). */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/**
+ * What a node change records: the node (its name now, and before if renamed), which parameters changed (their
+ * names, never their values), and the credential it now uses with the one it used before when that changed.
+ */
+function describeNodeChange(
+  node: NodeRow,
+  input: { name?: string | undefined; params?: unknown },
+  params: Record<string, unknown>,
+  now: { id: string; name: string } | null,
+  before: { id: string; name: string } | null,
+  credentialChanged: boolean,
+): Record<string, unknown> & { changed: string[] } {
+  const changed: string[] = [];
+  const name = input.name ?? node.name;
+  if (name !== node.name) changed.push('name');
+  const changedParams =
+    input.params === undefined
+      ? []
+      : [...new Set([...Object.keys(node.params), ...Object.keys(params)])]
+          .filter((key) => canonicalJson(node.params[key]) !== canonicalJson(params[key]))
+          .sort();
+  if (changedParams.length > 0) changed.push('params');
+  if (credentialChanged) changed.push('credential');
+  return {
+    nodeId: node.id,
+    nodeName: name,
+    ...(name !== node.name ? { previousNodeName: node.name } : {}),
+    nodeType: node.node_type,
+    changed,
+    ...(changedParams.length > 0 ? { changedParams } : {}),
+    ...credentialDetails(now),
+    ...(credentialChanged ? credentialDetails(before, 'previousSecret') : {}),
+  };
 }
 
 export async function updateNode(
@@ -278,9 +441,20 @@ export async function updateNode(
   }
   if (secret)
     requireAllowedDestination(svc, svc.registry.integrationForNodeType(node.node_type), params, secret);
+  const credentialChanged = changes.secret_id !== undefined && changes.secret_id !== node.secret_id;
+  const nodeChange = async (trx: Transaction<Database>) => {
+    const before = await secretName(trx, workflow.workspace_id, node.secret_id);
+    const now =
+      changes.secret_id === undefined ? before : changes.secret_id === null ? null : (secret ?? null);
+    return describeNodeChange(node, input, params, now, before, credentialChanged);
+  };
   if (Object.keys(changes).length === 0) return toNode(node);
   const updated = await svc.db.transaction().execute(async (trx) => {
     await touchWorkflow(trx, workflow.id);
+    // Saving a node as it was (an editor that sends every field) is no change: nothing to record.
+    const change = await nodeChange(trx);
+    if (change.changed.length > 0)
+      await recordAudit(trx, workflowEvent(actor, workflow, 'workflow.node_changed', change));
     return trx
       .updateTable('workflow_nodes')
       .set({ ...changes, updated_at: new Date() })
@@ -294,12 +468,24 @@ export async function updateNode(
 
 export async function removeNode(svc: Services, actor: Actor, input: { workflowId: string; nodeId: string }) {
   const workflow = await reachableWorkflow(svc.db, actor, input.workflowId);
-  const removed = await svc.db
-    .deleteFrom('workflow_nodes')
-    .where('id', '=', input.nodeId)
-    .where('workflow_id', '=', workflow.id)
-    .returning('id')
-    .executeTakeFirst();
-  if (!removed) throw new NotFoundError('Node');
-  return { id: removed.id };
+  return svc.db.transaction().execute(async (trx) => {
+    const removed = await trx
+      .deleteFrom('workflow_nodes')
+      .where('id', '=', input.nodeId)
+      .where('workflow_id', '=', workflow.id)
+      .returning(['id', 'name', 'node_type', 'secret_id'])
+      .executeTakeFirst();
+    if (!removed) throw new NotFoundError('Node');
+    await touchWorkflow(trx, workflow.id);
+    await recordAudit(
+      trx,
+      workflowEvent(actor, workflow, 'workflow.node_removed', {
+        nodeId: removed.id,
+        nodeName: removed.name,
+        nodeType: removed.node_type,
+        ...credentialDetails(await secretName(trx, workflow.workspace_id, removed.secret_id)),
+      }),
+    );
+    return { id: removed.id };
+  });
 }

@@ -84,6 +84,9 @@ const ID_FIELDS: Record<string, { kind: IdKind; filter?: boolean }> = {
   userId: { kind: 'user' },
   inviteId: { kind: 'invite' },
   createdBy: { kind: 'user', filter: true },
+  // The audit log's filters: who did it, and what it was done to (a secret's history).
+  'audit.list.actorId': { kind: 'user', filter: true },
+  'audit.list.targetId': { kind: 'secret', filter: true },
   // Reconnecting names an OAuth2 connection (a static secret is a field error, not another workspace's object).
   'secrets.reconnect.secretId': { kind: 'connection' },
 };
@@ -119,7 +122,19 @@ const DOMAIN_VALUES: Record<string, (world: World) => unknown> = {
   // Connecting takes an OAuth2 type with a consent screen (its endpoints never resolve: nothing is sent).
   'secrets.connect.credentialType': () => 'httpOAuth2AuthorizationCode',
   'secrets.connect.data': () => OAUTH2_FAKE_DATA.httpOAuth2AuthorizationCode,
+  // An n8n export (decrypted form) of one credential, a fresh n8n id and name each time.
+  'secrets.importN8n.credentials': () => [
+    {
+      id: `probe-${++probeNames}`,
+      name: `Probe ${probeNames}`,
+      type: 'sendGridApi',
+      data: FAKE_DATA.sendgridApiKey,
+    },
+  ],
   'audit.list.cursor': (world) => world.auditCursor,
+  'audit.list.actions': () => ['secret.created', 'secret.used'],
+  'audit.list.from': () => '2020-01-01T00:00:00Z',
+  'audit.list.to': () => '2100-01-01',
 };
 
 // ---------------------------------------------------------------------------------------------------------

@@ -443,6 +443,22 @@ describe('removing a member', () => {
       targetName: t.member.email,
       details: { deletedSecrets: 3, affectedNodes: 4 },
     });
+    // Which secrets went and which nodes lost them, by name beside their ids.
+    const details = removed[0]?.details as {
+      secrets: { secretId: string; secretName: string }[];
+      nodes: unknown[];
+    };
+    expect(details.secrets).toHaveLength(3);
+    expect(
+      details.secrets.every((x) => typeof x.secretId === 'string' && typeof x.secretName === 'string'),
+    ).toBe(true);
+    expect(details.nodes).toHaveLength(4);
+    // The secret's history shows the removal that deleted it.
+    const history = await t.admin.caller.audit.list({
+      workspaceId: t.workspaceId,
+      targetId: details.secrets[0]?.secretId as string,
+    });
+    expect(history.items[0]?.action).toBe('member.removed');
   });
 
   it('of someone without secrets deletes nothing and flags nothing', async () => {
@@ -563,7 +579,10 @@ describe('leaving a workspace', () => {
     expect(await memberIds(t.owner, t.workspaceId)).not.toContain(t.member.user.id);
     await expectMemberSecretsGone(t);
 
-    const after = await auditEvents(t.owner, t.workspaceId);
+    // Besides the run `expectMemberSecretsGone` makes (its nodes now fail), exactly one event.
+    const after = (await auditEvents(t.owner, t.workspaceId)).filter(
+      (e, i) => i > 0 || e.action !== 'workflow.run',
+    );
     expect(after).toHaveLength(before.length + 1);
     const left = after.filter((e) => e.action === 'member.left');
     expect(left).toHaveLength(1);
@@ -614,6 +633,17 @@ describe('deleting a secret', () => {
       targetName: 'Mia mail key',
       details: { credentialType: 'sendgridApiKey', affectedNodes: 2 },
     });
+    // The nodes it left without a credential, by name beside their ids.
+    const details = deleted[0]?.details as { nodes: { nodeId: string }[] };
+    const nodes = details.nodes;
+    expect(nodes.map((n) => n.nodeId).sort()).toEqual([t.nodes.welcome, t.nodes.invoice].sort());
+    for (const n of nodes)
+      expect(n).toEqual({
+        workflowId: expect.any(String),
+        workflowName: expect.any(String),
+        nodeId: n.nodeId,
+        nodeName: expect.any(String),
+      });
   });
 });
 

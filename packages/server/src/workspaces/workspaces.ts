@@ -9,6 +9,8 @@ import { ConflictError, NotAllowedError, NotFoundError } from '../errors.js';
 import { hashToken, newId, newToken } from '../identity/tokens.js';
 import {
   affectedNodesOf,
+  DELETED_SECRETS_JSONB,
+  FLAGGED_NODES_JSONB,
   SECRET_DELETION_RESULT,
   type SecretDeletionResult,
   secretDeletionCtes,
@@ -555,7 +557,9 @@ async function removeMemberAndTheirSecrets(
         targetId: userId,
         targetName: target.email,
         details: sql`jsonb_build_object('deletedSecrets', (select count(*) from deleted),
-                                        'affectedNodes', (select count(*) from flagged))`,
+                                        'affectedNodes', (select count(*) from flagged),
+                                        'secrets', ${DELETED_SECRETS_JSONB},
+                                        'nodes', ${FLAGGED_NODES_JSONB})`,
       })})
       select ${SECRET_DELETION_RESULT}`.execute(trx);
     const row = rows[0] as SecretDeletionResult;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { importN8nExport, N8N_EXPORT_MAX_CREDENTIALS } from '../../import/n8n.js';
 import { connectSecret, reconnectSecret } from '../../oauth/connections.js';
 import { testCredential } from '../../runner/runner.js';
 import { deleteSecret, secretUsage } from '../../secrets/deletion.js';
@@ -55,6 +56,20 @@ export const secretsRouter = router({
   delete: workspaceProcedure
     .input(secretInput)
     .mutation(({ ctx, input }) => deleteSecret(ctx.svc, ctx.actor, input)),
+  /**
+   * Imports an n8n credentials export read in the browser (docs/import.md): the same table as the CLI. The key
+   * (encrypted form) is used for this request only. `dryRun` writes nothing.
+   */
+  importN8n: workspaceProcedure
+    .input(
+      z.object({
+        workspaceId: id,
+        credentials: z.array(z.unknown()).max(N8N_EXPORT_MAX_CREDENTIALS),
+        n8nKey: z.string().min(1).max(4096).optional(),
+        dryRun: z.boolean(),
+      }),
+    )
+    .mutation(({ ctx, input }) => importN8nExport(ctx.svc, ctx.actor, input)),
   /** Checks a saved secret, or unsaved form data, against its service: `{ok, message}`. */
   test: workspaceProcedure
     .input(

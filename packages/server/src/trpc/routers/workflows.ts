@@ -3,9 +3,11 @@ import { runWorkflow } from '../../runner/runner.js';
 import {
   addNode,
   createWorkflow,
+  deleteWorkflow,
   getWorkflow,
   listWorkflows,
   removeNode,
+  renameWorkflow,
   updateNode,
 } from '../../workflows/workflows.js';
 import { displayName, id, nodeType, workspaceInput } from '../inputs.js';
@@ -23,6 +25,12 @@ export const workflowsRouter = router({
   get: workflowProcedure
     .input(z.object({ workflowId: id }))
     .query(({ ctx, input }) => getWorkflow(ctx.svc, ctx.actor, input)),
+  rename: workflowProcedure
+    .input(z.object({ workflowId: id, name: displayName }))
+    .mutation(({ ctx, input }) => renameWorkflow(ctx.svc, ctx.actor, input)),
+  delete: workflowProcedure
+    .input(z.object({ workflowId: id }))
+    .mutation(({ ctx, input }) => deleteWorkflow(ctx.svc, ctx.actor, input)),
   addNode: workflowProcedure
     .input(
       z.object({
