@@ -9,6 +9,7 @@ import {
   openVisitor,
   publishScreenshots,
   screenshot,
+  signUpThroughPage,
   storageDump,
   type Visitor,
 } from './support/app';
@@ -52,15 +53,7 @@ function connectionFlows(backend: Backend) {
       });
       browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
       visitor = await openVisitor(browser, server.url);
-      await visitor.page.goto('/signin');
-      await callProcedure(visitor.page, 'auth.signUp', account, 'mutation');
-      const me = await callProcedure<{ workspaces: { id: string }[] }>(
-        visitor.page,
-        'auth.me',
-        null,
-        'query',
-      );
-      workspaceId = me.workspaces[0]?.id ?? '';
+      workspaceId = await signUpThroughPage(visitor.page, account);
     });
 
     afterAll(async () => {

@@ -105,6 +105,17 @@ export async function storageDump(page: Page): Promise<string> {
 }
 
 /** Calls a tRPC procedure from inside the page, with the page's session cookie. */
+/** Signs a new person up from the page (the API, as the sign-up page does) and answers their own workspace's id. */
+export async function signUpThroughPage(
+  page: Page,
+  account: { name: string; email: string; password: string },
+): Promise<string> {
+  await page.goto('/signin');
+  await callProcedure(page, 'auth.signUp', account, 'mutation');
+  const me = await callProcedure<{ workspaces: { id: string }[] }>(page, 'auth.me', null, 'query');
+  return me.workspaces[0]?.id ?? '';
+}
+
 export async function callProcedure<T>(
   page: Page,
   path: string,

@@ -17,6 +17,7 @@ import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { Time } from '../ui/Time';
 import { CreateSecretDialog } from './CreateSecretDialog';
 import { TestBadge } from './CredentialTest';
+import { ImportN8nDialog } from './ImportN8nDialog';
 import { DeleteSecretDialog, RotateSecretDialog } from './SecretDialogs';
 
 const PAGE_SIZE = 20;
@@ -65,6 +66,7 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
   const items = secrets.data?.pages.flatMap((page) => page.items) ?? [];
   const filtered = Boolean(integrationId || createdBy || search);
 
+  const [importing, setImporting] = useState(false);
   const newButton = (
     <button type="button" className="button button-primary" onClick={() => setCreating(true)}>
       New secret
@@ -84,7 +86,14 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
             <Link href={paths.section(workspace.id, 'integrations')}>Integrations</Link>.
           </>
         }
-        actions={newButton}
+        actions={
+          <>
+            <button type="button" className="button" onClick={() => setImporting(true)}>
+              Import from n8n
+            </button>
+            {newButton}
+          </>
+        }
       />
 
       <section aria-label="Filters" className="toolbar">
@@ -287,6 +296,7 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
       )}
 
       <CreateSecretDialog workspaceId={workspace.id} open={creating} onClose={() => setCreating(false)} />
+      <ImportN8nDialog workspaceId={workspace.id} open={importing} onClose={() => setImporting(false)} />
       <DeleteSecretDialog workspaceId={workspace.id} secret={deleting} onClose={() => setDeleting(null)} />
       <RotateSecretDialog workspaceId={workspace.id} secret={rotating} onClose={() => setRotating(null)} />
     </>
