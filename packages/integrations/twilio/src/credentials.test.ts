@@ -5,6 +5,7 @@ import { twilio, twilioApiCredentials } from './index.js';
 
 const SID = 'ACffffffffffffffffffffffffffffffff';
 const TOKEN = 'fake-twilio-auth-token';
+const KEY_SID = 'SKffffffffffffffffffffffffffffffff';
 
 // Declarations, JSON Schema, samples (from the fields' examples and the ones below), authenticate, test request.
 describeCredentialConformance(twilio, {
@@ -21,8 +22,17 @@ describeCredentialConformance(twilio, {
         { accountSid: SID },
       ],
     },
+    twilioApiKey: {
+      valid: [{ accountSid: SID, apiKeySid: KEY_SID, apiKeySecret: 'fake-twilio-api-key-secret' }],
+      invalid: [
+        // An Account SID where the key's SID goes, and the reverse.
+        { accountSid: SID, apiKeySid: SID, apiKeySecret: 'fake-twilio-api-key-secret' },
+        { accountSid: KEY_SID, apiKeySid: KEY_SID, apiKeySecret: 'fake-twilio-api-key-secret' },
+        { accountSid: SID, apiKeySid: KEY_SID },
+      ],
+    },
   },
-  secretGoesIn: { twilioApiCredentials: ['header:authorization'] },
+  secretGoesIn: { twilioApiCredentials: ['header:authorization'], twilioApiKey: ['header:authorization'] },
 });
 
 const registry = createRegistry([twilio]);

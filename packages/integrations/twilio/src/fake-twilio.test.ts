@@ -8,10 +8,11 @@ import type { HttpResponse, OutgoingRequest, RequestContext } from '@latchkey/co
 import { type FakeService, performRequest } from '@latchkey/core/testing/fake-service';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fakeTwilio, INVALID_TO, FAKE_MESSAGE_SID as MESSAGE_SID } from './fake-twilio.js';
-import { twilio, twilioApiCredentials } from './index.js';
+import { twilio, twilioApiCredentials, twilioApiKey } from './index.js';
 
 const SID = 'ACfa4efa4efa4efa4efa4efa4efa4efa4e';
 const TOKEN = 'fake-twilio-auth-token-1';
+const KEY = { sid: 'SKfa4efa4efa4efa4efa4efa4efa4efa4e', secret: 'fake-twilio-api-key-secret-1' };
 
 let fake: FakeService;
 let ctx: RequestContext;
@@ -24,7 +25,7 @@ const received = () =>
   }));
 
 beforeAll(async () => {
-  fake = await fakeTwilio({ accountSid: SID, authToken: TOKEN }).listen();
+  fake = await fakeTwilio({ accountSid: SID, authToken: TOKEN, apiKey: KEY }).listen();
   // As LATCHKEY_BASE_URL_TWILIO would: the base URL of every request is the fake's.
   ctx = { baseUrl: () => fake.url };
 });
@@ -74,6 +75,47 @@ describe('Twilio credential test, against a fake Twilio', () => {
       ok: false,
       message: 'The credential was rejected by Twilio (wrong Account SID or Auth Token, or a rotated token).',
     });
+  });
+});
+
+describe('Twilio API key credential, against a fake Twilio', () => {
+  const credential = { accountSid: SID, apiKeySid: KEY.sid, apiKeySecret: KEY.secret };
+  async function testKey(apiKeySecret: string) {
+    const test = twilioApiKey.test;
+    if (!test) throw new Error('Twilio API keys have a test request');
+    const request = twilioApiKey.authenticate(
+      { ...credential, apiKeySecret },
+      test.request({ accountSid: SID, apiKeySid: KEY.sid }, ctx),
+      ctx,
+    );
+    return test.interpret(await performRequest(request));
+  }
+
+  it('fetches the account with Basic auth KeySID:secret and reports success', async () => {
+    expect(await testKey(KEY.secret)).toEqual({ ok: true, message: 'Twilio accepted the API key.' });
+    expect(received()[0]).toMatchObject({ method: 'GET', path: `/2010-04-01/Accounts/${SID}.json` });
+    expect(received()[0]?.headers.authorization).toBe(
+      `Basic ${Buffer.from(`${KEY.sid}:${KEY.secret}`).toString('base64')}`,
+    );
+  });
+
+  it('reports a wrong secret as rejected by Twilio', async () => {
+    expect(await testKey('fake-wrong-secret')).toEqual({
+      ok: false,
+      message:
+        'The credential was rejected by Twilio (wrong Account SID, API key SID or secret, or a revoked key).',
+    });
+  });
+
+  it('sends an SMS with the key: the action is the same, only the Authorization differs', async () => {
+    const outcome = await twilio.action({
+      params: { from: '+15005550006', to: '+15005550009', body: 'Hello' },
+      credential: { type: 'twilioApiKey', publicFields: { accountSid: SID, apiKeySid: KEY.sid } },
+      baseUrl: ctx.baseUrl,
+      send: (request) => performRequest(twilioApiKey.authenticate(credential, request, ctx)),
+    });
+    expect(outcome.ok).toBe(true);
+    expect(received()[0]?.path).toBe(`/2010-04-01/Accounts/${SID}/Messages.json`);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * A stand-in for api.twilio.com on 127.0.0.1 (LATCHKEY_BASE_URL_TWILIO): the account resource and
- * Messages.json of one account. It accepts only `Basic base64(accountSid:authToken)` of that account and
+ * Messages.json of one account. It accepts only `Basic base64(accountSid:authToken)` of that account (or of
+ * one API key's `sid:secret`) and
  * answers as Twilio does, including its error codes (20003 bad credential, 21211 invalid `To`, 20404).
  */
 import { answerJson, FakeService } from '@latchkey/core/testing/fake-service';
@@ -10,9 +11,19 @@ export const INVALID_TO = '+15005550001';
 
 export const FAKE_MESSAGE_SID = `SM${'0f'.repeat(16)}`;
 
-export function fakeTwilio(account: { accountSid: string; authToken: string }): FakeService {
-  const { accountSid, authToken } = account;
-  const expected = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
+export function fakeTwilio(account: {
+  accountSid: string;
+  authToken: string;
+  /** An API key of the account (SID and secret), accepted like the Auth Token. */
+  apiKey?: { sid: string; secret: string };
+}): FakeService {
+  const { accountSid, authToken, apiKey } = account;
+  const basic = (user: string, password: string) =>
+    `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  const accepted = new Set([
+    basic(accountSid, authToken),
+    ...(apiKey ? [basic(apiKey.sid, apiKey.secret)] : []),
+  ]);
   const rejected = {
     code: 20003,
     message: 'Authenticate',
@@ -21,7 +32,7 @@ export function fakeTwilio(account: { accountSid: string; authToken: string }): 
   };
   return new FakeService('Twilio', {
     normal(req, res) {
-      if (req.headers.authorization !== expected) {
+      if (!accepted.has(req.headers.authorization ?? '')) {
         answerJson(res, 401, rejected);
       } else if (req.method === 'GET' && req.path === `/2010-04-01/Accounts/${accountSid}.json`) {
         answerJson(res, 200, { sid: accountSid, friendly_name: 'Fake account', status: 'active' });

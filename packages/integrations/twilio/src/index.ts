@@ -1,6 +1,6 @@
 import { defineIntegration } from '@latchkey/core';
 import { sendSms, twilioParams } from './action.js';
-import { twilioApiCredentials } from './credentials.js';
+import { twilioApiCredentials, twilioApiKey } from './credentials.js';
 
 export const twilio = defineIntegration({
   id: 'twilio',
@@ -9,10 +9,10 @@ export const twilio = defineIntegration({
   nodeType: 'twilio',
   // Overridable with LATCHKEY_BASE_URL_TWILIO, so tests and gateways can stand in for the service.
   baseUrls: { default: 'https://api.twilio.com' },
-  credentialTypes: [twilioApiCredentials],
+  credentialTypes: [twilioApiCredentials, twilioApiKey],
   params: twilioParams,
   action: sendSms,
 });
 
 export default twilio;
-export { twilioApiCredentials, twilioParams };
+export { twilioApiCredentials, twilioApiKey, twilioParams };

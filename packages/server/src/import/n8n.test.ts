@@ -71,10 +71,10 @@ function decryptedExport(prefix: string) {
       accountSid: `AC${'f'.repeat(32)}`,
       authToken: VALUES.twilio,
     }),
+    // A variant of a supported type we have no type for (the API-key variant is imported: its own test).
     element(`${prefix}tk`, 'Twilio key', 'twilioApi', {
-      authType: 'apiKey',
+      authType: 'someFutureMethod',
       accountSid: `AC${'e'.repeat(32)}`,
-      apiKeySid: `SK${'e'.repeat(32)}`,
       apiKeySecret: VALUES.twilioKeySecret,
     }),
     element(`${prefix}gh`, 'GitHub', 'githubApi', { accessToken: VALUES.unsupported }),
@@ -180,6 +180,26 @@ describe('reading an n8n export', () => {
 });
 
 describe('latchkey import n8n', () => {
+  it("imports n8n's Twilio API-key variant as a Twilio API key (SID public, secret encrypted)", async () => {
+    const { workspaceId, member } = await workspace();
+    const exportFile = file([
+      element('k-tk', 'Twilio key', 'twilioApi', {
+        authType: 'apiKey',
+        accountSid: `AC${'e'.repeat(32)}`,
+        apiKeySid: `SK${'e'.repeat(32)}`,
+        apiKeySecret: VALUES.twilioKeySecret,
+      }),
+    ]);
+    const result = await cli(['--workspace', workspaceId, '--as', member.email, '--file', exportFile]);
+    expect(result.code).toBe(0);
+    expect(lineOf(result.out, 'Twilio key')).toMatch(/imported .*twilioApiKey/);
+    const rows = await secretsOf(workspaceId);
+    expect(rows.map((r) => [r.name, r.credential_type, r.public_fields])).toEqual([
+      ['Twilio key', 'twilioApiKey', { accountSid: `AC${'e'.repeat(32)}`, apiKeySid: `SK${'e'.repeat(32)}` }],
+    ]);
+    expect(result.out).not.toContain(VALUES.twilioKeySecret);
+  });
+
   it('imports every supported type of a decrypted export, created by the member, and lists what it skipped', async () => {
     const { workspaceId, owner: ownerPerson, member } = await workspace();
     const exportFile = file(decryptedExport('d-'));
@@ -188,7 +208,7 @@ describe('latchkey import n8n', () => {
     expect(result.code).toBe(0);
     expect(result.out).toContain('Imported 8, already imported 0, skipped 2 (2 of an unsupported type).');
     expect(lineOf(result.out, 'GitHub')).toMatch(/skipped .*Unsupported n8n type githubApi/);
-    expect(lineOf(result.out, 'Twilio key')).toMatch(/skipped .*authType "apiKey"/);
+    expect(lineOf(result.out, 'Twilio key')).toMatch(/skipped .*Unsupported variant of n8n type twilioApi/);
     expect(lineOf(result.out, 'CRM token')).toMatch(/imported .*httpBearerToken .*Needs allowed domains/);
 
     const rows = await secretsOf(workspaceId);

@@ -190,8 +190,8 @@ export interface N8nMapping {
   convert?: Record<string, (value: unknown) => unknown>;
   /** HTTP credentials: n8n's allowed domains become ours; without them the credential needs allowed domains. */
   allowedDomains?: boolean;
-  /** Why an element of this type cannot be imported after all (a variant we have no type for). */
-  unsupported?: (data: Record<string, unknown>) => string | undefined;
+  /** For an n8n type with variants (Twilio's `authType`): whether this mapping is the one for `data`. */
+  when?: (data: Record<string, unknown>) => boolean;
 }
 
 const MAILGUN_REGIONS: Record<string, string> = { 'api.mailgun.net': 'us', 'api.eu.mailgun.net': 'eu' };
@@ -237,14 +237,19 @@ export const N8N_MAPPINGS: readonly N8nMapping[] = [
     n8nType: 'twilioApi',
     credentialType: 'twilioApiCredentials',
     fields: { accountSid: 'accountSid', authToken: 'authToken' },
-    unsupported: (data) =>
-      data.authType === undefined || data.authType === 'authToken'
-        ? undefined
-        : 'Twilio API key credentials (authType "apiKey") are not supported: create one with the Auth Token',
+    when: (data) => data.authType === undefined || data.authType === 'authToken',
+  },
+  {
+    n8nType: 'twilioApi',
+    credentialType: 'twilioApiKey',
+    fields: { accountSid: 'accountSid', apiKeySid: 'apiKeySid', apiKeySecret: 'apiKeySecret' },
+    when: (data) => data.authType === 'apiKey',
   },
 ];
 
-const MAPPING_OF = new Map(N8N_MAPPINGS.map((m) => [m.n8nType, m]));
+/** The mapping for an n8n credential: by its type, and for a type with variants, by its data. */
+const mappingOf = (credential: N8nCredential) =>
+  N8N_MAPPINGS.find((m) => m.n8nType === credential.type && (m.when?.(credential.data) ?? true));
 
 /**
  * n8n's allowed domains (newer versions): `allowedHttpRequestDomains` "domains" with a comma-separated
@@ -310,16 +315,21 @@ function prepare(credential: N8nCredential): Prepared {
     n8nType: credential.type,
     outcome: 'skipped',
   };
-  const mapping = MAPPING_OF.get(credential.type);
+  const mapping = mappingOf(credential);
   if (!mapping) {
+    const variant = N8N_MAPPINGS.some((m) => m.n8nType === credential.type);
     return {
-      row: { ...row, skip: 'unsupported', reason: `Unsupported n8n type ${credential.type}` },
+      row: {
+        ...row,
+        skip: 'unsupported',
+        reason: variant
+          ? `Unsupported variant of n8n type ${credential.type}`
+          : `Unsupported n8n type ${credential.type}`,
+      },
       skipped: true,
     };
   }
   row.credentialType = mapping.credentialType;
-  const unsupported = mapping.unsupported?.(credential.data);
-  if (unsupported) return { row: { ...row, skip: 'unsupported', reason: unsupported }, skipped: true };
   const nameProblem = nameIssue(credential.name);
   if (nameProblem)
     return { row: { ...row, skip: 'invalid', reason: `Invalid name: ${nameProblem}` }, skipped: true };
