@@ -604,9 +604,19 @@ function productFlows(backend: Backend) {
     });
 
     it('invites a second person, who joins, creates a secret inline in a node editor and uses it', async () => {
-      const { page } = owner;
+      const { page, network } = owner;
       await page.getByRole('link', { name: 'Members' }).click();
       await page.getByRole('heading', { name: 'Members', level: 1 }).waitFor();
+      // The only owner learns why they cannot leave, before any preview of what leaving would delete.
+      await page.getByRole('button', { name: 'Leave workspace' }).click();
+      const cannotLeave = openDialog(page);
+      await cannotLeave.getByRole('heading', { name: /^You cannot leave/ }).waitFor();
+      expect(await cannotLeave.textContent()).toContain('You are its only owner');
+      expect(await cannotLeave.getByRole('button', { name: 'Leave workspace' }).count()).toBe(0);
+      expect(network.procedureCalls('workspaces.removalPreview')).toBe(0);
+      await cannotLeave.getByRole('button', { name: 'OK' }).click();
+      await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
+
       await page.getByRole('button', { name: 'Invite people' }).click();
       let dialog = openDialog(page);
       await dialog.getByLabel('Email').fill(memberAccount.email);
@@ -615,6 +625,12 @@ function productFlows(backend: Backend) {
       const linkInput = dialog.getByLabel('Invite link');
       await linkInput.waitFor();
       const link = await linkInput.inputValue();
+      // Focus is on what comes next: copying the link.
+      expect(
+        await dialog
+          .getByRole('button', { name: 'Copy' })
+          .evaluate((button) => button === document.activeElement),
+      ).toBe(true);
       expect(link).toMatch(new RegExp(`^${escapeRegExp(server.url)}/invite#token=[^/]+$`));
       await assertAccessible(page, 'the invite dialog with its link');
       await shot(page, 'invite-dialog');

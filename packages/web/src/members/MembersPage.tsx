@@ -1,7 +1,7 @@
 import { assignableRoles, isDemotion, type Role, rolePermissions } from '@latchkey/core/roles';
 import { plural } from '@latchkey/core/words';
 import { skipToken, useMutation, useQuery } from '@tanstack/react-query';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { FormProvider, useForm } from 'react-hook-form';
 import type { Me, Member, PendingInvite, WorkspaceSummary } from '../api/hooks';
 import { errorMessage, fieldIssues, queryClient, trpc } from '../api/trpc';
@@ -111,7 +111,16 @@ export function MembersPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
       </div>
       <InviteDialog workspace={workspace} open={inviting} onClose={() => setInviting(false)} />
       <RemoveMemberDialog workspace={workspace} member={removing} onClose={() => setRemoving(null)} />
-      <LeaveDialog me={me} workspace={workspace} open={leaving} onClose={() => setLeaving(false)} />
+      <LeaveDialog
+        me={me}
+        workspace={workspace}
+        soleOwner={
+          workspace.role === 'owner' &&
+          (members.data?.filter((member) => member.role === 'owner').length ?? 0) <= 1
+        }
+        open={leaving}
+        onClose={() => setLeaving(false)}
+      />
     </>
   );
 }
@@ -193,8 +202,13 @@ function InviteForm({ workspace, onClose }: { workspace: WorkspaceSummary; onClo
   const invite = useMutation(trpc.workspaces.invite.mutationOptions());
   const [link, setLink] = useState<{ url: string; email: string; expiresAt: string } | null>(null);
   const [copied, setCopied] = useState(false);
+  const copy = useRef<HTMLButtonElement>(null);
   // The invite token is a one-time credential: it lives only in this dialog and goes with it.
   useEffect(() => () => invite.reset(), [invite.reset]);
+  // The next thing to do with a new link is copy it.
+  useEffect(() => {
+    if (link) copy.current?.focus();
+  }, [link]);
 
   const onSubmit = form.handleSubmit(async (values) => {
     try {
@@ -241,6 +255,7 @@ function InviteForm({ workspace, onClose }: { workspace: WorkspaceSummary; onClo
             <button
               type="button"
               className="button"
+              ref={copy}
               onClick={async () => {
                 await navigator.clipboard?.writeText(link.url).catch(() => undefined);
                 setCopied(true);
@@ -454,17 +469,20 @@ function RemoveMemberDialog({
 function LeaveDialog({
   me,
   workspace,
+  soleOwner,
   open,
   onClose,
 }: {
   me: Me;
   workspace: WorkspaceSummary;
+  /** The only owner cannot leave: they are told why, before any preview of what leaving would delete. */
+  soleOwner: boolean;
   open: boolean;
   onClose: () => void;
 }) {
   const preview = useQuery({
     ...trpc.workspaces.removalPreview.queryOptions(
-      open ? { workspaceId: workspace.id, userId: me.user.id } : skipToken,
+      open && !soleOwner ? { workspaceId: workspace.id, userId: me.user.id } : skipToken,
     ),
     staleTime: 0,
     retry: false,
@@ -475,6 +493,22 @@ function LeaveDialog({
     queryClient.clear();
     navigate('/', { replace: true });
   }
+  if (soleOwner)
+    return (
+      <Dialog open={open} onClose={onClose} title={`You cannot leave ${workspace.name} yet`}>
+        <div className="stack">
+          <p>
+            You are its only owner, and a workspace always keeps one. Make another member an owner first
+            (their Role, above), then leave.
+          </p>
+          <div className="form-actions">
+            <button type="button" className="button button-primary" onClick={onClose}>
+              OK
+            </button>
+          </div>
+        </div>
+      </Dialog>
+    );
   return (
     <ConfirmDialog
       open={open}
