@@ -1,9 +1,13 @@
+import { plural } from '@latchkey/core/words';
 import { useMutation } from '@tanstack/react-query';
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useState } from 'react';
+import { FormProvider, useForm } from 'react-hook-form';
 import { errorMessage, fieldIssues, queryClient, type RouterOutputs, trpc } from '../api/trpc';
+import { applyFieldIssues } from '../schema-form/SchemaFields';
 import { DataTable } from '../ui/DataTable';
 import { Dialog } from '../ui/Dialog';
 import { ErrorAlert, Notice, useToast } from '../ui/Feedback';
+import { Field } from '../ui/TextField';
 
 type Report = RouterOutputs['secrets']['importN8n'];
 
@@ -43,26 +47,34 @@ export function ImportN8nDialog({
   );
 }
 
+interface ImportValues {
+  /** The export file's field: local read problems and the server's issues on `credentials` show here. */
+  credentials: string;
+  n8nKey: string;
+}
+
+const KNOWN_FIELDS = new Set(['credentials', 'n8nKey']);
+
 function ImportForm({ workspaceId, onClose }: { workspaceId: string; onClose: () => void }) {
-  const ids = { file: useId(), key: useId() };
+  const form = useForm<ImportValues>({ defaultValues: { credentials: '', n8nKey: '' } });
   const [credentials, setCredentials] = useState<unknown[] | null>(null);
-  const [fileError, setFileError] = useState<string | null>(null);
-  const key = useRef<HTMLInputElement>(null);
   const [preview, setPreview] = useState<Report | null>(null);
   const [done, setDone] = useState<Report | null>(null);
+  const [otherError, setOtherError] = useState<string | null>(null);
   const run = useMutation(trpc.secrets.importN8n.mutationOptions());
   const toast = useToast();
   // The mutation's variables hold the export and the key: drop them when the dialog goes away.
   useEffect(() => () => run.reset(), [run.reset]);
 
+  const fileProblem = (message: string) => form.setError('credentials', { type: 'file', message });
+
   async function readFile(file: File | undefined) {
     setCredentials(null);
     setPreview(null);
-    setFileError(null);
-    run.reset();
+    form.clearErrors();
     if (!file) return;
     if (file.size > MAX_FILE_BYTES) {
-      setFileError(
+      fileProblem(
         `The file is ${Math.ceil(file.size / 1024)} KB; up to ${MAX_FILE_BYTES / 1024} KB can be imported here. Import a larger export with pnpm latchkey import n8n.`,
       );
       return;
@@ -71,11 +83,11 @@ function ImportForm({ workspaceId, onClose }: { workspaceId: string; onClose: ()
     try {
       parsed = JSON.parse(await file.text());
     } catch {
-      setFileError('The file is not JSON: choose the file n8n export:credentials wrote.');
+      fileProblem('The file is not JSON: choose the file n8n export:credentials wrote.');
       return;
     }
     if (!Array.isArray(parsed)) {
-      setFileError('The file is not an n8n credentials export (a JSON list of credentials).');
+      fileProblem('The file is not an n8n credentials export (a JSON list of credentials).');
       return;
     }
     setCredentials(parsed);
@@ -83,18 +95,18 @@ function ImportForm({ workspaceId, onClose }: { workspaceId: string; onClose: ()
 
   async function send(dryRun: boolean): Promise<Report | null> {
     if (!credentials) return null;
-    const n8nKey = key.current?.value.trim();
+    form.clearErrors();
+    setOtherError(null);
+    const n8nKey = form.getValues('n8nKey').trim();
     try {
-      const report = await run.mutateAsync({
-        workspaceId,
-        credentials,
-        dryRun,
-        ...(n8nKey ? { n8nKey } : {}),
-      });
-      run.reset();
-      return report;
-    } catch {
+      return await run.mutateAsync({ workspaceId, credentials, dryRun, ...(n8nKey ? { n8nKey } : {}) });
+    } catch (error) {
+      const issues = fieldIssues(error);
+      const unplaced = applyFieldIssues(issues, KNOWN_FIELDS, form.setError);
+      if (issues.length === 0 || unplaced.length > 0) setOtherError(errorMessage(error));
       return null;
+    } finally {
+      run.reset();
     }
   }
 
@@ -105,112 +117,93 @@ function ImportForm({ workspaceId, onClose }: { workspaceId: string; onClose: ()
   async function confirmImport() {
     const report = await send(false);
     if (!report) return;
-    if (key.current) key.current.value = '';
+    form.setValue('n8nKey', '');
     await Promise.all([
       queryClient.invalidateQueries({ queryKey: trpc.secrets.list.pathKey() }),
       queryClient.invalidateQueries({ queryKey: trpc.secrets.selectable.pathKey() }),
     ]);
     const imported = report.rows.filter((row) => row.outcome === 'imported').length;
-    toast(`Imported ${imported} ${imported === 1 ? 'credential' : 'credentials'} from n8n.`);
+    toast(`Imported ${plural(imported, 'credential')} from n8n.`);
     setDone(report);
   }
 
-  const issues = run.error ? fieldIssues(run.error) : [];
-  const keyIssue = issues.find((issue) => issue.path.join('.') === 'n8nKey')?.message;
-  const fileIssue = issues.find((issue) => issue.path[0] === 'credentials')?.message;
-  const otherError = run.error && issues.length === 0 ? errorMessage(run.error) : null;
   const report = done ?? preview;
   const importable = preview?.rows.filter((row) => row.outcome === 'would-import').length ?? 0;
 
   return (
-    <div className="stack">
-      {!done && (
-        <>
-          <div className="field" data-field="file">
-            <label htmlFor={ids.file} className="field-label">
-              Export file
-            </label>
-            <input
-              id={ids.file}
-              className="input"
-              type="file"
-              accept=".json,application/json"
-              aria-invalid={fileError || fileIssue ? true : undefined}
-              aria-describedby={fileError || fileIssue ? `${ids.file}-error` : undefined}
-              onChange={(event) => readFile(event.target.files?.[0])}
-            />
-            {(fileError || fileIssue) && (
-              <p id={`${ids.file}-error`} className="field-error" role="alert">
-                {fileError ?? fileIssue}
-              </p>
-            )}
-          </div>
-          <div className="field" data-field="n8nKey">
-            <label htmlFor={ids.key} className="field-label">
-              n8n encryption key <span className="optional-mark">(optional)</span>
-            </label>
-            <input
-              id={ids.key}
-              ref={key}
-              className="input input-mono"
-              type="password"
-              autoComplete="off"
-              spellCheck={false}
-              aria-invalid={keyIssue ? true : undefined}
-              aria-describedby={`${ids.key}-help${keyIssue ? ` ${ids.key}-error` : ''}`}
-              onChange={() => setPreview(null)}
-            />
-            <p id={`${ids.key}-help`} className="field-help">
-              Only for an export made without --decrypted: the N8N_ENCRYPTION_KEY of that n8n instance (or
-              encryptionKey in ~/.n8n/config). Used for this import only, never stored.
-            </p>
-            {keyIssue && (
-              <p id={`${ids.key}-error`} className="field-error" role="alert">
-                {keyIssue}
-              </p>
-            )}
-          </div>
-        </>
-      )}
-      {otherError && <ErrorAlert>{otherError}</ErrorAlert>}
-
-      {report && <ImportTable report={report} />}
-      {done && (
-        <Notice tone={done.complete ? 'ok' : 'warning'} role="status">
-          {done.complete
-            ? 'Everything that could be imported is in this workspace.'
-            : 'Some credentials were not imported: the table says why. Fix them in n8n and import the file again; what was imported is not imported twice.'}
-        </Notice>
-      )}
-
-      <div className="form-actions">
-        <button type="button" className="button" onClick={onClose}>
-          {done ? 'Close' : 'Cancel'}
-        </button>
-        {!done &&
-          (preview ? (
-            <button
-              type="button"
-              className="button button-primary"
-              onClick={confirmImport}
-              disabled={run.isPending || importable === 0}
+    <FormProvider {...form}>
+      <div className="stack">
+        {!done && (
+          <>
+            <Field name="credentials" label="Export file" dataField="file">
+              {(control) => (
+                <input
+                  {...control}
+                  className="input"
+                  type="file"
+                  accept=".json,application/json"
+                  onChange={(event) => readFile(event.target.files?.[0])}
+                />
+              )}
+            </Field>
+            <Field
+              name="n8nKey"
+              label="n8n encryption key"
+              markOptional
+              dataField="n8nKey"
+              help="Only for an export made without --decrypted: the N8N_ENCRYPTION_KEY of that n8n instance (or encryptionKey in ~/.n8n/config). Used for this import only, never stored."
             >
-              {run.isPending
-                ? 'Importing…'
-                : `Import ${importable} ${importable === 1 ? 'credential' : 'credentials'}`}
-            </button>
-          ) : (
-            <button
-              type="button"
-              className="button button-primary"
-              onClick={previewImport}
-              disabled={run.isPending || !credentials}
-            >
-              {run.isPending ? 'Reading…' : 'Preview'}
-            </button>
-          ))}
+              {(control) => (
+                <input
+                  {...control}
+                  className="input input-mono"
+                  type="password"
+                  autoComplete="off"
+                  spellCheck={false}
+                  {...form.register('n8nKey', { onChange: () => setPreview(null) })}
+                />
+              )}
+            </Field>
+          </>
+        )}
+        {otherError && <ErrorAlert>{otherError}</ErrorAlert>}
+
+        {report && <ImportTable report={report} />}
+        {done && (
+          <Notice tone={done.complete ? 'ok' : 'warning'} role="status">
+            {done.complete
+              ? 'Everything that could be imported is in this workspace.'
+              : 'Some credentials were not imported: the table says why. Fix them in n8n and import the file again; what was imported is not imported twice.'}
+          </Notice>
+        )}
+
+        <div className="form-actions">
+          <button type="button" className="button" onClick={onClose}>
+            {done ? 'Close' : 'Cancel'}
+          </button>
+          {!done &&
+            (preview ? (
+              <button
+                type="button"
+                className="button button-primary"
+                onClick={confirmImport}
+                disabled={run.isPending || importable === 0}
+              >
+                {run.isPending ? 'Importing…' : `Import ${plural(importable, 'credential')}`}
+              </button>
+            ) : (
+              <button
+                type="button"
+                className="button button-primary"
+                onClick={previewImport}
+                disabled={run.isPending || !credentials}
+              >
+                {run.isPending ? 'Reading…' : 'Preview'}
+              </button>
+            ))}
+        </div>
       </div>
-    </div>
+    </FormProvider>
   );
 }
 
