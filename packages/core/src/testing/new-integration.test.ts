@@ -126,6 +126,22 @@ afterAll(() => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
+/** The files of a generated package, in order: the same for the API-key and the OAuth2 form. */
+const layoutOf = (id: string) => [
+  'README.md',
+  'package.json',
+  'src/action.test.ts',
+  'src/action.ts',
+  'src/credentials.test.ts',
+  'src/credentials.ts',
+  `src/fake-${id}.test.ts`,
+  `src/fake-${id}.ts`,
+  'src/index.ts',
+  'tsconfig.build.json',
+  'tsconfig.json',
+  'vitest.config.ts',
+];
+
 describe('pnpm new-integration', () => {
   it(
     'writes a package laid out like the others, registers it with the server, and its tests pass as generated',
@@ -134,20 +150,7 @@ describe('pnpm new-integration', () => {
       expect(result.stderr).toBe('');
       expect(result.status).toBe(0);
       const dir = path.join(root, 'packages', 'integrations', 'acme-crm');
-      expect(filesUnder(dir)).toEqual([
-        'README.md',
-        'package.json',
-        'src/action.test.ts',
-        'src/action.ts',
-        'src/credentials.test.ts',
-        'src/credentials.ts',
-        'src/fake-acme-crm.test.ts',
-        'src/fake-acme-crm.ts',
-        'src/index.ts',
-        'tsconfig.build.json',
-        'tsconfig.json',
-        'vitest.config.ts',
-      ]);
+      expect(filesUnder(dir)).toEqual(layoutOf('acme-crm'));
       const manifest = JSON.parse(read('packages/integrations/acme-crm/package.json'));
       expect(manifest).toMatchObject({
         name: '@latchkey/integration-acme-crm',
@@ -222,20 +225,7 @@ describe('pnpm new-integration', () => {
       expect(result.status).toBe(0);
       const dir = path.join(root, 'packages', 'integrations', 'acme-chat');
       // The same layout as the API-key form: the OAuth2 templates replace their namesakes, none is added.
-      expect(filesUnder(dir)).toEqual([
-        'README.md',
-        'package.json',
-        'src/action.test.ts',
-        'src/action.ts',
-        'src/credentials.test.ts',
-        'src/credentials.ts',
-        'src/fake-acme-chat.test.ts',
-        'src/fake-acme-chat.ts',
-        'src/index.ts',
-        'tsconfig.build.json',
-        'tsconfig.json',
-        'vitest.config.ts',
-      ]);
+      expect(filesUnder(dir)).toEqual(layoutOf('acme-chat'));
       const index = read('packages/integrations/acme-chat/src/index.ts');
       expect(index).toContain(
         "baseUrls: { default: 'https://api.acme-chat.com', oauth: 'https://auth.acme-chat.com' },",
