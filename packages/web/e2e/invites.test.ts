@@ -105,7 +105,11 @@ function inviteFlows(backend: Backend) {
 
       const { page } = admin;
       await page.goto(link);
-      await page.getByRole('heading', { name: /invited/ }).waitFor();
+      // On arrival: the workspace, who invited, and the role, before anything is accepted.
+      await page.getByRole('heading', { name: `Join Acme ${run}` }).waitFor();
+      expect(await page.locator('.auth-subtitle').textContent()).toBe(
+        `Olivia Owner invited you to join Acme ${run} as an admin. Join as ${adminAccount.email}: you will be able to select the workspace’s secrets in your workflow nodes.`,
+      );
       // The token leaves the address bar at once.
       await page.waitForURL((url) => url.pathname === '/invite' && url.hash === '');
       await assertAccessible(page, 'the accept-invite page');
@@ -130,6 +134,72 @@ function inviteFlows(backend: Backend) {
       await owner.page.reload();
       await owner.page.getByText('No invite is waiting to be accepted.').waitFor();
       expect(await pendingRow(owner, adminAccount.email).count()).toBe(0);
+
+      // The used link says so on arrival, with nothing to accept — signed in or not.
+      const later = await openVisitor(browser, server.url);
+      try {
+        await later.page.goto(link);
+        await later.page
+          .getByRole('heading', { name: `This invite to Acme ${run} cannot be used` })
+          .waitFor();
+        await later.page.getByText(`Olivia Owner’s invite to Acme ${run} was already used`).waitFor();
+        expect(await later.page.getByRole('button', { name: 'Accept invitation' }).count()).toBe(0);
+        expect(await later.page.getByRole('link', { name: 'Create an account' }).count()).toBe(0);
+        await assertAccessible(later.page, 'a used invite link');
+        expect(later.errors).toEqual([]);
+      } finally {
+        await later.context.close();
+      }
+    });
+
+    it('opened while signed in with another address, the page names the invited address and offers to switch', async () => {
+      const inviteeEmail = `wanda-${run}@example.com`;
+      const { link, token } = await callProcedure<{ token: string }>(
+        owner.page,
+        'workspaces.invite',
+        { workspaceId, email: inviteeEmail, role: 'member' },
+        'mutation',
+      ).then((result) => {
+        tokens.push(result.token);
+        return { link: `${server.url}/invite#token=${result.token}`, token: result.token };
+      });
+      const visitor = await openVisitor(browser, server.url);
+      try {
+        const wrong = account('Walter Wrong', 'walter');
+        await signUp(visitor, wrong);
+        const { page } = visitor;
+        await page.goto(link);
+        const warning = page.getByText('This invite is for');
+        await warning.waitFor();
+        expect(await warning.textContent()).toBe(
+          `This invite is for w…@example.com, and you are signed in as ${wrong.email}. Sign out, then sign in or create an account with the invited address.`,
+        );
+        expect(await page.getByRole('button', { name: 'Accept invitation' }).count()).toBe(0);
+        await assertAccessible(page, 'an invite for another address');
+        await shot(visitor, 'invite-wrong-address');
+
+        // Signing out keeps the invite in this tab: the page now asks for the invited address.
+        await page.getByRole('button', { name: 'Sign out to use another account' }).click();
+        await page.getByText('The invite is for w…@example.com').waitFor();
+        await page.getByRole('link', { name: 'Create an account' }).click();
+        await page.getByLabel('Your name').fill('Wanda Invited');
+        await page.getByLabel('Email').fill(inviteeEmail);
+        await page.getByLabel('Password').fill('correct horse battery staple');
+        await page.getByRole('button', { name: /Create account/ }).click();
+        await page.getByRole('button', { name: 'Accept invitation' }).click();
+        await page.waitForURL(new RegExp(`/w/${workspaceId}/secrets$`));
+        // Looked up in POST bodies only.
+        const requests = visitor.network.requests;
+        expect(requests.filter((r) => r.url.includes(token)).map((r) => r.url)).toEqual([]);
+        const inspected = requests.filter((r) =>
+          new URL(r.url).pathname.includes('workspaces.inspectInvite'),
+        );
+        expect(inspected.length).toBeGreaterThanOrEqual(2);
+        for (const request of inspected) expect(request.method).toBe('POST');
+        expect(visitor.errors).toEqual([]);
+      } finally {
+        await visitor.context.close();
+      }
     });
 
     it('an admin sees a pending invite and revokes it, after confirming; the link then admits no one', async () => {
@@ -176,8 +246,11 @@ function inviteFlows(backend: Backend) {
       try {
         await signUp(elsewhere, backdoorAccount);
         await elsewhere.page.goto(link);
-        await elsewhere.page.getByRole('button', { name: 'Accept invitation' }).click();
-        await elsewhere.page.getByText('This invite link is not valid any more').waitFor();
+        // Said on arrival: no Accept button to find out with.
+        await elsewhere.page
+          .getByText(`Adam Admin’s invite to Acme ${run} was revoked, so it admits no one.`)
+          .waitFor();
+        expect(await elsewhere.page.getByRole('button', { name: 'Accept invitation' }).count()).toBe(0);
         const me = await callProcedure<{ workspaces: { id: string }[] }>(
           elsewhere.page,
           'auth.me',

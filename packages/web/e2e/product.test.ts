@@ -645,7 +645,7 @@ function productFlows(backend: Backend) {
       member = await openVisitor(browser, server.url);
       const memberPage = member.page;
       await memberPage.goto(link);
-      await memberPage.getByRole('heading', { name: /invited/ }).waitFor();
+      await memberPage.getByRole('heading', { name: /^Join / }).waitFor();
       await assertAccessible(memberPage, 'the invite page');
       await shot(memberPage, 'accept-invite');
       await memberPage.getByRole('link', { name: 'Create an account' }).click();

@@ -400,6 +400,36 @@ const importSources: Migration = {
   },
 };
 
+/**
+ * What an invite link says on arrival (workspaces.inspectInvite): a revoked or retired invite is kept, marked,
+ * instead of deleted, so its link can say it was revoked rather than "not found". The lookup is an owner-rights
+ * function (the visitor is not a member yet) that returns only what the invite page shows.
+ */
+const inviteStatus: Migration = {
+  async up(db: Kysely<unknown>) {
+    const statements = [
+      'alter table invites add column revoked_at timestamptz(3)',
+      'alter table invites add column revoked_reason text',
+      `do $$ begin
+         execute format($f$create function latchkey_invite_lookup(p_token_hash text)
+           returns table (workspace_name text, inviter_name text, inviter_role text, email text, role text,
+                          expires_at timestamptz, accepted_at timestamptz, revoked_at timestamptz,
+                          revoked_reason text)
+           language sql stable security definer set search_path = %I, pg_catalog
+           as 'select w.name, u.name, m.role, i.email, i.role, i.expires_at, i.accepted_at, i.revoked_at,
+                      i.revoked_reason
+                 from invites i join workspaces w on w.id = i.workspace_id join users u on u.id = i.invited_by
+                 left join memberships m on m.workspace_id = i.workspace_id and m.user_id = i.invited_by
+                where i.token_hash = p_token_hash'$f$, current_schema());
+         -- Explicitly, as 0011 does: default privileges bind only the role that set them.
+         execute format('revoke execute on function %I.latchkey_invite_lookup(text) from public', current_schema());
+         execute format('grant execute on function %I.latchkey_invite_lookup(text) to ${APP_ROLE}', current_schema());
+       end $$`,
+    ];
+    for (const statement of statements) await sql.raw(statement).execute(db);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_tests': credentialTests,
@@ -411,6 +441,7 @@ export const migrations: Record<string, Migration> = {
   '0010_hardening': hardening,
   '0011_oauth2_connections': oauth2Connections,
   '0012_import_sources': importSources,
+  '0013_invite_status': inviteStatus,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

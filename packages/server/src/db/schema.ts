@@ -50,6 +50,9 @@ export interface InvitesTable {
   created_at: CreatedAt;
   expires_at: Timestamp;
   accepted_at: Timestamp | null;
+  /** Revoked by hand or retired with its maker (kept so the link can say so; migration 0013). */
+  revoked_at: Timestamp | null;
+  revoked_reason: string | null;
 }
 
 export interface WorkspaceKeysTable {

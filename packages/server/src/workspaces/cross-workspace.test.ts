@@ -67,6 +67,8 @@ const NOT_WORKSPACE_SCOPED: Record<string, string> = {
   'workspaces.list': "no input; lists the caller's own workspaces",
   'workspaces.acceptInvite':
     'takes a one-time token bound to the invited email, no id (isolation.test.ts tries a foreign token)',
+  'workspaces.inspectInvite':
+    'takes an invite token, no id; answers only what the invite page shows (invites.test.ts)',
   'integrations.list': 'no input; the installed integrations, the same for everyone',
 };
 

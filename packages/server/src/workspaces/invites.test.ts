@@ -115,6 +115,84 @@ describe('workspaces.invites', () => {
   });
 });
 
+describe('workspaces.inspectInvite (what the invite page shows on arrival)', () => {
+  const anonymous = () => clientFor(app.svc).caller;
+
+  it('names the workspace, who invited and the role; hides most of the address; says whether it is yours', async () => {
+    const { workspaceId, admin } = await teamWorkspace(app.svc);
+    const email = fakeEmail('arriving');
+    const invite = await admin.caller.workspaces.invite({ workspaceId, email, role: 'member' });
+    const overview = await anonymous().workspaces.inspectInvite({ token: invite.token });
+    expect(overview).toEqual({
+      status: 'pending',
+      workspaceName: 'Acme',
+      invitedBy: 'Adam Admin',
+      email: `${email.slice(0, 1)}…${email.slice(email.indexOf('@'))}`,
+      role: 'member',
+      expiresAt: invite.expiresAt,
+      forYou: null,
+    });
+    expect(JSON.stringify(overview)).not.toContain(email);
+    expect(JSON.stringify(overview)).not.toContain(admin.email);
+    const invitee = await accountAt(email);
+    expect((await invitee.caller.workspaces.inspectInvite({ token: invite.token })).forYou).toBe(true);
+    const someoneElse = await signedInUser(app.svc, 'Wrong Address');
+    expect((await someoneElse.caller.workspaces.inspectInvite({ token: invite.token })).forYou).toBe(false);
+  });
+
+  it('says used, revoked, retired with its maker, or expired — the states in which accepting is refused', async () => {
+    const { workspaceId, owner, admin } = await teamWorkspace(app.svc);
+    const status = async (token: string) => (await anonymous().workspaces.inspectInvite({ token })).status;
+
+    const usedEmail = fakeEmail('used');
+    const used = await owner.caller.workspaces.invite({ workspaceId, email: usedEmail, role: 'member' });
+    await (await accountAt(usedEmail)).caller.workspaces.acceptInvite({ token: used.token });
+    expect(await status(used.token)).toBe('accepted');
+
+    const revokedEmail = fakeEmail('revoked');
+    const revoked = await owner.caller.workspaces.invite({
+      workspaceId,
+      email: revokedEmail,
+      role: 'member',
+    });
+    await owner.caller.workspaces.revokeInvite({
+      workspaceId,
+      inviteId: await inviteIdOf(owner, workspaceId, revokedEmail),
+    });
+    expect(await status(revoked.token)).toBe('revoked');
+
+    const retired = await admin.caller.workspaces.invite({
+      workspaceId,
+      email: fakeEmail('x'),
+      role: 'member',
+    });
+    await owner.caller.workspaces.setRole({ workspaceId, userId: admin.user.id, role: 'member' });
+    expect(await status(retired.token)).toBe('revoked');
+
+    const staleEmail = fakeEmail('stale');
+    const stale = await owner.caller.workspaces.invite({ workspaceId, email: staleEmail, role: 'member' });
+    await ownerDb(app.svc)
+      .updateTable('invites')
+      .set({ expires_at: new Date(Date.now() - 60_000) })
+      .where('workspace_id', '=', workspaceId)
+      .where('email', '=', staleEmail)
+      .execute();
+    expect(await status(stale.token)).toBe('expired');
+    // What the page says matches what accepting does.
+    const staleInvitee = await accountAt(staleEmail);
+    expect((await rejection(staleInvitee.caller.workspaces.acceptInvite({ token: stale.token }))).code).toBe(
+      'NOT_FOUND',
+    );
+  });
+
+  it('an unknown token is NOT_FOUND and an empty one a BAD_REQUEST', async () => {
+    expect((await rejection(anonymous().workspaces.inspectInvite({ token: newToken().token }))).code).toBe(
+      'NOT_FOUND',
+    );
+    expect((await rejection(anonymous().workspaces.inspectInvite({ token: '' }))).code).toBe('BAD_REQUEST');
+  });
+});
+
 describe('workspaces.revokeInvite', () => {
   it('makes the invite admit no one, and writes one member.invite_revoked event', async () => {
     const { workspaceId, owner, admin } = await teamWorkspace(app.svc);
@@ -140,7 +218,7 @@ describe('workspaces.revokeInvite', () => {
       details: { role: 'admin', reason: 'revoked' },
     });
     expect(JSON.stringify(events)).not.toContain(invite.token);
-    // Revoked is gone: a second revocation finds nothing.
+    // Revoked is no longer pending: a second revocation finds nothing.
     expect((await rejection(admin.caller.workspaces.revokeInvite({ workspaceId, inviteId }))).code).toBe(
       'NOT_FOUND',
     );

@@ -1,4 +1,4 @@
-import { isDemotion } from '@latchkey/core/roles';
+import { isDemotion, rolePermissions } from '@latchkey/core/roles';
 import { sql, type Transaction } from 'kysely';
 import { lockWorkspaceMembership, type Membership, membershipOf } from '../access/membership.js';
 import { permissions, requirePermission } from '../access/permissions.js';
@@ -175,7 +175,7 @@ export interface PendingInvite {
 
 const INVITE_NOT_FOUND = 'Invite (it may have expired, been used or been revoked)';
 
-/** Pending invites (not accepted, not expired; revoked ones are deleted) for owners and admins: never the token. */
+/** Pending invites (not accepted, revoked or expired) for owners and admins: never the token. */
 export async function listInvites(
   svc: Services,
   actor: Actor,
@@ -197,6 +197,7 @@ export async function listInvites(
     ])
     .where('i.workspace_id', '=', input.workspaceId)
     .where('i.accepted_at', 'is', null)
+    .where('i.revoked_at', 'is', null)
     .where('i.expires_at', '>', sql<Date>`now()`)
     .orderBy('i.created_at')
     .orderBy('i.id')
@@ -235,6 +236,7 @@ export async function revokeInvite(
       .where('id', '=', input.inviteId)
       .where('workspace_id', '=', input.workspaceId)
       .where('accepted_at', 'is', null)
+      .where('revoked_at', 'is', null)
       .where('expires_at', '>', sql<Date>`now()`)
       .forUpdate()
       .executeTakeFirst();
@@ -244,7 +246,11 @@ export async function revokeInvite(
       permissions.inviteWithRole(membership, invite.role),
       'Only owners can revoke an invite to become an owner',
     );
-    await trx.deleteFrom('invites').where('id', '=', invite.id).execute();
+    await trx
+      .updateTable('invites')
+      .set({ revoked_at: new Date(), revoked_reason: 'revoked' satisfies InviteRetirement })
+      .where('id', '=', invite.id)
+      .execute();
     await recordAudit(trx, {
       workspaceId: input.workspaceId,
       actorId: actor.userId,
@@ -258,7 +264,7 @@ export async function revokeInvite(
   });
 }
 
-/** Deletes every pending invite `inviterId` made in the workspace, with one audit event per invite. */
+/** Revokes every pending invite `inviterId` made in the workspace, with one audit event per invite. */
 async function retireInvitesMadeBy(
   trx: Transaction<Database>,
   actor: Actor,
@@ -267,10 +273,12 @@ async function retireInvitesMadeBy(
   reason: InviteRetirement,
 ): Promise<void> {
   const retired = await trx
-    .deleteFrom('invites')
+    .updateTable('invites')
+    .set({ revoked_at: new Date(), revoked_reason: reason })
     .where('workspace_id', '=', workspaceId)
     .where('invited_by', '=', inviterId)
     .where('accepted_at', 'is', null)
+    .where('revoked_at', 'is', null)
     .returning(['id', 'email', 'role'])
     .execute();
   if (retired.length === 0) return;
@@ -286,6 +294,71 @@ async function retireInvitesMadeBy(
       details: { role: invite.role, reason },
     })),
   );
+}
+
+/** What an invite link's page shows on arrival, before anyone accepts (workspaces.inspectInvite). */
+export interface InviteOverview {
+  /** `pending` can be accepted; the others say why not, so the page offers no Accept button. */
+  status: 'pending' | 'accepted' | 'revoked' | 'expired';
+  workspaceName: string;
+  /** The inviter's name only (their email stays with the workspace's members). */
+  invitedBy: string;
+  /** The invited address with most of its local part hidden ("a…@example.com"): enough to tell which of your addresses it is for. */
+  email: string;
+  role: Role;
+  expiresAt: string;
+  /** For a signed-in visitor: whether the invite is for their account's email; null when signed out. */
+  forYou: boolean | null;
+}
+
+/** "alice@example.com" → "a…@example.com". */
+function hiddenLocalPart(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at <= 0 ? '…' : `${address.slice(0, 1)}…${address.slice(at)}`;
+}
+
+/**
+ * Looks an invite up by its token, for the page its link opens: who invites to which workspace, and whether the
+ * link still works. The token is the proof of being invited, as it is for accepting; an unknown token is
+ * "not found". Owner-rights lookup (migration 0013), since the visitor is not a member.
+ */
+export async function inspectInvite(
+  svc: Services,
+  visitor: { email: string } | null,
+  input: { token: string },
+): Promise<InviteOverview> {
+  const { rows } = await sql<{
+    workspace_name: string;
+    inviter_name: string;
+    inviter_role: Role | null;
+    email: string;
+    role: Role;
+    expires_at: Date;
+    accepted_at: Date | null;
+    revoked_at: Date | null;
+  }>`select * from latchkey_invite_lookup(${hashToken(input.token)})`.execute(svc.db);
+  const invite = rows[0];
+  if (!invite) throw new NotFoundError(INVITE_NOT_FOUND);
+  const expiresAt = new Date(invite.expires_at);
+  // Same order as accepting: used, then revoked (also a maker who can no longer vouch for it), then expired.
+  const status: InviteOverview['status'] = invite.accepted_at
+    ? 'accepted'
+    : invite.revoked_at ||
+        !invite.inviter_role ||
+        !rolePermissions.inviteWithRole(invite.inviter_role, invite.role)
+      ? 'revoked'
+      : expiresAt.getTime() <= Date.now()
+        ? 'expired'
+        : 'pending';
+  return {
+    status,
+    workspaceName: invite.workspace_name,
+    invitedBy: invite.inviter_name,
+    email: hiddenLocalPart(invite.email),
+    role: invite.role,
+    expiresAt: expiresAt.toISOString(),
+    forYou: visitor ? visitor.email.toLowerCase() === invite.email : null,
+  };
 }
 
 /** Accepts an invite: one-time, unexpired, and only by the account with the invited email. */
@@ -322,6 +395,7 @@ function joinByInvite(
       .where('workspace_id', '=', workspaceId)
       .where('token_hash', '=', tokenHash)
       .where('accepted_at', 'is', null)
+      .where('revoked_at', 'is', null)
       .where('expires_at', '>', sql<Date>`now()`)
       .forUpdate()
       .executeTakeFirst();
@@ -531,8 +605,11 @@ async function removeMemberAndTheirSecrets(
         delete from memberships where workspace_id = ${workspaceId} and user_id = ${userId}
       ),
       retired as (
-        delete from invites
-        where workspace_id = ${workspaceId} and accepted_at is null
+        update invites
+           set revoked_at = now(),
+               revoked_reason = case when invited_by = ${userId} then ${retiredAs.inviter}::text
+                                     else ${retiredAs.invitee}::text end
+        where workspace_id = ${workspaceId} and accepted_at is null and revoked_at is null
           and (invited_by = ${userId} or email = ${target.email})
         returning id, email, role, invited_by
       ),

@@ -104,7 +104,6 @@ export async function storageDump(page: Page): Promise<string> {
   });
 }
 
-/** Calls a tRPC procedure from inside the page, with the page's session cookie. */
 /** Signs a new person up from the page (the API, as the sign-up page does) and answers their own workspace's id. */
 export async function signUpThroughPage(
   page: Page,
@@ -116,6 +115,7 @@ export async function signUpThroughPage(
   return me.workspaces[0]?.id ?? '';
 }
 
+/** Calls a tRPC procedure from inside the page, with the page's session cookie. */
 export async function callProcedure<T>(
   page: Page,
   path: string,

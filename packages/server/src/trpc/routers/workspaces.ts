@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { userForSession } from '../../identity/identity.js';
 import {
   acceptInvite,
   createWorkspace,
   getWorkspace,
+  inspectInvite,
   inviteMember,
   leaveWorkspace,
   listInvites,
@@ -14,9 +16,10 @@ import {
   setRole,
 } from '../../workspaces/workspaces.js';
 import { displayName, email, id, plan, role, workspaceInput } from '../inputs.js';
-import { authedProcedure, router, workspaceProcedure } from '../trpc.js';
+import { authedProcedure, publicProcedure, router, workspaceProcedure } from '../trpc.js';
 
 const memberInput = z.object({ workspaceId: id, userId: id });
+const inviteToken = z.string().min(1).max(256);
 
 export const workspacesRouter = router({
   create: authedProcedure
@@ -38,8 +41,13 @@ export const workspacesRouter = router({
   revokeInvite: workspaceProcedure
     .input(z.object({ workspaceId: id, inviteId: id }))
     .mutation(({ ctx, input }) => revokeInvite(ctx.svc, ctx.actor, input)),
+  // A POST, like acceptInvite: the token stays out of URLs (and so out of access logs).
+  inspectInvite: publicProcedure.input(z.object({ token: inviteToken })).mutation(async ({ ctx, input }) => {
+    const user = ctx.sessionToken ? await userForSession(ctx.svc, ctx.sessionToken) : undefined;
+    return inspectInvite(ctx.svc, user ?? null, input);
+  }),
   acceptInvite: authedProcedure
-    .input(z.object({ token: z.string().min(1).max(256) }))
+    .input(z.object({ token: inviteToken }))
     .mutation(({ ctx, input }) => acceptInvite(ctx.svc, ctx.actor, input)),
   setRole: workspaceProcedure
     .input(z.object({ workspaceId: id, userId: id, role }))
