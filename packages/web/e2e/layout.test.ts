@@ -34,6 +34,16 @@ async function overflow(page: Page) {
       if (box.width === 0) continue;
       if (box.left < 0 || box.right > width + 0.5)
         offenders.push(`${button.textContent?.trim()} at ${Math.round(box.left)}–${Math.round(box.right)}`);
+      // Nor cut off by a box that clips what overflows it (a table's rounded frame).
+      for (let box2 = button.parentElement; box2; box2 = box2.parentElement) {
+        if (getComputedStyle(box2).overflowX === 'visible') continue;
+        const frame = box2.getBoundingClientRect();
+        if (box.left < frame.left - 0.5 || box.right > frame.right + 0.5)
+          offenders.push(
+            `${button.textContent?.trim()} cut off at ${Math.round(box.right)} by a ${Math.round(frame.right)} px box`,
+          );
+        break;
+      }
     }
     return { width, scrollWidth, offenders };
   });

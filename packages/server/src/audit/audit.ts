@@ -1,3 +1,4 @@
+import type { AuditAction } from '@latchkey/core/audit';
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { membershipOf } from '../access/membership.js';
 import { permissions, requirePermission } from '../access/permissions.js';
@@ -6,39 +7,13 @@ import { type DbScope, withDbScope } from '../db/scope.js';
 import { newId } from '../identity/tokens.js';
 import type { Actor, Services } from '../services.js';
 
-export type AuditAction =
-  | 'secret.created'
-  | 'secret.imported'
-  | 'secret.replaced'
-  | 'secret.deleted'
-  | 'secret.used'
-  /** A run kept a credential from a host it may not go to (allowed domains, plain http): nothing was sent. */
-  | 'secret.refused_destination'
-  | 'secret.tested'
-  /** OAuth2 connections: never a token value, only expiry, scopes and error codes. */
-  | 'secret.connected'
-  | 'secret.reconnected'
-  | 'secret.refreshed'
-  | 'secret.refresh_failed'
-  | 'secret.connect_failed'
-  /** Written by migration 0006 for each HTTP Request credential it stopped applying (no allowed domains). */
-  | 'secret.needs_allowed_domains'
-  | 'member.invited'
-  | 'member.invite_revoked'
-  | 'member.joined'
-  | 'member.removed'
-  | 'member.left'
-  | 'member.role_changed'
-  | 'workflow.created'
-  | 'workflow.renamed'
-  | 'workflow.deleted'
-  | 'workflow.node_added'
-  | 'workflow.node_changed'
-  | 'workflow.node_removed'
-  | 'workflow.run'
-  | 'workspace.created'
-  | 'workspace.data_key_rotated'
-  | 'audit.exported';
+/**
+ * Every event type, with its label, is in `@latchkey/core/audit`. Notes: `secret.renamed` details hold `from`/`to`;
+ * `secret.refused_destination` means a run kept a credential from a host it may not go to (nothing was sent);
+ * OAuth2 events hold expiry, scopes and error codes, never a token; `secret.needs_allowed_domains` was written by
+ * migration 0006 for each HTTP Request credential it stopped applying.
+ */
+export type { AuditAction };
 
 export interface AuditEvent {
   workspaceId: string;

@@ -1,6 +1,6 @@
 import { rolePermissions } from '@latchkey/core/roles';
 import { useInfiniteQuery, useMutation, useQuery } from '@tanstack/react-query';
-import { useEffect, useId, useState } from 'react';
+import { useEffect, useState } from 'react';
 import {
   findCredentialType,
   type Me,
@@ -15,9 +15,11 @@ import { schemaFields } from '../schema-form/jsonSchema';
 import { DataTable, LoadMore } from '../ui/DataTable';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { Time } from '../ui/Time';
+import { ToolbarField } from '../ui/Toolbar';
 import { CreateSecretDialog } from './CreateSecretDialog';
 import { TestBadge } from './CredentialTest';
 import { ImportN8nDialog } from './ImportN8nDialog';
+import { RenameSecretDialog } from './RenameSecretDialog';
 import { DeleteSecretDialog, RotateSecretDialog } from './SecretDialogs';
 
 const PAGE_SIZE = 20;
@@ -34,6 +36,7 @@ function useDebounced<T>(value: T, delay: number): T {
 export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSummary }) {
   useDocumentTitle('Secrets & API Keys');
   const listAll = rolePermissions.listAllSecrets(workspace.role);
+  const readAudit = rolePermissions.readAudit(workspace.role);
   const integrations = useIntegrations();
   const members = useQuery({
     ...trpc.workspaces.members.queryOptions({ workspaceId: workspace.id }),
@@ -46,8 +49,8 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<SecretMeta | null>(null);
   const [rotating, setRotating] = useState<SecretMeta | null>(null);
+  const [renaming, setRenaming] = useState<SecretMeta | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
-  const filterIds = { integration: useId(), creator: useId(), search: useId() };
 
   const secrets = useInfiniteQuery(
     trpc.secrets.list.infiniteQueryOptions(
@@ -97,57 +100,54 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
       />
 
       <section aria-label="Filters" className="toolbar">
-        <div className="toolbar-field toolbar-search">
-          <label htmlFor={filterIds.search} className="field-label field-label-small">
-            Search by name
-          </label>
-          <input
-            id={filterIds.search}
-            className="input"
-            type="search"
-            value={searchText}
-            onChange={(event) => setSearchText(event.target.value)}
-            placeholder="Search secrets…"
-            autoComplete="off"
-          />
-        </div>
-        <div className="toolbar-field">
-          <label htmlFor={filterIds.integration} className="field-label field-label-small">
-            Integration
-          </label>
-          <select
-            id={filterIds.integration}
-            className="input"
-            value={integrationId}
-            onChange={(event) => setIntegrationId(event.target.value)}
-          >
-            <option value="">All integrations</option>
-            {integrations.data?.map((integration) => (
-              <option key={integration.id} value={integration.id}>
-                {integration.displayName}
-              </option>
-            ))}
-          </select>
-        </div>
-        {listAll && (
-          <div className="toolbar-field">
-            <label htmlFor={filterIds.creator} className="field-label field-label-small">
-              Created by
-            </label>
-            <select
-              id={filterIds.creator}
+        <ToolbarField label="Search by name" wide>
+          {(id) => (
+            <input
+              id={id}
               className="input"
-              value={createdBy}
-              onChange={(event) => setCreatedBy(event.target.value)}
+              type="search"
+              value={searchText}
+              onChange={(event) => setSearchText(event.target.value)}
+              placeholder="Search secrets…"
+              autoComplete="off"
+            />
+          )}
+        </ToolbarField>
+        <ToolbarField label="Integration">
+          {(id) => (
+            <select
+              id={id}
+              className="input"
+              value={integrationId}
+              onChange={(event) => setIntegrationId(event.target.value)}
             >
-              <option value="">Anyone</option>
-              {members.data?.map((member) => (
-                <option key={member.userId} value={member.userId}>
-                  {member.userId === me.user.id ? `${member.name} (you)` : member.name}
+              <option value="">All integrations</option>
+              {integrations.data?.map((integration) => (
+                <option key={integration.id} value={integration.id}>
+                  {integration.displayName}
                 </option>
               ))}
             </select>
-          </div>
+          )}
+        </ToolbarField>
+        {listAll && (
+          <ToolbarField label="Created by">
+            {(id) => (
+              <select
+                id={id}
+                className="input"
+                value={createdBy}
+                onChange={(event) => setCreatedBy(event.target.value)}
+              >
+                <option value="">Anyone</option>
+                {members.data?.map((member) => (
+                  <option key={member.userId} value={member.userId}>
+                    {member.userId === me.user.id ? `${member.name} (you)` : member.name}
+                  </option>
+                ))}
+              </select>
+            )}
+          </ToolbarField>
         )}
       </section>
 
@@ -272,6 +272,14 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                       </button>
                       <button
                         type="button"
+                        className="button button-small"
+                        onClick={() => setRenaming(secret)}
+                        aria-label={`Rename ${secret.name}`}
+                      >
+                        Rename
+                      </button>
+                      <button
+                        type="button"
                         className="button button-small button-danger-ghost"
                         onClick={() => setDeleting(secret)}
                         aria-label={`Delete ${secret.name}`}
@@ -279,6 +287,15 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                         Delete
                       </button>
                     </>
+                  )}
+                  {readAudit && (
+                    <Link
+                      className="button button-small button-ghost"
+                      href={`${paths.section(workspace.id, 'audit')}?targetId=${encodeURIComponent(secret.id)}`}
+                      aria-label={`History of ${secret.name}`}
+                    >
+                      History
+                    </Link>
                   )}
                 </td>
               </tr>
@@ -298,6 +315,7 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
       <CreateSecretDialog workspaceId={workspace.id} open={creating} onClose={() => setCreating(false)} />
       <ImportN8nDialog workspaceId={workspace.id} open={importing} onClose={() => setImporting(false)} />
       <DeleteSecretDialog workspaceId={workspace.id} secret={deleting} onClose={() => setDeleting(null)} />
+      <RenameSecretDialog workspaceId={workspace.id} secret={renaming} onClose={() => setRenaming(null)} />
       <RotateSecretDialog workspaceId={workspace.id} secret={rotating} onClose={() => setRotating(null)} />
     </>
   );

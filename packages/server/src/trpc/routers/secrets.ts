@@ -4,6 +4,7 @@ import { connectSecret, reconnectSecret } from '../../oauth/connections.js';
 import { testCredential } from '../../runner/runner.js';
 import { deleteSecret, secretUsage } from '../../secrets/deletion.js';
 import { listSecrets, selectableSecrets } from '../../secrets/list.js';
+import { renameSecret } from '../../secrets/rename.js';
 import { createSecret, replaceSecret } from '../../secrets/write.js';
 import { displayName, id, nodeType } from '../inputs.js';
 import { router, workspaceProcedure } from '../trpc.js';
@@ -53,6 +54,10 @@ export const secretsRouter = router({
   replace: workspaceProcedure
     .input(secretInput.extend({ data }))
     .mutation(({ ctx, input }) => replaceSecret(ctx.svc, ctx.actor, input)),
+  /** A new name, same id and value (its nodes keep working); audited as `secret.renamed`. */
+  rename: workspaceProcedure
+    .input(secretInput.extend({ name: displayName }))
+    .mutation(({ ctx, input }) => renameSecret(ctx.svc, ctx.actor, input)),
   delete: workspaceProcedure
     .input(secretInput)
     .mutation(({ ctx, input }) => deleteSecret(ctx.svc, ctx.actor, input)),
