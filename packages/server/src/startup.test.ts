@@ -320,25 +320,23 @@ describe.runIf(backend === 'postgres')('one URL is enough for PostgreSQL', () =>
       )
     ).rows[0]?.n;
 
-  it('with the superuser’s URL of an empty database: migrates it, says so in one line and serves', async () => {
+  it('with the superuser’s URL of an empty database: migrates it, says so in one line and serves; then moves to a restricted login role', async () => {
     const fresh = await freshDatabase('startup');
     stubKeys({ LATCHKEY_MASTER_KEY: GOOD });
+    const account = { email: 'one-url@example.test', password: 'a long fake password' };
+    const call = (base: string, procedure: string, input: object) =>
+      fetch(`${base}/trpc/${procedure}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(input),
+      });
     try {
       const running = await startLatchkey(oneUrlConfig(fresh.url), false);
       try {
         expect(running.databaseMode).toMatch(MODE_LINE);
         expect(MODE_LINE.exec(running.databaseMode)?.[1]).toBe('postgres');
         expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
-        const signUp = await fetch(`${running.url}/trpc/auth.signUp`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            email: 'one-url@example.test',
-            password: 'a long fake password',
-            name: 'One',
-          }),
-        });
-        expect(signUp.status).toBe(200);
+        expect((await call(running.url, 'auth.signUp', { ...account, name: 'One' })).status).toBe(200);
       } finally {
         await running.close();
       }
@@ -349,6 +347,23 @@ describe.runIf(backend === 'postgres')('one URL is enough for PostgreSQL', () =>
       );
       expect(Number(rows[0]?.n)).toBeGreaterThan(0);
       expect(rows[0]?.members).toBe('1');
+
+      // docs/operations.md "Moving to a restricted login role": a login in latchkey_app, the old URL the owner's.
+      const server = await loginRole('server', 'in role latchkey_app');
+      stubKeys({ LATCHKEY_MASTER_KEY: GOOD });
+      const moved = await startLatchkey(
+        {
+          ...oneUrlConfig(testUrl({ user: server, database: fresh.name })),
+          ownerDatabaseUrl: fresh.url,
+        },
+        false,
+      );
+      try {
+        expect(moved.databaseMode).toMatch(/^Database mode: two-role /);
+        expect((await call(moved.url, 'auth.signIn', account)).status).toBe(200);
+      } finally {
+        await moved.close();
+      }
     } finally {
       await fresh.drop();
     }
