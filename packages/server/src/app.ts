@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { type Config, readConfig } from './config.js';
 import { type KeyProvider, LocalKeyProvider, loadMasterKeys } from './crypto/index.js';
 import { forgetMasterKeyVariables } from './crypto/master-key.js';
-import { type DatabaseHandle, databaseTarget, openDatabase } from './db/connect.js';
+import { type DatabaseHandle, databaseModeLine, databaseTarget, openDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrations.js';
 import { checkApplicationRole, requireMigrated } from './db/roles.js';
 import { buildHttpServer } from './http/server.js';
@@ -52,7 +52,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
       : checkDataKeyMaxEncryptions(options.dataKeyMaxEncryptions);
   const keys = new WorkspaceKeys(options.keyProvider);
   const { database } = options;
-  // Without the owner's connection (PostgreSQL in production) nothing can be migrated: it must be done already.
+  // Without the owner's connection (a restricted DATABASE_URL alone) nothing can be migrated: it must be done already.
   if (!database.owner) await requireMigrated(database.db, database.schema);
   const unknown = await keys.unknownMasterKeyIds(database.owner ?? database.db);
   if (unknown.length) {
@@ -62,7 +62,8 @@ export async function createServices(options: ServicesOptions): Promise<Services
     );
   }
   if (database.owner) await migrateToLatest(database.owner, database.schema);
-  // Row-level security must bind the application's role (PGlite switches to it for every scoped statement).
+  // Row-level security must bind the application's role (PGlite switches to it for every scoped statement, the
+  // one-URL mode for every statement: there it checks latchkey_app itself).
   if (database.kind === 'postgres') await checkApplicationRole(database.db);
   // Before anything is served: envelopes that do not bind their public fields yet (format 1, which the runner
   // refuses) are rewritten binding the fields stored now — docs/security.md "Encryption". None left: one read.
@@ -92,6 +93,8 @@ export async function createServices(options: ServicesOptions): Promise<Services
 export interface RunningLatchkey {
   server: FastifyInstance;
   url: string;
+  /** One line naming the database mode (embedded, two-role or one-URL), for the start-up output. */
+  databaseMode: string;
   close(): Promise<void>;
 }
 
@@ -146,6 +149,7 @@ export async function startLatchkey(
   return {
     server,
     url: address,
+    databaseMode: databaseModeLine(database, config.dataDir),
     async close() {
       await sweep.stop();
       await server.close();

@@ -177,11 +177,11 @@ export const ENVIRONMENT = {
   LATCHKEY_DATA_DIR: text('`./.latchkey`', 'PGlite data directory (embedded default)'),
   DATABASE_URL: text(
     '—',
-    'use PostgreSQL instead of PGlite; the **application\'s** login role (see "PostgreSQL roles")',
+    'use PostgreSQL instead of PGlite: the **application\'s** restricted login role (two-role mode), or, alone, the database\'s owner or a superuser (one-URL mode); see "PostgreSQL roles"',
   ),
   LATCHKEY_OWNER_DATABASE_URL: text(
     '—',
-    "the tables' owner: migrations at start-up and by `pnpm migrate`, and the `latchkey keys` commands (without it those use `DATABASE_URL`, and the server only checks that migrations are current)",
+    "the tables' owner: migrations at start-up and by `pnpm migrate`, and the `latchkey keys` commands (without it those use `DATABASE_URL`; the server then migrates with it when that role may — the one-URL mode — and otherwise only checks that migrations are current)",
   ),
   LATCHKEY_DATABASE_SCHEMA: text('—', 'PostgreSQL schema to create and use (tests, shared databases)'),
   LATCHKEY_MASTER_KEY: verbatim(

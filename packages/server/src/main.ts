@@ -6,8 +6,8 @@ try {
   // A bad environment is a start-up error like any other: one message naming every bad variable.
   const config = readConfig();
   const running = await startLatchkey(config, loggerOptions(config.logLevel));
-  const where = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite at ${config.dataDir}`;
-  console.log(`Latchkey listening on ${running.url} (storage: ${where})`);
+  console.log(running.databaseMode);
+  console.log(`Latchkey listening on ${running.url}`);
   let stopping = false;
   const stop = async () => {
     if (stopping) return;

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,7 +10,8 @@ import { createServices, startLatchkey } from './app.js';
 import { type Config, readConfig } from './config.js';
 import { LocalKeyProvider, MasterKeyError } from './crypto/index.js';
 import { openDatabase } from './db/connect.js';
-import { ensureLoginRole } from './db/roles.js';
+import { DatabaseRoleError, ensureLoginRole } from './db/roles.js';
+import { asSuperuser, freshDatabase, superuserQuery, testUrl } from './testing/fresh-database.js';
 import {
   openTestDatabase,
   ownerOf,
@@ -177,38 +179,38 @@ describe('master key hygiene at start-up', () => {
   });
 });
 
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+/** The environment `node dist/main.js` gets for a start configuration (PostgreSQL: only the URLs it has). */
+function mainEnv(config: Config, env: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    LATCHKEY_DATA_DIR: config.dataDir,
+    LATCHKEY_KEY_DIR: config.keyDir,
+    LATCHKEY_WEB_DIR: config.webDir,
+    ...(config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : {}),
+    ...(config.ownerDatabaseUrl ? { LATCHKEY_OWNER_DATABASE_URL: config.ownerDatabaseUrl } : {}),
+    ...(config.databaseSchema ? { LATCHKEY_DATABASE_SCHEMA: config.databaseSchema } : {}),
+    ...env,
+  };
+}
+
+/** `node dist/main.js` run to its exit. */
+const runMain = (config: Config, env: Record<string, string>) =>
+  spawnSync(process.execPath, [MAIN], { env: mainEnv(config, env), encoding: 'utf8', timeout: 60_000 });
+
 describe('node dist/main.js (the start command, once built)', () => {
-  const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-  const run = (config: Config, env: Record<string, string>) =>
-    spawnSync(process.execPath, [main], {
-      env: {
-        PATH: process.env.PATH,
-        HOST: '127.0.0.1',
-        PORT: '0',
-        LOG_LEVEL: 'silent',
-        LATCHKEY_DATA_DIR: config.dataDir,
-        LATCHKEY_KEY_DIR: config.keyDir,
-        LATCHKEY_WEB_DIR: config.webDir,
-        ...(config.databaseUrl
-          ? {
-              DATABASE_URL: config.databaseUrl,
-              LATCHKEY_OWNER_DATABASE_URL: config.ownerDatabaseUrl as string,
-              LATCHKEY_DATABASE_SCHEMA: config.databaseSchema as string,
-            }
-          : {}),
-        ...env,
-      },
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
   // `pnpm test` builds first; a missing build is a failure here, never a silent skip.
   beforeAll(() => {
-    if (!existsSync(main)) throw new Error(`${main} is missing: run \`pnpm build\` before these tests`);
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`pnpm build\` before these tests`);
   });
 
   it('exits 1 with a one-line reason for a malformed key, writing nothing', async () => {
     const config = freshConfig();
-    const result = run(config, { LATCHKEY_MASTER_KEY: Buffer.alloc(20, 1).toString('base64') });
+    const result = runMain(config, { LATCHKEY_MASTER_KEY: Buffer.alloc(20, 1).toString('base64') });
     expect(result.status).toBe(1);
     expect(result.stderr.trim()).toMatch(
       /^Latchkey could not start: LATCHKEY_MASTER_KEY decodes to 20 bytes; a master key must be exactly 32 bytes/,
@@ -224,7 +226,7 @@ describe('node dist/main.js (the start command, once built)', () => {
       const file = path.join(tempDir, `shared-${counter}.key`);
       writeFileSync(file, `${GOOD}\n`);
       chmodSync(file, 0o644);
-      const result = run(config, { LATCHKEY_MASTER_KEY_FILE: file });
+      const result = runMain(config, { LATCHKEY_MASTER_KEY_FILE: file });
       expect(result.status).toBe(1);
       expect(result.stderr.trim()).toMatch(/^Latchkey could not start: LATCHKEY_MASTER_KEY_FILE/);
       expect(result.stderr).toContain(`chmod 600 ${file}`);
@@ -256,7 +258,7 @@ describe('node dist/main.js (the start command, once built)', () => {
     } finally {
       await database.close();
     }
-    const result = run(config, { LATCHKEY_MASTER_KEY: GOOD });
+    const result = runMain(config, { LATCHKEY_MASTER_KEY: GOOD });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(
       'Latchkey could not start: The master key does not match the stored data',
@@ -265,5 +267,194 @@ describe('node dist/main.js (the start command, once built)', () => {
     expect(result.stderr).not.toContain(GOOD);
     if (schemaDb)
       await sql.raw(`drop schema if exists ${config.databaseSchema} cascade`).execute(ownerOf(schemaDb));
+  });
+});
+
+describe('start-up names its database mode in one line', () => {
+  it(`on ${backend === 'postgres' ? 'PostgreSQL with the owner’s and the application’s URLs: two-role' : 'PGlite: embedded'}`, async () => {
+    stubKeys({ LATCHKEY_MASTER_KEY: GOOD });
+    const config = freshConfig();
+    const running = await startLatchkey(config, false);
+    try {
+      expect(running.databaseMode).toBe(
+        backend === 'postgres'
+          ? 'Database mode: two-role (PostgreSQL; DATABASE_URL is the restricted login role, LATCHKEY_OWNER_DATABASE_URL migrates)'
+          : `Database mode: embedded (PGlite at ${config.dataDir})`,
+      );
+    } finally {
+      await running.close();
+      if (schemaDb)
+        await sql.raw(`drop schema if exists ${config.databaseSchema} cascade`).execute(ownerOf(schemaDb));
+    }
+  });
+});
+
+// Issue 15, item 2: only DATABASE_URL, naming a role that may migrate — the superuser a newcomer tries first,
+// or the database's owner — is enough: the server migrates an empty database and runs as latchkey_app
+// (db/one-url.test.ts checks that row-level security binds there). Each test has a database of its own.
+describe.runIf(backend === 'postgres')('one URL is enough for PostgreSQL', () => {
+  const MODE_LINE =
+    /^Database mode: one-URL \(PostgreSQL; role '([a-z0-9_]+)' migrates, every application statement runs as 'latchkey_app'\)\. For production, move to a restricted login role: docs\/operations\.md "Moving to a restricted login role"$/;
+  const suffix = `${process.pid}_${randomBytes(3).toString('hex')}`;
+  const roles: string[] = [];
+  async function loginRole(name: string, attributes = ''): Promise<string> {
+    const role = `latchkey_t_${name}_${suffix}`;
+    await asSuperuser([`create role ${role} login ${attributes}`]);
+    roles.push(role);
+    return role;
+  }
+  afterAll(async () => {
+    for (const role of roles) await asSuperuser([`drop role if exists ${role}`]);
+  });
+  const oneUrlConfig = (url: string): Config => ({
+    ...freshConfig(),
+    databaseUrl: url,
+    ownerDatabaseUrl: undefined,
+    databaseSchema: undefined,
+  });
+  const migrations = async (database: string) =>
+    (
+      await superuserQuery<{ n: string }>(
+        `select count(*)::text as n from information_schema.tables where table_name = 'kysely_migration'`,
+        database,
+      )
+    ).rows[0]?.n;
+
+  it('with the superuser’s URL of an empty database: migrates it, says so in one line and serves; then moves to a restricted login role', async () => {
+    const fresh = await freshDatabase('startup');
+    stubKeys({ LATCHKEY_MASTER_KEY: GOOD });
+    const account = { email: 'one-url@example.test', password: 'a long fake password' };
+    const call = (base: string, procedure: string, input: object) =>
+      fetch(`${base}/trpc/${procedure}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(input),
+      });
+    try {
+      const running = await startLatchkey(oneUrlConfig(fresh.url), false);
+      try {
+        expect(running.databaseMode).toMatch(MODE_LINE);
+        expect(MODE_LINE.exec(running.databaseMode)?.[1]).toBe('postgres');
+        expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
+        expect((await call(running.url, 'auth.signUp', { ...account, name: 'One' })).status).toBe(200);
+      } finally {
+        await running.close();
+      }
+      const { rows } = await superuserQuery<{ n: string; members: string }>(
+        `select (select count(*) from kysely_migration)::text as n,
+                (select count(*) from memberships)::text as members`,
+        fresh.name,
+      );
+      expect(Number(rows[0]?.n)).toBeGreaterThan(0);
+      expect(rows[0]?.members).toBe('1');
+
+      // docs/operations.md "Moving to a restricted login role": a login in latchkey_app, the old URL the owner's.
+      const server = await loginRole('server', 'in role latchkey_app');
+      stubKeys({ LATCHKEY_MASTER_KEY: GOOD });
+      const moved = await startLatchkey(
+        {
+          ...oneUrlConfig(testUrl({ user: server, database: fresh.name })),
+          ownerDatabaseUrl: fresh.url,
+        },
+        false,
+      );
+      try {
+        expect(moved.databaseMode).toMatch(/^Database mode: two-role /);
+        expect((await call(moved.url, 'auth.signIn', account)).status).toBe(200);
+      } finally {
+        await moved.close();
+      }
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('node dist/main.js with only DATABASE_URL prints the mode line, then listens', async () => {
+    const fresh = await freshDatabase('main');
+    const child = spawn(process.execPath, [MAIN], {
+      env: mainEnv(oneUrlConfig(fresh.url), { LATCHKEY_MASTER_KEY: GOOD }),
+    });
+    try {
+      let output = '';
+      const lines = await new Promise<string[]>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          if (/Latchkey listening on http/.test(output)) resolve(output.trim().split('\n'));
+        });
+        child.stderr.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+        });
+        child.once('exit', (code) => reject(new Error(`exited with ${code} before listening:\n${output}`)));
+      });
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(MODE_LINE);
+      expect(lines[1]).toMatch(/^Latchkey listening on http:\/\/127\.0\.0\.1:\d+$/);
+    } finally {
+      const exited = new Promise((done) => child.once('exit', done));
+      child.kill('SIGTERM');
+      await exited;
+      await fresh.drop();
+    }
+  });
+
+  it('with the URL of the database’s owner (not superuser): migrates as it, granting itself latchkey_app', async () => {
+    const owner = await loginRole('owner', 'createrole');
+    const fresh = await freshDatabase('owner', owner);
+    stubKeys({ LATCHKEY_MASTER_KEY: GOOD });
+    try {
+      const running = await startLatchkey(
+        oneUrlConfig(testUrl({ user: owner, database: fresh.name })),
+        false,
+      );
+      await running.close();
+      expect(MODE_LINE.exec(running.databaseMode)?.[1]).toBe(owner);
+      const { rows } = await superuserQuery<{ owner: string; member: boolean }>(
+        `select tableowner as owner, pg_has_role('${owner}', 'latchkey_app', 'MEMBER') as member
+           from pg_tables where schemaname = 'public' and tablename = 'secrets'`,
+        fresh.name,
+      );
+      expect(rows).toEqual([{ owner, member: true }]);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('refuses the database’s owner that may neither create nor be granted latchkey_app, saying what to run', async () => {
+    const owner = await loginRole('plainowner');
+    const fresh = await freshDatabase('plainowner', owner);
+    stubKeys({ LATCHKEY_MASTER_KEY: GOOD });
+    try {
+      const config = oneUrlConfig(testUrl({ user: owner, database: fresh.name }));
+      const error = await startLatchkey(config, false).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DatabaseRoleError);
+      expect((error as Error).message).toContain(
+        `DATABASE_URL connects as role '${owner}', which may migrate the database but cannot switch to 'latchkey_app'`,
+      );
+      expect((error as Error).message).toContain(`grant latchkey_app to ${owner}`);
+      expect(await migrations(fresh.name)).toBe('0');
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('a role that can neither migrate nor switch to latchkey_app still gets the clear refusal, writing nothing', async () => {
+    const outsider = await loginRole('outsider');
+    const fresh = await freshDatabase('outsider');
+    const url = testUrl({ user: outsider, database: fresh.name });
+    stubKeys({ LATCHKEY_MASTER_KEY: GOOD });
+    try {
+      const error = await startLatchkey(oneUrlConfig(url), false).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DatabaseRoleError);
+      expect((error as Error).message).toMatch(
+        /^The database is not migrated \(pending: .*\)\. DATABASE_URL's role may not migrate it .*pnpm migrate.*LATCHKEY_OWNER_DATABASE_URL/,
+      );
+      const result = runMain(oneUrlConfig(url), { LATCHKEY_MASTER_KEY: GOOD });
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toMatch(/^Latchkey could not start: The database is not migrated/);
+      expect(result.stdout).toBe('');
+      expect(await migrations(fresh.name)).toBe('0');
+    } finally {
+      await fresh.drop();
+    }
   });
 });

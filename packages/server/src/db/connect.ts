@@ -5,16 +5,20 @@ import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import type { Config } from '../config.js';
+import { ensureAppRoleSwitch, probeLoginRole } from './roles.js';
 import type { Database } from './schema.js';
-import { scopedDialect } from './scope.js';
+import { APP_ROLE, scopedDialect } from './scope.js';
 
 export type DatabaseTarget =
   | { kind: 'pglite'; dataDir: string | null }
   | {
       kind: 'postgres';
-      /** The application's login role: not superuser, not BYPASSRLS, not the tables' owner (checked at start-up). */
+      /**
+       * The application's login role: not superuser, not BYPASSRLS, not the tables' owner (checked at start-up).
+       * Without `ownerUrl`, a role that may migrate (superuser, or the database's owner) instead: the one-URL mode.
+       */
       url: string;
-      /** The tables' owner, for migrations (optional: without it the schema must already be migrated). */
+      /** The tables' owner, for migrations (optional: without it `url` migrates or the schema must be migrated). */
       ownerUrl?: string | undefined;
       schema?: string | undefined;
       poolSize?: number;
@@ -54,7 +58,29 @@ export interface DatabaseHandle {
   kind: DatabaseTarget['kind'];
   /** The PostgreSQL schema in use, when one was configured. */
   schema?: string | undefined;
+  /**
+   * PostgreSQL's one-URL mode: DATABASE_URL's role (named here) owns the database and migrates, and every
+   * statement of `db` runs as `latchkey_app` (db/scope.ts). Undefined in the two-role mode and on PGlite.
+   */
+  oneUrlRole?: string | undefined;
   close(): Promise<void>;
+}
+
+/** How the server reaches its data: docs/operations.md "PostgreSQL roles". */
+export type DatabaseMode = 'embedded' | 'two-role' | 'one-URL';
+
+export function databaseMode(database: Pick<DatabaseHandle, 'kind' | 'oneUrlRole'>): DatabaseMode {
+  if (database.kind === 'pglite') return 'embedded';
+  return database.oneUrlRole === undefined ? 'two-role' : 'one-URL';
+}
+
+/** The start-up line naming the mode (and, in the one-URL mode, the way to the restricted login role). */
+export function databaseModeLine(database: DatabaseHandle, dataDir: string): string {
+  const mode = databaseMode(database);
+  if (mode === 'embedded') return `Database mode: embedded (PGlite at ${dataDir})`;
+  if (mode === 'two-role')
+    return `Database mode: two-role (PostgreSQL; DATABASE_URL is the restricted login role, ${database.owner ? 'LATCHKEY_OWNER_DATABASE_URL migrates' : 'migrations run apart with `pnpm migrate`'})`;
+  return `Database mode: one-URL (PostgreSQL; role '${database.oneUrlRole}' migrates, every application statement runs as '${APP_ROLE}'). For production, move to a restricted login role: docs/operations.md "Moving to a restricted login role"`;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -91,9 +117,27 @@ export async function openDatabase(
   if (target.schema !== undefined && !SCHEMA_NAME.test(target.schema)) {
     throw new Error('LATCHKEY_DATABASE_SCHEMA must be a lower-case identifier (letters, digits, _)');
   }
-  if (target.schema && target.ownerUrl) {
+  // Only DATABASE_URL: a role that may migrate is the owner too (the one-URL mode), once it can switch to
+  // latchkey_app; a restricted login role stays what it is (two-role, migrated apart).
+  let ownerUrl = target.ownerUrl;
+  let oneUrlRole: string | undefined;
+  if (!ownerUrl) {
+    const probe = new pg.Client({ connectionString: target.url });
+    await probe.connect();
+    try {
+      const login = await probeLoginRole(probe, target.schema);
+      if (login.canMigrate) {
+        await ensureAppRoleSwitch(probe, login.role);
+        ownerUrl = target.url;
+        oneUrlRole = login.role;
+      }
+    } finally {
+      await probe.end();
+    }
+  }
+  if (target.schema && ownerUrl) {
     // Create the schema before the pools start using it as their search_path.
-    const admin = new pg.Client({ connectionString: target.ownerUrl });
+    const admin = new pg.Client({ connectionString: ownerUrl });
     await admin.connect();
     try {
       await admin.query(`create schema if not exists ${target.schema}`);
@@ -122,10 +166,11 @@ export async function openDatabase(
     },
     trace: options.onQuery,
     singleSession: false,
+    pinAppRole: oneUrlRole !== undefined,
   });
   const db = new Kysely<Database>({ dialect, ...(log ? { log } : {}) });
-  const owner = target.ownerUrl
-    ? new Kysely<Database>({ dialect: new PostgresDialect({ pool: poolFor(target.ownerUrl, 2) }) })
+  const owner = ownerUrl
+    ? new Kysely<Database>({ dialect: new PostgresDialect({ pool: poolFor(ownerUrl, 2) }) })
     : undefined;
   try {
     await sql`select 1`.execute(db);
@@ -139,6 +184,7 @@ export async function openDatabase(
     owner,
     kind: 'postgres',
     schema: target.schema,
+    oneUrlRole,
     close: async () => {
       await Promise.all([db.destroy(), owner?.destroy()]);
     },

@@ -9,6 +9,7 @@ export class DatabaseRoleError extends Error {
 }
 
 const SEE = 'see docs/operations.md "PostgreSQL roles"';
+const ONE_URL_HINT = 'or leave LATCHKEY_OWNER_DATABASE_URL unset to run in the one-URL mode';
 
 /**
  * Row-level security binds only roles that are not superuser, not BYPASSRLS and do not own the tables: the
@@ -40,7 +41,7 @@ export async function checkApplicationRole(
   const who = `DATABASE_URL connects as role '${row.role}'`;
   if (row.superuser) {
     throw new DatabaseRoleError(
-      `${who}, a superuser: row-level security would not apply to it. Connect as a role that is not superuser, not BYPASSRLS and does not own the tables; ${SEE}.`,
+      `${who}, a superuser: row-level security would not apply to it. Connect as a role that is not superuser, not BYPASSRLS and does not own the tables (${ONE_URL_HINT}); ${SEE}.`,
     );
   }
   if (row.bypass_rls) {
@@ -50,7 +51,7 @@ export async function checkApplicationRole(
   }
   if (row.owned) {
     throw new DatabaseRoleError(
-      `${who}, which owns the tables (${row.owned.slice(0, 200)}): row-level security does not bind a table's owner. Run migrations as the owner (LATCHKEY_OWNER_DATABASE_URL) and the server as another role; ${SEE}.`,
+      `${who}, which owns the tables (${row.owned.slice(0, 200)}): row-level security does not bind a table's owner. Run migrations as the owner (LATCHKEY_OWNER_DATABASE_URL) and the server as another role (${ONE_URL_HINT}); ${SEE}.`,
     );
   }
   if (!row.app_role_exists || !row.member) {
@@ -69,7 +70,7 @@ export async function requireMigrated(
   const pending = await pendingMigrations(db, schema);
   if (pending.length) {
     throw new DatabaseRoleError(
-      `The database is not migrated (pending: ${pending.join(', ')}). Run \`pnpm migrate\` with LATCHKEY_OWNER_DATABASE_URL set to the tables' owner, or start with LATCHKEY_OWNER_DATABASE_URL set; ${SEE}.`,
+      `The database is not migrated (pending: ${pending.join(', ')}). DATABASE_URL's role may not migrate it (it neither owns the database nor is a superuser). Run \`pnpm migrate\` with LATCHKEY_OWNER_DATABASE_URL set to the tables' owner, start with LATCHKEY_OWNER_DATABASE_URL set, or give DATABASE_URL the database's owner (the one-URL mode); ${SEE}.`,
     );
   }
 }
@@ -114,4 +115,78 @@ export async function ensureLoginRole(ownerUrl: string, loginRole: string): Prom
   url.username = loginRole;
   url.password = '';
   return url.toString();
+}
+
+/** What start-up learned about DATABASE_URL's role when no owner URL was given. */
+export interface LoginRole {
+  role: string;
+  /** Superuser, or a member of the owner of the database, of the schema in use or of its tables. */
+  canMigrate: boolean;
+}
+
+/**
+ * Reads whether DATABASE_URL's role may migrate on its own (the one-URL mode) or is a restricted login role
+ * (the two-role mode with migrations run apart). `schema`: LATCHKEY_DATABASE_SCHEMA, when configured.
+ */
+export async function probeLoginRole(client: pg.ClientBase, schema: string | undefined): Promise<LoginRole> {
+  const { rows } = await client.query<{ role: string; can_migrate: boolean }>(
+    `with target as (select n.oid, n.nspowner from pg_namespace n where n.nspname = coalesce($1, current_schema()))
+     select current_user as role,
+            r.rolsuper
+            or pg_has_role(current_user, d.datdba, 'MEMBER')
+            or coalesce((select pg_has_role(current_user, t.nspowner, 'MEMBER') from target t), false)
+            or coalesce((select pg_has_role(current_user, c.relowner, 'MEMBER') from pg_class c
+                           join target t on t.oid = c.relnamespace where c.relname = 'kysely_migration'), false)
+              as can_migrate
+     from pg_roles r, pg_database d where r.rolname = current_user and d.datname = current_database()`,
+    [schema ?? null],
+  );
+  const row = rows[0];
+  if (!row) throw new DatabaseRoleError('Could not read the database role of DATABASE_URL');
+  return { role: row.role, canMigrate: row.can_migrate };
+}
+
+/** Whether this session may `SET ROLE latchkey_app`: yes, no such role yet, or not a member. */
+async function canSwitchTo(client: pg.ClientBase, appRole: string): Promise<'yes' | 'missing' | 'denied'> {
+  try {
+    await client.query(`set role ${appRole}`);
+    await client.query('reset role');
+    return 'yes';
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === '22023') return 'missing';
+    if (code === '42501') return 'denied';
+    throw error;
+  }
+}
+
+/**
+ * The one-URL mode: DATABASE_URL's role migrates, and the application's statements run as `latchkey_app`
+ * (`SET ROLE`). Creates that role when it does not exist and grants it to `role` when it is not a member
+ * (only what the role may do); refuses, saying what to run, when it still cannot switch. `appRole`: another
+ * name only for tests (latchkey_app is cluster-wide, shared by concurrent runs, and never dropped).
+ */
+export async function ensureAppRoleSwitch(
+  client: pg.ClientBase,
+  role: string,
+  appRole: string = APP_ROLE,
+): Promise<void> {
+  let state = await canSwitchTo(client, appRole);
+  let denied: string | undefined;
+  const attempt = async (statement: string) => {
+    try {
+      await client.query(statement);
+    } catch (error) {
+      if (!isDuplicateRole(error)) denied = (error as Error).message;
+    }
+    state = await canSwitchTo(client, appRole);
+  };
+  if (state === 'missing') await attempt(`create role ${appRole} nologin`);
+  // A plain lower-case name as it is (the refusal shows it), anything else quoted.
+  const ident = /^[a-z_][a-z0-9_]*$/.test(role) ? role : client.escapeIdentifier(role);
+  if (state === 'denied') await attempt(`grant ${appRole} to ${ident}`);
+  if (state === 'yes') return;
+  throw new DatabaseRoleError(
+    `DATABASE_URL connects as role '${role}', which may migrate the database but cannot switch to '${appRole}' (the role the grants and policies name)${denied ? `: ${denied}` : ''}. Run \`create role ${appRole} nologin\` and \`grant ${appRole} to ${ident}\` once as a superuser, or use the two-role setup; ${SEE}.`,
+  );
 }

@@ -23,7 +23,10 @@ import {
  *     trip, none when the connection's previous statement had the same scope (docs/decisions.md);
  *   - a statement without a scope first clears a scope the connection still holds: on PostgreSQL the
  *     application's login role then sees no workspace-scoped row at all; on PGlite (one in-process superuser
- *     session) it runs as the superuser, which is how migrations, the key check and maintenance run there.
+ *     session) it runs as the superuser, which is how migrations, the key check and maintenance run there;
+ *   - in the one-URL mode (PostgreSQL whose login role owns the tables, db/connect.ts) the session stays
+ *     `latchkey_app` when the scope is cleared, a new pooled connection is switched before its first
+ *     statement or transaction, and an application statement that could switch it back is refused.
  * Every statement goes through this driver, so none runs under a scope it was not given.
  */
 export interface DbScope {
@@ -89,9 +92,41 @@ function sessionScope(scope: DbScope): CompiledQuery {
   );
 }
 
+/** No scope; the role back to the login role (two-role: the restricted one; PGlite: its superuser). */
 const CLEAR_SESSION_SCOPE = CompiledQuery.raw(
   `select set_config('latchkey.workspace_id', '', false), set_config('latchkey.user_id', '', false), set_config('role', 'none', false)`,
 );
+
+/** No scope, still as `latchkey_app`: the one-URL mode's login role owns the tables. */
+const CLEAR_SESSION_SCOPE_PINNED = CompiledQuery.raw(
+  `select set_config('latchkey.workspace_id', '', false), set_config('latchkey.user_id', '', false), set_config('role', '${APP_ROLE}', false)`,
+);
+
+/** Ignorable text between statements: white space, comments, opening parentheses. */
+const GAP = String.raw`(?:\s|\(|--[^\n]*(?:\n|$)|/\*[\s\S]*?\*/)*`;
+const DATA_STATEMENT = new RegExp(`^${GAP}(?:select|insert|update|delete|with|values|explain)\\b`, 'i');
+const EMPTY_STATEMENT = new RegExp(`^${GAP}$`);
+const FOREIGN_SET_CONFIG = /\bset_config"?\s*\(\s*(?!'latchkey\.)/i;
+
+/**
+ * The one-URL mode's guard: an application statement may read and write data, never switch the role back to
+ * the tables' owner — no `SET`/`RESET ROLE`, `SET SESSION AUTHORIZATION`, `RESET ALL`, `DISCARD`, DO blocks or
+ * DDL (only select, insert, update, delete, with, values and explain statements) and no `set_config` but the
+ * scope's. Every `;`-separated part is checked (a `;` inside a literal can only make it stricter).
+ */
+export function refuseRoleChange(text: string): void {
+  for (const part of text.split(';')) {
+    if (DATA_STATEMENT.test(part) || EMPTY_STATEMENT.test(part)) continue;
+    throw new Error(
+      `Refused on the application connection: only select, insert, update, delete and with statements run as ${APP_ROLE} (one-URL mode)`,
+    );
+  }
+  if (FOREIGN_SET_CONFIG.test(text)) {
+    throw new Error(
+      `Refused on the application connection: set_config of a setting other than latchkey.* (one-URL mode keeps the role ${APP_ROLE})`,
+    );
+  }
+}
 
 /** Runs a multi-statement script on the connection (PostgreSQL: simple protocol; PGlite: `exec`). */
 export type ScriptRunner = (connection: DatabaseConnection, script: string) => Promise<void>;
@@ -109,6 +144,8 @@ class ScopedConnection implements DatabaseConnection {
     private readonly session: SessionState,
     private readonly runScript: ScriptRunner,
     private readonly trace: (sql: string) => void,
+    /** One-URL mode: every statement runs as `latchkey_app`, scoped or not (the login role owns the tables). */
+    private readonly pinned: boolean,
   ) {}
 
   /** A control statement (begin, scope, commit, rollback), reported like Kysely reports the others. */
@@ -120,7 +157,8 @@ class ScopedConnection implements DatabaseConnection {
 
   async begin(scope: DbScope | undefined, settings: TransactionSettings = {}) {
     // An unscoped transaction must not inherit the session's scope (transaction-local settings override it).
-    if (!scope || scope === SELF_SCOPED) await this.sessionTo(undefined);
+    // One-URL mode: nor run a statement as the owner if a statement ends the transaction early.
+    if (!scope || scope === SELF_SCOPED || this.sessionUnknown()) await this.sessionTo(undefined);
     try {
       await this.control(
         scope && scope !== SELF_SCOPED ? beginScoped(scope, settings) : beginPlain(settings),
@@ -132,25 +170,39 @@ class ScopedConnection implements DatabaseConnection {
     }
   }
 
+  /** One-URL mode: a connection whose session role is not known to be `latchkey_app` yet (new, or a failed switch). */
+  private sessionUnknown(): boolean {
+    return this.pinned && this.session.scope === undefined;
+  }
+
   /** Brings the session settings to `scope` (none: cleared) unless they are there already. */
   async sessionTo(scope: DbScope | undefined): Promise<void> {
     const wanted = scope ? keyOf(scope) : null;
     if (this.session.scope === wanted) return;
     this.session.scope = undefined;
-    const query = scope ? sessionScope(scope) : CLEAR_SESSION_SCOPE;
+    const query = scope
+      ? sessionScope(scope)
+      : this.pinned
+        ? CLEAR_SESSION_SCOPE_PINNED
+        : CLEAR_SESSION_SCOPE;
     this.trace(query.sql);
     await this.inner.executeQuery(query);
     this.session.scope = wanted;
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    if (this.pinned) refuseRoleChange(compiledQuery.sql);
     const scope = storage.getStore();
-    if (!this.inTransaction && scope !== SELF_SCOPED) await this.sessionTo(scope);
+    if (!this.inTransaction) {
+      if (scope !== SELF_SCOPED) await this.sessionTo(scope);
+      else if (this.sessionUnknown()) await this.sessionTo(undefined);
+    }
     return this.inner.executeQuery<R>(compiledQuery);
   }
 
   streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
     if (!this.inTransaction) throw new Error('Latchkey streams query results only inside a transaction');
+    if (this.pinned) refuseRoleChange(compiledQuery.sql);
     return this.inner.streamQuery<R>(compiledQuery, chunkSize);
   }
 }
@@ -165,6 +217,7 @@ class ScopedDriver implements Driver {
     private readonly runScript: ScriptRunner,
     private readonly trace: (sql: string) => void,
     singleSession: boolean,
+    private readonly pinned: boolean,
   ) {
     this.sharedSession = singleSession ? { scope: null } : undefined;
   }
@@ -178,8 +231,9 @@ class ScopedDriver implements Driver {
     let scoped = this.wrapped.get(connection);
     if (!scoped) {
       // PostgreSQL: Kysely keeps one connection object per pooled client, so its session goes with it.
-      const session = this.sharedSession ?? { scope: null };
-      scoped = new ScopedConnection(connection, session, this.runScript, this.trace);
+      // One-URL mode: a new session runs as the login role (the owner) until its first statement switches it.
+      const session = this.sharedSession ?? { scope: this.pinned ? undefined : null };
+      scoped = new ScopedConnection(connection, session, this.runScript, this.trace, this.pinned);
       this.wrapped.set(connection, scoped);
     }
     scoped.inTransaction = false;
@@ -220,13 +274,28 @@ class ScopedDriver implements Driver {
  */
 export function scopedDialect(
   inner: Dialect,
-  options: { runScript: ScriptRunner; trace?: ((sql: string) => void) | undefined; singleSession: boolean },
+  options: {
+    runScript: ScriptRunner;
+    trace?: ((sql: string) => void) | undefined;
+    singleSession: boolean;
+    /**
+     * The one-URL mode (PostgreSQL whose login role owns the tables): every statement runs as `latchkey_app`,
+     * with or without a scope, and no application statement may switch the role back (`refuseRoleChange`).
+     */
+    pinAppRole?: boolean;
+  },
 ): Dialect {
   const trace = options.trace ?? (() => {});
   return {
     createAdapter: () => inner.createAdapter(),
     createDriver: () =>
-      new ScopedDriver(inner.createDriver(), options.runScript, trace, options.singleSession),
+      new ScopedDriver(
+        inner.createDriver(),
+        options.runScript,
+        trace,
+        options.singleSession,
+        options.pinAppRole ?? false,
+      ),
     createQueryCompiler: () => inner.createQueryCompiler(),
     createIntrospector: (db) => inner.createIntrospector(db),
   };

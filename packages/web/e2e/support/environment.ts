@@ -29,6 +29,8 @@ export interface Backend {
   name: 'PGlite' | 'PostgreSQL';
   /** Extra environment for the server process. */
   env: Record<string, string>;
+  /** The start of the server's "Database mode: …" line (startServer checks it). */
+  mode: string;
 }
 
 export interface PlannedBackend {
@@ -38,18 +40,12 @@ export interface PlannedBackend {
   problem: string | null;
 }
 
-/** The restricted login role the server connects as on PostgreSQL (a member of latchkey_app). */
-export const E2E_LOGIN_ROLE = 'latchkey_test_app';
-
-function withUser(url: string, user: string): string {
-  const parsed = new URL(url);
-  parsed.username = user;
-  parsed.password = '';
-  return parsed.toString();
-}
-
 export function plannedBackends(): PlannedBackend[] {
-  const pglite: PlannedBackend = { name: 'PGlite', backend: { name: 'PGlite', env: {} }, problem: null };
+  const pglite: PlannedBackend = {
+    name: 'PGlite',
+    backend: { name: 'PGlite', env: {}, mode: 'Database mode: embedded' },
+    problem: null,
+  };
   const url = process.env.TEST_DATABASE_URL;
   if (!url)
     return [
@@ -68,14 +64,15 @@ export function plannedBackends(): PlannedBackend[] {
       name: 'PostgreSQL',
       backend: {
         name: 'PostgreSQL',
-        // The server connects as a restricted login role (row-level security binds it; it refuses a
-        // superuser) and migrates as the owner; startServer makes sure the role exists.
+        // The one-URL mode, as a newcomer starts it: only DATABASE_URL, the superuser's. The server migrates
+        // with it and runs every application statement as latchkey_app, so row-level security binds as in the
+        // two-role mode (which the server suite on PostgreSQL runs in throughout).
         env: {
-          DATABASE_URL: withUser(url, E2E_LOGIN_ROLE),
-          LATCHKEY_OWNER_DATABASE_URL: url,
+          DATABASE_URL: url,
           LATCHKEY_DATABASE_SCHEMA: schema,
           LATCHKEY_MASTER_KEY: randomBytes(32).toString('base64'),
         },
+        mode: 'Database mode: one-URL',
       },
       problem: null,
     },

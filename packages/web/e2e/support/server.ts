@@ -4,9 +4,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureLoginRole } from '@latchkey/server';
 import pg from 'pg';
-import { type Backend, E2E_LOGIN_ROLE } from './environment';
+import type { Backend } from './environment';
 
 export const webRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const repoRoot = resolve(webRoot, '../..');
@@ -50,8 +49,6 @@ export async function startServer(
         `${what} is missing (${path}). Build first: cd ${repoRoot} && pnpm exec turbo run build`,
       );
 
-  const owner = backend.env.LATCHKEY_OWNER_DATABASE_URL;
-  if (owner) await ensureLoginRole(owner, E2E_LOGIN_ROLE);
   const dataDir = mkdtempSync(join(tmpdir(), 'latchkey-web-e2e-data-'));
   const keyDir = mkdtempSync(join(tmpdir(), 'latchkey-web-e2e-key-'));
   const port = await freePort();
@@ -112,6 +109,14 @@ export async function startServer(
 
   const health = await fetch(`${url}/healthz`);
   if (health.status !== 200) throw new Error(`GET /healthz answered ${health.status}`);
+  // The suite runs in the database mode it was planned for, or it fails saying which one it got.
+  const mode = /^Database mode: .*$/m.exec(output)?.[0];
+  if (!mode?.startsWith(backend.mode)) {
+    child.kill('SIGKILL');
+    await exited;
+    await cleanup();
+    throw new Error(`expected "${backend.mode} …", the server said: ${mode ?? '(no database mode line)'}`);
+  }
 
   return {
     url,
