@@ -4,6 +4,7 @@ import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { PGLITE_START_PARAMS, prepareDataDir } from './pglite-data-dir.js';
+import { pgliteWasmModule } from './pglite-wasm.js';
 import type { Database } from './schema.js';
 import { scopedDialect } from './scope.js';
 
@@ -80,6 +81,7 @@ export async function openDatabase(
     const client = await PGlite.create({
       ...(target.dataDir ? { dataDir: target.dataDir } : {}),
       startParams: [...PGLITE_START_PARAMS],
+      pgliteWasmModule: await pgliteWasmModule(),
     });
     const dialect = scopedDialect(new PGliteDialect(client), {
       runScript: async (_connection, script) => {
