@@ -1,3 +1,4 @@
+import './warm-up.js';
 import { startLatchkey } from './app.js';
 import { readConfig } from './config.js';
 import { loggerOptions } from './http/server.js';

@@ -1,10 +1,10 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import type { Config } from '../config.js';
+import { PGLITE_START_PARAMS, prepareDataDir } from './pglite-data-dir.js';
+import { pgliteWasmModule } from './pglite-wasm.js';
 import { ensureAppRoleSwitch, probeLoginRole } from './roles.js';
 import type { Database } from './schema.js';
 import { APP_ROLE, scopedDialect } from './scope.js';
@@ -101,8 +101,14 @@ export async function openDatabase(
     ? (event: { level: string; query: { sql: string } }) => options.onQuery?.(event.query.sql)
     : undefined;
   if (target.kind === 'pglite') {
-    if (target.dataDir) mkdirSync(path.dirname(path.resolve(target.dataDir)), { recursive: true });
-    const client = target.dataDir ? await PGlite.create(target.dataDir) : await PGlite.create();
+    // A fresh directory is initialized outside this process (pglite-data-dir.ts); in memory (tests) PGlite runs
+    // initdb itself.
+    if (target.dataDir) await prepareDataDir(target.dataDir);
+    const client = await PGlite.create({
+      ...(target.dataDir ? { dataDir: target.dataDir } : {}),
+      startParams: [...PGLITE_START_PARAMS],
+      pgliteWasmModule: await pgliteWasmModule(),
+    });
     const dialect = scopedDialect(new PGliteDialect(client), {
       runScript: async (_connection, script) => {
         await client.exec(script);

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import fastifyCookie from '@fastify/cookie';
@@ -138,6 +139,14 @@ export function loggerOptions(level: string): Exclude<FastifyServerOptions['logg
   };
 }
 
+// Fastify loads its schema compilers (ajv, fast-json-stringify) when it is built, a tenth of the start-up, for
+// routes that declare no schema (tRPC validates with zod): they are loaded the first time a route needs one.
+const fastifyRequire = createRequire(createRequire(import.meta.url).resolve('fastify'));
+const LAZY_SCHEMA_COMPILERS = {
+  buildValidator: (...args: unknown[]) => fastifyRequire('@fastify/ajv-compiler')()(...args),
+  buildSerializer: (...args: unknown[]) => fastifyRequire('@fastify/fast-json-stringify-compiler')()(...args),
+};
+
 /**
  * A request URL as the log may show it: the path only, nothing after `/invite/`, and any segment shaped like
  * one of our bearer tokens (32 random bytes in base64url: 43 characters) replaced, wherever a client put it.
@@ -169,6 +178,7 @@ export async function buildHttpServer(
     // answer 414 to a full batch of long names, which the web client sends.
     routerOptions: { maxParamLength: MAX_BATCH_PATH_LENGTH },
     trustProxy: (options.trustProxy as string | string[] | false | undefined) ?? false,
+    schemaController: { compilersFactory: LAZY_SCHEMA_COMPILERS },
   });
   await app.register(fastifyCookie);
 
