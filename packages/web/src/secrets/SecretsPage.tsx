@@ -15,10 +15,8 @@ import { schemaFields } from '../schema-form/jsonSchema';
 import { DataTable, LoadMore } from '../ui/DataTable';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { Time } from '../ui/Time';
-import { CreateSecretDialog } from './CreateSecretDialog';
-import { TestBadge } from './CredentialTest';
-import { ImportN8nDialog } from './ImportN8nDialog';
-import { DeleteSecretDialog, RotateSecretDialog } from './SecretDialogs';
+import { CreateSecretDialog, DeleteSecretDialog, ImportN8nDialog, RotateSecretDialog } from './lazyDialogs';
+import { TestBadge } from './TestBadge';
 
 const PAGE_SIZE = 20;
 
