@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
+import { measureAssets } from './assets.mjs';
 import { startBenchAuthorizationServer } from './authorization-server.mjs';
 import {
   addMember,
@@ -46,8 +47,8 @@ import {
 
 const USAGE =
   'Usage: pnpm bench [--quick] [--backend=pglite|postgres] [--json=PATH] [--http=CASE,...] ' +
-  '[--skip=ops,oauth2,coldstart,http,rotation] [--experiment=NAME] [--profile=DIR]';
-const SKIPPABLE = ['ops', 'oauth2', 'coldstart', 'http', 'rotation'];
+  '[--skip=ops,oauth2,coldstart,http,rotation,assets] [--experiment=NAME] [--profile=DIR]';
+const SKIPPABLE = ['ops', 'oauth2', 'coldstart', 'http', 'rotation', 'assets'];
 
 /** Node's parser refuses unknown flags and a flag without its value, naming the flag; the values are checked here. */
 function readOptions(argv) {
@@ -1351,6 +1352,8 @@ try {
   );
   if (!postgresUrl) log('DATABASE_URL / TEST_DATABASE_URL not set: PostgreSQL is skipped');
   for (const backend of backends) await benchBackend(backend);
+  // Part `assets` (bench/assets.mjs): the web app's JavaScript before the secrets page is usable.
+  if (!skip.has('assets')) for (const row of await measureAssets({ log })) addRow(row);
   const seconds = (performance.now() - benchStarted) / 1000;
   const table = tableOf(rows);
   console.log(`\n${table}\n`);

@@ -188,7 +188,10 @@ function productFlows(backend: Backend) {
       const newSecret = page.getByRole('button', { name: 'New secret' }).first();
       await newSecret.click();
       const dialog = openDialog(page);
-      expect(await page.evaluate(() => Boolean(document.activeElement?.closest('dialog[open]')))).toBe(true);
+      // (The dialog's code may still be on its way: src/ui/lazyDialog.tsx.)
+      await expect
+        .poll(() => page.evaluate(() => Boolean(document.activeElement?.closest('dialog[open]'))))
+        .toBe(true);
 
       for (const { integration, credentialType } of credentialTypes()) {
         await dialog.getByLabel('Integration').selectOption({ label: integration.displayName });

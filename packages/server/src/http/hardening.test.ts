@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   postProcedure,
@@ -282,6 +284,96 @@ describe('security headers on the web app', () => {
     } finally {
       await web.close();
     }
+  });
+
+  describe('precompressed assets of the real build', () => {
+    let server: Awaited<ReturnType<typeof buildHttpServer>>;
+    let port = 0;
+    let shellHtml = '';
+    beforeAll(async () => {
+      if (!existsSync(path.join(built, 'index.html')))
+        throw new Error(`${built} is missing: run \`pnpm build\``);
+      shellHtml = readFileSync(path.join(built, 'index.html'), 'utf8');
+      server = await buildHttpServer(t.app.svc, { webDir: built });
+      await server.listen({ host: '127.0.0.1', port: 0 });
+      port = (server.server.address() as net.AddressInfo).port;
+    });
+    afterAll(() => server?.close());
+
+    /** A GET with exactly the Accept-Encoding given (fetch would send its own and decode): the raw bytes. */
+    function rawGet(p: string, acceptEncoding?: string) {
+      return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>(
+        (done, fail) => {
+          const headers = acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding };
+          http
+            .get({ host: '127.0.0.1', port, path: p, headers }, (response) => {
+              const chunks: Buffer[] = [];
+              response.on('data', (chunk: Buffer) => chunks.push(chunk));
+              response.on('end', () =>
+                done({
+                  status: response.statusCode ?? 0,
+                  headers: response.headers,
+                  body: Buffer.concat(chunks),
+                }),
+              );
+            })
+            .on('error', fail);
+        },
+      );
+    }
+
+    const decoders: Record<string, (body: Buffer) => Buffer> = {
+      br: brotliDecompressSync,
+      gzip: gunzipSync,
+      none: (body) => body,
+    };
+    const cases = [
+      { accept: 'br', encoding: 'br' },
+      { accept: 'gzip, deflate, br', encoding: 'br' },
+      { accept: 'gzip', encoding: 'gzip' },
+      { accept: 'br;q=0, gzip', encoding: 'gzip' },
+      { accept: undefined, encoding: 'none' },
+      { accept: 'identity', encoding: 'none' },
+    ] as const;
+
+    it.each(cases)('a hashed script with Accept-Encoding $accept is sent as $encoding', async (c) => {
+      const src = /<script[^>]*\bsrc="(\/assets\/[^"]+\.js)"/.exec(shellHtml)?.[1];
+      expect(src).toBeDefined();
+      const original = readFileSync(path.join(built, String(src)));
+      const response = await rawGet(String(src), c.accept);
+      expect(response.status).toBe(200);
+      expect(response.headers['content-encoding']).toBe(c.encoding === 'none' ? undefined : c.encoding);
+      expect(response.headers.vary?.toLowerCase()).toContain('accept-encoding');
+      expect(response.headers['content-type']).toMatch(/^(text|application)\/javascript/);
+      expect(response.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      if (c.encoding !== 'none') expect(response.body.length).toBeLessThan(original.length / 2);
+      expect(decoders[c.encoding]?.(response.body).equals(original)).toBe(true);
+    });
+
+    it.each(['/', '/w/some-workspace/secrets'])(
+      'the app shell at %s, compressed, keeps its headers',
+      async (p) => {
+        for (const c of cases) {
+          const response = await rawGet(p, c.accept);
+          expect(response.status, `${p} ${c.accept}`).toBe(200);
+          expect(response.headers['content-encoding']).toBe(c.encoding === 'none' ? undefined : c.encoding);
+          expect(response.headers.vary?.toLowerCase()).toContain('accept-encoding');
+          expect(response.headers['content-type']).toMatch(/^text\/html/);
+          expect(response.headers['cache-control']).toBe('no-cache');
+          expectSecurityHeaders({
+            status: response.status,
+            headers: new Headers(response.headers as Record<string, string>),
+            text: '',
+            json: undefined,
+          });
+          expect(decoders[c.encoding]?.(response.body).toString('utf8')).toBe(shellHtml);
+        }
+      },
+    );
+
+    it('a missing asset is still a 404, whatever the encoding', async () => {
+      for (const c of cases) expect((await rawGet('/assets/missing-0000.js', c.accept)).status).toBe(404);
+    });
   });
 
   it('without a web app, on /healthz and on a 404', async () => {

@@ -355,6 +355,9 @@ export async function buildHttpServer(
       root: webDir,
       prefix: '/',
       index: ['index.html'],
+      // The web build writes `.br` and `.gz` beside each file (packages/web/vite.config.ts): sent with
+      // Content-Encoding when the browser accepts one, always with `Vary: Accept-Encoding`.
+      preCompressed: true,
       cacheControl: false,
       // Built assets have content hashes in their names; the app shell must always be fetched fresh.
       setHeaders: (res, filePath) => {

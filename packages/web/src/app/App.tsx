@@ -1,17 +1,37 @@
+import { lazy, type ReactNode, Suspense } from 'react';
 import { useMe } from '../api/hooks';
 import { errorMessage } from '../api/trpc';
-import { AuditPage } from '../audit/AuditPage';
-import { SignInPage, SignUpPage } from '../auth/AuthPages';
-import { IntegrationsPage } from '../integrations/IntegrationsPage';
-import { AcceptInvitePage } from '../members/AcceptInvitePage';
-import { MembersPage } from '../members/MembersPage';
 import { SecretsPage } from '../secrets/SecretsPage';
 import { ErrorAlert, Spinner } from '../ui/Feedback';
-import { WorkflowEditorPage } from '../workflows/WorkflowEditorPage';
-import { WorkflowsPage } from '../workflows/WorkflowsPage';
-import { CreateWorkspaceForm } from '../workspaces/CreateWorkspaceForm';
 import { Link, nextPath, parseRoute, paths, Redirect, useDocumentTitle, usePathname } from './router';
 import { Shell } from './Shell';
+
+// The secrets page (where a workspace opens) is in the first bundle; every other page is its own chunk, fetched
+// when it is first shown (docs/performance.md "Assets").
+const SignInPage = lazy(() => import('../auth/AuthPages').then((m) => ({ default: m.SignInPage })));
+const SignUpPage = lazy(() => import('../auth/AuthPages').then((m) => ({ default: m.SignUpPage })));
+const CreateWorkspaceForm = lazy(() =>
+  import('../workspaces/CreateWorkspaceForm').then((m) => ({ default: m.CreateWorkspaceForm })),
+);
+const AcceptInvitePage = lazy(() =>
+  import('../members/AcceptInvitePage').then((m) => ({ default: m.AcceptInvitePage })),
+);
+const AuditPage = lazy(() => import('../audit/AuditPage').then((m) => ({ default: m.AuditPage })));
+const IntegrationsPage = lazy(() =>
+  import('../integrations/IntegrationsPage').then((m) => ({ default: m.IntegrationsPage })),
+);
+const MembersPage = lazy(() => import('../members/MembersPage').then((m) => ({ default: m.MembersPage })));
+const WorkflowsPage = lazy(() =>
+  import('../workflows/WorkflowsPage').then((m) => ({ default: m.WorkflowsPage })),
+);
+const WorkflowEditorPage = lazy(() =>
+  import('../workflows/WorkflowEditorPage').then((m) => ({ default: m.WorkflowEditorPage })),
+);
+
+/** While a page's chunk loads: the shell stays, and a status names what is coming. */
+function PageLoading({ children }: { children: ReactNode }) {
+  return <Suspense fallback={<Spinner label="Loading the page" />}>{children}</Suspense>;
+}
 
 export function App() {
   const pathname = usePathname();
@@ -33,9 +53,16 @@ export function App() {
     );
 
   const session = me.data;
-  if (route.name === 'invite') return <AcceptInvitePage token={route.token} me={session} />;
-  if (route.name === 'signIn') return session ? <Redirect to={nextPath() ?? '/'} /> : <SignInPage />;
-  if (route.name === 'signUp') return session ? <Redirect to={nextPath() ?? '/'} /> : <SignUpPage />;
+  if (route.name === 'invite')
+    return (
+      <PageLoading>
+        <AcceptInvitePage token={route.token} me={session} />
+      </PageLoading>
+    );
+  if (route.name === 'signIn' || route.name === 'signUp') {
+    if (session) return <Redirect to={nextPath() ?? '/'} />;
+    return <PageLoading>{route.name === 'signIn' ? <SignInPage /> : <SignUpPage />}</PageLoading>;
+  }
   if (!session) return <Redirect to={paths.signIn(pathname === '/' ? undefined : pathname)} />;
 
   if (route.name === 'home') {
@@ -59,31 +86,41 @@ export function App() {
     case 'integrations':
       return (
         <Shell me={session} workspace={workspace} section="integrations">
-          <IntegrationsPage me={session} workspace={workspace} />
+          <PageLoading>
+            <IntegrationsPage me={session} workspace={workspace} />
+          </PageLoading>
         </Shell>
       );
     case 'members':
       return (
         <Shell me={session} workspace={workspace} section="members">
-          <MembersPage me={session} workspace={workspace} />
+          <PageLoading>
+            <MembersPage me={session} workspace={workspace} />
+          </PageLoading>
         </Shell>
       );
     case 'workflows':
       return (
         <Shell me={session} workspace={workspace} section="workflows">
-          <WorkflowsPage workspace={workspace} />
+          <PageLoading>
+            <WorkflowsPage workspace={workspace} />
+          </PageLoading>
         </Shell>
       );
     case 'workflow':
       return (
         <Shell me={session} workspace={workspace} section="workflows">
-          <WorkflowEditorPage workspace={workspace} workflowId={route.workflowId} />
+          <PageLoading>
+            <WorkflowEditorPage workspace={workspace} workflowId={route.workflowId} />
+          </PageLoading>
         </Shell>
       );
     case 'audit':
       return (
         <Shell me={session} workspace={workspace} section="audit">
-          <AuditPage workspace={workspace} />
+          <PageLoading>
+            <AuditPage workspace={workspace} />
+          </PageLoading>
         </Shell>
       );
   }
@@ -99,7 +136,9 @@ function FirstWorkspacePage({ hasWorkspaces }: { hasWorkspaces: boolean }) {
           A workspace holds your workflows and the secrets they use. On the team plan its members share those
           secrets.
         </p>
-        <CreateWorkspaceForm />
+        <PageLoading>
+          <CreateWorkspaceForm />
+        </PageLoading>
         {hasWorkspaces && (
           <p className="auth-switch">
             <Link href="/">Back to my workspaces</Link>

@@ -4,6 +4,7 @@ import type { FieldValues, Path, UseFormReturn } from 'react-hook-form';
 import { errorMessage, type FieldIssue, fieldIssues, trpc } from '../api/trpc';
 import { type SchemaField, submittedValues } from '../schema-form/jsonSchema';
 import { applyFieldIssues } from '../schema-form/SchemaFields';
+import { TestBadge } from './TestBadge';
 
 export interface TestOutcome {
   ok: boolean;
@@ -117,12 +118,6 @@ export function TestResult({ outcome, pending }: { outcome: TestOutcome | null; 
         </p>
       ) : null}
     </div>
-  );
-}
-
-export function TestBadge({ ok }: { ok: boolean }) {
-  return (
-    <span className={`badge ${ok ? 'badge-ok' : 'badge-danger'}`}>{ok ? 'Test passed' : 'Test failed'}</span>
   );
 }
 

@@ -16,11 +16,14 @@ import { DataTable, LoadMore } from '../ui/DataTable';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { Time } from '../ui/Time';
 import { ToolbarField } from '../ui/Toolbar';
-import { CreateSecretDialog } from './CreateSecretDialog';
-import { TestBadge } from './CredentialTest';
-import { ImportN8nDialog } from './ImportN8nDialog';
-import { RenameSecretDialog } from './RenameSecretDialog';
-import { DeleteSecretDialog, RotateSecretDialog } from './SecretDialogs';
+import {
+  CreateSecretDialog,
+  DeleteSecretDialog,
+  ImportN8nDialog,
+  RenameSecretDialog,
+  RotateSecretDialog,
+} from './lazyDialogs';
+import { TestBadge } from './TestBadge';
 
 const PAGE_SIZE = 20;
 
