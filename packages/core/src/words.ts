@@ -4,3 +4,8 @@
 export function plural(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;
 }
+
+/** A sentence as a clause inside another ("data.apiKey: …; data.region: …"): without its closing full stop. */
+export function asClause(sentence: string): string {
+  return sentence.replace(/\.$/, '');
+}
