@@ -9,3 +9,8 @@ export function plural(count: number, one: string, many = `${one}s`): string {
 export function asClause(sentence: string): string {
   return sentence.replace(/\.$/, '');
 }
+
+/** Text as a sentence of its own: a full stop at the end unless it ends one already. The case is kept. */
+export function asSentence(text: string): string {
+  return /[.!?…]$/.test(text) ? text : `${text}.`;
+}
