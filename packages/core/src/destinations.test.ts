@@ -35,10 +35,10 @@ describe('where a credential may be sent', () => {
     expect(destinationRefusal(subject, null, 'anywhere.test')).toBeUndefined();
     expect(destinationRefusal(subject, ['billing.example.test'], 'api.billing.example.test')).toBeUndefined();
     expect(destinationRefusal(subject, ['billing.example.test'], 'collector.evil.test')).toBe(
-      "The credential 'Billing API' may only be sent to billing.example.test",
+      "The credential 'Billing API' may only be sent to billing.example.test.",
     );
     expect(destinationRefusal(credentialSubject(), [], 'billing.example.test')).toBe(
-      'This credential needs allowed domains before it can be used: its creator, an owner or an admin can add them',
+      'This credential needs allowed domains before it can be used: its creator, an owner or an admin can add them.',
     );
   });
 });

@@ -31,12 +31,12 @@ export function credentialSubject(name?: string): string {
 
 /** Why a credential without any allowed host is not applied, and who can change that. */
 export function needsAllowedDomainsMessage(subject: string): string {
-  return `${subject} needs allowed domains before it can be used: its creator, an owner or an admin can add them`;
+  return `${subject} needs allowed domains before it can be used: its creator, an owner or an admin can add them.`;
 }
 
 /** Why a credential is not sent to a host outside its list. */
 export function hostNotAllowedMessage(subject: string, allowed: readonly string[]): string {
-  return `${subject} may only be sent to ${allowed.join(', ')}`;
+  return `${subject} may only be sent to ${allowed.join(', ')}.`;
 }
 
 /**

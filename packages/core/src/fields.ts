@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { runValueCheck, type ValueCheckName } from './value-checks.js';
 
 /**
  * UI and policy metadata carried by every credential and parameter field.
@@ -11,8 +12,18 @@ export interface FieldMeta {
   placeholder?: string;
   /** Secret fields are encrypted at rest and never returned by any API. */
   secret: boolean;
-  /** A human-readable format hint, e.g. "Starts with SG.". (Not `format`: that is a JSON Schema keyword.) */
+  /**
+   * The format in a sentence, shown as the field's help: "Starts with `SG.`." (backticks mark literal text and keep
+   * its case). Not `format`: that is a JSON Schema keyword.
+   */
   formatHint?: string;
+  /** What a value that does not match `pattern` gets told: a sentence naming the format, never quoting the value. */
+  patternMessage?: string;
+  /**
+   * A check of `@latchkey/core/value-checks` that words what is wrong in the value (which entry of a list, what to
+   * leave out). The server runs it before `pattern`; a form built from the schema runs it too.
+   */
+  valueCheck?: ValueCheckName;
   /** A field shown as a textarea; multi-line fields may contain line breaks. */
   multiline?: boolean;
   /**
@@ -44,9 +55,10 @@ const CONTROL_CHARACTERS_EXCEPT_NEWLINES = /[\u0000-\u0008\u000b\u000c\u000e-\u0
 export interface StringFieldOptions extends Omit<FieldMeta, 'secret'> {
   /** Whole-value pattern the field must match (exported to JSON Schema as `pattern`). */
   pattern?: RegExp;
-  /** Message shown when `pattern` does not match. It must not quote the value. */
-  patternMessage?: string;
-  /** An extra check; returns a message (never quoting the value) or undefined when fine. */
+  /**
+   * An extra check, run before `pattern` (a failure is the only message); returns a message (never quoting a
+   * secret value) or undefined when fine. Forms do not run it: prefer a `valueCheck` for a format rule.
+   */
   check?: (value: string) => string | undefined;
 }
 
@@ -60,7 +72,7 @@ function byteLength(value: string): number {
 }
 
 function stringField(secret: boolean, options: StringFieldOptions) {
-  const { pattern, patternMessage, check, ...meta } = options;
+  const { pattern, check, ...meta } = options;
   let schema = z
     .string({ error: 'Must be text' })
     .min(1, { error: 'Required' })
@@ -73,13 +85,15 @@ function stringField(secret: boolean, options: StringFieldOptions) {
       error: 'Must not contain control characters',
       abort: true,
     });
-  if (pattern) schema = schema.regex(pattern, { error: patternMessage ?? 'Has the wrong format' });
-  if (check) {
-    schema = schema.superRefine((value, ctx) => {
-      const message = check(value);
-      if (message) ctx.addIssue({ code: 'custom', message });
+  for (const rule of [check, meta.valueCheck && ((value: string) => runValueCheck(meta.valueCheck, value))]) {
+    if (!rule) continue;
+    schema = schema.check((ctx) => {
+      const message = rule(ctx.value);
+      // `continue: false`: the rule says what is wrong; the pattern's message after it would say less.
+      if (message) ctx.issues.push({ code: 'custom', message, input: ctx.value, continue: false });
     });
   }
+  if (pattern) schema = schema.regex(pattern, { error: meta.patternMessage ?? 'Has the wrong format' });
   return schema.meta({ ...meta, secret });
 }
 

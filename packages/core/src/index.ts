@@ -7,4 +7,5 @@ export * from './registry.js';
 export * from './roles.js';
 export * from './secret-forms.js';
 export * from './validation.js';
+export * from './value-checks.js';
 export * from './words.js';

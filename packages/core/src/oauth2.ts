@@ -130,7 +130,8 @@ export const oauth2Fields = {
       help: 'Space- or comma-separated. Leave empty for the defaults.',
       placeholder: 'read write',
       pattern: SCOPE_LIST,
-      patternMessage: 'Scopes are words separated by spaces or commas (no quotes or backslashes)',
+      patternMessage:
+        'Scopes are words separated by spaces or commas, like `read write`: no quotes or backslashes.',
       example: 'read',
     })
     .optional(),
@@ -147,11 +148,11 @@ export function endpointField(label: string, placeholder: string) {
       try {
         url = new URL(value);
       } catch {
-        return 'Must be an absolute URL, e.g. https://auth.example.com/oauth/token';
+        return 'Must be a full URL, like `https://auth.example.com/oauth/token`.';
       }
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'Must be an https:// URL';
-      if (url.username || url.password) return 'Must not contain a user name or password';
-      if (url.hash) return 'Must not contain a #fragment';
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'Must be an `https://` URL.';
+      if (url.username || url.password) return 'Must not contain a user name or password.';
+      if (url.hash) return 'Must not contain a `#` fragment.';
       return undefined;
     },
   });

@@ -143,11 +143,11 @@ describe('the registry of the four plugins', () => {
     const property = (type: string, name: string) =>
       properties(credentialTypes.find((c) => c.type === type)?.jsonSchema ?? {})[name];
     expect(property('sendgridApiKey', 'apiKey')).toMatchObject({
-      formatHint: 'Starts with SG.',
+      formatHint: 'Starts with `SG.`.',
       pattern: expect.any(String),
     });
     expect(property('slackBotToken', 'token')).toMatchObject({
-      formatHint: 'Starts with xoxb-',
+      formatHint: 'Starts with `xoxb-`.',
       pattern: expect.any(String),
     });
     expect(property('slackWebhook', 'webhookUrl')).toMatchObject({

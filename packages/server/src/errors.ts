@@ -1,4 +1,4 @@
-import type { FieldIssue } from '@latchkey/core';
+import { asClause, type FieldIssue } from '@latchkey/core';
 
 /**
  * Errors of the product's rules. Each carries a message a user can act on and never a secret value;
@@ -20,7 +20,9 @@ export class InvalidInputError extends DomainError {
     readonly issues: FieldIssue[],
     message = 'Some fields are not valid',
   ) {
-    super(`${message}: ${issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}`);
+    super(
+      `${message}: ${issues.map((i) => `${i.path.join('.') || '(input)'}: ${asClause(i.message)}`).join('; ')}`,
+    );
   }
 }
 

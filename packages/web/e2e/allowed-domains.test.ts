@@ -162,7 +162,7 @@ function allowedDomainFlows(backend: Backend) {
       await expect.poll(() => url.getAttribute('aria-invalid')).toBe('true');
       const errorId = (await url.getAttribute('aria-describedby'))?.split(' ').at(-1) ?? '';
       expect(await page.locator(`[id="${errorId}"]`).textContent()).toBe(
-        "The credential 'Billing API' may only be sent to billing.example.test",
+        "The credential 'Billing API' may only be sent to billing.example.test.",
       );
       expect(network.procedureCalls('workflows.addNode')).toBe(1);
       const unsaved = await callProcedure<{ nodes: unknown[] }>(

@@ -156,7 +156,10 @@ describe('HTTP Request action', () => {
     expect(result.ok).toBe(false);
     expect(!result.ok && result.issues).toEqual([
       { path: ['method'], message: 'Must be one of: GET, POST, PUT, PATCH, DELETE, HEAD' },
-      { path: ['url'], message: 'Must be an http:// or https:// URL' },
+      {
+        path: ['url'],
+        message: 'Must be a full URL starting with `https://` (or `http://`), with no spaces.',
+      },
     ]);
   });
 });

@@ -11,7 +11,7 @@ export const httpRequestParams = z.object({
     label: 'URL',
     placeholder: 'https://api.example.com/v1/items',
     pattern: /^https?:\/\/\S+$/,
-    patternMessage: 'Must be an http:// or https:// URL',
+    patternMessage: 'Must be a full URL starting with `https://` (or `http://`), with no spaces.',
     example: 'https://api.example.com/v1/items',
   }),
   headers: field
@@ -23,9 +23,9 @@ export const httpRequestParams = z.object({
       check: (text) => {
         const names = Object.keys(parseHeaderLines(text));
         if (names.some((name) => !HEADER_NAME.test(name)))
-          return 'Each line must be Name: value with a valid header name';
+          return 'Each line must be `Name: value`, with a header name of letters, digits and `-`.';
         return names.some(isForbiddenCredentialHeader)
-          ? 'Host, Content-Length, Transfer-Encoding, Connection and Proxy-* headers are set by the server'
+          ? 'Host, Content-Length, Transfer-Encoding, Connection and Proxy-* headers are set by the server: leave them out.'
           : undefined;
       },
     })

@@ -147,7 +147,7 @@ describe('HTTP Request credential samples', () => {
     const data = { token, allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpBearerToken', data), data);
     expect(issues).toEqual([
-      { path: ['token'], message: expect.stringContaining('bearer token may contain') },
+      { path: ['token'], message: expect.stringContaining('A bearer token has only letters') },
     ]);
   });
 
@@ -165,7 +165,7 @@ describe('HTTP Request credential samples', () => {
   it('refuses a Basic auth user name containing ":"', () => {
     const data = { username: 'fake:user', password: 'fake-password', allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpBasicAuth', data), data);
-    expect(issues).toEqual([{ path: ['username'], message: 'A Basic auth user name cannot contain ":"' }]);
+    expect(issues).toEqual([{ path: ['username'], message: 'A Basic auth user name cannot contain `:`.' }]);
   });
 
   it('refuses Basic auth with a missing password or an empty user name', () => {
@@ -184,7 +184,7 @@ describe('HTTP Request credential samples', () => {
     const data = { headerName, headerValue: 'fake-header-value', allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpHeaderAuth', data), data);
     expect(issues).toEqual([
-      { path: ['headerName'], message: expect.stringContaining('A header name may contain only') },
+      { path: ['headerName'], message: expect.stringContaining('A header name has only letters') },
     ]);
   });
 
@@ -200,7 +200,7 @@ describe('HTTP Request credential samples', () => {
     const data = { headerName, headerValue: 'fake-header-value', allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpHeaderAuth', data), data);
     expect(issues).toEqual([
-      { path: ['headerName'], message: 'This header controls the connection and cannot carry a credential' },
+      { path: ['headerName'], message: 'This header controls the connection and cannot carry a credential.' },
     ]);
   });
 
@@ -222,7 +222,7 @@ describe('HTTP Request credential samples', () => {
     const data = { paramName, paramValue: 'fake-query-value', allowedDomains: 'api.example.test' };
     const issues = expectRefused(registry.validateCredential('httpQueryAuth', data), data);
     expect(issues).toEqual([
-      { path: ['paramName'], message: expect.stringContaining('A parameter name may contain only') },
+      { path: ['paramName'], message: expect.stringContaining('A parameter name has only letters') },
     ]);
   });
 
@@ -472,6 +472,30 @@ describe('HTTP Request allowed domains', () => {
       );
     }
   });
+
+  it.each([
+    ['a URL', 'https://api.example.test', 'This is not a domain — leave out `https://`.'],
+    [
+      'a URL among domains',
+      'api.example.test, https://files.example.test/v1',
+      'Entry 2 is not a domain — leave out `https://` and the path.',
+    ],
+    ['a wildcard', '*.example.test', 'This is not a domain — leave out `*.` (subdomains are included).'],
+    [
+      'spaces for commas',
+      'api.example.test files.example.test',
+      'This is not a domain — separate domains with commas.',
+    ],
+    ['an empty entry', 'api.example.test,,files.example.test', 'An entry is empty — remove the extra comma.'],
+  ])(
+    'refuses allowed domains with %s, saying what is wrong in that entry',
+    (_what, allowedDomains, message) => {
+      const data = { token: 'fake-bearer-token', allowedDomains };
+      expect(expectRefused(registry.validateCredential('httpBearerToken', data), data)).toEqual([
+        { path: ['allowedDomains'], message },
+      ]);
+    },
+  );
 
   it('lists the hosts a credential may go to, and none for one saved without a list', () => {
     expect(

@@ -26,8 +26,10 @@ const allowedDomains = field
     label: 'Allowed domains',
     help: 'Required: this credential will only ever be sent to these hosts. Comma-separated domain names; subdomains are included.',
     placeholder: 'api.example.com',
+    formatHint: 'Domain names only, like `api.example.com, auth.example.com`: no `https://`, path or port.',
+    valueCheck: 'domainList',
     pattern: /^[A-Za-z0-9.-]+(\s*,\s*[A-Za-z0-9.-]+)*$/,
-    patternMessage: 'A comma-separated list of domain names',
+    patternMessage: 'List domain names separated by commas, like `api.example.com, auth.example.com`.',
     example: 'api.example.com',
     requiredInForms: true,
   })
@@ -50,7 +52,9 @@ export const httpBearerToken = defineCredentialType({
       label: 'Token',
       placeholder: 'your-api-token',
       pattern: /^[A-Za-z0-9._~+/-]+=*$/,
-      patternMessage: 'A bearer token may contain letters, digits and . _ ~ + / - (optionally ending in =)',
+      formatHint: 'Letters, digits and `. _ ~ + / -`, optionally ending in `=`.',
+      patternMessage:
+        'A bearer token has only letters, digits and `. _ ~ + / -`, optionally ending in `=`: no spaces and no `Bearer ` in front.',
       example: 'fake-bearer-token',
     }),
     allowedDomains,
@@ -69,7 +73,7 @@ export const httpBasicAuth = defineCredentialType({
       label: 'User name',
       placeholder: 'api-user',
       example: 'fake-user',
-      check: (value) => (value.includes(':') ? 'A Basic auth user name cannot contain ":"' : undefined),
+      check: (value) => (value.includes(':') ? 'A Basic auth user name cannot contain `:`.' : undefined),
     }),
     password: field.secret({ label: 'Password', example: 'fake-password' }),
     allowedDomains,
@@ -89,10 +93,11 @@ export const httpHeaderAuth = defineCredentialType({
       placeholder: 'X-API-Key',
       example: 'X-Fake-Api-Key',
       pattern: HEADER_NAME,
-      patternMessage: "A header name may contain only letters, digits and !#$%&'*+-.^_`|~",
+      patternMessage:
+        'A header name has only letters, digits and symbols such as `-` and `_` (no spaces or colon), like `X-API-Key`.',
       check: (value) =>
         isForbiddenCredentialHeader(value)
-          ? 'This header controls the connection and cannot carry a credential'
+          ? 'This header controls the connection and cannot carry a credential.'
           : undefined,
     }),
     headerValue: field.secret({ label: 'Header value', example: 'fake-header-value' }),
@@ -112,7 +117,7 @@ export const httpQueryAuth = defineCredentialType({
       placeholder: 'api_key',
       example: 'api_key',
       pattern: /^[A-Za-z0-9._~-]+$/,
-      patternMessage: 'A parameter name may contain only letters, digits and . _ ~ -',
+      patternMessage: 'A parameter name has only letters, digits and `. _ ~ -` (no spaces), like `api_key`.',
     }),
     paramValue: field.secret({ label: 'Parameter value', example: 'fake-query-value' }),
     allowedDomains,

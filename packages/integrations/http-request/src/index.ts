@@ -12,7 +12,8 @@ import {
 export const httpRequest = defineIntegration({
   id: 'http-request',
   displayName: 'HTTP Request',
-  description: 'Call any HTTP API with a Bearer token, Basic auth, a custom header or an OAuth2 connection.',
+  description:
+    'Call any HTTP API with a bearer token, Basic auth, a custom header or a query parameter, or through an OAuth2 connection.',
   nodeType: 'httpRequest',
   baseUrls: {},
   credentialTypes: [

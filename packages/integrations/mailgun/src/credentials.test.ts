@@ -62,16 +62,24 @@ describe('Mailgun credential samples', () => {
 
   it.each([
     ['no dot', 'localhost'],
-    ['a scheme', 'https://mg.example.com'],
-    ['a path', 'mg.example.com/path'],
     ['an empty label', 'mg..example.com'],
     ['a label starting with a dash', '-mg.example.com'],
     ['a numeric top-level label', 'mg.example.123'],
-    ['a space', 'mg example.com'],
-  ])('refuses a domain with %s', (_what, domain) => {
+  ])('refuses a domain with %s, saying what a sending domain is', (_what, domain) => {
     const data = { ...valid, domain };
     expect(expectRefused(registry.validateCredential('mailgunApiKey', data), data)).toEqual([
-      { path: ['domain'], message: 'Must be a domain name such as mg.example.com' },
+      { path: ['domain'], message: 'A sending domain is a full domain name, like `mg.example.com`.' },
+    ]);
+  });
+
+  it.each([
+    ['a scheme', 'https://mg.example.com', 'This is not a domain — leave out `https://`.'],
+    ['a path', 'mg.example.com/path', 'This is not a domain — leave out the path.'],
+    ['a space', 'mg example.com', 'This is not a domain — a domain has no spaces.'],
+  ])('refuses a domain with %s, saying what to change', (_what, domain, message) => {
+    const data = { ...valid, domain };
+    expect(expectRefused(registry.validateCredential('mailgunApiKey', data), data)).toEqual([
+      { path: ['domain'], message },
     ]);
   });
 

@@ -16,8 +16,9 @@ export const mailgunApiKey = defineCredentialType({
       label: 'Sending domain',
       help: 'The domain you send from, as configured in Mailgun.',
       placeholder: 'mg.example.com',
+      valueCheck: 'domain',
       pattern: /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/,
-      patternMessage: 'Must be a domain name such as mg.example.com',
+      patternMessage: 'A sending domain is a full domain name, like `mg.example.com`.',
       example: 'mg.example.com',
     }),
     region: field.choice(['us', 'eu'], {

@@ -56,7 +56,10 @@ describe('SendGrid credential samples', () => {
     const data = { apiKey };
     const issues = expectRefused(registry.validateCredential('sendgridApiKey', data), data);
     expect(issues).toEqual([
-      { path: ['apiKey'], message: 'A SendGrid API key has the form SG.<id>.<secret>' },
+      {
+        path: ['apiKey'],
+        message: 'A SendGrid API key starts with `SG.` and has the form `SG.<id>.<secret>`.',
+      },
     ]);
   });
 
@@ -117,7 +120,7 @@ describe('SendGrid credential samples', () => {
     expect(schema).toMatchObject({
       additionalProperties: false,
       required: ['apiKey'],
-      properties: { apiKey: { secret: true, label: 'API key', formatHint: 'Starts with SG.' } },
+      properties: { apiKey: { secret: true, label: 'API key', formatHint: 'Starts with `SG.`.' } },
     });
   });
 });

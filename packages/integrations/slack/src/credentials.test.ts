@@ -54,7 +54,10 @@ describe('Slack bot token samples', () => {
   ])('refuses %s, saying what a bot token looks like', (_what, token) => {
     const data = { token };
     expect(expectRefused(registry.validateCredential('slackBotToken', data), data)).toEqual([
-      { path: ['token'], message: 'A Slack bot token starts with xoxb-' },
+      {
+        path: ['token'],
+        message: 'A Slack bot token starts with `xoxb-`, followed by letters, digits and hyphens.',
+      },
     ]);
   });
 
@@ -137,7 +140,11 @@ describe('Slack webhook samples', () => {
   ])('refuses a URL with %s', (_what, webhookUrl) => {
     const data = { webhookUrl };
     expect(expectRefused(registry.validateCredential('slackWebhook', data), data)).toEqual([
-      { path: ['webhookUrl'], message: 'Must be a Slack webhook URL (https://hooks.slack.com/services/…)' },
+      {
+        path: ['webhookUrl'],
+        message:
+          'A Slack webhook URL has the form `https://hooks.slack.com/services/T…/B…/…`, with three parts after `services/`.',
+      },
     ]);
   });
 
@@ -153,7 +160,7 @@ describe('Slack webhook samples', () => {
     expect(bot?.jsonSchema).toMatchObject({
       additionalProperties: false,
       required: ['token'],
-      properties: { token: { secret: true, formatHint: 'Starts with xoxb-' } },
+      properties: { token: { secret: true, formatHint: 'Starts with `xoxb-`.' } },
     });
     expect(webhook?.jsonSchema).toMatchObject({
       additionalProperties: false,

@@ -16,7 +16,7 @@ export const twilioParams = z.object({
     placeholder: '+15005550006',
     pattern: SENDER,
     patternMessage:
-      'A phone number in E.164 form (+ and up to 15 digits) or a sender ID of up to 11 characters',
+      'Must be a phone number in E.164 form (`+` and up to 15 digits, like `+15005550006`) or a sender ID of up to 11 letters, digits and spaces.',
     example: '+15005550006',
   }),
   to: field.text({
@@ -24,14 +24,14 @@ export const twilioParams = z.object({
     help: 'The recipient’s phone number in E.164 form.',
     placeholder: '+15558675310',
     pattern: E164,
-    patternMessage: 'A phone number in E.164 form: + and up to 15 digits',
+    patternMessage: 'Must be a phone number in E.164 form: `+` and up to 15 digits, like `+15558675310`.',
     example: '+15558675310',
   }),
   body: field.text({
     label: 'Message',
     multiline: true,
     placeholder: 'Your verification code is 123456',
-    check: (text) => (text.length > MAX_BODY ? `Must be at most ${MAX_BODY} characters` : undefined),
+    check: (text) => (text.length > MAX_BODY ? `Must be at most ${MAX_BODY} characters.` : undefined),
     example: 'Hello from Latchkey.',
   }),
 });

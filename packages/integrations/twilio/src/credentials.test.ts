@@ -60,7 +60,10 @@ describe('Twilio credential', () => {
     expect(registry.validateCredential('twilioApiCredentials', data)).toEqual({
       ok: false,
       issues: [
-        { path: ['accountSid'], message: 'An Account SID is AC followed by 32 hexadecimal characters' },
+        {
+          path: ['accountSid'],
+          message: 'An Account SID is `AC` followed by 32 hexadecimal characters (0–9, a–f).',
+        },
       ],
     });
   });

@@ -34,9 +34,9 @@ export const twilioApiCredentials = defineCredentialType({
       label: 'Account SID',
       help: 'On the Twilio Console dashboard, under Account Info. It is not secret: it appears in every API URL.',
       placeholder: 'AC0123456789abcdef0123456789abcdef',
-      formatHint: 'AC followed by 32 hexadecimal characters',
+      formatHint: '`AC` followed by 32 hexadecimal characters.',
       pattern: ACCOUNT_SID,
-      patternMessage: 'An Account SID is AC followed by 32 hexadecimal characters',
+      patternMessage: 'An Account SID is `AC` followed by 32 hexadecimal characters (0–9, a–f).',
       example: 'ACffffffffffffffffffffffffffffffff',
     }),
     authToken: field.secret({
@@ -78,9 +78,9 @@ export const twilioApiKey = defineCredentialType({
       label: 'API key SID',
       help: 'Twilio Console → Account → API keys & tokens. It names the key; it is not secret.',
       placeholder: 'SK0123456789abcdef0123456789abcdef',
-      formatHint: 'SK followed by 32 hexadecimal characters',
+      formatHint: '`SK` followed by 32 hexadecimal characters.',
       pattern: API_KEY_SID,
-      patternMessage: 'An API key SID is SK followed by 32 hexadecimal characters',
+      patternMessage: 'An API key SID is `SK` followed by 32 hexadecimal characters (0–9, a–f).',
       example: 'SKffffffffffffffffffffffffffffffff',
     }),
     apiKeySecret: field.secret({

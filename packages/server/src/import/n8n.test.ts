@@ -405,7 +405,7 @@ describe('latchkey import n8n', () => {
         /skipped .*Name clash: a SendGrid API key named 'Mailing' already exists/,
       );
       expect(lineOf(out, 'Alerts bot')).toMatch(
-        /skipped .*Invalid value: accessToken: A Slack bot token starts with xoxb-/,
+        /skipped .*Invalid value: accessToken: A Slack bot token starts with `xoxb-`/,
       );
       expect(lineOf(out, 'Mailgun')).toMatch(/skipped .*apiDomain: must be api\.mailgun\.net/);
       const same = out.split('\n').filter((l) => l.includes('Same name'));

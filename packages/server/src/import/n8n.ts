@@ -12,7 +12,7 @@
  * that is not JSON is refused without quoting it (JSON.parse's own message quotes the input).
  */
 import { createDecipheriv, createHash } from 'node:crypto';
-import { hasControlCharacters } from '@latchkey/core';
+import { asClause, hasControlCharacters } from '@latchkey/core';
 import { membershipOf } from '../access/membership.js';
 import { ConflictError, DomainError, InvalidInputError } from '../errors.js';
 import {
@@ -380,7 +380,7 @@ function invalidReason(error: InvalidInputError, mapping: N8nMapping): string {
     if (ours === 'region') {
       return 'apiDomain: must be api.mailgun.net (US) or api.eu.mailgun.net (EU)';
     }
-    return `${ours ? n8nField(ours) : '(credential)'}: ${issue.message}`;
+    return `${ours ? n8nField(ours) : '(credential)'}: ${asClause(issue.message)}`;
   });
   return `Invalid value: ${issues.join('; ')}`;
 }

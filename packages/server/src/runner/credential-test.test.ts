@@ -161,7 +161,7 @@ describe('secrets.test on a saved secret', () => {
     const outcome = await client.caller.secrets.test({ workspaceId, secretId: s.id });
     expect(outcome).toEqual({
       ok: false,
-      message: `127.0.0.1:${env.fakes.sendgrid.port} did not answer within 250 ms`,
+      message: `127.0.0.1:${env.fakes.sendgrid.port} did not answer within 250 ms.`,
     });
     expect((await meta(s.id)).lastTest?.ok).toBe(false);
   });

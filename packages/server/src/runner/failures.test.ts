@@ -90,6 +90,10 @@ describe('a node whose credential cannot be used', () => {
         error:
           "Node 'Send welcome email' needs a SendGrid credential: the one it used ('Marketing key') was deleted. " +
           'Select another credential for this node.',
+        // The node's card in the editor shows its name already.
+        reason:
+          "Needs a SendGrid credential: the one it used ('Marketing key') was deleted. " +
+          'Select another credential for this node.',
         durationMs: expect.any(Number),
       },
     ]);
@@ -209,7 +213,7 @@ describe('the remote service rejecting the credential', () => {
     });
     expect(node).toMatchObject({
       ok: false,
-      error: "Node 'Send welcome email': The credential was rejected by SendGrid",
+      error: "Node 'Send welcome email': The credential was rejected by SendGrid.",
     });
     expect(env.fakes.sendgrid.requests).toHaveLength(1);
   });
@@ -225,7 +229,7 @@ describe('the remote service rejecting the credential', () => {
     });
     expect(node).toMatchObject({
       ok: false,
-      error: "Node 'Mail it': The credential was rejected by Mailgun",
+      error: "Node 'Mail it': The credential was rejected by Mailgun.",
     });
   });
 
@@ -235,7 +239,7 @@ describe('the remote service rejecting the credential', () => {
     const { node } = await runOne({ name: 'Ping', nodeType: 'slack', params: PARAMS.slack, secretId: s.id });
     expect(node).toMatchObject({
       ok: false,
-      error: "Node 'Ping': The credential was rejected by Slack (invalid_auth)",
+      error: "Node 'Ping': The credential was rejected by Slack (invalid_auth).",
     });
   });
 
@@ -245,7 +249,7 @@ describe('the remote service rejecting the credential', () => {
     const { node } = await runOne({ name: 'Hook', nodeType: 'slack', params: { text: 'x' }, secretId: s.id });
     expect(node).toMatchObject({
       ok: false,
-      error: "Node 'Hook': The credential was rejected by Slack (invalid_token)",
+      error: "Node 'Hook': The credential was rejected by Slack (invalid_token).",
     });
   });
 
@@ -260,7 +264,7 @@ describe('the remote service rejecting the credential', () => {
     });
     expect(node).toMatchObject({
       ok: false,
-      error: `Node 'Call API': The credential was rejected by 127.0.0.1:${env.fakes.http.port} (HTTP 401)`,
+      error: `Node 'Call API': The credential was rejected by 127.0.0.1:${env.fakes.http.port} (HTTP 401).`,
     });
   });
 });
@@ -280,7 +284,7 @@ describe('a service that never answers', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(result.nodes[0]).toMatchObject({
       ok: false,
-      error: `Node 'Send welcome email': 127.0.0.1:${env.fakes.sendgrid.port} did not answer within 500 ms`,
+      error: `Node 'Send welcome email': 127.0.0.1:${env.fakes.sendgrid.port} did not answer within 500 ms.`,
     });
     expect(result.nodes[0]?.durationMs).toBeGreaterThanOrEqual(450);
     expect(result.nodes[1]?.ok).toBe(true);
@@ -300,7 +304,7 @@ describe('a service that drops the connection mid-answer', () => {
     });
     expect(node).toMatchObject({
       ok: false,
-      error: `Node 'Flaky API': 127.0.0.1:${env.fakes.http.port} closed the connection before the answer was complete`,
+      error: `Node 'Flaky API': 127.0.0.1:${env.fakes.http.port} closed the connection before the answer was complete.`,
     });
   });
 });

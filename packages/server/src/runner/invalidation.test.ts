@@ -283,6 +283,8 @@ describe.skipIf(testBackend() !== 'postgres')('two server instances on the same 
         ok: false,
         error:
           "Node 'Send welcome email' needs a SendGrid credential: the one it used ('Welcome key') was deleted. Select another credential for this node.",
+        reason:
+          "Needs a SendGrid credential: the one it used ('Welcome key') was deleted. Select another credential for this node.",
         durationMs: expect.any(Number),
       },
       {
@@ -291,6 +293,8 @@ describe.skipIf(testBackend() !== 'postgres')('two server instances on the same 
         ok: false,
         error:
           "Node 'Add contact' needs an HTTP Request credential: the one it used ('CRM') was deleted. Select another credential for this node.",
+        reason:
+          "Needs an HTTP Request credential: the one it used ('CRM') was deleted. Select another credential for this node.",
         durationMs: expect.any(Number),
       },
     ]);

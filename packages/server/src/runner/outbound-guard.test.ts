@@ -337,7 +337,7 @@ async function runHttp(
 }
 
 const REFUSED_PRIVATE = (address: string) =>
-  `Node 'Call API': The request was refused: requests to private, loopback or metadata addresses (${address}) are not allowed`;
+  `Node 'Call API': The request was refused: requests to private, loopback or metadata addresses (${address}) are not allowed.`;
 
 // A credential goes over plain http:// only to hosts LATCHKEY_OUTBOUND_ALLOW lists (claim 32), which `strict`
 // lists none of: the guard's own refusals are shown over https://, where it refuses before any connection.
@@ -351,7 +351,7 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
       expect(node?.error, host).toBe(REFUSED_PRIVATE('127.0.0.1'));
     }
     expect((await runHttp(`https://localhost:${port}/x`, id, strict))?.error).toBe(
-      "Node 'Call API': The request was refused: requests to localhost are not allowed",
+      "Node 'Call API': The request was refused: requests to localhost are not allowed.",
     );
     expect(env.fakes.http.requests).toEqual([]);
   });
@@ -386,12 +386,17 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
     expect(env.fakes.http.requests).toEqual([]);
   });
 
-  it('a name that does not resolve fails with a message naming the node, not the credential', async () => {
+  it('a name that does not resolve fails with a sentence naming the node, not the credential; the code apart', async () => {
     const { id, token } = await bearer();
     const node = await runHttp('https://nowhere.example.test/', id, strict);
-    expect(node?.ok).toBe(false);
-    expect(node?.error).toMatch(/^Node 'Call API': nowhere\.example\.test could not be reached/);
-    expect(node?.error).not.toContain(token);
+    expect(node).toMatchObject({
+      ok: false,
+      error: "Node 'Call API': nowhere.example.test could not be reached.",
+      // For the node's own card (which shows its name), and the system's code for a details disclosure.
+      reason: 'nowhere.example.test could not be reached.',
+      code: 'ENOTFOUND',
+    });
+    expect(JSON.stringify(node)).not.toContain(token);
   });
 
   it('refuses a redirect to 169.254.169.254 (the first hop was allowed, the metadata hop is not)', async () => {
@@ -416,7 +421,7 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
     ]);
     const result = await person.caller.workflows.run({ workflowId });
     expect(result.nodes[0]?.error).toBe(
-      "Node 'Send welcome email': The request was refused: requests to private, loopback or metadata addresses (169.254.169.254) are not allowed",
+      "Node 'Send welcome email': The request was refused: requests to private, loopback or metadata addresses (169.254.169.254) are not allowed.",
     );
   });
 
@@ -427,7 +432,7 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
     expect((await runHttp(`${env.fakes.http.url}/a`, id))?.error).toBe(REFUSED_PRIVATE('10.0.0.7'));
     env.fakes.http.respond({ kind: 'redirect', location: 'file:///etc/passwd' });
     expect((await runHttp(`${env.fakes.http.url}/b`, id))?.error).toBe(
-      "Node 'Call API': redirects may only go to http or https URLs",
+      "Node 'Call API': redirects may only go to http or https URLs.",
     );
   });
 
@@ -577,7 +582,7 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
     env.fakes.http.respond({ kind: 'redirect', location: '/loop' });
     const node = await runHttp(`${env.fakes.http.url}/loop`, id);
     expect(node?.error).toBe(
-      `Node 'Call API': 127.0.0.1:${env.fakes.http.port} redirected more than 5 times`,
+      `Node 'Call API': 127.0.0.1:${env.fakes.http.port} redirected more than 5 times.`,
     );
     expect(env.fakes.http.requests).toHaveLength(6);
   });
@@ -587,7 +592,7 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
     env.fakes.http.respond({ kind: 'oversized', bytes: 2 * 1024 * 1024 });
     const node = await runHttp(`${env.fakes.http.url}/big`, id);
     expect(node?.error).toBe(
-      `Node 'Call API': 127.0.0.1:${env.fakes.http.port} answered with more than ${256 * 1024} bytes`,
+      `Node 'Call API': 127.0.0.1:${env.fakes.http.port} answered with more than ${256 * 1024} bytes.`,
     );
 
     env.fakes.sendgrid.respond({ kind: 'oversized', bytes: 2 * 1024 * 1024 });
@@ -598,7 +603,7 @@ describe('outbound guard (end to end, HTTP Request node)', () => {
     });
     expect(outcome).toEqual({
       ok: false,
-      message: `127.0.0.1:${env.fakes.sendgrid.port} answered with more than ${256 * 1024} bytes`,
+      message: `127.0.0.1:${env.fakes.sendgrid.port} answered with more than ${256 * 1024} bytes.`,
     });
 
     // Just under the cap is fine.
@@ -650,7 +655,7 @@ describe('a credential with allowed domains', () => {
       dns.set(host, ['127.0.0.1']);
       const node = await run(host);
       expect(node?.error, host).toBe(
-        "Node 'Scoped call': The credential 'Scoped' may only be sent to 127.0.0.1",
+        "Node 'Scoped call': The credential 'Scoped' may only be sent to 127.0.0.1.",
       );
     }
     expect(env.fakes.http.requests).toEqual([]);
@@ -664,7 +669,7 @@ describe('a credential with allowed domains', () => {
     const node = await runHttp(`http://api.example.test:${env.fakes.http.port}/x`, id);
     expect(node?.error).toMatch(
       new RegExp(
-        `^Node 'Call API': The request was refused: The credential 'Token [0-9.]+' is never sent over plain http:// \\(api\\.example\\.test:${env.fakes.http.port} is not in LATCHKEY_OUTBOUND_ALLOW\\): use https://$`,
+        `^Node 'Call API': The request was refused: The credential 'Token [0-9.]+' is never sent over plain http:// \\(api\\.example\\.test:${env.fakes.http.port} is not in LATCHKEY_OUTBOUND_ALLOW\\): use https://\\.$`,
       ),
     );
     // An integration's own base URL is no exception: SendGrid pointed at a plain-http fake the allow-list lacks.

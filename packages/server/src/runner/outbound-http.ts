@@ -10,9 +10,18 @@ import {
   OutboundRefusedError,
 } from './outbound-guard.js';
 
-/** An outbound call that could not complete; the message names the host, never a credential or full URL. */
+/**
+ * An outbound call that could not complete; the message names the host, never a credential or full URL. `code` is
+ * the system's name for the failure (`ENOTFOUND`), for a person who wants the details, kept out of the sentence.
+ */
 export class OutboundError extends Error {
   override name = 'OutboundError';
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
 }
 
 export type Resolver = (hostname: string) => Promise<LookupAddress[]>;
@@ -136,11 +145,7 @@ function once(
       clearTimeout(timer);
       if (error instanceof OutboundError || error instanceof OutboundRefusedError) reject(error);
       else
-        reject(
-          new OutboundError(
-            `${url.host} could not be reached (${(error as NodeJS.ErrnoException).code ?? 'network error'})`,
-          ),
-        );
+        reject(new OutboundError(`${url.host} could not be reached`, (error as NodeJS.ErrnoException).code));
     });
     if (body) req.write(body);
     req.end();

@@ -21,6 +21,13 @@ function article(name: string): 'a' | 'an' {
 /** A node's credential cannot be used; the message names the node and says what to do. */
 export class CredentialUnavailableError extends Error {
   override name = 'CredentialUnavailableError';
+  /** What the node needs, as said after its name ("needs a SendGrid credential: …"). */
+  constructor(
+    nodeName: string,
+    readonly predicate: string,
+  ) {
+    super(`Node '${nodeName}' ${predicate}`);
+  }
 }
 
 export interface ResolvedCredential {
@@ -137,9 +144,10 @@ export async function resolveNodeCredential(
   node: NodeToRun,
   integration: IntegrationDefinition,
 ): Promise<ResolvedCredential> {
-  const needs = `Node '${node.name}' needs ${article(integration.displayName)} ${integration.displayName} credential`;
+  const needs = `needs ${article(integration.displayName)} ${integration.displayName} credential`;
   if (!node.secretId) {
     throw new CredentialUnavailableError(
+      node.name,
       node.lostSecretName
         ? `${needs}: the one it used ('${node.lostSecretName}') was deleted. Select another credential for this node.`
         : `${needs}: none is selected. Select one in the node editor.`,
@@ -148,11 +156,13 @@ export async function resolveNodeCredential(
   const resolved = await resolveSecret(svc, workspaceId, node.secretId, node.nodeType);
   if (resolved === 'deleted') {
     throw new CredentialUnavailableError(
+      node.name,
       `${needs}: the one it used was deleted. Select another credential for this node.`,
     );
   }
   if (resolved === 'not accepted') {
     throw new CredentialUnavailableError(
+      node.name,
       `${needs}: the selected credential is of another type. Select ${article(integration.displayName)} ${integration.displayName} credential.`,
     );
   }

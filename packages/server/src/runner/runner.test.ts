@@ -249,7 +249,7 @@ describe('HTTP Request', () => {
     });
     expect(node).toMatchObject({
       ok: false,
-      error: "Node 'Missing thing': HTTP 404 (application/json, 32 bytes)",
+      error: "Node 'Missing thing': HTTP 404 (application/json, 32 bytes).",
     });
     expect(env.fakes.http.only().method).toBe('GET');
   });

@@ -1,5 +1,7 @@
 import {
   applyCredential,
+  asClause,
+  asSentence,
   type CredentialTypeDefinition,
   credentialSubject,
   type HttpResponse,
@@ -31,8 +33,34 @@ export interface NodeRunResult {
   nodeName: string;
   ok: boolean;
   summary?: string;
+  /** What went wrong, naming the node: "Node 'Welcome': api.sendgrid.com could not be reached." */
   error?: string;
+  /** The same without naming the node, for where its name is shown already (its card in the editor). */
+  reason?: string;
+  /** The system's name for the failure (`ENOTFOUND`), for a details disclosure; in neither sentence. */
+  code?: string;
   durationMs: number;
+}
+
+/**
+ * A failure as a person reads it: a sentence of its own, or what is said after the node's name ("needs a
+ * SendGrid credential: …"). Secret values are scrubbed from anything that came from outside.
+ */
+type Failure = ({ sentence: string } | { predicate: string }) & { code?: string };
+
+/** A node's failure, told with its name (`error`) and without (`reason`). */
+function nodeFailure(nodeName: string, failure: Failure): Pick<NodeRunResult, 'error' | 'reason' | 'code'> {
+  const code = failure.code ? { code: failure.code } : {};
+  if ('predicate' in failure) {
+    const predicate = asSentence(failure.predicate);
+    return {
+      error: `Node '${nodeName}' ${predicate}`,
+      reason: predicate.charAt(0).toUpperCase() + predicate.slice(1),
+      ...code,
+    };
+  }
+  const sentence = asSentence(failure.sentence);
+  return { error: `Node '${nodeName}': ${sentence}`, reason: sentence, ...code };
 }
 
 function requestContext(svc: Services, integration: IntegrationDefinition): RequestContext {
@@ -96,24 +124,33 @@ const UNDECRYPTABLE =
   'The stored credential could not be decrypted (it was altered, or encrypted with a key this server does not have). ' +
   'Replace its value, or select another credential.';
 
-/**
- * A failure as a person reads it. In a run, every message names the node (`subject` is "Node 'X'"); in a
- * credential test there is no node. Secret values are scrubbed from anything that came from outside.
- */
-function describeFailure(error: unknown, secretValues: readonly string[], subject?: string): string {
-  if (error instanceof CredentialUnavailableError) return error.message;
-  const prefix = subject ? `${subject}: ` : '';
+/** A failure of a run's node or of a credential test, as a person reads it (`Failure`). */
+function describeFailure(error: unknown, secretValues: readonly string[]): Failure {
+  if (error instanceof CredentialUnavailableError) return { predicate: error.predicate };
   if (error instanceof InvalidInputError || error instanceof CredentialDestinationError)
-    return `${prefix}${scrubSecrets(error.message, secretValues)}`;
+    return { sentence: scrubSecrets(error.message, secretValues) };
   if (error instanceof OutboundRefusedError)
-    return `${prefix}The request was refused: ${scrubSecrets(error.message, secretValues)}`;
-  if (error instanceof OutboundError) return `${prefix}${scrubSecrets(error.message, secretValues)}`;
-  if (error instanceof DecryptionError) {
-    return `${prefix}${UNDECRYPTABLE}`;
-  }
+    return { sentence: `The request was refused: ${scrubSecrets(error.message, secretValues)}` };
+  if (error instanceof OutboundError)
+    return {
+      sentence: scrubSecrets(error.message, secretValues),
+      ...(error.code ? { code: scrubSecrets(error.code, secretValues) } : {}),
+    };
+  if (error instanceof DecryptionError) return { sentence: UNDECRYPTABLE };
   // Anything else carries no message we could vouch for (it might quote a value): say only what kind it was.
-  const kind = error instanceof Error ? error.name : typeof error;
-  return `${prefix}failed unexpectedly (${kind})`;
+  return {
+    sentence: 'Something went wrong unexpectedly',
+    code: error instanceof Error ? error.name : typeof error,
+  };
+}
+
+/** A credential test's failure: the sentence, with its code apart. */
+function testFailure(error: unknown, secretValues: readonly string[]): CredentialTestResult {
+  const failure = describeFailure(error, secretValues);
+  const message = asSentence(
+    'sentence' in failure ? failure.sentence : `This credential ${failure.predicate}`,
+  );
+  return { ok: false, message, ...(failure.code ? { code: failure.code } : {}) };
 }
 
 /**
@@ -171,16 +208,13 @@ async function runNode(
     durationMs: Math.round(performance.now() - started),
   });
   const integration = svc.registry.integrationForNodeType(node.nodeType);
-  if (!integration)
-    return done({
-      ok: false,
-      error: `Node '${node.name}' uses node type '${node.nodeType}', which is not installed`,
-    });
+  const fail = (failure: Failure) => done({ ok: false, ...nodeFailure(node.name, failure) });
+  if (!integration) return fail({ predicate: `uses node type '${node.nodeType}', which is not installed` });
 
   const params = svc.registry.validateParams(node.nodeType, node.params, 'complete');
   if (!params.ok) {
-    const fields = params.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    return done({ ok: false, error: `Node '${node.name}' is not fully configured (${fields})` });
+    const fields = params.issues.map((i) => `${i.path.join('.')}: ${asClause(i.message)}`).join('; ');
+    return fail({ predicate: `is not fully configured (${fields})` });
   }
 
   let secretValues: readonly string[] = [];
@@ -192,9 +226,7 @@ async function runNode(
     resolved = await readyToUse(svc, workflow.workspaceId, resolved);
     const definition = svc.registry.credentialType(resolved.credential.credentialType)?.definition;
     if (!definition)
-      throw new CredentialUnavailableError(
-        `Node '${node.name}' uses a credential type that is not installed`,
-      );
+      throw new CredentialUnavailableError(node.name, 'uses a credential type that is not installed');
     const subject = credentialSubject(resolved.secretName);
     const options = outboundOptions(svc, integration);
     // Every value this run has held (a refreshed token besides the old one) is scrubbed from what it shows.
@@ -249,11 +281,10 @@ async function runNode(
         });
     }
     const summary = scrubSecrets(result.summary, secretValues);
-    return done(result.ok ? { ok: true, summary } : { ok: false, error: `Node '${node.name}': ${summary}` });
+    return result.ok ? done({ ok: true, summary }) : fail({ sentence: summary });
   } catch (error) {
     const problem = connectionName && connectionProblem(error, connectionName);
-    if (problem) return done({ ok: false, error: `Node '${node.name}' ${problem}.` });
-    return done({ ok: false, error: describeFailure(error, secretValues, `Node '${node.name}'`) });
+    return fail(problem ? { predicate: problem } : describeFailure(error, secretValues));
   }
 }
 
@@ -329,7 +360,7 @@ async function runCredentialTest(
   svc: Services,
   credential: DecryptedCredential,
   label: string,
-): Promise<{ ok: boolean; message: string }> {
+): Promise<CredentialTestResult> {
   const entry = svc.registry.credentialType(credential.credentialType);
   if (!entry) return { ok: false, message: 'This credential type is not installed' };
   const { integration, definition } = entry;
@@ -344,8 +375,15 @@ async function runCredentialTest(
     const outcome = definition.test.interpret(scrubResponse(response, credential.secretValues));
     return { ok: outcome.ok, message: scrubSecrets(outcome.message, credential.secretValues) };
   } catch (error) {
-    return { ok: false, message: describeFailure(error, credential.secretValues) };
+    return testFailure(error, credential.secretValues);
   }
+}
+
+/** A credential test's outcome; `code` (a failure's system name, `ENOTFOUND`) is kept out of the message. */
+export interface CredentialTestResult {
+  ok: boolean;
+  message: string;
+  code?: string;
 }
 
 export type TestCredentialInput =
@@ -357,7 +395,7 @@ export async function testCredential(
   svc: Services,
   actor: Actor,
   input: TestCredentialInput,
-): Promise<{ ok: boolean; message: string }> {
+): Promise<CredentialTestResult> {
   await membershipOf(svc.db, input.workspaceId, actor.userId);
   if ('secretId' in input) {
     const secret = await svc.db
@@ -372,7 +410,7 @@ export async function testCredential(
     const definition = svc.registry.credentialType(secret.credential_type)?.definition;
     if (definition && !definition.test) return { ok: false, message: noTestMessage(definition) };
     if (!svc.registry.integrationForNodeType(secret.node_type)) throw new NotFoundError('Integration');
-    let outcome: { ok: boolean; message: string };
+    let outcome: CredentialTestResult;
     try {
       const resolved = await resolveSecretCredential(svc, input.workspaceId, {
         id: secret.id,

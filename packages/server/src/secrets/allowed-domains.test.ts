@@ -73,7 +73,7 @@ describe('allowed domains are required by forms; a credential without them is se
       const [result] = (await team.member.caller.workflows.run({ workflowId: workflow.id })).nodes;
       expect(result?.ok).toBe(false);
       expect(result?.error).toBe(
-        "Node 'Call': The credential 'No list' needs allowed domains before it can be used: its creator, an owner or an admin can add them",
+        "Node 'Call': The credential 'No list' needs allowed domains before it can be used: its creator, an owner or an admin can add them.",
       );
       expect(env.fakes.http.requests).toEqual([]);
     },
@@ -138,7 +138,7 @@ describe("a member cannot take a teammate's token", () => {
     const node = await memberAimsAtOwnHost(team, owned.id);
     expect(node?.ok).toBe(false);
     expect(node?.error).toBe(
-      "Node 'Exfiltrate': The credential 'Billing API' needs allowed domains before it can be used: its creator, an owner or an admin can add them",
+      "Node 'Exfiltrate': The credential 'Billing API' needs allowed domains before it can be used: its creator, an owner or an admin can add them.",
     );
     expect(env.fakes.http.requests).toEqual([]);
     await expectRefusedNotUsed(team, owned.id, 'not_allowed_host');
@@ -154,7 +154,7 @@ describe("a member cannot take a teammate's token", () => {
     });
     const node = await memberAimsAtOwnHost(team, owned.id);
     expect(node?.error).toBe(
-      "Node 'Exfiltrate': The credential 'Billing API' may only be sent to billing.example.test",
+      "Node 'Exfiltrate': The credential 'Billing API' may only be sent to billing.example.test.",
     );
     expect(env.fakes.http.requests).toEqual([]);
     // Not a use (nothing was sent): the refusal is its own event, by the member, naming where it would have gone.
@@ -205,7 +205,7 @@ describe('plain http', () => {
     });
     expect(outcome.ok).toBe(false);
     expect(outcome.message).toMatch(
-      /^The request was refused: This credential is never sent over plain http:\/\/ \(127\.0\.0\.1:\d+ is not in LATCHKEY_OUTBOUND_ALLOW\): use https:\/\/$/,
+      /^The request was refused: This credential is never sent over plain http:\/\/ \(127\.0\.0\.1:\d+ is not in LATCHKEY_OUTBOUND_ALLOW\): use https:\/\/\.$/,
     );
     expect(env.fakes.sendgrid.requests).toEqual([]);
     // Control: listed, the same test reaches the fake.
@@ -229,7 +229,7 @@ describe('the node editor refuses a URL outside the credential’s hosts (the se
     });
     const workflow = await team.member.caller.workflows.create({ workspaceId: team.workspaceId, name: 'W' });
     const outside = PARAMS.http('https://collector.evil.test/x');
-    const message = "The credential 'Billing API' may only be sent to billing.example.test";
+    const message = "The credential 'Billing API' may only be sent to billing.example.test.";
 
     const added = await rejection(
       team.member.caller.workflows.addNode({

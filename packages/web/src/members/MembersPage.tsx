@@ -404,9 +404,14 @@ function RevokeInviteDialog({
   );
 }
 
+/** What removing a member (or leaving) deletes and breaks, saying nothing of what it does not ("0 secrets…"). */
 function consequences(name: string, preview: { secrets: number; nodes: { workflowId: string }[] }): string {
   const workflows = new Set(preview.nodes.map((node) => node.workflowId)).size;
-  return `${plural(preview.secrets, 'secret')} created by ${name} will be deleted; ${plural(preview.nodes.length, 'node')} in ${plural(workflows, 'workflow')} will need a new credential.`;
+  if (preview.secrets === 0) return `No secrets were created by ${name}: nothing is deleted.`;
+  const deleted = `${plural(preview.secrets, 'secret')} created by ${name} will be deleted`;
+  if (preview.nodes.length === 0)
+    return `${deleted}; no workflow node uses ${preview.secrets === 1 ? 'it' : 'them'}.`;
+  return `${deleted}; ${plural(preview.nodes.length, 'node')} in ${plural(workflows, 'workflow')} will need a new credential.`;
 }
 
 function RemoveMemberDialog({
@@ -435,8 +440,15 @@ function RemoveMemberDialog({
       queryClient.invalidateQueries({ queryKey: trpc.secrets.pathKey() }),
       queryClient.invalidateQueries({ queryKey: trpc.workflows.pathKey() }),
     ]);
+    const affected = result.affectedNodes.length;
     toast(
-      `${member.name} was removed. ${plural(result.deletedSecrets, 'secret')} deleted; ${plural(result.affectedNodes.length, 'node')} ${result.affectedNodes.length === 1 ? 'needs' : 'need'} a new credential.`,
+      [
+        `${member.name} was removed.`,
+        result.deletedSecrets > 0 && `${plural(result.deletedSecrets, 'secret')} deleted.`,
+        affected > 0 && `${plural(affected, 'node')} ${affected === 1 ? 'needs' : 'need'} a new credential.`,
+      ]
+        .filter(Boolean)
+        .join(' '),
     );
     onClose();
   }

@@ -79,9 +79,48 @@ describe('validateValue', () => {
     expect(validateValue(apiKey, '')).toBe('API key is required.');
     expect(validateValue(apiKey, 'ab.valid123')).toBeNull();
     expect(validateValue(apiKey, `ab.${'x'.repeat(80)}`)).toBe('API key must be at most 64 characters long.');
-    expect(validateValue(apiKey, 'cd.nope')).toBe('API key is not in the expected format: starts with ab.');
+    expect(validateValue(apiKey, 'cd.nope')).toBe('API key is not in the expected format. Starts with ab.');
     expect(validateValue(region, 'mars')).toBe('Choose one of the listed options for Region.');
     expect(validateValue(subdomain, 'ab')).toBe('Subdomain must be at least 3 characters long.');
+  });
+
+  it('says the schema’s own format message, keeping the case of the format', () => {
+    const sid = {
+      ...apiKey,
+      label: 'Account SID',
+      pattern: '^AC[0-9a-f]{32}$',
+      formatHint: '`AC` followed by 32 hexadecimal characters',
+    };
+    expect(validateValue(sid, 'ac123')).toBe(
+      'Account SID is not in the expected format. `AC` followed by 32 hexadecimal characters.',
+    );
+    expect(
+      validateValue(
+        { ...sid, patternMessage: 'An Account SID is `AC` followed by 32 hexadecimal characters.' },
+        'x',
+      ),
+    ).toBe('An Account SID is `AC` followed by 32 hexadecimal characters.');
+  });
+
+  it('runs the schema’s value check first, quoting the entry of a field shown in clear', () => {
+    const domains = {
+      name: 'allowedDomains',
+      label: 'Allowed domains',
+      required: true,
+      secret: false,
+      multiline: false,
+      valueCheck: 'domainList',
+      pattern: '^[A-Za-z0-9.-]+(\\s*,\\s*[A-Za-z0-9.-]+)*$',
+      patternMessage: 'List domain names separated by commas.',
+    };
+    expect(validateValue(domains, 'api.example.com, https://crm.example.com')).toBe(
+      '`https://crm.example.com` is not a domain — leave out `https://`.',
+    );
+    expect(validateValue(domains, 'api.example.com')).toBeNull();
+    // A secret field's value is never quoted.
+    expect(validateValue({ ...domains, secret: true }, 'https://crm.example.com')).toBe(
+      'This is not a domain — leave out `https://`.',
+    );
   });
 
   it('accepts an empty optional field', () => {

@@ -2,14 +2,20 @@
 // the server from each plugin's zod schema) into form field descriptions. Nothing here knows any
 // integration: a new plugin's fields render from its schema alone.
 
+import { runValueCheck } from '@latchkey/core/value-checks';
+
 export interface SchemaField {
   /** The property name, i.e. the key in the submitted object. */
   name: string;
   label: string;
   help?: string;
   placeholder?: string;
-  /** A human description of the expected format ("Starts with SG."), used in the pattern message. */
+  /** The expected format in a sentence ("Starts with `SG.`."), shown as help; backticks mark literal text. */
   formatHint?: string;
+  /** What a value that does not match `pattern` is told (the schema's own sentence, as the server says it). */
+  patternMessage?: string;
+  /** A check of `@latchkey/core/value-checks` that says what is wrong in the value, run before `pattern`. */
+  valueCheck?: string;
   required: boolean;
   /** Secret values are typed into masked inputs and never shown again after saving. */
   secret: boolean;
@@ -71,6 +77,10 @@ export function schemaFields(schema: unknown): SchemaField[] {
     if (placeholder) field.placeholder = placeholder;
     const formatHint = stringOf(property.formatHint);
     if (formatHint) field.formatHint = formatHint;
+    const patternMessage = stringOf(property.patternMessage);
+    if (patternMessage) field.patternMessage = patternMessage;
+    const valueCheck = stringOf(property.valueCheck);
+    if (valueCheck) field.valueCheck = valueCheck;
     if (options && options.length > 0) field.options = options;
     const labels = choiceLabels(property);
     if (labels) field.optionLabels = labels;
@@ -104,7 +114,8 @@ function compilePattern(pattern: string): RegExp | null {
 
 /**
  * Checks one value the way the server's schema will, so most mistakes show before a request is sent.
- * The message names the field and the expected format, never the value that was typed.
+ * The message says what is wrong: the schema's value check quotes the entry of a field shown in clear (the
+ * person sees what they typed), and no message repeats a secret field's value.
  */
 export function validateValue(field: SchemaField, value: string): string | null {
   if (value === '') return field.required ? `${field.label} is required.` : null;
@@ -114,19 +125,24 @@ export function validateValue(field: SchemaField, value: string): string | null 
     return `${field.label} must be at least ${field.minLength} characters long.`;
   if (field.maxLength !== undefined && value.length > field.maxLength)
     return `${field.label} must be at most ${field.maxLength} characters long.`;
+  const problem = field.valueCheck && runValueCheck(field.valueCheck, value, { quote: !field.secret });
+  if (problem) return problem;
   if (field.pattern) {
     const regex = compilePattern(field.pattern);
     if (regex && !regex.test(value))
-      return field.formatHint
-        ? `${field.label} is not in the expected format: ${lowerFirst(field.formatHint)}`
-        : `${field.label} is not in the expected format.`;
+      return (
+        field.patternMessage ??
+        (field.formatHint
+          ? `${field.label} is not in the expected format. ${sentence(field.formatHint)}`
+          : `${field.label} is not in the expected format.`)
+      );
   }
   return null;
 }
 
-function lowerFirst(text: string): string {
-  const sentence = /[.!?]$/.test(text) ? text : `${text}.`;
-  return sentence.charAt(0).toLowerCase() + sentence.slice(1);
+/** The text as a sentence: a full stop at the end unless it ends one already. The case is kept (`SG.`, `AC…`). */
+function sentence(text: string): string {
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 /** Initial form values: a schema default, else empty (an enum then shows "Choose…"). */

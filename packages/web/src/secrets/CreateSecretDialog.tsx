@@ -237,7 +237,10 @@ function CreateSecretForm({
 
         {credentialType && (
           <>
-            {credentialType.description && <p className="muted">{credentialType.description}</p>}
+            {/* With several types, the chosen one's card above says it already. */}
+            {integration?.credentialTypes.length === 1 && credentialType.description && (
+              <p className="muted">{credentialType.description}</p>
+            )}
             <TextField
               name="name"
               label="Name"

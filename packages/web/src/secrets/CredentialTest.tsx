@@ -4,11 +4,14 @@ import type { FieldValues, Path, UseFormReturn } from 'react-hook-form';
 import { errorMessage, type FieldIssue, fieldIssues, trpc } from '../api/trpc';
 import { type SchemaField, submittedValues } from '../schema-form/jsonSchema';
 import { applyFieldIssues } from '../schema-form/SchemaFields';
+import { FailureDetails } from '../ui/FailureDetails';
 import { TestBadge } from './TestBadge';
 
 export interface TestOutcome {
   ok: boolean;
   message: string;
+  /** A failure's system code (`ENOTFOUND`), shown behind "Details". */
+  code?: string | undefined;
 }
 
 interface UnsavedTestOptions {
@@ -110,12 +113,15 @@ export function TestResult({ outcome, pending }: { outcome: TestOutcome | null; 
       {pending ? (
         <p className="test-result">Testing the credential…</p>
       ) : outcome ? (
-        <p
+        <div
           className={`test-result ${outcome.ok ? 'test-result-ok' : 'test-result-failed'}`}
           data-test-result={outcome.ok ? 'ok' : 'failed'}
         >
-          <TestBadge ok={outcome.ok} /> {outcome.message}
-        </p>
+          <p className="result-line">
+            <TestBadge ok={outcome.ok} /> {outcome.message}
+          </p>
+          <FailureDetails code={outcome.code} />
+        </div>
       ) : null}
     </div>
   );

@@ -1,5 +1,6 @@
 import { type ReactNode, useId } from 'react';
 import { type RegisterOptions, useFormContext } from 'react-hook-form';
+import { CodeText } from './CodeText';
 
 /** What ties a control to its label, help and error: spread onto the input, select or textarea. */
 export interface FieldControl {
@@ -52,12 +53,12 @@ export function Field({ name, label, help, required, markOptional, badge, dataFi
       })}
       {help && (
         <p id={`${id}-help`} className="field-help">
-          {help}
+          {typeof help === 'string' ? <CodeText text={help} /> : help}
         </p>
       )}
       {error?.message && (
         <p id={`${id}-error`} className="field-error" role="alert">
-          {error.message}
+          <CodeText text={error.message} />
         </p>
       )}
     </div>

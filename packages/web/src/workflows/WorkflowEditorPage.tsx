@@ -15,6 +15,7 @@ import { Link, paths, useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
 import { schemaFields } from '../schema-form/jsonSchema';
 import { ConfirmDialog } from '../ui/ConfirmDialog';
+import { FailureDetails } from '../ui/FailureDetails';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { formatDateTime } from '../ui/format';
 import { NodeDialog } from './NodeDialog';
@@ -86,7 +87,13 @@ export function WorkflowEditorPage({
       {back}
       <PageHeader
         title={data.name}
-        description={`${data.nodes.length} ${data.nodes.length === 1 ? 'node' : 'nodes'}, run in order.`}
+        description={
+          data.nodes.length === 0
+            ? 'No nodes yet.'
+            : data.nodes.length === 1
+              ? '1 node.'
+              : `${plural(data.nodes.length, 'node')}, run in order.`
+        }
         actions={
           <>
             <button type="button" className="button" onClick={() => setEditing('new')}>
@@ -112,9 +119,7 @@ export function WorkflowEditorPage({
       {run.error && <ErrorAlert>{`The workflow could not be run: ${errorMessage(run.error)}`}</ErrorAlert>}
       {needing > 0 && (
         <div className="alert alert-warning" role="status" id="needs-credential-banner">
-          {needing === 1 ? '1 node needs' : `${needing} nodes need`} a credential: a run fails{' '}
-          {needing === 1 ? 'that node' : 'those nodes'}, naming them, and runs the others. Choose a credential
-          for {needing === 1 ? 'it' : 'each'} to fix this.
+          {needsCredentialNotice(needing, data.nodes.length)}
         </div>
       )}
       {data.nodes.length === 0 ? (
@@ -258,22 +263,29 @@ function NodeCard({
   );
 }
 
-/** A node's outcome in the last run: what the service answered, or the error, which names the node. */
+/**
+ * A node's outcome in the last run, inside its card: what the service answered, or what went wrong, without
+ * naming the node again (`reason`; `error` names it, for the run's summary). A failure's system code
+ * (`ENOTFOUND`) is in a "Details" disclosure, not in the sentence.
+ */
 function NodeResult({ result }: { result: NodeRunResult }) {
   return (
-    <p
+    <div
       className={`node-result ${result.ok ? 'node-result-ok' : 'node-result-failed'}`}
       data-testid="node-result"
       data-result={result.ok ? 'ok' : 'failed'}
     >
-      <span className={`badge ${result.ok ? 'badge-ok' : 'badge-danger'}`}>
-        {result.ok ? 'Succeeded' : 'Failed'}
-      </span>{' '}
-      <span className="node-result-text">
-        {result.ok ? (result.summary ?? 'Done.') : (result.error ?? 'The node failed.')}
-      </span>{' '}
-      <span className="node-result-time">{formatDuration(result.durationMs)}</span>
-    </p>
+      <p className="result-line">
+        <span className={`badge ${result.ok ? 'badge-ok' : 'badge-danger'}`}>
+          {result.ok ? 'Succeeded' : 'Failed'}
+        </span>{' '}
+        <span className="node-result-text">
+          {result.ok ? (result.summary ?? 'Done.') : (result.reason ?? result.error ?? 'The node failed.')}
+        </span>{' '}
+        <span className="node-result-time">{formatDuration(result.durationMs)}</span>
+      </p>
+      <FailureDetails code={result.code} />
+    </div>
   );
 }
 
@@ -303,13 +315,7 @@ function RunStatus({
       ) : lastRun ? (
         <div className={`alert ${failed === 0 ? 'alert-ok' : 'alert-error'}`}>
           <p>
-            <strong>
-              {nodes.length === 0
-                ? 'The workflow ran: it has no nodes.'
-                : failed === 0
-                  ? `The workflow ran: ${nodes.length === 1 ? 'the node' : `all ${nodes.length} nodes`} succeeded.`
-                  : `The workflow ran: ${failed} of ${plural(nodes.length, 'node')} failed.`}
-            </strong>{' '}
+            <strong>{`The workflow ran: ${runOutcome(nodes.length, failed)}.`}</strong>{' '}
             <span className="muted">
               Finished {formatDateTime(lastRun.finishedAt)}. Results are shown with each node.
             </span>
@@ -325,6 +331,26 @@ function RunStatus({
       ) : null}
     </div>
   );
+}
+
+/** "1 node needs a credential: a run fails it, naming it, and runs the other 2 nodes. …", with no "the others" of none. */
+function needsCredentialNotice(needing: number, count: number): string {
+  const one = needing === 1;
+  const others = count - needing;
+  return [
+    `${plural(needing, 'node')} ${one ? 'needs' : 'need'} a credential: a run fails ${one ? 'it' : 'them'}, naming ${one ? 'it' : 'them'}`,
+    others > 0 ? `, and runs the other ${others === 1 ? 'node' : plural(others, 'node')}.` : '.',
+    ` Choose a credential for ${one ? 'it' : 'each'} to fix this.`,
+  ].join('');
+}
+
+/** "its node failed", "2 of 3 nodes failed", "all 3 nodes succeeded": no "1 of 1 node", no "0 of …". */
+function runOutcome(count: number, failed: number): string {
+  if (count === 0) return 'it has no nodes';
+  const outcome = failed === 0 ? 'succeeded' : 'failed';
+  if (count === 1) return `its node ${outcome}`;
+  if (failed === 0 || failed === count) return `all ${count} nodes ${outcome}`;
+  return `${failed} of ${count} nodes failed`;
 }
 
 function RemoveNodeDialog({

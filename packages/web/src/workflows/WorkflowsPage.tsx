@@ -33,8 +33,9 @@ export function WorkflowsPage({ workspace }: { workspace: WorkspaceSummary }) {
       )}
       {attention > 0 && (
         <div className="alert alert-warning" role="status">
-          {attention === 1 ? '1 workflow needs' : `${attention} workflows need`} attention: a secret one of
-          its nodes used was deleted.
+          {attention === 1
+            ? '1 workflow needs attention: a secret one of its nodes used was deleted.'
+            : `${attention} workflows need attention: a secret their nodes used was deleted.`}
         </div>
       )}
       {workflows.data && workflows.data.length > 0 && (
