@@ -6,6 +6,7 @@ import {
   callProcedure,
   openDialog,
   openVisitor,
+  publishScreenshots,
   screenshot,
   signUpThroughPage,
   type Visitor,
@@ -152,6 +153,7 @@ function auditFlows(backend: Backend) {
       );
       await assertAccessible(page, "a secret's history");
       await screenshot(page, backend.name, 'secret-history');
+      publishScreenshots(backend.name, ['secret-history']);
       await page.getByRole('button', { name: 'Show every item' }).click();
       await expect.poll(() => rows.count()).toBeGreaterThan(3);
       expect(new URL(page.url()).search).toBe('');

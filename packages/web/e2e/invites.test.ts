@@ -7,6 +7,7 @@ import {
   escapeRegExp,
   openDialog,
   openVisitor,
+  publishScreenshots,
   screenshot,
   type Visitor,
 } from './support/app';
@@ -177,6 +178,7 @@ function inviteFlows(backend: Backend) {
         expect(await page.getByRole('button', { name: 'Accept invitation' }).count()).toBe(0);
         await assertAccessible(page, 'an invite for another address');
         await shot(visitor, 'invite-wrong-address');
+        publishScreenshots(backend.name, ['invite-wrong-address']);
 
         // Signing out keeps the invite in this tab: the page now asks for the invited address.
         await page.getByRole('button', { name: 'Sign out to use another account' }).click();
