@@ -153,5 +153,26 @@ describeOnEachBackend('Assets in Chromium', (backend) => {
       await assertAccessible(page, 'the workflow editor');
       expect(visitor.errors).toEqual([]);
     });
+
+    it('opens a dialog whose code comes on first use with the focus on its first field, and gives it back', async () => {
+      const { page } = visitor;
+      // (Its code may be here already: the earlier pointer over the page fetched it, src/ui/lazyDialog.tsx.)
+      const opener = page.getByRole('button', { name: '+ New workspace' });
+      await opener.click();
+      const name = page.locator('dialog[open]').getByLabel('Workspace name');
+      await name.waitFor();
+      expect(await name.evaluate((input) => input === document.activeElement)).toBe(true);
+      expect(
+        isChunk(
+          scripts.map((s) => s.name),
+          'CreateWorkspaceForm',
+        ),
+      ).toBe(true);
+      await assertAccessible(page, 'the create-workspace dialog');
+      await page.keyboard.press('Escape');
+      await expect.poll(() => page.locator('dialog[open]').count()).toBe(0);
+      expect(await opener.evaluate((button) => button === document.activeElement)).toBe(true);
+      expect(visitor.errors).toEqual([]);
+    });
   });
 });

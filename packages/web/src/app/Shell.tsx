@@ -1,15 +1,27 @@
 import { rolePermissions } from '@latchkey/core/roles';
 import { useMutation } from '@tanstack/react-query';
-import { lazy, type ReactNode, Suspense, useId, useState } from 'react';
+import { type ReactNode, useId, useState } from 'react';
 import type { Me, WorkspaceSummary } from '../api/hooks';
 import { queryClient, trpc } from '../api/trpc';
 import { Dialog } from '../ui/Dialog';
-import { Spinner } from '../ui/Feedback';
+import { lazyDialog } from '../ui/lazyDialog';
 import { Link, navigate, paths, type WorkspaceSection } from './router';
 
-// The form (and react-hook-form) loads when the dialog first opens (docs/performance.md "Assets").
-const CreateWorkspaceForm = lazy(() =>
-  import('../workspaces/CreateWorkspaceForm').then((m) => ({ default: m.CreateWorkspaceForm })),
+// The form (and react-hook-form) loads on first use (docs/performance.md "Assets"); the dialog mounts with it,
+// so it opens with the focus on the form's first field.
+const CreateWorkspaceDialog = lazyDialog(
+  () =>
+    import('../workspaces/CreateWorkspaceForm').then(
+      ({ CreateWorkspaceForm }) =>
+        function CreateWorkspaceDialog({ open, onClose }: { open: boolean; onClose: () => void }) {
+          return (
+            <Dialog open={open} onClose={onClose} title="Create a workspace">
+              <CreateWorkspaceForm onCancel={onClose} onCreated={onClose} />
+            </Dialog>
+          );
+        },
+    ),
+  (props) => props.open,
 );
 
 interface ShellProps {
@@ -125,11 +137,7 @@ function WorkspaceSwitcher({
       >
         + New workspace
       </button>
-      <Dialog open={creating} onClose={() => setCreating(false)} title="Create a workspace">
-        <Suspense fallback={<Spinner label="Loading the form" />}>
-          <CreateWorkspaceForm onCancel={() => setCreating(false)} onCreated={() => setCreating(false)} />
-        </Suspense>
-      </Dialog>
+      <CreateWorkspaceDialog open={creating} onClose={() => setCreating(false)} />
     </div>
   );
 }
