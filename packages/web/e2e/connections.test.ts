@@ -160,8 +160,8 @@ function connectionFlows(backend: Backend) {
 
       // The audit log shows the connection and its refresh.
       await page.getByRole('link', { name: 'Audit log' }).click();
-      await page.locator('code.action-code', { hasText: 'secret.refreshed' }).first().waitFor();
-      expect(await page.locator('code.action-code', { hasText: 'secret.connected' }).count()).toBe(1);
+      await page.locator('tr[data-action="secret.refreshed"]').first().waitFor();
+      expect(await page.locator('tr[data-action="secret.connected"]').count()).toBe(1);
     });
 
     it('shows "needs reconnect" once the app is revoked, and Reconnect keeps the node working', async () => {
@@ -174,7 +174,8 @@ function connectionFlows(backend: Backend) {
       await result.waitFor();
       expect(await result.getAttribute('data-result')).toBe('failed');
       const failure = (await result.textContent()) ?? '';
-      expect(failure).toContain(`needs its Slack connection '${connectionName}' to be reconnected`);
+      // The card names the node; the reason starts the sentence.
+      expect(failure).toContain(`Needs its Slack connection '${connectionName}' to be reconnected`);
       expect(slack.posted).toHaveLength(1);
 
       await page.getByRole('link', { name: 'Integrations' }).click();
