@@ -174,7 +174,8 @@ function connectionFlows(backend: Backend) {
       await result.waitFor();
       expect(await result.getAttribute('data-result')).toBe('failed');
       const failure = (await result.textContent()) ?? '';
-      expect(failure).toContain(`needs its Slack connection '${connectionName}' to be reconnected`);
+      expect(failure).toContain(`Needs its Slack connection '${connectionName}' to be reconnected`);
+      expect(failure).not.toContain("Node '");
       expect(slack.posted).toHaveLength(1);
 
       await page.getByRole('link', { name: 'Integrations' }).click();

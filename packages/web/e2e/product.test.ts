@@ -284,7 +284,10 @@ function productFlows(backend: Backend) {
       const messages = await Promise.all(
         describedBy.split(' ').map((id) => page.locator(`[id="${id}"]`).textContent()),
       );
-      expect(messages.join(' ')).toContain(property.label ?? patterned);
+      // The schema's own sentence for its format (its backticked parts show as code), else the field's label.
+      expect(messages.join(' ')).toContain(
+        property.patternMessage?.replaceAll('`', '') ?? property.label ?? patterned,
+      );
       expect(await dialog.locator('.field-error[role="alert"]').count()).toBeGreaterThanOrEqual(2);
       expect(network.procedureCalls('secrets.create')).toBe(0);
       await assertAccessible(page, 'the create-secret dialog with field errors');
@@ -582,7 +585,7 @@ function productFlows(backend: Backend) {
       expect(await card.textContent()).toContain(usedName);
       // The banner and the Run button say the same: the flagged node will fail, the others run.
       expect(await page.locator('#needs-credential-banner').textContent()).toContain(
-        'a run fails that node, naming them, and runs the others',
+        '1 node needs a credential: a run fails it, naming it, and runs the other',
       );
       expect(await page.getByRole('button', { name: /^Run workflow/ }).textContent()).toBe(
         'Run workflow (1 node will fail)',
