@@ -174,8 +174,8 @@ function connectionFlows(backend: Backend) {
       await result.waitFor();
       expect(await result.getAttribute('data-result')).toBe('failed');
       const failure = (await result.textContent()) ?? '';
-      // The card names the node; the reason starts the sentence.
       expect(failure).toContain(`Needs its Slack connection '${connectionName}' to be reconnected`);
+      expect(failure).not.toContain("Node '");
       expect(slack.posted).toHaveLength(1);
 
       await page.getByRole('link', { name: 'Integrations' }).click();

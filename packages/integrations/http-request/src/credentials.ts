@@ -54,7 +54,7 @@ export const httpBearerToken = defineCredentialType({
       pattern: /^[A-Za-z0-9._~+/-]+=*$/,
       formatHint: 'Letters, digits and `. _ ~ + / -`, optionally ending in `=`.',
       patternMessage:
-        'A bearer token has only letters, digits and `. _ ~ + / -`, optionally ending in `=`: no spaces and no `Bearer ` in front.',
+        'A bearer token has only letters, digits and `. _ ~ + / -`, optionally ending in `=`: no spaces, and no `Bearer` prefix.',
       example: 'fake-bearer-token',
     }),
     allowedDomains,

@@ -11,6 +11,8 @@ export interface SchemaProperty {
   help?: string;
   placeholder?: string;
   formatHint?: string;
+  patternMessage?: string;
+  valueCheck?: string;
   secret?: boolean;
   multiline?: boolean;
   choiceLabels?: Record<string, string>;
