@@ -1,6 +1,6 @@
 import { createRegistry, type IntegrationDefinition } from '@latchkey/core';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { type Config, readConfig } from './config.js';
+import { type Config, DEFAULT_INVITE_HOURS, readConfig } from './config.js';
 import { type KeyProvider, LocalKeyProvider, loadMasterKeys } from './crypto/index.js';
 import { forgetMasterKeyVariables } from './crypto/master-key.js';
 import { type DatabaseHandle, databaseModeLine, databaseTarget, openDatabase } from './db/connect.js';
@@ -33,6 +33,8 @@ export interface ServicesOptions {
   warn?: (message: string) => void;
   /** The session idle timeout (the configuration's `sessionIdleMs`); seven days when not given. */
   sessionIdleMs?: number;
+  /** How long an invite admits its person (the configuration's `inviteTtlMs`); seven days when not given. */
+  inviteTtlMs?: number;
   /** LATCHKEY_PUBLIC_URL; when not given, set to the listen address once the server listens. */
   publicUrl?: string;
   /** LATCHKEY_OAUTH_REFRESH_SKEW_SECONDS in milliseconds; 60 s when not given. */
@@ -79,7 +81,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     passwordCost: options.passwordCost ?? OWASP_SCRYPT,
     sessionTtlMs: 30 * 24 * 3600 * 1000,
     sessionIdleMs: options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_HOURS * 3600 * 1000,
-    inviteTtlMs: 7 * 24 * 3600 * 1000,
+    inviteTtlMs: options.inviteTtlMs ?? DEFAULT_INVITE_HOURS * 3600 * 1000,
     runnerSettings: options.runnerSettings ?? readConfig({}).runnerSettings,
     dataKeyMaxEncryptions,
     databaseKind: database.kind,
@@ -120,6 +122,7 @@ export async function startLatchkey(
       database,
       keyProvider: new LocalKeyProvider(masterKeys),
       sessionIdleMs: config.sessionIdleMs,
+      inviteTtlMs: config.inviteTtlMs,
       runnerSettings: config.runnerSettings,
       dataKeyMaxEncryptions: config.dataKeyMaxEncryptions,
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),

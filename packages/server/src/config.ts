@@ -49,6 +49,8 @@ export interface Config {
   secureCookies: boolean;
   /** LATCHKEY_SESSION_IDLE_HOURS: a session unused this long ends. */
   sessionIdleMs: number;
+  /** LATCHKEY_INVITE_HOURS: how long an invite link admits its person. */
+  inviteTtlMs: number;
   /** LATCHKEY_SIGNIN_*: sign-in throttling. */
   signInLimits: Required<SignInLimits>;
   /** LATCHKEY_SIGNUP_*: sign-up throttling. */
@@ -117,6 +119,25 @@ const text = (shown: string, meaning: string) => variable(shown, meaning, (raw) 
  */
 function wholeNumber(fallback: number, shown: string, meaning: string, min?: number): Variable<number> {
   return variable(shown, meaning, (raw) => readWholeNumber(raw, min), fallback);
+}
+
+/** How long an invite link admits its person unless LATCHKEY_INVITE_HOURS says otherwise: seven days. */
+export const DEFAULT_INVITE_HOURS = 7 * 24;
+
+/** A duration in hours, fractions allowed, read as milliseconds. */
+function hours(fallbackHours: number, shown: string, meaning: string): Variable<number> {
+  return variable(
+    shown,
+    meaning,
+    (raw) => {
+      const value = Number(raw);
+      if (!Number.isFinite(value) || value <= 0) {
+        throw new Error(`must be a positive number of hours (for example ${fallbackHours})`);
+      }
+      return Math.round(value * 3600 * 1000);
+    },
+    fallbackHours * 3600 * 1000,
+  );
 }
 
 function readWholeNumber(raw: string, min?: number): number {
@@ -225,17 +246,15 @@ export const ENVIRONMENT = {
     'treat every request as https (behind TLS termination without `LATCHKEY_TRUST_PROXY`): the `__Host-latchkey_session` Secure cookie and HSTS',
     (raw) => raw === 'true',
   ),
-  LATCHKEY_SESSION_IDLE_HOURS: variable(
+  LATCHKEY_SESSION_IDLE_HOURS: hours(
+    DEFAULT_SESSION_IDLE_HOURS,
     `\`${DEFAULT_SESSION_IDLE_HOURS}\` (7 days)`,
     'a session unused for this long ends (besides its absolute 30 days); any positive number of hours',
-    (raw) => {
-      const hours = Number(raw);
-      if (!Number.isFinite(hours) || hours <= 0) {
-        throw new Error('must be a positive number of hours (for example 168)');
-      }
-      return Math.round(hours * 3600 * 1000);
-    },
-    DEFAULT_SESSION_IDLE_HOURS * 3600 * 1000,
+  ),
+  LATCHKEY_INVITE_HOURS: hours(
+    DEFAULT_INVITE_HOURS,
+    `\`${DEFAULT_INVITE_HOURS}\` (7 days)`,
+    'an invite link admits its person for this long after it was made; any positive number of hours',
   ),
   LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS: variable(
     `\`${DEFAULT_DATA_KEY_MAX_ENCRYPTIONS}\` (2^30)`,
@@ -424,6 +443,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, options: { cpus
     trustProxy: v.LATCHKEY_TRUST_PROXY,
     secureCookies: v.LATCHKEY_SECURE_COOKIES ?? production,
     sessionIdleMs: v.LATCHKEY_SESSION_IDLE_HOURS,
+    inviteTtlMs: v.LATCHKEY_INVITE_HOURS,
     signInLimits: {
       perAccount: v.LATCHKEY_SIGNIN_MAX_PER_ACCOUNT,
       perAddress: v.LATCHKEY_SIGNIN_MAX_PER_ADDRESS,

@@ -246,6 +246,34 @@ function connectionFlows(backend: Backend) {
       expect(after.items).toHaveLength(before.items.length);
     });
 
+    it('Rename gives a connection a new name in place: same connection, the node keeps it', async () => {
+      const { page } = visitor;
+      await page.goto(`/w/${workspaceId}/integrations`);
+      const row = page.locator(`tr[data-secret-id="${connectionId}"]`);
+      const rename = async (from: string, to: string) => {
+        await row.getByRole('button', { name: `Rename ${from}` }).click();
+        const dialog = openDialog(page);
+        expect(await dialog.getByRole('heading').first().textContent()).toBe('Rename connection');
+        const name = dialog.getByRole('textbox', { name: /^Name/ });
+        expect(await name.inputValue()).toBe(from);
+        await name.fill(to);
+        await dialog.getByRole('button', { name: 'Rename', exact: true }).click();
+        await page.getByText(`“${from}” is now called “${to}”.`).waitFor();
+        await expect.poll(() => row.locator('.secret-name').textContent()).toBe(to);
+      };
+      await rename(connectionName, `Renamed ${run}`);
+      expect(await row.getAttribute('data-connection-status')).toBe('connected');
+      await assertAccessible(page, 'the Integrations page after renaming a connection');
+      const workflow = await callProcedure<{ nodes: { secretId: string | null; status: string }[] }>(
+        page,
+        'workflows.get',
+        { workflowId },
+        'query',
+      );
+      expect(workflow.nodes).toEqual([expect.objectContaining({ secretId: connectionId, status: 'ok' })]);
+      await rename(`Renamed ${run}`, connectionName);
+    });
+
     it('Disconnect deletes the connection and names the node that will need a new credential', async () => {
       const { page } = visitor;
       await page.goto(`/w/${workspaceId}/integrations`);

@@ -276,4 +276,80 @@ function inviteFlows(backend: Backend) {
       expect(admin.errors).toEqual([]);
     });
   });
+
+  describe(`An expired invite in Chromium on ${backend.name}`, () => {
+    const run = randomBytes(4).toString('hex');
+    const hours = 0.001; // 3.6 s: LATCHKEY_INVITE_HOURS, so that an invite can age within the test
+    let server: RunningServer;
+    let browser: Browser;
+
+    beforeAll(async () => {
+      server = await startServer(backend, { LATCHKEY_INVITE_HOURS: String(hours) });
+      browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+    });
+
+    afterAll(async () => {
+      await browser?.close();
+      await server?.stop();
+    });
+
+    it('says on arrival that the link expired and whom to ask, with no Accept button, and admits no one', async () => {
+      const owner = await openVisitor(browser, server.url);
+      const guest = await openVisitor(browser, server.url);
+      const guestAccount = {
+        name: 'Gina Guest',
+        email: `gina-${run}@example.com`,
+        password: 'correct horse battery staple',
+      };
+      await owner.page.goto('/signin');
+      await callProcedure(
+        owner.page,
+        'auth.signUp',
+        {
+          name: 'Olivia Owner',
+          email: `olivia-${run}@example.com`,
+          password: 'correct horse battery staple',
+        },
+        'mutation',
+      );
+      const workspace = await callProcedure<{ id: string }>(
+        owner.page,
+        'workspaces.create',
+        { name: `Acme ${run}`, plan: 'team' },
+        'mutation',
+      );
+      const invite = await callProcedure<{ token: string; expiresAt: string }>(
+        owner.page,
+        'workspaces.invite',
+        { workspaceId: workspace.id, email: guestAccount.email, role: 'member' },
+        'mutation',
+      );
+      expect(Date.parse(invite.expiresAt) - Date.now()).toBeLessThanOrEqual(hours * 3600 * 1000);
+      // Let the invite age past its end (the server's clock decides; a margin for the two clocks).
+      await new Promise((done) =>
+        setTimeout(done, Math.max(0, Date.parse(invite.expiresAt) - Date.now()) + 500),
+      );
+
+      await guest.page.goto('/signin');
+      await callProcedure(guest.page, 'auth.signUp', guestAccount, 'mutation');
+      await guest.page.goto(`/invite#token=${invite.token}`);
+      const said = guest.page.getByText(`Olivia Owner’s invite to Acme ${run} expired on`);
+      await said.waitFor();
+      expect(await said.textContent()).toContain(
+        `Ask Olivia Owner or another admin of Acme ${run} for a new one.`,
+      );
+      expect(await guest.page.getByRole('button', { name: 'Accept invitation' }).count()).toBe(0);
+      await assertAccessible(guest.page, 'the invite page for an expired link');
+      const me = await callProcedure<{ workspaces: { id: string }[] }>(guest.page, 'auth.me', null, 'query');
+      expect(me.workspaces.map((w) => w.id)).not.toContain(workspace.id);
+
+      // The owner's list of pending invites leaves it out.
+      await owner.page.goto(`/w/${workspace.id}/members`);
+      await owner.page.getByText('No invite is waiting to be accepted.').waitFor();
+      expect(owner.errors).toEqual([]);
+      expect(guest.errors).toEqual([]);
+      await owner.context.close();
+      await guest.context.close();
+    });
+  });
 }

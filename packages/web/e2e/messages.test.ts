@@ -54,13 +54,17 @@ function messageFlows(backend: Backend) {
     let browser: Browser;
     let visitor: Visitor;
     let workspaceId = '';
+    let sendgridPort = 0;
 
     beforeAll(async () => {
+      sendgridPort = await closedPort();
       server = await startServer(backend, {
         LATCHKEY_DATA_DIR: join(dirs.data, 'data'),
         LATCHKEY_KEY_DIR: dirs.key,
-        // The unreachable host below is a closed port on loopback, which the guard lets through only when listed.
+        // The unreachable hosts below are closed ports on loopback, which the guard lets through only when listed.
         LATCHKEY_OUTBOUND_ALLOW: '127.0.0.1',
+        // SendGrid cannot be reached here: a saved key's test fails with ECONNREFUSED.
+        LATCHKEY_BASE_URL_SENDGRID: `http://127.0.0.1:${sendgridPort}`,
       });
       browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
       visitor = await openVisitor(browser, server.url);
@@ -168,6 +172,33 @@ function messageFlows(backend: Backend) {
       expect(status).toContain(`Node 'Call the API': 127.0.0.1:${port} could not be reached.`);
       expect(status).not.toContain('ECONNREFUSED');
       await assertAccessible(page, 'a failed run with its details open');
+    });
+
+    it('a saved secret’s failed test shows the sentence in its Last test cell, with the code behind Details', async () => {
+      const { page } = visitor;
+      const name = 'Unreachable SendGrid';
+      await callProcedure(
+        page,
+        'secrets.create',
+        { workspaceId, credentialType: 'sendgridApiKey', name, data: { apiKey: 'SG.fake-id.fake-test-key' } },
+        'mutation',
+      );
+      await page.goto(`/w/${workspaceId}/secrets`);
+      const row = page.locator('tr[data-secret-id]', { hasText: name });
+      await row.getByRole('button', { name: `Test ${name}` }).click();
+      const cell = row.locator('[data-last-test="failed"]');
+      await cell.waitFor();
+      expect(await cell.locator('.last-test-message').textContent()).toBe(
+        `127.0.0.1:${sendgridPort} could not be reached.`,
+      );
+      const details = cell.locator('details');
+      expect(await details.getAttribute('open')).toBeNull();
+      await details.locator('summary').click();
+      expect(await details.locator('code').textContent()).toBe('ECONNREFUSED');
+      // Kept with the result: a reload shows the same.
+      await page.reload();
+      expect(await row.locator('[data-last-test="failed"] details code').textContent()).toBe('ECONNREFUSED');
+      await assertAccessible(page, 'the secrets list with a failed test and its details');
     });
 
     it('counts read naturally, and zero cases say nothing of zero', async () => {

@@ -77,7 +77,7 @@ describe('SendGrid action', () => {
     const { ctx } = fakeContext({ status });
     expect(await sendEmail(ctx)).toEqual({
       ok: true,
-      summary: `Email to 2 recipient(s) accepted by SendGrid (${status})`,
+      summary: `Email to 2 recipients accepted by SendGrid (${status})`,
     });
   });
 

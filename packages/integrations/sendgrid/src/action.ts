@@ -1,4 +1,11 @@
-import { type ActionContext, type ActionResult, emailMessageFields, field, joinUrl } from '@latchkey/core';
+import {
+  type ActionContext,
+  type ActionResult,
+  emailMessageFields,
+  field,
+  joinUrl,
+  plural,
+} from '@latchkey/core';
 import { z } from 'zod';
 
 export const sendgridParams = z.object({
@@ -45,7 +52,7 @@ export async function sendEmail(ctx: ActionContext<Params>): Promise<ActionResul
   if (response.status === 202 || response.status === 200) {
     return {
       ok: true,
-      summary: `Email to ${recipients.length} recipient(s) accepted by SendGrid (${response.status})`,
+      summary: `Email to ${plural(recipients.length, 'recipient')} accepted by SendGrid (${response.status})`,
     };
   }
   if (response.status === 401 || response.status === 403) {

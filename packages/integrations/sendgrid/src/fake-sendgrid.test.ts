@@ -52,7 +52,7 @@ describe('SendGrid "send an email" action, against a fake SendGrid', () => {
       baseUrl: ctx.baseUrl,
       send: (request) => send(request),
     });
-    expect(result).toEqual({ ok: true, summary: 'Email to 1 recipient(s) accepted by SendGrid (202)' });
+    expect(result).toEqual({ ok: true, summary: 'Email to 1 recipient accepted by SendGrid (202)' });
     const request = fake.only();
     expect(request).toMatchObject({ method: 'POST', path: '/v3/mail/send' });
     expect(JSON.parse(request.body)).toMatchObject({

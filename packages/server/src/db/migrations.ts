@@ -430,6 +430,13 @@ const inviteStatus: Migration = {
   },
 };
 
+/** The system code of a secret's last failed test (`ENOTFOUND`), shown behind the list's Details (issue 16). */
+const lastTestCode: Migration = {
+  async up(db: Kysely<unknown>) {
+    await sql`alter table secrets add column last_test_code text`.execute(db);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_tests': credentialTests,
@@ -442,6 +449,7 @@ export const migrations: Record<string, Migration> = {
   '0011_oauth2_connections': oauth2Connections,
   '0012_import_sources': importSources,
   '0013_invite_status': inviteStatus,
+  '0014_last_test_code': lastTestCode,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -85,6 +85,7 @@ export interface SecretsTable {
   last_used_at: Timestamp | null;
   last_test_ok: boolean | null;
   last_test_message: string | null;
+  last_test_code: string | null;
   last_tested_at: Timestamp | null;
   /** `oauth2`: an OAuth2 connection; its tokens are in the envelope beside the client secret. */
   kind: ColumnType<'static' | 'oauth2', 'static' | 'oauth2' | undefined, 'static' | 'oauth2'>;

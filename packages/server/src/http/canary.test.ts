@@ -20,6 +20,7 @@ import { LocalKeyProvider } from '../crypto/index.js';
 import { type DatabaseHandle, openDatabase } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
 import type { Services } from '../services.js';
+import { closedPort } from '../testing/fake-services.js';
 import {
   FAKE_DATA,
   openTestDatabase,
@@ -138,15 +139,6 @@ async function startFakeService(): Promise<FakeService> {
     requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-/** A port nothing listens on: calls to it fail with "connection refused". */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // ---------------------------------------------------------------------------------------------------------

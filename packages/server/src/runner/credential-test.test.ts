@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  closedPort,
   freshFakeData,
   PARAMS,
   type RunnerTestEnv,
@@ -164,6 +165,29 @@ describe('secrets.test on a saved secret', () => {
       message: `127.0.0.1:${env.fakes.sendgrid.port} did not answer within 250 ms.`,
     });
     expect((await meta(s.id)).lastTest?.ok).toBe(false);
+  });
+
+  it('an unreachable service: the system code comes back apart from the sentence, and the list keeps it for Details', async () => {
+    const unreachable = await env.servicesWith({
+      baseUrlOverrides: {
+        ...env.fakes.baseUrlOverrides,
+        LATCHKEY_BASE_URL_SENDGRID: `http://127.0.0.1:${await closedPort()}`,
+      },
+    });
+    const client = clientFor(unreachable);
+    client.session.token = person.session.token;
+    const s = await secret('sendgridApiKey', freshFakeData().sendgridApiKey as Record<string, string>);
+    const outcome = await client.caller.secrets.test({ workspaceId, secretId: s.id });
+    expect(outcome).toMatchObject({ ok: false, code: 'ECONNREFUSED' });
+    expect(outcome.message).not.toContain('ECONNREFUSED');
+    expect((await meta(s.id)).lastTest).toMatchObject({
+      ok: false,
+      message: outcome.message,
+      code: 'ECONNREFUSED',
+    });
+    // A later test that passes leaves no code behind.
+    expect((await person.caller.secrets.test({ workspaceId, secretId: s.id })).ok).toBe(true);
+    expect((await meta(s.id)).lastTest).not.toHaveProperty('code');
   });
 
   it('a credential type without a test request: ok:false with a clear message; nothing sent, nothing recorded', async () => {

@@ -59,7 +59,7 @@ describe('SendGrid: send an email', () => {
     expect(node).toMatchObject({
       ok: true,
       nodeName: 'Send welcome email',
-      summary: 'Email to 2 recipient(s) accepted by SendGrid (202)',
+      summary: 'Email to 2 recipients accepted by SendGrid (202)',
     });
     expect(typeof node?.durationMs).toBe('number');
     const req = env.fakes.sendgrid.only();

@@ -167,7 +167,7 @@ async function recordCredentialUse(
     action: 'secret.used' | 'secret.tested' | 'secret.refused_destination';
     details: Record<string, unknown>;
   },
-  test?: { ok: boolean; message: string },
+  test?: CredentialTestResult,
 ): Promise<void> {
   await svc.db.transaction().execute(async (trx) => {
     const now = new Date();
@@ -177,7 +177,14 @@ async function recordCredentialUse(
         .updateTable('secrets')
         .set({
           ...(use.action === 'secret.used' ? { last_used_at: now } : {}),
-          ...(test ? { last_test_ok: test.ok, last_test_message: test.message, last_tested_at: now } : {}),
+          ...(test
+            ? {
+                last_test_ok: test.ok,
+                last_test_message: test.message,
+                last_test_code: test.code ?? null,
+                last_tested_at: now,
+              }
+            : {}),
         })
         .where('id', '=', use.secretId)
         .where('workspace_id', '=', workspaceId)

@@ -13,7 +13,8 @@ export interface SecretMeta {
   updatedAt: string;
   lastUsedAt: string | null;
   /** The last `secrets.test` result; its message never contains a secret value. */
-  lastTest: { ok: boolean; message: string; testedAt: string } | null;
+  /** `code`: the system code of a failed test (`ENOTFOUND`), when there was one. */
+  lastTest: { ok: boolean; message: string; code?: string; testedAt: string } | null;
   /**
    * True for a credential whose type restricts its hosts but which lists none (saved before the list was
    * required): it is sent nowhere until its creator, an owner or an admin adds allowed domains.
@@ -59,6 +60,7 @@ const metaColumns = [
   's.last_used_at',
   's.last_test_ok',
   's.last_test_message',
+  's.last_test_code',
   's.last_tested_at',
   's.kind',
   's.connection_status',
@@ -83,6 +85,7 @@ export type MetaRow = {
   last_used_at: Date | null;
   last_test_ok: boolean | null;
   last_test_message: string | null;
+  last_test_code: string | null;
   last_tested_at: Date | null;
   kind: 'static' | 'oauth2';
   connection_status: OAuth2ConnectionMeta['status'] | null;
@@ -134,6 +137,7 @@ export function toMeta(registry: Registry, row: MetaRow): SecretMeta {
         : {
             ok: row.last_test_ok,
             message: row.last_test_message ?? '',
+            ...(row.last_test_code ? { code: row.last_test_code } : {}),
             testedAt: iso(row.last_tested_at) as string,
           },
     needsAllowedDomains: destinationsOf(registry, row.credential_type, row.public_fields)?.length === 0,

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FakeService } from '@latchkey/core/testing/fake-service';
 import { fakeHttp } from '@latchkey/integration-http-request/fake';
 import { fakeMailgun } from '@latchkey/integration-mailgun/fake';
@@ -89,6 +91,15 @@ export interface RunnerTestEnv {
   /** Another set of services on the same database (as a second server instance would be), with other runner settings. */
   servicesWith(runner: Partial<RunnerSettings>): Promise<Services>;
   close(): Promise<void>;
+}
+
+/** A port nothing listens on: calls to it fail with "connection refused" (ECONNREFUSED). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 /** Runner settings pointing every integration at the fakes, allowing the HTTP Request node to reach 127.0.0.1. */

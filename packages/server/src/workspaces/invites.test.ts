@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readConfig } from '../config.js';
 import type { Role } from '../db/schema.js';
 import { newToken } from '../identity/tokens.js';
 import {
@@ -82,6 +83,33 @@ describe('workspaces.invites', () => {
         .executeTakeFirstOrThrow();
       expect(text).not.toContain(token_hash);
     }
+  });
+
+  it('an invite admits for LATCHKEY_INVITE_HOURS (seven days unless set); a malformed value is refused by name', async () => {
+    expect(readConfig({}).inviteTtlMs).toBe(7 * 24 * 3600 * 1000);
+    expect(readConfig({ LATCHKEY_INVITE_HOURS: '2' }).inviteTtlMs).toBe(2 * 3600 * 1000);
+    for (const bad of ['0', '-3', 'two days', 'Infinity'])
+      expect(() => readConfig({ LATCHKEY_INVITE_HOURS: bad })).toThrow(
+        /LATCHKEY_INVITE_HOURS must be a positive number of hours/,
+      );
+    const { workspaceId, owner } = await teamWorkspace(app.svc);
+    const defaultInvite = await owner.caller.workspaces.invite({
+      workspaceId,
+      email: fakeEmail('week'),
+      role: 'member',
+    });
+    const made = Date.now();
+    expect(Date.parse(defaultInvite.expiresAt) - made).toBeGreaterThan(7 * 24 * 3600 * 1000 - 60_000);
+    const shortLived = clientFor({ ...app.svc, inviteTtlMs: 2 * 3600 * 1000 });
+    shortLived.session.token = owner.session.token;
+    const short = await shortLived.caller.workspaces.invite({
+      workspaceId,
+      email: fakeEmail('two'),
+      role: 'member',
+    });
+    const left = Date.parse(short.expiresAt) - Date.now();
+    expect(left).toBeLessThanOrEqual(2 * 3600 * 1000);
+    expect(left).toBeGreaterThan(2 * 3600 * 1000 - 60_000);
   });
 
   it('leaves out accepted and expired invites', async () => {

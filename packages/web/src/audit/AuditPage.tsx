@@ -16,7 +16,7 @@ import { humanize } from '../schema-form/jsonSchema';
 import { DataTable, LoadMore } from '../ui/DataTable';
 import { EmptyState, ErrorAlert, Spinner } from '../ui/Feedback';
 import { Time } from '../ui/Time';
-import { ToolbarField } from '../ui/Toolbar';
+import { NoMatches, ToolbarField } from '../ui/Toolbar';
 
 /** The log's filters, kept in the address (`?type=…&actorId=…&targetId=…&from=…&to=…`) so a view can be shared. */
 interface AuditFilters {
@@ -167,16 +167,10 @@ export function AuditPage({ workspace }: { workspace: WorkspaceSummary }) {
         </EmptyState>
       )}
       {events.isSuccess && items.length === 0 && filtered && (
-        <div className="empty-inline" role="status">
-          No event matches these filters.{' '}
-          <button
-            type="button"
-            className="button button-small"
-            onClick={() => setFilters({ type: '', actorId: '', targetId: '', from: '', to: '' })}
-          >
-            Clear filters
-          </button>
-        </div>
+        <NoMatches
+          what="No event matches these filters."
+          onClear={() => setFilters({ type: '', actorId: '', targetId: '', from: '', to: '' })}
+        />
       )}
       {items.length > 0 && (
         <DataTable

@@ -13,6 +13,7 @@ import { errorMessage, trpc } from '../api/trpc';
 import { Link, paths, useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
 import { CreateSecretDialog } from '../secrets/CreateSecretDialog';
+import { RenameSecretDialog } from '../secrets/lazyDialogs';
 import { DeleteSecretDialog } from '../secrets/SecretDialogs';
 import { DataTable, LoadMore } from '../ui/DataTable';
 import { ErrorAlert, Notice, Spinner } from '../ui/Feedback';
@@ -37,6 +38,7 @@ export function IntegrationsPage({ me, workspace }: { me: Me; workspace: Workspa
   }, [outcome]);
   const [connecting, setConnecting] = useState<Integration | null>(null);
   const [disconnecting, setDisconnecting] = useState<SecretMeta | null>(null);
+  const [renaming, setRenaming] = useState<SecretMeta | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
 
   const connections = useInfiniteQuery(
@@ -98,6 +100,7 @@ export function IntegrationsPage({ me, workspace }: { me: Me; workspace: Workspa
             highlighted={outcome?.connected ?? null}
             onConnect={() => setConnecting(integration)}
             onDisconnect={setDisconnecting}
+            onRename={setRenaming}
             onError={setActionError}
           />
         ))}
@@ -118,6 +121,7 @@ export function IntegrationsPage({ me, workspace }: { me: Me; workspace: Workspa
         secret={disconnecting}
         onClose={() => setDisconnecting(null)}
       />
+      <RenameSecretDialog workspaceId={workspace.id} secret={renaming} onClose={() => setRenaming(null)} />
     </>
   );
 }
@@ -130,6 +134,7 @@ function IntegrationSection({
   highlighted,
   onConnect,
   onDisconnect,
+  onRename,
   onError,
 }: {
   me: Me;
@@ -139,6 +144,7 @@ function IntegrationSection({
   highlighted: string | null;
   onConnect: () => void;
   onDisconnect: (connection: SecretMeta) => void;
+  onRename: (connection: SecretMeta) => void;
   onError: (message: string | null) => void;
 }) {
   const headingId = `integration-${integration.id}`;
@@ -177,6 +183,7 @@ function IntegrationSection({
               connection={connection}
               highlighted={connection.id === highlighted}
               onDisconnect={() => onDisconnect(connection)}
+              onRename={() => onRename(connection)}
               onError={onError}
             />
           ))}
@@ -193,6 +200,7 @@ function ConnectionRow({
   connection,
   highlighted,
   onDisconnect,
+  onRename,
   onError,
 }: {
   me: Me;
@@ -201,6 +209,7 @@ function ConnectionRow({
   connection: SecretMeta;
   highlighted: boolean;
   onDisconnect: () => void;
+  onRename: () => void;
   onError: (message: string | null) => void;
 }) {
   const type = findCredentialType([integration], connection.credentialType)?.credentialType;
@@ -253,6 +262,16 @@ function ConnectionRow({
       <td className="cell-actions">
         {mayChange && type?.grant === 'authorizationCode' && (
           <ReconnectButton workspaceId={workspace.id} connection={connection} onError={onError} />
+        )}
+        {mayChange && (
+          <button
+            type="button"
+            className="button button-small"
+            onClick={onRename}
+            aria-label={`Rename ${connection.name}`}
+          >
+            Rename
+          </button>
         )}
         {mayChange && (
           <button

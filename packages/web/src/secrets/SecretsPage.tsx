@@ -13,9 +13,10 @@ import { Link, paths, useDocumentTitle } from '../app/router';
 import { PageHeader } from '../app/Shell';
 import { schemaFields } from '../schema-form/jsonSchema';
 import { DataTable, LoadMore } from '../ui/DataTable';
+import { FailureDetails } from '../ui/FailureDetails';
 import { EmptyState, ErrorAlert, Spinner, useToast } from '../ui/Feedback';
 import { Time } from '../ui/Time';
-import { ToolbarField } from '../ui/Toolbar';
+import { NoMatches, ToolbarField } from '../ui/Toolbar';
 import {
   CreateSecretDialog,
   DeleteSecretDialog,
@@ -169,20 +170,14 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
         </EmptyState>
       )}
       {secrets.isSuccess && items.length === 0 && filtered && (
-        <div className="empty-inline" role="status">
-          No secrets match these filters.{' '}
-          <button
-            type="button"
-            className="button button-small"
-            onClick={() => {
-              setIntegrationId('');
-              setCreatedBy('');
-              setSearchText('');
-            }}
-          >
-            Clear filters
-          </button>
-        </div>
+        <NoMatches
+          what="No secrets match these filters."
+          onClear={() => {
+            setIntegrationId('');
+            setCreatedBy('');
+            setSearchText('');
+          }}
+        />
       )}
 
       {items.length > 0 && (
@@ -327,7 +322,7 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
 /** The secret's last test: a badge, the service's answer as text, and when. */
 function LastTest({ secret, testable }: { secret: SecretMeta; testable: boolean }) {
   if (!secret.lastTest) return <span className="muted">{testable ? 'Not tested' : 'No test available'}</span>;
-  const { ok, message, testedAt } = secret.lastTest;
+  const { ok, message, code, testedAt } = secret.lastTest;
   return (
     <div className="last-test" data-last-test={ok ? 'ok' : 'failed'}>
       <TestBadge ok={ok} />
@@ -335,6 +330,7 @@ function LastTest({ secret, testable }: { secret: SecretMeta; testable: boolean 
       <span className="cell-sub">
         <Time iso={testedAt} withTime />
       </span>
+      <FailureDetails code={code} />
     </div>
   );
 }

@@ -21,3 +21,15 @@ export function ToolbarField({
     </div>
   );
 }
+
+/** What a filtered list says when nothing matches: `what` ("No secrets match these filters."), and a way back. */
+export function NoMatches({ what, onClear }: { what: string; onClear: () => void }) {
+  return (
+    <div className="empty-inline" role="status">
+      {what}{' '}
+      <button type="button" className="button button-small" onClick={onClear}>
+        Clear filters
+      </button>
+    </div>
+  );
+}
