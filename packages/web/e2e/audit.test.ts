@@ -145,6 +145,11 @@ function auditFlows(backend: Backend) {
       );
       const changed = page.locator('tr[data-action="workflow.node_changed"]');
       expect(await changed.textContent()).toContain('Send welcome');
+      // Lists and types in words: no JSON, no internal node type.
+      const changedDetails = (await changed.locator('td.cell-details').textContent()) ?? '';
+      expect(changedDetails).toContain('Changed: credential · ');
+      expect(changedDetails).toContain('Node type: SendGrid · ');
+      expect(changedDetails).not.toContain('["');
       expect(await changed.locator('.cell-details > span').allTextContents()).not.toContain(ids.marketing);
       await changed.getByText('Ids').click();
       expect(await changed.locator('.audit-ids').textContent()).toContain(ids.workflow);

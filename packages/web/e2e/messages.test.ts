@@ -185,6 +185,9 @@ function messageFlows(backend: Backend) {
       );
       await page.goto(`/w/${workspaceId}/secrets`);
       const row = page.locator('tr[data-secret-id]', { hasText: name });
+      await row.waitFor();
+      // The Type column reads as words: the integration and the credential type, no internal ids.
+      expect(await row.locator('.cell-type > *').allTextContents()).toEqual(['SendGrid', 'SendGrid API key']);
       await row.getByRole('button', { name: `Test ${name}` }).click();
       const cell = row.locator('[data-last-test="failed"]');
       await cell.waitFor();

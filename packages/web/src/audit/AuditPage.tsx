@@ -5,6 +5,7 @@ import { useState } from 'react';
 import {
   type AuditEvent,
   findCredentialType,
+  findIntegrationByNodeType,
   type Integration,
   useIntegrations,
   type WorkspaceSummary,
@@ -281,6 +282,13 @@ function AuditFilterBar({
   );
 }
 
+/** A detail's value as words: a list joined with commas, yes/no for a flag, anything else as JSON. */
+function detailText(value: unknown): string {
+  if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value.join(', ');
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
 /**
  * Details as "Key: value" pairs, names where the event has them (a node, a workflow, a secret) and credential
  * types by their display name. Ids are not shown inline: each name carries its id on hover, and every id of the
@@ -302,13 +310,15 @@ function EventDetails({
       ids.push([humanize(key.slice(0, -2)), value]);
       continue;
     }
-    const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+    const text = detailText(value);
     const idKey = key.endsWith('Name') ? `${key.slice(0, -4)}Id` : null;
     const id = idKey && typeof details[idKey] === 'string' ? (details[idKey] as string) : undefined;
     const shown =
       key === 'credentialType'
         ? (findCredentialType(integrations, text)?.credentialType.displayName ?? text)
-        : text;
+        : key === 'nodeType'
+          ? (findIntegrationByNodeType(integrations, text)?.displayName ?? text)
+          : text;
     parts.push({
       key: humanize(key.endsWith('Name') ? key.slice(0, -4) : key),
       text: shown,

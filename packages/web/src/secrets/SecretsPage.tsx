@@ -221,7 +221,6 @@ export function SecretsPage({ me, workspace }: { me: Me; workspace: WorkspaceSum
                   <span className="cell-sub">
                     {found?.credentialType.displayName ?? secret.credentialType}
                   </span>
-                  <code className="cell-sub node-type">{secret.nodeType}</code>
                 </td>
                 <td>
                   <span className="cell-main nowrap">
