@@ -13,6 +13,7 @@
 //   pnpm load --seconds 20         # shorter
 //   node scripts/load.mjs --seconds 10 --backend pglite --no-write
 //   node scripts/load.mjs --flood-only --flood-seconds 20 --backend pglite --no-write
+//   node scripts/load.mjs --seconds 30 --no-write --node-flags=--optimize-for-size   # V8 flags for the server
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,7 +35,7 @@ const reliabilityDoc = path.join(root, 'docs/reliability.md');
 const webDist = path.join(root, 'packages/web/dist');
 
 const USAGE =
-  'Usage: node scripts/load.mjs [--seconds N (60)] [--connections N (50)] [--workspaces N (6)] [--backend auto|pglite|postgres|both] [--flood-seconds N (20)] [--flooders N (10)] [--flood-only] [--no-write]';
+  'Usage: node scripts/load.mjs [--seconds N (60)] [--connections N (50)] [--workspaces N (6)] [--backend auto|pglite|postgres|both] [--flood-seconds N (20)] [--flooders N (10)] [--flood-only] [--no-write] [--node-flags="FLAGS" (for the server process, to measure V8 settings)]';
 const BACKENDS = ['auto', 'pglite', 'postgres', 'both'];
 
 /** Node's parser refuses unknown flags and a flag without its value, naming the flag; the values are checked here. */
@@ -50,6 +51,7 @@ function readOptions(argv) {
       flooders: { type: 'string', default: '10' },
       'flood-only': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
+      'node-flags': { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -73,6 +75,7 @@ function readOptions(argv) {
     floodSeconds: count('flood-seconds'),
     flooders: count('flooders'),
     floodOnly: values['flood-only'],
+    nodeFlags: values['node-flags'].split(' ').filter(Boolean),
   };
 }
 
@@ -118,7 +121,7 @@ function rssMb(pid) {
   }
 }
 
-async function startServer(backend) {
+async function startServer(backend, nodeFlags = []) {
   const temp = mkdtempSync(path.join(tmpdir(), 'latchkey-load-'));
   const port = await freePort();
   const env = {
@@ -148,7 +151,7 @@ async function startServer(backend) {
     env.LATCHKEY_OWNER_DATABASE_URL = backend.url;
     env.LATCHKEY_DATABASE_SCHEMA = schema;
   }
-  const child = spawn(process.execPath, [serverMain], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, serverMain], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => {
     output += d;
@@ -260,7 +263,7 @@ function mean(values) {
 
 async function runBackend(backend, options, sink) {
   console.log(`\n=== ${backend.label}: starting the server`);
-  const server = await startServer(backend);
+  const server = await startServer(backend, options.nodeFlags);
   try {
     const users = await setUp(server.url, options.workspaces, sink.url);
     const summary = options.floodOnly
