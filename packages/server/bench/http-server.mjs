@@ -40,16 +40,6 @@ await inScope(scope(config.bigWorkspaceId), async () => {
 });
 
 const product = await server.http.buildHttpServer(svc, { logger: false });
-if (config.experiment === 'buffered-trpc') {
-  // Experiment only (`--experiment=buffered-trpc`, not the product): send tRPC's streamed answers as one
-  // buffer with a Content-Length, to measure what chunked transfer costs per request on this machine.
-  product.addHook('onSend', async (_request, _reply, payload) => {
-    if (!payload || typeof payload.pipe !== 'function') return payload;
-    const chunks = [];
-    for await (const chunk of payload) chunks.push(Buffer.from(chunk));
-    return Buffer.concat(chunks);
-  });
-}
 await product.listen({ host: '127.0.0.1', port: 0 });
 
 const bare = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
