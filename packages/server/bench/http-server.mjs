@@ -1,11 +1,10 @@
 // The server side of the HTTP-level bench, in a process of its own (forked by run.mjs), so that the load
 // generator does not share its event loop. It serves, on 127.0.0.1:
 //   - the real product: buildHttpServer (cookies, CSRF checks, session check, tRPC, zod input validation);
-//   - a bare Fastify app whose routes call the same domain functions (the same database work) for a fixed
-//     user, with no session check, no tRPC and no input validation: the baseline of item 5. Each bare route
-//     runs in the row-level-security scope the procedure it is compared with gets (db/scope.ts): the
-//     workspace its input names (workflows.run: the workflow's workspace, which the procedure looks up) and
-//     the user.
+//   - the baseline, a bare Fastify app whose routes do the same database work as the procedures: the session
+//     check (the product's own statement, with the membership of the workspace the input names; workflows.run:
+//     the workflow's workspace) and then the same domain function in the row-level-security scope that check
+//     gives (db/scope.ts) — with no tRPC, no zod, no input guard, no cookie plugin and no product hooks.
 // Configuration comes in BENCH_CONFIG (JSON); it answers over IPC. It counts the statements it sends (the
 // `statements` message reads and resets the count), so run.mjs can report statements per request.
 import Fastify from 'fastify';
@@ -41,44 +40,55 @@ await inScope(scope(config.bigWorkspaceId), async () => {
 });
 
 const product = await server.http.buildHttpServer(svc, { logger: false });
-if (config.experiment === 'buffered-trpc') {
-  // Experiment only (`--experiment=buffered-trpc`, not the product): send tRPC's streamed answers as one
-  // buffer with a Content-Length, to measure what chunked transfer costs per request on this machine.
-  product.addHook('onSend', async (_request, _reply, payload) => {
-    if (!payload || typeof payload.pipe !== 'function') return payload;
-    const chunks = [];
-    for await (const chunk of payload) chunks.push(Buffer.from(chunk));
-    return Buffer.concat(chunks);
-  });
-}
 await product.listen({ host: '127.0.0.1', port: 0 });
 
 const bare = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
-if (config.experiment === 'bare-session-check') {
-  // Experiment only (`--experiment=bare-session-check`): the bare routes also check the session cookie against
-  // the database first, as the product does, so that the remaining gap is the framework (tRPC, zod, cookies).
-  bare.addHook('preHandler', async (request, reply) => {
-    const token = /(?:^|;\s*)latchkey_session=([^;]+)/.exec(request.headers.cookie ?? '')?.[1];
-    const user = token ? await server.identity.userForSession(svc, token) : undefined;
-    if (!user) return reply.code(401).send({ error: 'not signed in' });
-  });
-}
-bare.post('/bare/secrets.create', (request) =>
-  inScope(scope(request.body.workspaceId), () => server.secrets.createSecret(svc, actor, request.body)),
+// The baseline: each bare route checks the session cookie with the product's own statement (callerForSession:
+// the session, and membership of the workspace the request names, in one round trip) and then calls the
+// domain function in the scope that check gives — the same database work as the procedure, without tRPC, zod,
+// the input guard, the cookie plugin or the product's hooks.
+const sessionOf = (request) => /(?:^|;\s*)latchkey_session=([^;]+)/.exec(request.headers.cookie ?? '')?.[1];
+const checked = (named, fn) => async (request, reply) => {
+  const token = sessionOf(request);
+  const caller = token ? await server.identity.callerForSession(svc, token, named(request)) : undefined;
+  if (!caller) return reply.code(401).send({ error: 'not signed in' });
+  const actor = { userId: caller.user.id };
+  return inScope({ workspaceId: caller.workspaceId, userId: actor.userId }, () => fn(request, actor));
+};
+const bodyWorkspace = (request) => ({ workspaceId: request.body.workspaceId });
+const queryWorkspace = (request) => ({ workspaceId: request.query.workspaceId });
+bare.post(
+  '/bare/secrets.create',
+  checked(bodyWorkspace, (request, actor) => server.secrets.createSecret(svc, actor, request.body)),
 );
-bare.get('/bare/secrets.selectable', (request) =>
-  inScope(scope(request.query.workspaceId), () =>
+bare.get(
+  '/bare/secrets.list',
+  checked(queryWorkspace, (request, actor) =>
+    server.secrets.listSecrets(svc, actor, {
+      workspaceId: request.query.workspaceId,
+      limit: Number(request.query.limit),
+    }),
+  ),
+);
+bare.get(
+  '/bare/secrets.selectable',
+  checked(queryWorkspace, (request, actor) =>
     server.secrets.selectableSecrets(svc, actor, {
       workspaceId: request.query.workspaceId,
       nodeType: request.query.nodeType,
     }),
   ),
 );
-bare.post('/bare/secrets.delete', (request) =>
-  inScope(scope(request.body.workspaceId), () => server.secrets.deleteSecret(svc, actor, request.body)),
+bare.post(
+  '/bare/secrets.delete',
+  checked(bodyWorkspace, (request, actor) => server.secrets.deleteSecret(svc, actor, request.body)),
 );
-bare.post('/bare/workflows.run', (request) =>
-  inScope(scope(config.workflowWorkspaceId), () => server.runner.runWorkflow(svc, actor, request.body)),
+bare.post(
+  '/bare/workflows.run',
+  checked(
+    (request) => ({ workflowId: request.body.workflowId }),
+    (request, actor) => server.runner.runWorkflow(svc, actor, request.body),
+  ),
 );
 await bare.listen({ host: '127.0.0.1', port: 0 });
 

@@ -380,6 +380,23 @@ describe('plain HTTP endpoints', () => {
     expect(response.headers.get('referrer-policy')).toBe('no-referrer');
     expect(response.headers.get('x-frame-options')).toBe('DENY');
   });
+
+  it('answers a tRPC call, single or batched, as one JSON body with its length (not chunked)', async () => {
+    const single = await t.http.fetch('/trpc/integrations.list');
+    const batched = await t.http.fetch('/trpc/integrations.list,auth.me?batch=1&input=%7B%7D');
+    for (const response of [single, batched]) {
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/json');
+      expect(response.headers.get('transfer-encoding')).toBeNull();
+      expect(Number(response.headers.get('content-length'))).toBe(Buffer.byteLength(response.text));
+      expect(response.headers.get('vary')).toBe('trpc-accept, accept');
+    }
+    expect((single.json as { result: { data: unknown[] } }).result.data.length).toBeGreaterThan(0);
+    expect(batched.json).toEqual([
+      { result: { data: (single.json as { result: { data: unknown } }).result.data } },
+      { result: { data: null } },
+    ]);
+  });
 });
 
 describe('the Secrets API through @trpc/client', () => {

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import { TRPCError } from '@trpc/server';
-import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
+import type { FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
@@ -25,6 +25,7 @@ import type { Services } from '../services.js';
 import { auditFilter } from '../trpc/inputs.js';
 import { type AppRouter, appRouter } from '../trpc/router.js';
 import { createContextFactory, isSecureRequest, sessionTokenOf } from '../trpc/trpc.js';
+import { trpcRoute } from './trpc-route.js';
 
 export interface HttpServerOptions {
   /** Built web app to serve at `/` (skipped when the folder does not exist). */
@@ -319,9 +320,8 @@ export async function buildHttpServer(
     return reply.redirect(`${page}?${result}`, 302);
   });
 
-  await app.register(fastifyTRPCPlugin, {
-    prefix: '/trpc',
-    trpcOptions: {
+  await app.register(
+    trpcRoute({
       router: appRouter,
       createContext: createContextFactory(
         svc,
@@ -346,8 +346,9 @@ export async function buildHttpServer(
           );
         }
       },
-    } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
-  });
+    } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions']),
+    { prefix: '/trpc' },
+  );
 
   const webDir = options.webDir;
   if (webDir && existsSync(path.join(webDir, 'index.html'))) {
