@@ -364,7 +364,10 @@ function productFlows(backend: Backend) {
           ' ',
         );
         expect(text).toContain(secret.integration.displayName);
-        expect(text).toContain(secret.integration.nodeType);
+        // The Type column in words: the integration and the credential type, no internal node type id.
+        expect(
+          await page.locator(`tr[data-secret-id="${secret.id}"] .cell-type > *`).allTextContents(),
+        ).toEqual([secret.integration.displayName, secret.credentialType.displayName]);
         expect(text).toContain(secret.credentialType.displayName);
         expect(text).toContain(ownerAccount.name);
         expect(text).toContain('Never');
