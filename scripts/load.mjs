@@ -151,7 +151,10 @@ async function startServer(backend, nodeFlags = []) {
     env.LATCHKEY_OWNER_DATABASE_URL = backend.url;
     env.LATCHKEY_DATABASE_SCHEMA = schema;
   }
-  const child = spawn(process.execPath, [...nodeFlags, serverMain], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, serverMain], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (d) => {
     output += d;
