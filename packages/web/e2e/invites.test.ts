@@ -9,6 +9,7 @@ import {
   openVisitor,
   publishScreenshots,
   screenshot,
+  signUpThroughPage,
   type Visitor,
 } from './support/app';
 import { type Backend, chromiumArgs, chromiumPath, describeOnEachBackend } from './support/environment';
@@ -45,11 +46,6 @@ function inviteFlows(backend: Backend) {
     const tokens: string[] = [];
     const shot = (visitor: Visitor, name: string) => screenshot(visitor.page, backend.name, name);
 
-    async function signUp(visitor: Visitor, person: Account): Promise<void> {
-      await visitor.page.goto('/signin');
-      await callProcedure(visitor.page, 'auth.signUp', person, 'mutation');
-    }
-
     /** Creates an invite in the Members page's dialog and returns the link it shows. */
     async function inviteThroughDialog(visitor: Visitor, email: string, role: 'admin' | 'member') {
       const { page } = visitor;
@@ -79,8 +75,8 @@ function inviteFlows(backend: Backend) {
       browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
       owner = await openVisitor(browser, server.url);
       admin = await openVisitor(browser, server.url);
-      await signUp(owner, ownerAccount);
-      await signUp(admin, adminAccount);
+      await signUpThroughPage(owner.page, ownerAccount);
+      await signUpThroughPage(admin.page, adminAccount);
       const workspace = await callProcedure<{ id: string }>(
         owner.page,
         'workspaces.create',
@@ -167,7 +163,7 @@ function inviteFlows(backend: Backend) {
       const visitor = await openVisitor(browser, server.url);
       try {
         const wrong = account('Walter Wrong', 'walter');
-        await signUp(visitor, wrong);
+        await signUpThroughPage(visitor.page, wrong);
         const { page } = visitor;
         await page.goto(link);
         const warning = page.getByText('This invite is for');
@@ -246,7 +242,7 @@ function inviteFlows(backend: Backend) {
       // Whoever controls the address now finds a dead link.
       const elsewhere = await openVisitor(browser, server.url);
       try {
-        await signUp(elsewhere, backdoorAccount);
+        await signUpThroughPage(elsewhere.page, backdoorAccount);
         await elsewhere.page.goto(link);
         // Said on arrival: no Accept button to find out with.
         await elsewhere.page
@@ -301,17 +297,11 @@ function inviteFlows(backend: Backend) {
         email: `gina-${run}@example.com`,
         password: 'correct horse battery staple',
       };
-      await owner.page.goto('/signin');
-      await callProcedure(
-        owner.page,
-        'auth.signUp',
-        {
-          name: 'Olivia Owner',
-          email: `olivia-${run}@example.com`,
-          password: 'correct horse battery staple',
-        },
-        'mutation',
-      );
+      await signUpThroughPage(owner.page, {
+        name: 'Olivia Owner',
+        email: `olivia-${run}@example.com`,
+        password: 'correct horse battery staple',
+      });
       const workspace = await callProcedure<{ id: string }>(
         owner.page,
         'workspaces.create',
@@ -330,8 +320,7 @@ function inviteFlows(backend: Backend) {
         setTimeout(done, Math.max(0, Date.parse(invite.expiresAt) - Date.now()) + 500),
       );
 
-      await guest.page.goto('/signin');
-      await callProcedure(guest.page, 'auth.signUp', guestAccount, 'mutation');
+      await signUpThroughPage(guest.page, guestAccount);
       await guest.page.goto(`/invite#token=${invite.token}`);
       const said = guest.page.getByText(`Olivia Owner’s invite to Acme ${run} expired on`);
       await said.waitFor();
