@@ -119,7 +119,16 @@ export async function dropSchema(url, schema) {
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   try {
-    await admin.query(`drop schema if exists ${schema} cascade`);
+    // Another session's statements on the same server (a test suite beside the bench) can meet the drop in a
+    // deadlock; PostgreSQL then cancels one side, so the drop is tried again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin.query(`drop schema if exists ${schema} cascade`);
+        break;
+      } catch (error) {
+        if (error?.code !== '40P01' || attempt >= 3) throw error;
+      }
+    }
   } finally {
     await admin.end();
   }

@@ -10,7 +10,7 @@
 // (authorization-server.mjs).
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -92,6 +92,8 @@ const cases = options.http?.split(',');
 const skip = new Set(options.skip);
 const experiment = options.experiment;
 const profileDir = options.profile;
+// V8 writes its profiles there only when the server exits; the bench writes its run windows there before that.
+if (profileDir) mkdirSync(path.resolve(profileDir), { recursive: true });
 const jsonPath = path.resolve(root, options.json);
 /** Issue 15: the server's RSS, at start and at the HTTP peak. */
 const rssTargetMb = { pglite: 300, postgres: 200 };
