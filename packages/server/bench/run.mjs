@@ -423,7 +423,7 @@ async function measureOperations(backend, svc, tables, data) {
       create,
       'bare single-row insert into secrets, same scope',
       0.6,
-      '2 statements, no BEGIN/COMMIT: membership+key read, then one insert+audit CTE',
+      'one statement, no BEGIN/COMMIT (membership lock + newest-key check + insert + audit); key and encryption count from memory, one reservation per 1,000 creates',
     ),
   );
 

@@ -29,6 +29,8 @@ export interface ServicesOptions {
   runnerSettings?: RunnerSettings;
   /** Encryptions per data key (the configuration's `dataKeyMaxEncryptions`); 2^30 when not given. */
   dataKeyMaxEncryptions?: number;
+  /** Encryption counts one reservation takes (keys/encryption-blocks.ts); 1,000 when not given. */
+  encryptionBlock?: number;
   /** Told what start-up did that an operator should know about (the server logs it as a warning). */
   warn?: (message: string) => void;
   /** The session idle timeout (the configuration's `sessionIdleMs`); seven days when not given. */
@@ -52,7 +54,7 @@ export async function createServices(options: ServicesOptions): Promise<Services
     options.dataKeyMaxEncryptions === undefined
       ? DEFAULT_DATA_KEY_MAX_ENCRYPTIONS
       : checkDataKeyMaxEncryptions(options.dataKeyMaxEncryptions);
-  const keys = new WorkspaceKeys(options.keyProvider);
+  const keys = new WorkspaceKeys(options.keyProvider, undefined, options.encryptionBlock);
   const { database } = options;
   // Without the owner's connection (a restricted DATABASE_URL alone) nothing can be migrated: it must be done already.
   if (!database.owner) await requireMigrated(database.db, database.schema);

@@ -36,13 +36,26 @@ let expected: Map<string, { workspaceId: string; token: string }>;
 /** Direct reads and key maintenance (as the CLI runs it) use the tables' owner: row-level security does not bind it. */
 const admin = (): Kysely<Database> => ownerOf(database);
 
-function services(dataKeyMaxEncryptions?: number): Promise<Services> {
+/**
+ * Services on the test database: another server instance each time. By default each reservation takes one count
+ * (a block of 1), so the stored count is the number of encryptions and the tests of the limit read it exactly;
+ * the tests of blocks pass a larger one.
+ */
+function services(dataKeyMaxEncryptions?: number, encryptionBlock = 1): Promise<Services> {
   return createServices({
     database,
     keyProvider: new LocalKeyProvider({ active: masterKey, all: [masterKey] }),
     passwordCost: TEST_SCRYPT,
+    encryptionBlock,
     ...(dataKeyMaxEncryptions === undefined ? {} : { dataKeyMaxEncryptions }),
   });
+}
+
+/** The same signed-in person, on another instance. */
+function on(svc: Services, person: Person): Person {
+  const other = clientFor(svc);
+  other.session.token = person.session.token;
+  return { ...person, caller: other.caller };
 }
 
 type Person = Awaited<ReturnType<typeof signedInUser>>;
@@ -137,6 +150,26 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv) {
 
 const sum = (values: Record<number, number>) => Object.values(values).reduce((a, b) => a + b, 0);
 
+/** Secrets stored under each data-key version of a workspace. */
+async function storedPerVersion(workspaceId: string): Promise<Record<number, number>> {
+  const rows = await admin()
+    .selectFrom('secrets')
+    .select((eb) => ['key_version', eb.fn.countAll<string>().as('n')])
+    .where('workspace_id', '=', workspaceId)
+    .groupBy('key_version')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.key_version, Number(r.n)]));
+}
+
+/** Every version counts at least the ciphertexts stored under it, and no version counts past the limit. */
+async function expectCountsCover(workspaceId: string, limit: number): Promise<void> {
+  const perVersion = await counts(workspaceId);
+  for (const [version, n] of Object.entries(await storedPerVersion(workspaceId))) {
+    expect(perVersion[Number(version)]).toBeGreaterThanOrEqual(n);
+  }
+  for (const n of Object.values(perVersion)) expect(n).toBeLessThanOrEqual(limit);
+}
+
 beforeEach(async () => {
   database = await openTestDatabase();
   masterKey = testMasterKey();
@@ -182,10 +215,10 @@ describe(`encryptions per data key (${testBackend()})`, () => {
     expect(invalid.err).toContain(`${DATA_KEY_LIMIT_VARIABLE} must be a whole number from 1 to 4294967296`);
   });
 
-  it('a refused create counts nothing: duplicate name, invalid data', async () => {
+  it('a refused create uses up no encryption: duplicate name, invalid data', async () => {
     const svc = await services(3);
     const { person, workspaceId } = await personalWorkspace(svc);
-    await create(person, workspaceId, 'Only once');
+    const ids = [await create(person, workspaceId, 'Only once')];
     await expect(create(person, workspaceId, 'Only once')).rejects.toThrow(/already exists/);
     await expect(
       person.caller.secrets.create({
@@ -195,7 +228,14 @@ describe(`encryptions per data key (${testBackend()})`, () => {
         data: { token: 'not a slack token' },
       }),
     ).rejects.toThrow();
-    expect(await counts(workspaceId)).toEqual({ 1: 1 });
+    // The duplicate's count (reserved before its write) went back to this instance: invalid data reserved none.
+    expect(await counts(workspaceId)).toEqual({ 1: 2 });
+    expect(svc.keys.encryptions.unused(workspaceId)).toEqual({ version: 1, left: 1 });
+    // So the limit of 3 still holds three secrets under version 1.
+    ids.push(await create(person, workspaceId, 'Second'), await create(person, workspaceId, 'Third'));
+    expect(await counts(workspaceId)).toEqual({ 1: 3 });
+    expect(await Promise.all(ids.map(keyVersionOf))).toEqual([1, 1, 1]);
+    expect(await renewals(workspaceId)).toEqual([]);
   });
 
   it('a create with a remembered key that another instance rotated away uses the newest key', async () => {
@@ -263,9 +303,7 @@ describe(`encryptions per data key (${testBackend()})`, () => {
     const { person, workspaceId } = await personalWorkspace(generous);
     for (let i = 1; i <= 4; i++) await create(person, workspaceId, `Token ${i}`);
     // The same user, on a server restarted with a lower limit than the key has already used.
-    const strict = clientFor(await services(2));
-    strict.session.token = person.session.token;
-    await create({ ...person, caller: strict.caller }, workspaceId, 'Token 5');
+    await create(on(await services(2), person), workspaceId, 'Token 5');
     expect(await counts(workspaceId)).toEqual({ 1: 4, 2: 1 });
     await expectEverySecretDecrypts();
   });
@@ -279,15 +317,13 @@ describe(`encryptions per data key (${testBackend()})`, () => {
     expect(new Set(ids).size).toBe(20);
     const perVersion = await counts(workspaceId);
     // Each exhausted version was renewed exactly once, however many writers found it full.
-    expect(perVersion).toEqual({ 1: 5, 2: 5, 3: 5, 4: 5 });
-    expect(sum(perVersion)).toBe(20);
-    expect(await renewals(workspaceId)).toHaveLength(3);
-    const stored: Record<number, number> = {};
-    for (const id of ids) {
-      const v = await keyVersionOf(id);
-      stored[v] = (stored[v] ?? 0) + 1;
-    }
-    expect(stored).toEqual(perVersion);
+    const versions = Object.keys(perVersion).length;
+    expect(await renewals(workspaceId)).toHaveLength(versions - 1);
+    // Every version but the newest is full; no version holds more ciphertexts than it counted, nor counts past 5
+    // (a count a writer took just before another renewed its key is spent without a ciphertext: safe).
+    await expectCountsCover(workspaceId, 5);
+    for (let v = 1; v < versions; v++) expect(perVersion[v]).toBe(5);
+    expect(sum(await storedPerVersion(workspaceId))).toBe(20);
     await expectEverySecretDecrypts();
   });
 
@@ -303,11 +339,126 @@ describe(`encryptions per data key (${testBackend()})`, () => {
       ...Array.from({ length: 6 }, (_, i) => create(person, workspaceId, `New ${i}`)),
     ]);
     const perVersion = await counts(workspaceId);
-    for (const n of Object.values(perVersion)) expect(n).toBeLessThanOrEqual(7);
+    await expectCountsCover(workspaceId, 7);
     // 6 creates + 6 replaces + 6 more creates + whatever the run re-encrypted (a replace it waited for, or
-    // that came first with the new key, leaves it nothing to do for that secret).
-    expect(sum(perVersion)).toBe(18 + report.reencrypted);
+    // that came first with the new key, leaves it nothing to do for that secret); a count taken just before
+    // another writer renewed the key is spent without a ciphertext, never the other way round.
+    expect(sum(perVersion)).toBeGreaterThanOrEqual(18 + report.reencrypted);
     expect(report.failed).toEqual([]);
+    await expectEverySecretDecrypts();
+  });
+});
+
+// Issue 15 §4: counts are reserved a block at a time per instance, before they are used, so a create does not
+// update the key's row — and the limit still holds exactly across instances and crashes.
+describe(`encryption counts reserved in blocks (${testBackend()})`, () => {
+  /** The key row's encryptions and the transaction that last wrote it (xmin: any update changes it). */
+  async function keyRow(workspaceId: string, version: number) {
+    const { rows } = await sql<{ encryptions: string | number; xmin: string }>`
+      select encryptions, xmin::text as xmin from workspace_keys
+      where workspace_id = ${workspaceId} and version = ${version}`.execute(admin());
+    const row = rows[0];
+    if (!row) throw new Error(`no data key version ${version}`);
+    return { encryptions: encryptionCount(row.encryptions), xmin: row.xmin };
+  }
+
+  it('a create with counts left in its block does not touch the key row; the next block is one statement', async () => {
+    const svc = await services(undefined, 5);
+    const { person, workspaceId } = await personalWorkspace(svc);
+    await create(person, workspaceId, 'Reserves the block');
+    const reserved = await keyRow(workspaceId, 1);
+    expect(reserved.encryptions).toBe(5);
+    for (let i = 2; i <= 5; i++) await create(person, workspaceId, `From the block ${i}`);
+    // Four more creates: the row is exactly as the reservation left it (not even rewritten with the same value).
+    expect(await keyRow(workspaceId, 1)).toEqual(reserved);
+    expect(svc.keys.encryptions.unused(workspaceId)).toEqual({ version: 1, left: 0 });
+    await create(person, workspaceId, 'Reserves the next block');
+    expect((await keyRow(workspaceId, 1)).encryptions).toBe(10);
+    expect(await storedPerVersion(workspaceId)).toEqual({ 1: 6 });
+    await expectEverySecretDecrypts();
+  });
+
+  it('concurrent creates on one instance share one reservation', async () => {
+    const svc = await services(undefined, 10);
+    const { person, workspaceId } = await personalWorkspace(svc);
+    await Promise.all(Array.from({ length: 6 }, (_, i) => create(person, workspaceId, `Together ${i}`)));
+    expect(await counts(workspaceId)).toEqual({ 1: 10 });
+    expect(svc.keys.encryptions.unused(workspaceId)).toEqual({ version: 1, left: 4 });
+  });
+
+  it('two instances writing at once with a small limit and block: the limit holds exactly, versions renew', async () => {
+    const limit = 7;
+    const block = 3;
+    const first = await services(limit, block);
+    const second = await services(limit, block);
+    const { person, workspaceId } = await personalWorkspace(first);
+    const onSecond = on(second, person);
+    const ids = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        create(i % 2 ? onSecond : person, workspaceId, `Instance ${i % 2} secret ${i}`),
+      ),
+    );
+    expect(new Set(ids).size).toBe(30);
+    const perVersion = await counts(workspaceId);
+    const stored = await storedPerVersion(workspaceId);
+    expect(sum(stored)).toBe(30);
+    await expectCountsCover(workspaceId, limit);
+    const versions = Object.keys(perVersion).length;
+    // Every version but the newest was used up to its limit and renewed once, whichever instance found it full.
+    for (let v = 1; v < versions; v++) expect(perVersion[v]).toBe(limit);
+    expect(await renewals(workspaceId)).toHaveLength(versions - 1);
+    // What a version counted without a ciphertext is what the two instances held unused: at most a block each.
+    for (const [v, n] of Object.entries(perVersion)) {
+      expect(n - (stored[Number(v)] ?? 0)).toBeLessThanOrEqual(2 * block);
+    }
+    await expectEverySecretDecrypts();
+  });
+
+  it('an instance that crashes with a reserved block wastes at most that block and never passes the limit', async () => {
+    const limit = 10;
+    const block = 4;
+    const crashed = await services(limit, block);
+    const { person, workspaceId } = await personalWorkspace(crashed);
+    await create(person, workspaceId, 'Before the crash');
+    expect(await counts(workspaceId)).toEqual({ 1: 4 });
+    // The instance is gone with 3 counts unused; another one goes on.
+    const survivor = await services(limit, block);
+    const onSurvivor = on(survivor, person);
+    for (let i = 1; i <= 8; i++) await create(onSurvivor, workspaceId, `After the crash ${i}`);
+    // Version 1: 4 (crashed) + 4 + 2 (the block capped by what was left) = the limit; 7 ciphertexts under it.
+    expect(await counts(workspaceId)).toEqual({ 1: limit, 2: 4 });
+    expect(await storedPerVersion(workspaceId)).toEqual({ 1: 7, 2: 2 });
+    expect(survivor.keys.encryptions.unused(workspaceId)).toEqual({ version: 2, left: 2 });
+    await expectCountsCover(workspaceId, limit);
+    await expectEverySecretDecrypts();
+  });
+
+  it('a block of a key another instance renewed is dropped: the create is retried with the newest key', async () => {
+    const limit = 4;
+    const block = 2;
+    const a = await services(limit, block);
+    const b = await services(limit, block);
+    const { person, workspaceId } = await personalWorkspace(a);
+    const onB = on(b, person);
+    const first = await create(person, workspaceId, 'A before');
+    expect(a.keys.encryptions.unused(workspaceId)).toEqual({ version: 1, left: 1 });
+    // B uses up version 1 (its block of 2 is what was left) and renews it.
+    await create(onB, workspaceId, 'B 1');
+    await create(onB, workspaceId, 'B 2');
+    const renewed = await create(onB, workspaceId, 'B after the renewal');
+    expect(await keyVersionOf(renewed)).toBe(2);
+    expect(await renewals(workspaceId)).toHaveLength(1);
+    // A still holds a count of version 1 and believes it newest: its write stores nothing and is retried.
+    expect(a.keys.lastActive(workspaceId)?.version).toBe(1);
+    const second = await create(person, workspaceId, 'A after');
+    expect(await keyVersionOf(first)).toBe(1);
+    expect(await keyVersionOf(second)).toBe(2);
+    expect(a.keys.lastActive(workspaceId)?.version).toBe(2);
+    expect(a.keys.encryptions.unused(workspaceId)).toEqual({ version: 2, left: 1 });
+    // No version added by the retry; version 1 counted 4 for 3 ciphertexts (A's unused count, wasted).
+    expect(await renewals(workspaceId)).toHaveLength(1);
+    expect(await counts(workspaceId)).toEqual({ 1: 4, 2: 4 });
+    expect(await storedPerVersion(workspaceId)).toEqual({ 1: 3, 2: 2 });
     await expectEverySecretDecrypts();
   });
 });

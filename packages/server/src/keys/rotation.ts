@@ -26,7 +26,8 @@ import {
 } from '../crypto/index.js';
 import type { Database } from '../db/schema.js';
 import { withDbScope } from '../db/scope.js';
-import { countEncryption, DEFAULT_DATA_KEY_MAX_ENCRYPTIONS, encryptionCount } from './key-usage.js';
+import { reserveEncryptions } from './encryption-blocks.js';
+import { DEFAULT_DATA_KEY_MAX_ENCRYPTIONS, encryptionCount } from './key-usage.js';
 import { addDataKeyVersion, KeyRotationError, type WorkspaceKeys } from './workspace-keys.js';
 
 async function hasKeyTables(db: Kysely<Database>): Promise<boolean> {
@@ -359,10 +360,12 @@ export interface ReencryptOptions {
  * is either seen (and its new value re-encrypted) or waits; a killed run leaves every secret readable under one
  * version or the other, and running again finishes the rest.
  *
- * Each re-encryption counts against the newest key's encryption limit, in the statement that stores it. A batch
- * first locks the newest key's row (every writer's counting statement locks it before any secret row, so this
- * order cannot deadlock with a replace) and takes no more secrets than the key has encryptions left; a key at
- * its limit is followed by a new version (`addDataKeyVersion` with `after`) and the run goes on with that one.
+ * Each re-encryption counts against the newest key's encryption limit. A batch first locks the newest key's row
+ * (a writer's reservation of a block locks it in a statement of its own, holding no secret row, so this cannot
+ * deadlock with a replace), takes no more secrets than the key has encryptions left, and reserves exactly one
+ * count per secret it took (keys/encryption-blocks.ts), in its own transaction: the counts and the ciphertexts
+ * commit together. A secret that fails to decrypt wastes its count, which is safe. A key at its limit is
+ * followed by a new version (`addDataKeyVersion` with `after`) and the run goes on with that one.
  */
 export async function reencryptSecrets(
   db: Kysely<Database>,
@@ -411,8 +414,13 @@ export async function reencryptSecrets(
         .forUpdate('s')
         .execute();
       if (rows.length === 0) return { handled: 0, reencrypted: 0, upgraded: 0, version: latest.version };
+      // Under the lock above nothing else can count under this key, so all of them are reserved — unless another
+      // rotation added a newer version meanwhile: then this batch stores nothing and the next one uses that.
+      const key = { workspaceId, version: latest.version, limit };
+      if ((await reserveEncryptions(trx, key, rows.length)) !== rows.length) {
+        return { handled: 0, reencrypted: 0, upgraded: 0, version: latest.version, superseded: true };
+      }
       const newKey = await keys.unwrap(workspaceId, latest);
-      const counted = { workspaceId, version: latest.version, limit };
       let reencrypted = 0;
       let upgraded = 0;
       for (const row of rows) {
@@ -441,16 +449,12 @@ export async function reencryptSecrets(
         }
         const ciphertext = encryptSecretFields(newKey, latest.version, binding, fields);
         for (const name of Object.keys(fields)) fields[name] = '';
-        // Counted in the statement that stores it; the lock above keeps the budget read there exact.
-        const written = await sql<{ id: string }>`
-          with ${countEncryption('k', counted)}
-          update secrets set ciphertext = ${ciphertext}::bytea, key_version = k.version
-          from k
-          where secrets.id = ${row.id} and secrets.workspace_id = ${workspaceId}
-          returning secrets.id`.execute(trx);
-        if (written.rows.length !== 1) {
-          throw new Error(`Secret ${row.id} was not re-encrypted (its data key reached its limit mid-batch)`);
-        }
+        await trx
+          .updateTable('secrets')
+          .set({ ciphertext, key_version: latest.version })
+          .where('id', '=', row.id)
+          .where('workspace_id', '=', workspaceId)
+          .execute();
         cursor = row.id;
         reencrypted += 1;
         if (envelope[0] !== ENVELOPE_FORMAT_VERSION) upgraded += 1;
@@ -462,6 +466,7 @@ export async function reencryptSecrets(
       await addDataKeyVersion(db, keys.provider, workspaceId, { after: batch.version });
       continue;
     }
+    if (batch.superseded) continue;
     if (batch.handled === 0) break;
     report.reencrypted += batch.reencrypted;
     report.upgraded += batch.upgraded;

@@ -5,6 +5,7 @@ import { recordAudit } from '../audit/audit.js';
 import { generateDataKey, type KeyProvider } from '../crypto/index.js';
 import type { Database } from '../db/schema.js';
 import { isUniqueViolation, NotFoundError } from '../errors.js';
+import { DEFAULT_ENCRYPTION_BLOCK, EncryptionBlocks } from './encryption-blocks.js';
 
 export interface ActiveDataKey {
   version: number;
@@ -42,16 +43,23 @@ export class WorkspaceKeys {
   private readonly byVersion: LRUCache<string, { wrapping: string; key: KeyObject }>;
   /**
    * The newest data key this instance has seen per workspace, so a create can skip reading it. It may be stale
-   * (another instance rotated): writes that use it count the encryption only while it is still the newest
-   * version (`countEncryption`'s `newestOnly`), so a stale key stores nothing and is replaced (`withinDataKeyLimit`).
+   * (another instance rotated): writes that use it store only while it is still the newest version
+   * (`keyGuard`'s `newestOnly`), so a stale key stores nothing and is replaced (`withinDataKeyLimit`).
    */
   private readonly newest: LRUCache<string, ActiveDataKey>;
+  /** Encryption counts this instance reserved per workspace key and has not used yet (keys/encryption-blocks.ts). */
+  readonly encryptions: EncryptionBlocks;
 
-  /** The master-key provider (data-key rotation wraps new versions with it). */
+  /**
+   * The master-key provider (data-key rotation wraps new versions with it), the caches' bounds, and how many
+   * encryption counts one reservation takes.
+   */
   constructor(
     readonly provider: KeyProvider,
     limits: DataKeyCacheLimits = DEFAULT_DATA_KEY_CACHE_LIMITS,
+    encryptionBlock = DEFAULT_ENCRYPTION_BLOCK,
   ) {
+    this.encryptions = new EncryptionBlocks(encryptionBlock, limits.max);
     const options = {
       max: limits.max,
       ttl: limits.ttlMs,
@@ -94,8 +102,8 @@ export class WorkspaceKeys {
 
   /**
    * The key to encrypt a new secret with, from memory when this instance has seen the workspace's newest key
-   * (no statement), else read. It may be stale (another instance rotated): a write that uses it counts the
-   * encryption only while it is still the newest version (`countEncryption`'s `newestOnly`), else stores nothing
+   * (no statement), else read. It may be stale (another instance rotated): a write that uses it stores only
+   * while it is still the newest version (`keyGuard`'s `newestOnly`), else stores nothing
    * and is retried with the newest key (`withinDataKeyLimit`). A workspace whose keys the caller's scope does not
    * show (not a member) is "not found".
    */

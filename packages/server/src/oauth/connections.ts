@@ -18,7 +18,7 @@ import { type AuditAction, type AuditEvent, auditInsert, recordAudit } from '../
 import { decryptSecretFields, encryptSecretFields } from '../crypto/index.js';
 import { withDbScope } from '../db/scope.js';
 import { InvalidInputError } from '../errors.js';
-import { countEncryption, KEY_EXHAUSTED, withinDataKeyLimit } from '../keys/key-usage.js';
+import { KEY_EXHAUSTED, keyGuard, withinDataKeyLimit } from '../keys/key-usage.js';
 import { CredentialDestinationError } from '../runner/destinations.js';
 import { OutboundRefusedError } from '../runner/outbound-guard.js';
 import { decryptSecretRow, ENVELOPE_COLUMNS, type SecretEnvelopeRow } from '../runner/resolve-credential.js';
@@ -98,7 +98,7 @@ export function redirectUri(svc: Services): string {
 
 /**
  * Stores a one-time state for a consent (hash, user, credential, PKCE verifier in an envelope, expiry) — one
- * statement that also counts the encryption against the data key — and returns the consent screen's URL.
+ * statement, its encryption counted against the data key before (`withinDataKeyLimit`) — and returns the consent screen's URL.
  */
 async function startConsent(
   svc: Services,
@@ -119,7 +119,7 @@ async function startConsent(
       { codeVerifier },
     );
     const { rows } = await sql<{ counted: boolean }>`
-      with ${countEncryption('k', { workspaceId, version: dataKey.version, limit: svc.dataKeyMaxEncryptions })},
+      with ${keyGuard('k', { workspaceId, version: dataKey.version })},
       stored as (
         insert into oauth_states (state_hash, workspace_id, secret_id, user_id, verifier, key_version, expires_at)
         select ${stateHash}, ${workspaceId}, ${secret.id}, ${userId}, ${envelope}::bytea, k.version,
@@ -385,11 +385,11 @@ export async function writeTokens(
   const first = await svc.keys.newestForWrite(svc.db, workspaceId);
   const userAction = write.action !== 'secret.refreshed';
   // newestOnly: a key this instance remembers may have been superseded (rotation): then the newest is used.
-  return encryptedWrite(svc, binding, valid, first, { newestOnly: true }, async (ciphertext, counted) => {
+  return encryptedWrite(svc, binding, valid, first, { newestOnly: true }, async (ciphertext, key) => {
     const current = sql`exists (select 1 from secrets where id = ${row.id} and workspace_id = ${workspaceId}
                         and token_generation = ${row.token_generation})`;
     const { rows } = await sql<{ current: boolean; counted: boolean; written: boolean }>`
-      with ${countEncryption('k', counted, current)},
+      with ${keyGuard('k', key, current)},
       s as (
         update secrets set ciphertext = ${ciphertext}::bytea, key_version = k.version,
                connection_status = 'connected',
@@ -421,7 +421,7 @@ export async function writeTokens(
     );
     const outcome = rows[0];
     if (outcome?.written) return 'written' as const;
-    // Nothing written: the key was at its limit (try the next one), or another write came first.
+    // Nothing written: the key was superseded (try the newest), or another write came first.
     if (outcome?.current && !outcome.counted) return KEY_EXHAUSTED;
     return 'stale' as const;
   });

@@ -11,7 +11,7 @@ import {
   NotFoundError,
 } from '../errors.js';
 import { newId } from '../identity/tokens.js';
-import { countEncryption, KEY_EXHAUSTED, withinDataKeyLimit } from '../keys/key-usage.js';
+import { KEY_EXHAUSTED, keyGuard, type WriteKey, withinDataKeyLimit } from '../keys/key-usage.js';
 import type { ActiveDataKey } from '../keys/workspace-keys.js';
 import { firstClientCredentialsToken, requireSavedBy, type StoredToken } from '../oauth/tokens.js';
 import type { Actor, Services } from '../services.js';
@@ -47,12 +47,11 @@ export async function validCredential(
   }
 }
 
-type CountedKey = Parameters<typeof countEncryption>[1];
-
 /**
- * Encrypts the value under `first` (bound to the secret's identity and public fields) and runs `write` with the
- * ciphertext and the key to count it against; while the key is at its limit (the write stored nothing), again
- * with the next data key (`withinDataKeyLimit`).
+ * Encrypts the value under `first` (bound to the secret's identity and public fields), its encryption counted
+ * against the key's limit, and runs `write` with the ciphertext and the key to guard it with (`keyGuard`); while
+ * the key is at its limit or superseded (the write stored nothing), again with the next data key
+ * (`withinDataKeyLimit`). `write` throws a DomainError only when it stored nothing.
  */
 export function encryptedWrite<T>(
   svc: Services,
@@ -60,18 +59,12 @@ export function encryptedWrite<T>(
   valid: Pick<ValidCredential, 'publicFields' | 'secretFields'>,
   first: ActiveDataKey,
   options: { newestOnly?: boolean },
-  write: (ciphertext: Buffer, counted: CountedKey) => Promise<T | typeof KEY_EXHAUSTED>,
+  write: (ciphertext: Buffer, key: WriteKey) => Promise<T | typeof KEY_EXHAUSTED>,
 ): Promise<T> {
   return withinDataKeyLimit(svc, secret.workspaceId, first, (dataKey) => {
     const binding = { ...secret, publicFields: valid.publicFields };
     const ciphertext = encryptSecretFields(dataKey.key, dataKey.version, binding, valid.secretFields);
-    const counted = {
-      workspaceId: secret.workspaceId,
-      version: dataKey.version,
-      limit: svc.dataKeyMaxEncryptions,
-      ...options,
-    };
-    return write(ciphertext, counted);
+    return write(ciphertext, { workspaceId: secret.workspaceId, version: dataKey.version, ...options });
   });
 }
 
@@ -83,9 +76,11 @@ function duplicateName(svc: Services, credentialType: string, name: string): Con
 /**
  * Creates a secret: validate, then at most two statements and no explicit transaction:
  *   1. the workspace's newest data key (`WorkspaceKeys.newest`: no statement when this instance remembers it);
- *   2. one write, atomic on its own: a CTE that checks the membership under a share lock, counts the encryption
- *      against the data key's limit (`countEncryption`), inserts the secret, appends the audit event and returns
- *      the new row with its creator.
+ *   2. one write, atomic on its own: a CTE that checks the membership under a share lock and that the data key
+ *      is still the newest (`keyGuard`), inserts the secret, appends the audit event and returns the new row
+ *      with its creator.
+ * The encryption is counted against the data key's limit before, from this instance's reserved block
+ * (keys/encryption-blocks.ts: one reservation statement per block, not a row update per create).
  * The share lock keeps rule 4: a removal running now either finished first (the CTE finds no membership and
  * inserts nothing: "not found") or waits for this statement and then deletes the new secret with the others.
  * A data key at its encryption limit (or a remembered key another instance has superseded) makes the write
@@ -157,12 +152,12 @@ export async function insertSecret(
     valid,
     first,
     { newestOnly: true },
-    async (ciphertext, counted) => {
+    async (ciphertext, key) => {
       let result: WriteOutcome | undefined;
       try {
         const { rows } = await sql<WriteOutcome>`
         with ${membershipCte(input.workspaceId, actor.userId, { share: true, workspace: false })},
-        ${countEncryption('k', counted, sql`exists (select 1 from me)`)},
+        ${keyGuard('k', key, sql`exists (select 1 from me)`)},
         s as (
           insert into secrets (id, workspace_id, name, integration_id, node_type, credential_type, public_fields,
                                ciphertext, key_version, created_by, updated_at, kind, connection_status,
@@ -217,8 +212,8 @@ export async function insertSecret(
 }
 
 /**
- * The row of a counted write: `found` (the membership or the secret still exists), `counted` (the data key was
- * below its limit and counted this encryption), and the written row's metadata (all null when nothing was written).
+ * The row of a guarded write: `found` (the membership or the secret still exists), `counted` (the data key may
+ * be used: `keyGuard` returned its row), and the written row's metadata (all null when nothing was written).
  */
 type WriteOutcome = { found: boolean; counted: boolean } & { [K in keyof MetaRow]: MetaRow[K] | null };
 
@@ -227,9 +222,9 @@ type WriteOutcome = { found: boolean; counted: boolean } & { [K in keyof MetaRow
  * place: same id, so every node that uses it keeps working. Three statements and no explicit transaction: the
  * secret with the caller's membership (its type decides how the value is validated and encrypted), the active
  * data key, and one write. The write checks the permission again itself (`manageGateCtes`: a member demoted or
- * removed since the read changes nothing), counts the encryption against the data key's limit, updates, and
- * appends the audit event with every public field that changed, old and new, in one CTE. A data key at its
- * limit makes the write store nothing; then the next version is added and the value encrypted again.
+ * removed since the read changes nothing), updates, and appends the audit event with every public field that
+ * changed, old and new, in one CTE; the encryption is counted before (`withinDataKeyLimit`). A data key at its
+ * limit is followed by the next version, and the value encrypted again with it.
  */
 export async function replaceSecret(
   svc: Services,
@@ -254,10 +249,10 @@ export async function replaceSecret(
     secretId: existing.id,
     credentialType: existing.credential_type,
   };
-  const row = await encryptedWrite(svc, binding, valid, first, {}, async (ciphertext, counted) => {
+  const row = await encryptedWrite(svc, binding, valid, first, {}, async (ciphertext, key) => {
     const { rows } = await sql<WriteOutcome & GateOutcome>`
       with ${manageGateCtes(input.workspaceId, actor.userId, existing.id, { write: true })},
-      ${countEncryption('k', counted, sql`exists (select 1 from allowed)`)},
+      ${keyGuard('k', key, sql`exists (select 1 from allowed)`)},
       s as (
         update secrets set ciphertext = ${ciphertext}::bytea, key_version = k.version,
                            public_fields = ${JSON.stringify(valid.publicFields)}::jsonb, updated_at = now()
