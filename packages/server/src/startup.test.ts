@@ -270,6 +270,49 @@ describe('node dist/main.js (the start command, once built)', () => {
   });
 });
 
+// Issue 15, item 6: pg's modules load only on PostgreSQL (db/pg-client.ts); the embedded default never pays for
+// them. A preloaded script reports, as the process exits, which of pg's files Node's CommonJS loader loaded.
+describe('node dist/main.js loads the PostgreSQL client only for PostgreSQL', () => {
+  it(`on ${backend}: ${backend === 'postgres' ? 'pg is loaded' : 'pg is never loaded'}, and /healthz answers`, async () => {
+    const config = freshConfig();
+    const preload = path.join(tempDir, `report-pg-${counter}.cjs`);
+    writeFileSync(
+      preload,
+      `process.on('exit', () => {
+        const loaded = Object.keys(require.cache).filter((file) => /[\\\\/]node_modules[\\\\/]pg[\\\\/]/.test(file));
+        require('node:fs').writeSync(2, '\\npg files loaded: ' + loaded.length + '\\n');
+      });`,
+    );
+    const child = spawn(process.execPath, ['--require', preload, MAIN], {
+      env: mainEnv(config, { LATCHKEY_MASTER_KEY: GOOD }),
+    });
+    let output = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise((done) => child.once('exit', done));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const match = /Latchkey listening on (http:\S+)/.exec(output);
+          if (match?.[1]) resolve(match[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`exited with ${code} before listening:\n${output}`)));
+      });
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      if (schemaDb)
+        await sql.raw(`drop schema if exists ${config.databaseSchema} cascade`).execute(ownerOf(schemaDb));
+    }
+    const count = Number(/pg files loaded: (\d+)/.exec(output)?.[1]);
+    if (backend === 'postgres') expect(count).toBeGreaterThan(0);
+    else expect(count).toBe(0);
+  });
+});
+
 describe('start-up names its database mode in one line', () => {
   it(`on ${backend === 'postgres' ? 'PostgreSQL with the owner’s and the application’s URLs: two-role' : 'PGlite: embedded'}`, async () => {
     stubKeys({ LATCHKEY_MASTER_KEY: GOOD });
