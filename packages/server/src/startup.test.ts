@@ -274,7 +274,7 @@ describe('node dist/main.js (the start command, once built)', () => {
 // is loaded from node_modules), and pg's modules load only on PostgreSQL (db/pg-client.ts). A preloaded script
 // reports, as the process exits, which files of those packages Node's CommonJS loader loaded.
 describe('node dist/main.js runs the bundled server and loads the PostgreSQL client only for PostgreSQL', () => {
-  it(`on ${backend}: ${backend === 'postgres' ? 'pg is loaded' : 'pg is never loaded'}, fastify comes from the bundle, and /healthz answers`, async () => {
+  it(`on ${backend}: ${backend === 'postgres' ? 'pg is loaded' : 'pg is never loaded'}, fastify comes from the bundle, and /healthz and the start page answer`, async () => {
     const config = freshConfig();
     const preload = path.join(tempDir, `report-pg-${counter}.cjs`);
     writeFileSync(
@@ -285,9 +285,10 @@ describe('node dist/main.js runs the bundled server and loads the PostgreSQL cli
         require('node:fs').writeSync(2, '\\npg files loaded: ' + files('pg') + ', fastify files loaded: ' + files('fastify') + '\\n');
       });`,
     );
-    const child = spawn(process.execPath, ['--require', preload, MAIN], {
-      env: mainEnv(config, { LATCHKEY_MASTER_KEY: GOOD }),
-    });
+    // The web app where the bundle finds it by default (packages/web/dist, which `pnpm build` makes).
+    const env = mainEnv(config, { LATCHKEY_MASTER_KEY: GOOD });
+    delete env.LATCHKEY_WEB_DIR;
+    const child = spawn(process.execPath, ['--require', preload, MAIN], { env });
     let output = '';
     child.stderr.on('data', (chunk: Buffer) => {
       output += chunk.toString();
@@ -303,6 +304,9 @@ describe('node dist/main.js runs the bundled server and loads the PostgreSQL cli
         child.once('exit', (code) => reject(new Error(`exited with ${code} before listening:\n${output}`)));
       });
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      const page = await fetch(`${url}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<div id="root"');
     } finally {
       child.kill('SIGTERM');
       await exited;

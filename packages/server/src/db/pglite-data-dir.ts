@@ -27,13 +27,22 @@ const migrationsTag = createHash('sha256')
   .digest('hex')
   .slice(0, 12);
 
+/** The server package's directory: the nearest above this file (src/db, dist/db or the bundle in dist/). */
+function packageDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
 /**
  * Where `pnpm build` puts an initialized and migrated data directory for the installed PGlite version and
- * this set of migrations. The same path from src/db and dist/db (both two levels below the package), so tests
+ * this set of migrations. The same path from the sources, the compiled modules and the bundle, so tests
  * running the sources use the built template.
  */
-export const TEMPLATE_DIR = fileURLToPath(
-  new URL(`../../dist/pglite-template-${pgliteVersion}-${migrationsTag}`, import.meta.url),
+export const TEMPLATE_DIR = path.join(
+  packageDir(),
+  'dist',
+  `pglite-template-${pgliteVersion}-${migrationsTag}`,
 );
 
 /**
