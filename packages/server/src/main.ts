@@ -1,24 +1,7 @@
-import './warm-up.js';
-import { startLatchkey } from './app.js';
-import { readConfig } from './config.js';
-import { loggerOptions } from './http/server.js';
+// `node dist/main.js` (`pnpm start`): the server as one file when `pnpm build` made it (dist/start.bundle.js,
+// rolldown.config.mjs: no resolving and compiling of hundreds of modules at start-up), else its modules.
+import { existsSync } from 'node:fs';
 
-try {
-  // A bad environment is a start-up error like any other: one message naming every bad variable.
-  const config = readConfig();
-  const running = await startLatchkey(config, loggerOptions(config.logLevel));
-  console.log(running.databaseMode);
-  console.log(`Latchkey listening on ${running.url}`);
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await running.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-} catch (error) {
-  console.error(`Latchkey could not start: ${(error as Error).message}`);
-  process.exit(1);
-}
+const bundle = new URL('./start.bundle.js', import.meta.url);
+if (existsSync(bundle)) await import(bundle.href);
+else await import('./start.js');

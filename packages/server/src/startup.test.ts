@@ -270,6 +270,57 @@ describe('node dist/main.js (the start command, once built)', () => {
   });
 });
 
+// Issue 15, item 6: `node dist/main.js` runs the server from the one file `pnpm build` bundles (no fastify module
+// is loaded from node_modules), and pg's modules load only on PostgreSQL (db/pg-client.ts). A preloaded script
+// reports, as the process exits, which files of those packages Node's CommonJS loader loaded.
+describe('node dist/main.js runs the bundled server and loads the PostgreSQL client only for PostgreSQL', () => {
+  it(`on ${backend}: ${backend === 'postgres' ? 'pg is loaded' : 'pg is never loaded'}, fastify comes from the bundle, and /healthz and the start page answer`, async () => {
+    const config = freshConfig();
+    const preload = path.join(tempDir, `report-pg-${counter}.cjs`);
+    writeFileSync(
+      preload,
+      `process.on('exit', () => {
+        const files = (name) => Object.keys(require.cache).filter((file) =>
+          file.includes(require('node:path').join('node_modules', name, ''))).length;
+        require('node:fs').writeSync(2, '\\npg files loaded: ' + files('pg') + ', fastify files loaded: ' + files('fastify') + '\\n');
+      });`,
+    );
+    // The web app where the bundle finds it by default (packages/web/dist, which `pnpm build` makes).
+    const env = mainEnv(config, { LATCHKEY_MASTER_KEY: GOOD });
+    delete env.LATCHKEY_WEB_DIR;
+    const child = spawn(process.execPath, ['--require', preload, MAIN], { env });
+    let output = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise((done) => child.once('exit', done));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const match = /Latchkey listening on (http:\S+)/.exec(output);
+          if (match?.[1]) resolve(match[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`exited with ${code} before listening:\n${output}`)));
+      });
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      const page = await fetch(`${url}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<div id="root"');
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      if (schemaDb)
+        await sql.raw(`drop schema if exists ${config.databaseSchema} cascade`).execute(ownerOf(schemaDb));
+    }
+    const [, pgFiles, fastifyFiles] =
+      /pg files loaded: (\d+), fastify files loaded: (\d+)/.exec(output) ?? [];
+    if (backend === 'postgres') expect(Number(pgFiles)).toBeGreaterThan(0);
+    else expect(Number(pgFiles)).toBe(0);
+    expect(Number(fastifyFiles)).toBe(0);
+  });
+});
+
 describe('start-up names its database mode in one line', () => {
   it(`on ${backend === 'postgres' ? 'PostgreSQL with the owner’s and the application’s URLs: two-role' : 'PGlite: embedded'}`, async () => {
     stubKeys({ LATCHKEY_MASTER_KEY: GOOD });

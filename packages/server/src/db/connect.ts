@@ -1,8 +1,8 @@
 import { PGlite } from '@electric-sql/pglite';
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
-import pg from 'pg';
 import type { Config } from '../config.js';
+import { loadPg } from './pg-client.js';
 import { PGLITE_START_PARAMS, prepareDataDir } from './pglite-data-dir.js';
 import { pgliteWasmModule } from './pglite-wasm.js';
 import { ensureAppRoleSwitch, probeLoginRole } from './roles.js';
@@ -85,9 +85,6 @@ export function databaseModeLine(database: DatabaseHandle, dataDir: string): str
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
-// int8 (bigserial, count(*)) as string, never a lossy number; timestamps as Date (pg default).
-pg.types.setTypeParser(20, (value) => value);
-
 export interface OpenOptions {
   /** Called with the SQL of every statement executed (tests count round trips with it). */
   onQuery?: (sql: string) => void;
@@ -123,6 +120,7 @@ export async function openDatabase(
   if (target.schema !== undefined && !SCHEMA_NAME.test(target.schema)) {
     throw new Error('LATCHKEY_DATABASE_SCHEMA must be a lower-case identifier (letters, digits, _)');
   }
+  const pg = await loadPg();
   // Only DATABASE_URL: a role that may migrate is the owner too (the one-URL mode), once it can switch to
   // latchkey_app; a restricted login role stays what it is (two-role, migrated apart).
   let ownerUrl = target.ownerUrl;

@@ -1,12 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices } from '../app.js';
 import { LocalKeyProvider } from '../crypto/index.js';
 import { signedInUser, TEST_SCRYPT, testBackend, testMasterKey } from '../testing/harness.js';
 import { openDatabase } from './connect.js';
+import { migrations, pendingMigrations } from './migrations.js';
 import { prepareDataDir, writeTemplate } from './pglite-data-dir.js';
 
 // Issue 15: a fresh PGlite data directory is made outside the server process (a copy of the build's template,
@@ -22,8 +24,8 @@ beforeAll(async () => {
 afterAll(() => rmSync(tempDir, { recursive: true, force: true }));
 
 const keys = testMasterKey();
-const open = async (dataDir: string) => {
-  const database = await openDatabase({ kind: 'pglite', dataDir });
+const open = async (dataDir: string, onQuery?: (sql: string) => void) => {
+  const database = await openDatabase({ kind: 'pglite', dataDir }, onQuery ? { onQuery } : {});
   const svc = await createServices({
     database,
     keyProvider: new LocalKeyProvider({ active: keys, all: [keys] }),
@@ -92,4 +94,63 @@ describe.runIf(testBackend() === 'pglite')('a fresh PGlite data directory', () =
     );
     expect(readdirSync(dataDir)).toEqual(['notes.txt']);
   });
+
+  it('is migrated by the build: a fresh start runs no migration, and the template holds no installation data', async () => {
+    const client = await PGlite.create({ dataDir: templateDir });
+    try {
+      const { rows: applied } = await client.query<{ name: string }>(
+        'select name from kysely_migration order by name',
+      );
+      expect(applied.map((row) => row.name)).toEqual(Object.keys(migrations).sort());
+      const { rows: role } = await client.query("select from pg_roles where rolname = 'latchkey_app'");
+      expect(role).toHaveLength(1);
+      // Every table of the application is empty: no key, no user, no secret comes with the template.
+      const { rows: tables } = await client.query<{ name: string }>(
+        `select tablename as name from pg_tables where schemaname = 'public'
+           and tablename not like 'kysely_migration%' order by tablename`,
+      );
+      expect(tables.map((row) => row.name)).toContain('workspace_keys');
+      for (const { name } of tables) {
+        const { rows } = await client.query<{ n: number }>(`select count(*)::integer as n from ${name}`);
+        expect({ name, rows: rows[0]?.n }).toEqual({ name, rows: 0 });
+      }
+    } finally {
+      await client.close();
+    }
+    const statements: string[] = [];
+    const dataDir = path.join(tempDir, 'no-migration-work');
+    expect(await prepareDataDir(dataDir, templateDir)).toBe('template');
+    const { database } = await open(dataDir, (statement) => statements.push(statement));
+    try {
+      expect(statements.length).toBeGreaterThan(0);
+      expect(statements.filter((statement) => /\b(create|alter)\b/i.test(statement))).toEqual([]);
+    } finally {
+      await database.close();
+    }
+  }, 120_000);
+
+  it('a template from an older build (fewer migrations) is migrated forward at start', async () => {
+    const olderTemplate = path.join(tempDir, 'older-template');
+    cpSync(templateDir, olderTemplate, { recursive: true });
+    const client = await PGlite.create({ dataDir: olderTemplate });
+    try {
+      // As the build made it before migration 0014.
+      await client.exec(`alter table secrets drop column last_test_code;
+        delete from kysely_migration where name = '0014_last_test_code';`);
+    } finally {
+      await client.close();
+    }
+    const dataDir = path.join(tempDir, 'from-older-template');
+    expect(await prepareDataDir(dataDir, olderTemplate)).toBe('template');
+    const { database } = await open(dataDir);
+    try {
+      expect(await pendingMigrations(database.db)).toEqual([]);
+      const { rows } = await sql<{ n: number }>`
+        select count(*)::integer as n from information_schema.columns
+         where table_name = 'secrets' and column_name = 'last_test_code'`.execute(database.db);
+      expect(rows[0]?.n).toBe(1);
+    } finally {
+      await database.close();
+    }
+  }, 120_000);
 });

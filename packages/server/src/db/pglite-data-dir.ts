@@ -1,10 +1,14 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
+import { Kysely } from 'kysely';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import { migrateToLatest, migrations } from './migrations.js';
 
 // A fresh PGlite data directory is never initialized inside the server: initdb grows the process's
 // WebAssembly memory to ~800 MB, which never shrinks. It is copied from a template the build made, or made by
@@ -17,12 +21,28 @@ const pgliteVersion: string = JSON.parse(
   readFileSync(path.join(path.dirname(pgliteEntry), '..', 'package.json'), 'utf8'),
 ).version;
 
+/** Names the migrations a template carries: migrations are never edited once made, only added. */
+const migrationsTag = createHash('sha256')
+  .update(Object.keys(migrations).join('\n'))
+  .digest('hex')
+  .slice(0, 12);
+
+/** The server package's directory: the nearest above this file (src/db, dist/db or the bundle in dist/). */
+function packageDir(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
 /**
- * Where `pnpm build` puts an initialized data directory for the installed PGlite version. The same path from
- * src/db and dist/db (both two levels below the package), so tests running the sources use the built template.
+ * Where `pnpm build` puts an initialized and migrated data directory for the installed PGlite version and
+ * this set of migrations. The same path from the sources, the compiled modules and the bundle, so tests
+ * running the sources use the built template.
  */
-export const TEMPLATE_DIR = fileURLToPath(
-  new URL(`../../dist/pglite-template-${pgliteVersion}`, import.meta.url),
+export const TEMPLATE_DIR = path.join(
+  packageDir(),
+  'dist',
+  `pglite-template-${pgliteVersion}-${migrationsTag}`,
 );
 
 /**
@@ -88,7 +108,26 @@ export async function prepareDataDir(dataDir: string, templateDir = TEMPLATE_DIR
   return origin;
 }
 
-/** The build's step (src/pglite-template.ts): the template for this PGlite version, unless it exists. */
+/**
+ * Applies every migration to the database in `dir` (as PGlite's superuser, as the server migrates it): the
+ * schema, the `latchkey_app` role, its grants and the row-level-security policies — nothing per installation
+ * (no key, no user, no secret: those come with the first start and its first sign-up).
+ */
+async function migrateDir(dir: string): Promise<void> {
+  const client = await PGlite.create({ dataDir: dir, startParams: [...PGLITE_START_PARAMS] });
+  const db = new Kysely<unknown>({ dialect: new PGliteDialect(client) });
+  try {
+    await migrateToLatest(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/**
+ * The build's step (src/pglite-template.ts): the template for this PGlite version and these migrations,
+ * unless it exists — initdb in a child process, then the migrations, so a fresh start only copies it. A start
+ * still migrates forward what its template lacks (`migrateToLatest` on every start).
+ */
 export async function writeTemplate(templateDir = TEMPLATE_DIR): Promise<void> {
   if (isDatabase(templateDir)) return;
   const parent = path.dirname(templateDir);
@@ -97,5 +136,8 @@ export async function writeTemplate(templateDir = TEMPLATE_DIR): Promise<void> {
     if (entry.startsWith('pglite-template-'))
       rmSync(path.join(parent, entry), { recursive: true, force: true });
   }
-  await fill(templateDir, initdbInChild);
+  await fill(templateDir, async (into) => {
+    await initdbInChild(into);
+    await migrateDir(into);
+  });
 }

@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { pendingMigrations } from './migrations.js';
+import { loadPg } from './pg-client.js';
 import { APP_ROLE } from './scope.js';
 
 /** A database role setup that would let row-level security be bypassed, or no migrated schema: start-up stops. */
@@ -89,6 +90,7 @@ function isDuplicateRole(error: unknown): boolean {
 export async function ensureLoginRole(ownerUrl: string, loginRole: string): Promise<string> {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(loginRole))
     throw new Error('Login role must be a lower-case identifier');
+  const pg = await loadPg();
   const client = new pg.Client({ connectionString: ownerUrl });
   await client.connect();
   try {

@@ -9,8 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { MasterKey } from '../crypto/index.js';
+import { loadPg } from '../db/pg-client.js';
 import { ensureLoginRole } from '../db/roles.js';
 import type { Database } from '../db/schema.js';
 import { SESSION_COOKIE } from '../trpc/trpc.js';
@@ -63,6 +64,7 @@ export interface AdminDatabase {
 /** The tests' own connection to a child's schema: seeding in bulk, reading the outcome, watching sessions. */
 export async function openAdminDatabase(database: ChildDatabase): Promise<AdminDatabase> {
   const options = `-c search_path=${database.schema}`;
+  const pg = await loadPg();
   const pool = new pg.Pool({
     connectionString: database.url,
     max: 2,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
+import { loadPg } from '../db/pg-client.js';
 
 /** TEST_DATABASE_URL (the PostgreSQL superuser) with another user and/or database. */
 export function testUrl(change: { user?: string; database?: string }): string {
@@ -19,6 +20,7 @@ export async function superuserQuery<R extends pg.QueryResultRow>(
   text: string,
   database?: string,
 ): Promise<pg.QueryResult<R>> {
+  const pg = await loadPg();
   const client = new pg.Client({ connectionString: testUrl(database ? { database } : {}) });
   await client.connect();
   try {
