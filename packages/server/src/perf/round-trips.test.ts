@@ -125,12 +125,23 @@ describe(`statements per operation (${testBackend()})`, () => {
     );
     expect(created.result.name).toBe('Created');
     expect(created.result.createdBy.id).toBe(owner.user.id);
-    // Two statements and no transaction; at most one more to put the connection in the request's scope.
-    expect(created.work).toBeLessThanOrEqual(2);
+    // The data key read and the reservation of a block of encryption counts (the first create of the workspace on
+    // this instance), the write; no transaction; at most one more to put the connection in the request's scope.
+    expect(created.work).toBeLessThanOrEqual(3);
+    expect(created.statements.filter((s) => /update workspace_keys/i.test(s))).toHaveLength(1);
     expect(created.control).toBeLessThanOrEqual(1);
     expect(created.statements.filter((s) => /^\s*(begin|commit)/i.test(s))).toEqual([]);
     // Exactly one statement writes (secret + audit event together), so there is nothing to roll back halfway.
     expect(created.statements.filter((s) => /insert into/i.test(s))).toHaveLength(1);
+
+    // With the key and a count in memory, a create is its one write: the key row is not touched.
+    const next = await count({ workspaceId, userId: actor.userId }, () =>
+      createSecret(app.svc, actor, { workspaceId, ...sendgrid('Next') }),
+    );
+    expect(next.work).toBe(1);
+    expect(next.statements.filter((s) => /workspace_keys/i.test(s) && !/max\(n\.version\)/i.test(s))).toEqual(
+      [],
+    );
 
     // The refusals cost no more.
     const duplicate = await countFailure({ workspaceId, userId: actor.userId }, () =>
