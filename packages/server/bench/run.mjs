@@ -499,13 +499,24 @@ async function measureOperations(backend, svc, tables, data) {
       server.secrets.selectableSecrets(svc, actor, { workspaceId: data.big, nodeType: 'sendgrid' }),
     ),
     scoped(data.big, () =>
+      // What the answer carries: each secret's public fields (its allowed hosts), kind, connection status and
+      // creator's name, as `selectableSecrets` reads them (without its membership check and node-type mapping).
       db
-        .selectFrom('secrets')
-        .select(['id', 'name', 'credential_type'])
-        .where('workspace_id', '=', data.big)
-        .where('node_type', '=', 'sendgrid')
-        .orderBy('name')
-        .orderBy('id')
+        .selectFrom('secrets as s')
+        .innerJoin('users as u', 'u.id', 's.created_by')
+        .select([
+          's.id',
+          's.name',
+          's.credential_type',
+          's.public_fields',
+          's.kind',
+          's.connection_status',
+          'u.name as creator_name',
+        ])
+        .where('s.workspace_id', '=', data.big)
+        .where('s.node_type', '=', 'sendgrid')
+        .orderBy('s.name')
+        .orderBy('s.id')
         .execute(),
     ),
     P.selectable,
