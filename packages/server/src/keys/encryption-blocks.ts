@@ -7,7 +7,7 @@
  * `encryptions` is always at least the number of ciphertexts made under the key, and never above the limit.
  * An instance that stops (or crashes, or drops a block) loses at most the unused rest of one block per key.
  */
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.js';
 
@@ -22,6 +22,14 @@ export interface LimitedKey {
   workspaceId: string;
   version: number;
   limit: number;
+}
+
+/**
+ * The workspace's newest data-key version, as a subquery: a key may take counts (`reserveEncryptions`) and
+ * guard a write (`keyGuard`'s `newestOnly`) only while its version equals it. An indexed read, no lock.
+ */
+export function newestKeyVersion(workspaceId: string): RawBuilder<number> {
+  return sql<number>`(select max(n.version) from workspace_keys n where n.workspace_id = ${workspaceId})`;
 }
 
 /**
@@ -43,7 +51,7 @@ export async function reserveEncryptions(
     with cur as (
       select encryptions from workspace_keys
       where workspace_id = ${workspaceId} and version = ${version}::integer and encryptions < ${limit}::bigint
-        and version = (select max(n.version) from workspace_keys n where n.workspace_id = ${workspaceId})
+        and version = ${newestKeyVersion(workspaceId)}
       for no key update
     ),
     reserved as (

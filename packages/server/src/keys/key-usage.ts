@@ -22,6 +22,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import { DomainError } from '../errors.js';
 import type { Services } from '../services.js';
+import { newestKeyVersion } from './encryption-blocks.js';
 import { type ActiveDataKey, addDataKeyVersion } from './workspace-keys.js';
 
 export const DATA_KEY_LIMIT_VARIABLE = 'LATCHKEY_DATA_KEY_MAX_ENCRYPTIONS';
@@ -80,7 +81,7 @@ export function keyGuard(
   onlyIf: RawBuilder<unknown> = sql`true`,
 ): RawBuilder<unknown> {
   const newest = key.newestOnly
-    ? sql`and ${key.version}::integer = (select max(n.version) from workspace_keys n where n.workspace_id = ${key.workspaceId})`
+    ? sql`and ${key.version}::integer = ${newestKeyVersion(key.workspaceId)}`
     : sql``;
   return sql`${sql.id(name)} as (select ${key.version}::integer as version where ${onlyIf} ${newest})`;
 }
